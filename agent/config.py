@@ -1,0 +1,327 @@
+"""The agent's configuration: one pydantic tree, loaded once by the CLI (no I/O here but TOML).
+
+Precedence, highest first: CLI flags, environment variables (``BEDSIDE_`` prefix, ``__`` between
+levels, e.g. ``BEDSIDE_MQTT__URL``), the TOML file given with ``--config``, then the defaults
+below. Unknown keys are errors that name the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic.fields import FieldInfo
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from agent.errors import ConfigError
+from agent.messages import validate_bed_segment
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BedConfig(_Section):
+    """Where this agent sits; topics are ``bedside/v1/{unit}/{bed}/...`` (no patient ids)."""
+
+    unit: str = Field(default="ward1", description="Care unit name (topic segment).")
+    bed: str = Field(default="bed1", description="Bed name (topic segment).")
+    device_id: str = Field(
+        default="bedside-agent", description="Agent identity carried in every message."
+    )
+
+    @model_validator(mode="after")
+    def _segments(self) -> BedConfig:
+        validate_bed_segment(self.unit, "unit")
+        validate_bed_segment(self.bed, "bed")
+        return self
+
+
+class SourceConfig(_Section):
+    """What the agent reads from."""
+
+    kind: Literal["simulate", "replay"] = Field(
+        default="simulate", description="`simulate` (NeuroKit2, scripted events) or `replay`."
+    )
+    record: str | None = Field(
+        default=None, description="WFDB record path without extension (replay only)."
+    )
+    channel: int = Field(default=0, ge=0, le=15, description="Signal channel to read.")
+    speed: float = Field(
+        default=1.0, gt=0.0, le=10_000.0, description="Replay speed, 1 = real time."
+    )
+    fs_hz: float | None = Field(
+        default=None,
+        ge=50.0,
+        le=2000.0,
+        description="Resample to this rate (130 behaves like a Polar H10), or keep the source's.",
+    )
+    chunk_s: float = Field(
+        default=0.25, ge=0.01, le=5.0, description="Duration of each yielded chunk, s."
+    )
+    loop: bool = Field(default=False, description="Restart the record at its end (replay).")
+
+    @model_validator(mode="after")
+    def _record_for_replay(self) -> SourceConfig:
+        if self.kind == "replay" and not self.record:
+            msg = "source.record is required when source.kind = 'replay'"
+            raise ValueError(msg)
+        return self
+
+
+class DspConfig(_Section):
+    """Streaming ECG conditioning."""
+
+    powerline_hz: Literal[50, 60] = Field(
+        description="Mains frequency filtered out by ecg_clean: 50 (Europe, Asia) or 60 (Americas)."
+    )
+    window_s: float = Field(
+        default=10.0, ge=4.0, le=60.0, description="Analysis window for cleaning and R-peaks, s."
+    )
+    hop_s: float = Field(
+        default=2.0, ge=0.25, le=30.0, description="Step between analysis windows, s."
+    )
+    flatline_ptp_uv: float = Field(
+        default=20.0,
+        ge=0.0,
+        le=1000.0,
+        description="Peak-to-peak below this over flatline_s means a flat line (leads off), µV.",
+    )
+    flatline_s: float = Field(
+        default=2.0, ge=0.5, le=30.0, description="Flat for this long raises leads_off, s."
+    )
+
+    @model_validator(mode="after")
+    def _hop_fits(self) -> DspConfig:
+        if self.hop_s >= self.window_s:
+            msg = "dsp.hop_s must be shorter than dsp.window_s"
+            raise ValueError(msg)
+        return self
+
+
+class AlarmConfig(_Section):
+    """Alarm limits and delays.
+
+    Defaults are typical adult monitor settings (HR limits 50/120 bpm as shipped on
+    GE CARESCAPE and Philips IntelliVue monitors; asystole 4 s, pause 3 s as in the
+    asystole and pause definitions used by IEC 60601-2-27 tests) and are configurable per bed.
+    """
+
+    hr_high_bpm: float = Field(default=120.0, ge=60.0, le=300.0, description="HR high limit.")
+    hr_low_bpm: float = Field(default=50.0, ge=15.0, le=120.0, description="HR low limit.")
+    extreme_tachy_bpm: float = Field(
+        default=160.0, ge=80.0, le=350.0, description="Extreme tachycardia (high priority)."
+    )
+    extreme_brady_bpm: float = Field(
+        default=40.0, ge=10.0, le=100.0, description="Extreme bradycardia (high priority)."
+    )
+    asystole_s: float = Field(
+        default=4.0, ge=2.0, le=15.0, description="No QRS for this long raises asystole, s."
+    )
+    pause_s: float = Field(default=3.0, ge=1.5, le=10.0, description="RR >= this is a pause, s.")
+    hr_alarm_delay_s: float = Field(
+        default=5.0, ge=0.0, le=60.0, description="HR limit must be crossed this long, s."
+    )
+    clear_delay_s: float = Field(
+        default=3.0, ge=0.0, le=60.0, description="Condition must be gone this long to clear, s."
+    )
+    strip_s: float = Field(default=6.0, ge=1.0, le=30.0, description="ECG strip in evidence, s.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AlarmConfig:
+        if not (
+            self.extreme_brady_bpm < self.hr_low_bpm < self.hr_high_bpm < self.extreme_tachy_bpm
+        ):
+            msg = (
+                "alarm limits must satisfy extreme_brady_bpm < hr_low_bpm < hr_high_bpm"
+                " < extreme_tachy_bpm"
+            )
+            raise ValueError(msg)
+        if self.pause_s >= self.asystole_s:
+            msg = "alarms.pause_s must be shorter than alarms.asystole_s"
+            raise ValueError(msg)
+        return self
+
+
+class MqttConfig(_Section):
+    """MQTT broker connection (paho-mqtt 2.x)."""
+
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="Broker URL, mqtt://HOST[:PORT]."
+    )
+    username: str | None = Field(default=None, description="Broker user name.")
+    password: SecretStr | None = Field(default=None, description="Broker password.")
+    keepalive_s: int = Field(default=15, ge=5, le=600, description="MQTT keepalive, s.")
+    connect_timeout_s: float = Field(
+        default=5.0, ge=0.5, le=120.0, description="First connection must succeed within, s."
+    )
+    outbox_path: Path = Field(
+        default=Path("bedside-outbox.sqlite3"),
+        description="SQLite file where alarms wait until the broker acknowledges them.",
+    )
+    vitals_period_s: float = Field(
+        default=1.0, ge=0.1, le=60.0, description="Vitals publishing period, s."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> MqttConfig:
+        parse_mqtt_url(self.url)
+        if self.password is not None and self.username is None:
+            msg = "mqtt.password is set but mqtt.username is not"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def host(self) -> str:
+        """Broker host name."""
+        return parse_mqtt_url(self.url)[0]
+
+    @property
+    def port(self) -> int:
+        """Broker TCP port."""
+        return parse_mqtt_url(self.url)[1]
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int]:
+    """Split ``mqtt://HOST[:PORT]`` into ``(host, port)``; the default port is 1883.
+
+    Raises
+    ------
+    ValueError
+        If the scheme is not ``mqtt`` or the host is missing.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        msg = f"broker URL must look like mqtt://HOST[:PORT], got {url!r}"
+        raise ValueError(msg)
+    try:
+        port = parts.port or 1883
+    except ValueError as err:
+        msg = f"bad port in broker URL {url!r}"
+        raise ValueError(msg) from err
+    return parts.hostname, port
+
+
+class AgentConfig(BaseSettings):
+    """The whole agent configuration (TOML file + ``BEDSIDE_*`` environment + CLI flags)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEDSIDE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    bed: BedConfig = Field(default_factory=BedConfig)
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    dsp: DspConfig = Field(default_factory=lambda: DspConfig(powerline_hz=50))
+    alarms: AlarmConfig = Field(default_factory=AlarmConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order of precedence: CLI flags (init), environment, TOML file."""
+        return (init_settings, env_settings, _TomlData(settings_cls, _TOML_DATA.get()))
+
+
+_TOML_DATA: ContextVar[dict[str, Any]] = ContextVar("_TOML_DATA", default={})  # noqa: B039
+
+
+class _TomlData(PydanticBaseSettingsSource):
+    """Settings source for the already-parsed TOML file (lowest precedence but defaults)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+ConfigOverrides = Annotated[dict[str, Any], "dotted path → value, from CLI flags"]
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: object) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            msg = f"{key} is not a section"
+            raise ConfigError(msg, field=dotted)
+        node = child
+    node[leaf] = value
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """Render a pydantic error as ``field.path: message`` lines (first error first)."""
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "(config)"
+        lines.append(f"{loc}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_config(path: Path | None = None, overrides: ConfigOverrides | None = None) -> AgentConfig:
+    """Load the configuration from an optional TOML file, the environment and CLI overrides.
+
+    Parameters
+    ----------
+    path
+        TOML file, or None for the built-in defaults.
+    overrides
+        Dotted path → value (``{"source.speed": 50}``) from command-line flags; they win over
+        the file and the environment.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not valid TOML, or any field is invalid or unknown; the
+        message names the field (``alarms.hr_high_bpm: ...``).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            msg = f"config file not found: {path}"
+            raise ConfigError(msg) from err
+        except tomllib.TOMLDecodeError as err:
+            msg = f"config file {path} is not valid TOML: {err}"
+            raise ConfigError(msg) from err
+        except OSError as err:
+            msg = f"cannot read config file {path}: {err.strerror}"
+            raise ConfigError(msg) from err
+    flags: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(flags, dotted, value)
+    token = _TOML_DATA.set(data)
+    try:
+        cfg = AgentConfig(**flags)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        where = f" in {path}" if path else ""
+        msg = f"invalid configuration{where}: {format_validation_error(err)}"
+        raise ConfigError(msg, field=field) from err
+    finally:
+        _TOML_DATA.reset(token)
+    return cfg

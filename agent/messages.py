@@ -1,0 +1,280 @@
+"""Wire contracts: every MQTT payload the agent publishes or consumes (DESIGN.md, "Contracts").
+
+Every model is frozen, forbids unknown fields and carries ``schema_version``, ``device_id``
+and ``ts_utc``. Topics are built by :func:`topic` only. A change to any model changes its JSON
+Schema, which ``tests/agent/test_messages.py`` compares with the committed snapshot in
+``tests/agent/schemas/``: a published payload never changes by accident.
+
+Times: ``*_s`` fields are *stream time*, seconds from the first sample of the stream (for a
+replayed record, seconds from the start of the record), so offline analysis and the live agent
+agree; ``*_utc`` fields are timezone-aware UTC wall-clock times for humans.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION: Final = 1
+"""Version of every payload below; bump it when a published field changes meaning."""
+
+TOPIC_ROOT: Final = "bedside/v1"
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class AamiClass(enum.StrEnum):
+    """AAMI EC57 heartbeat classes (ANSI/AAMI EC57:2012, Table 1)."""
+
+    N = "N"  # normal and bundle-branch-block beats
+    S = "S"  # supraventricular ectopic
+    V = "V"  # ventricular ectopic
+    F = "F"  # fusion of ventricular and normal
+    Q = "Q"  # paced, unclassifiable
+
+
+class AlarmPriority(enum.StrEnum):
+    """Alarm priority as defined by IEC 60601-1-8:2006+A1:2012, 6.1.2 (Table 1)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+PRIORITY_RANK: Final[dict[AlarmPriority, int]] = {
+    AlarmPriority.HIGH: 0,
+    AlarmPriority.MEDIUM: 1,
+    AlarmPriority.LOW: 2,
+}
+"""Sort key: lower is more urgent."""
+
+
+class AlarmCondition(enum.StrEnum):
+    """Kind of alarm condition, IEC 60601-1-8:2006, 3.36 (physiological) and 3.49 (technical)."""
+
+    PHYSIOLOGICAL = "physiological"
+    TECHNICAL = "technical"
+
+
+class AlarmCode(enum.StrEnum):
+    """Every alarm the agent can raise (DESIGN.md, "Alarm")."""
+
+    ASYSTOLE = "asystole"
+    VFIB = "vfib"
+    VTACH = "vtach"
+    EXTREME_BRADY = "extreme_brady"
+    EXTREME_TACHY = "extreme_tachy"
+    HR_HIGH = "hr_high"
+    HR_LOW = "hr_low"
+    PAUSE = "pause"
+    AFIB = "afib"
+    RUN_PVCS = "run_pvcs"
+    PAIR_PVCS = "pair_pvcs"
+    BIGEMINY = "bigeminy"
+    TRIGEMINY = "trigeminy"
+    FREQUENT_PVCS = "frequent_pvcs"
+    NEWS2_URGENT = "news2_urgent"
+    NEWS2_EMERGENCY = "news2_emergency"
+    LEADS_OFF = "leads_off"
+    SENSOR_DISCONNECTED = "sensor_disconnected"
+    SIGNAL_POOR = "signal_poor"
+    BATTERY_LOW = "battery_low"
+
+
+TECHNICAL_CODES: Final = frozenset(
+    {
+        AlarmCode.LEADS_OFF,
+        AlarmCode.SENSOR_DISCONNECTED,
+        AlarmCode.SIGNAL_POOR,
+        AlarmCode.BATTERY_LOW,
+    }
+)
+
+
+class AlarmLifecycle(enum.StrEnum):
+    """Lifecycle of one alarm id: ``raised`` once, ``updated`` any number of times, ``cleared``."""
+
+    RAISED = "raised"
+    UPDATED = "updated"
+    CLEARED = "cleared"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = Field(
+        default=SCHEMA_VERSION, description="Payload schema version."
+    )
+    device_id: str = Field(description="Agent identity (no patient identifiers).")
+    ts_utc: datetime = Field(description="UTC time the message was created.")
+
+
+def utc_now() -> datetime:
+    """Return the current timezone-aware UTC time."""
+    return datetime.now(UTC)
+
+
+class BeatEvidence(BaseModel):
+    """One labelled beat shown as alarm evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    t_s: float = Field(description="Stream time of the R-peak, s.")
+    rr_ms: float | None = Field(description="RR interval ending at this beat, ms.")
+    aami_class: AamiClass | None = Field(
+        default=None, description="AAMI EC57 class, when a beat classifier ran."
+    )
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class EcgStrip(BaseModel):
+    """A short single-lead ECG strip around an alarm's onset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fs_hz: float = Field(gt=0, description="Sampling rate of samples_uv, Hz.")
+    t0_s: float = Field(description="Stream time of samples_uv[0], s.")
+    samples_uv: list[int] = Field(description="ECG, µV, rounded to integers.")
+
+
+class AlarmEvidence(BaseModel):
+    """What the agent saw when it decided: recent RR intervals, labelled beats, an ECG strip."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rr_ms: list[float] = Field(default_factory=list, description="Recent RR intervals, ms.")
+    beats: list[BeatEvidence] = Field(default_factory=list)
+    strip: EcgStrip | None = Field(default=None, description="Up to 6 s of ECG, or None.")
+    hr_bpm: float | None = Field(default=None, description="Averaged HR at the decision, bpm.")
+
+
+class AlarmEvent(_Message):
+    """An alarm lifecycle event, published with QoS 1 on ``.../alarms``."""
+
+    alarm_id: str = Field(description="Unique id of this alarm occurrence (UUID4 hex).")
+    condition: AlarmCode
+    priority: AlarmPriority
+    kind: AlarmCondition
+    lifecycle: AlarmLifecycle
+    onset_s: float = Field(description="Stream time at which the condition became true, s.")
+    onset_utc: datetime = Field(description="Wall-clock time of onset_s.")
+    raised_s: float = Field(description="Stream time at which the agent raised the alarm, s.")
+    cleared_s: float | None = Field(default=None, description="Stream time of the clear, s.")
+    latched: bool = Field(default=False, description="Stays active until acknowledged.")
+    acknowledged: bool = Field(default=False)
+    message: str = Field(description="Human-readable alarm text for the nurse station.")
+    evidence: AlarmEvidence = Field(default_factory=AlarmEvidence)
+    model_versions: dict[str, str] = Field(
+        default_factory=dict, description="Model name → version (sha256 prefix) that decided."
+    )
+
+
+class VitalsMessage(_Message):
+    """Current vitals, published at 1 Hz with QoS 0 on ``.../vitals``."""
+
+    t_s: float = Field(description="Stream time these vitals refer to, s.")
+    hr_bpm: float | None = Field(default=None, description="IEC 60601-2-27 averaged HR, bpm.")
+    rr_ms: float | None = Field(default=None, description="Last RR interval, ms.")
+    beats_total: int = Field(default=0, ge=0, description="R-peaks detected since start.")
+    signal_quality: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Signal-quality index of the last window."
+    )
+    leads_off: bool = Field(default=False)
+    active_alarms: list[AlarmCode] = Field(default_factory=list)
+
+
+class StatusMessage(_Message):
+    """Agent status, retained, on ``.../status``; the last will publishes ``state='offline'``."""
+
+    state: Literal["online", "offline"]
+    agent_version: str = Field(default="")
+    source: str = Field(default="", description="Source description, e.g. replay:232.")
+    counters: dict[str, int] = Field(
+        default_factory=dict, description="Drop and error counters (frames dropped, ...)."
+    )
+
+
+class AlarmAck(_Message):
+    """Acknowledgement of one alarm by a nurse station, on ``.../alarms/ack``."""
+
+    alarm_id: str
+    station_id: str = Field(description="Identity of the acknowledging nurse station.")
+
+
+TopicKind = Literal["status", "vitals", "alarms", "alarms/ack", "ecg"]
+
+PAYLOAD_MODELS: Final[dict[str, type[_Message]]] = {
+    "status": StatusMessage,
+    "vitals": VitalsMessage,
+    "alarms": AlarmEvent,
+    "alarms/ack": AlarmAck,
+}
+"""Topic suffix → payload model; the registry exported by ``bedside schema``."""
+
+
+def validate_bed_segment(value: str, name: str) -> str:
+    """Check one topic segment (unit or bed name).
+
+    Raises
+    ------
+    ValueError
+        If it is empty, longer than 32 characters, or has characters other than letters,
+        digits, ``_`` and ``-`` (MQTT wildcards and separators are refused).
+    """
+    if not _SEGMENT.match(value):
+        msg = f"{name} must be 1-32 letters, digits, '_' or '-', got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def topic(unit: str, bed: str, kind: TopicKind) -> str:
+    """Build a topic ``bedside/v1/{unit}/{bed}/{kind}``.
+
+    Raises
+    ------
+    ValueError
+        If ``unit`` or ``bed`` is not a valid segment (see :func:`validate_bed_segment`).
+    """
+    validate_bed_segment(unit, "unit")
+    validate_bed_segment(bed, "bed")
+    return f"{TOPIC_ROOT}/{unit}/{bed}/{kind}"
+
+
+def parse_topic(name: str) -> tuple[str, str, str] | None:
+    """Split ``bedside/v1/{unit}/{bed}/{kind}`` into ``(unit, bed, kind)``, or None."""
+    prefix = TOPIC_ROOT + "/"
+    if not name.startswith(prefix):
+        return None
+    parts = name[len(prefix) :].split("/", 2)
+    if len(parts) != 3:  # noqa: PLR2004
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def json_schemas() -> dict[str, dict[str, object]]:
+    """Return the JSON Schema of every published payload, keyed by topic suffix."""
+    return {name: model.model_json_schema() for name, model in PAYLOAD_MODELS.items()}
+
+
+def schemas_json() -> str:
+    """Return :func:`json_schemas` as indented, key-sorted JSON text."""
+    return json.dumps(json_schemas(), indent=2, sort_keys=True)
+
+
+def decode_payload(kind: str, payload: bytes) -> _Message | None:
+    """Decode a payload received on a topic of the given kind; None if unknown or invalid."""
+    model = PAYLOAD_MODELS.get(kind)
+    if model is None:
+        return None
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError:
+        return None
+
+
+BedId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}/[A-Za-z0-9_-]{1,32}$")]

@@ -1,0 +1,123 @@
+"""Typed frames that every source yields (see DESIGN.md, "Frames").
+
+Frames are internal, high-rate values (a waveform chunk every few hundred ms), so they are frozen
+slotted dataclasses holding numpy arrays rather than pydantic models; everything that leaves the
+process (MQTT payloads, config) is pydantic, in :mod:`agent.messages` and :mod:`agent.config`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, slots=True)
+class EcgChunk:
+    """A contiguous chunk of single-lead ECG.
+
+    Attributes
+    ----------
+    samples_uv : NDArray[np.float32]
+        Shape ``(n_samples,)``, ECG in microvolts. ``NaN`` marks samples the device flagged
+        invalid (e.g. WFDB's invalid-sample sentinel); consumers treat them as lead-off.
+    fs_hz : float
+        Sampling rate of ``samples_uv`` in Hz.
+    first_sample_idx : int
+        Index of ``samples_uv[0]`` in the stream, counted at ``fs_hz`` from 0. Consecutive
+        chunks of one stream are contiguous: ``next.first_sample_idx == prev.first_sample_idx +
+        len(prev.samples_uv)``.
+    t0_monotonic_ns : int
+        ``time.monotonic_ns()`` at which the first sample arrived (latency measurement).
+    t0_utc : datetime
+        Timezone-aware UTC wall-clock time of the first sample (for humans).
+    source_sample_idx : int
+        Index of the first sample at the *source's own* rate (differs from
+        ``first_sample_idx`` when the source resamples; used to report WFDB sample numbers).
+    source_fs_hz : float
+        The source's own sampling rate in Hz.
+    """
+
+    samples_uv: NDArray[np.float32]
+    fs_hz: float
+    first_sample_idx: int
+    t0_monotonic_ns: int
+    t0_utc: datetime
+    source_sample_idx: int = 0
+    source_fs_hz: float = 0.0
+
+    @property
+    def t0_s(self) -> float:
+        """Stream time of the first sample, in seconds from the start of the stream."""
+        return self.first_sample_idx / self.fs_hz
+
+    @property
+    def duration_s(self) -> float:
+        """Duration of the chunk in seconds."""
+        return len(self.samples_uv) / self.fs_hz
+
+
+@dataclass(frozen=True, slots=True)
+class RrIntervals:
+    """RR intervals reported by a strap with no waveform (BLE Heart Rate Service 0x2A37).
+
+    Attributes
+    ----------
+    rr_ms : tuple[float, ...]
+        RR intervals in milliseconds, oldest first.
+    t_s : float
+        Stream time (s) of the R-peak that ends the last interval.
+    t0_monotonic_ns : int
+        ``time.monotonic_ns()`` at arrival.
+    hr_bpm : float | None
+        The device's own heart-rate value, when it sends one.
+    """
+
+    rr_ms: tuple[float, ...]
+    t_s: float
+    t0_monotonic_ns: int
+    hr_bpm: float | None = None
+
+
+class DeviceEventKind(enum.StrEnum):
+    """Kinds of device events that sources report (never dropped by queues)."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    CONTACT_LOST = "contact_lost"
+    CONTACT_RESTORED = "contact_restored"
+    BATTERY = "battery"
+    END_OF_STREAM = "end_of_stream"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A change in the device or link state.
+
+    Attributes
+    ----------
+    kind : DeviceEventKind
+        What happened.
+    t_s : float
+        Stream time in seconds at which it happened.
+    t0_monotonic_ns : int
+        ``time.monotonic_ns()`` at arrival.
+    detail : str
+        Free text for logs (never patient data).
+    battery_pct : int | None
+        Battery level in percent, for ``BATTERY`` events.
+    """
+
+    kind: DeviceEventKind
+    t_s: float
+    t0_monotonic_ns: int
+    detail: str = ""
+    battery_pct: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+Frame = EcgChunk | RrIntervals | DeviceEvent
+"""Any frame a :class:`~firmware_bridge.transports.Source` may yield."""

@@ -1,0 +1,1 @@
+"""MQTT broker fixture (placeholder until the publisher work lands)."""
