@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic.fields import FieldInfo
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -171,9 +171,14 @@ class MqttConfig(_Section):
         default=1.0, ge=0.1, le=60.0, description="Vitals publishing period, s."
     )
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> MqttConfig:
-        parse_mqtt_url(self.url)
         if self.password is not None and self.username is None:
             msg = "mqtt.password is set but mqtt.username is not"
             raise ValueError(msg)

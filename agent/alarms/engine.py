@@ -1,0 +1,249 @@
+"""The alarm lifecycle: raise, update, clear, latch and acknowledge (IEC 60601-1-8).
+
+Rules (:mod:`agent.alarms.rules`) say, at a stream time ``t_s``, which conditions are true and
+since when; this engine turns that into alarm events with unique ids:
+
+- an alarm is **raised** once its condition has been true for the condition's onset delay
+  (IEC 60601-1-8:2006, 6.4.1 "alarm condition delay"); its ``onset_s`` is when the condition
+  became true, its ``raised_s`` when the agent raised it (the difference is the detection delay
+  reported by ``bedside analyze``);
+- it is **cleared** once the condition has been false for ``clear_delay_s`` (so one
+  arrhythmia does not flicker into many alarms); a *latching* alarm (IEC 60601-1-8, 6.11.2.2)
+  clears only once the condition is gone *and* a nurse acknowledged it;
+- an acknowledgement publishes an **updated** event with ``acknowledged=True``.
+
+The engine is pure: no I/O, no wall clock (``ts_utc`` comes from an injected clock and stream
+times map to UTC through the stream's start time).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from agent.messages import (
+    AlarmCode,
+    AlarmCondition,
+    AlarmEvent,
+    AlarmEvidence,
+    AlarmLifecycle,
+    AlarmPriority,
+    utc_now,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionSpec:
+    """Static description of one alarm condition.
+
+    Attributes
+    ----------
+    code : AlarmCode
+        Which alarm.
+    priority : AlarmPriority
+        IEC 60601-1-8 priority (Table 1: high = immediate response, death or irreversible
+        injury possible; medium = prompt response; low = awareness).
+    kind : AlarmCondition
+        Physiological or technical.
+    onset_delay_s : float
+        The condition must be continuously true this long before the alarm is raised, s.
+    latched : bool
+        The alarm stays active until acknowledged, even after the condition ends.
+    """
+
+    code: AlarmCode
+    priority: AlarmPriority
+    kind: AlarmCondition
+    onset_delay_s: float = 0.0
+    latched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A rule's verdict on one condition at one moment.
+
+    Attributes
+    ----------
+    code : AlarmCode
+        The condition judged.
+    active : bool
+        Whether it is true now.
+    onset_s : float | None
+        When it became true (stream time, s), if the rule knows better than "now" (e.g.
+        asystole became true 4 s after the last QRS).
+    message : str
+        Text for the nurse station.
+    evidence : Callable[[], AlarmEvidence] | None
+        Builds the evidence to attach if this finding raises the alarm (called only then:
+        an ECG strip is not cheap).
+    """
+
+    code: AlarmCode
+    active: bool
+    onset_s: float | None = None
+    message: str = ""
+    evidence: Callable[[], AlarmEvidence] | None = None
+
+
+@dataclass(slots=True)
+class _Active:
+    event: AlarmEvent
+    last_true_s: float
+    condition_gone: bool = False
+
+
+@dataclass(slots=True)
+class _Pending:
+    first_true_s: float
+
+
+@dataclass
+class AlarmEngine:
+    """Alarm state machine over a set of condition specs.
+
+    Parameters
+    ----------
+    specs
+        The conditions this engine handles; a finding for any other code raises ``KeyError``.
+    device_id
+        Carried in every event.
+    stream_start_utc
+        UTC time of stream time 0, to give ``onset_utc``.
+    clear_delay_s
+        Condition must be false this long before the alarm clears, s.
+    model_versions
+        Copied into every event (which models decided).
+    clock
+        Returns the current UTC time for ``ts_utc`` (injected for tests).
+    """
+
+    specs: Iterable[ConditionSpec]
+    device_id: str
+    stream_start_utc: datetime
+    clear_delay_s: float = 3.0
+    model_versions: dict[str, str] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utc_now
+    _specs: dict[AlarmCode, ConditionSpec] = field(init=False)
+    _active: dict[AlarmCode, _Active] = field(init=False, default_factory=dict)
+    _pending: dict[AlarmCode, _Pending] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._specs = {spec.code: spec for spec in self.specs}
+
+    @property
+    def active(self) -> list[AlarmEvent]:
+        """The latest event of every active (raised, not cleared) alarm."""
+        return [a.event for a in self._active.values()]
+
+    def is_active(self, code: AlarmCode) -> bool:
+        """Whether an alarm of this code is active now."""
+        return code in self._active
+
+    def update(self, t_s: float, findings: Iterable[Finding]) -> list[AlarmEvent]:
+        """Apply the findings made at stream time ``t_s``; return the events to publish.
+
+        Raises
+        ------
+        KeyError
+            If a finding names a condition this engine has no spec for.
+        """
+        events: list[AlarmEvent] = []
+        for finding in findings:
+            spec = self._specs[finding.code]
+            active = self._active.get(finding.code)
+            if finding.active:
+                if active is not None:
+                    active.last_true_s = t_s
+                    active.condition_gone = False
+                    continue
+                onset_s = finding.onset_s if finding.onset_s is not None else t_s
+                pending = self._pending.setdefault(finding.code, _Pending(onset_s))
+                if t_s - pending.first_true_s + 1e-9 >= spec.onset_delay_s:
+                    del self._pending[finding.code]
+                    events.append(self._raise(spec, finding, pending.first_true_s, t_s))
+            else:
+                self._pending.pop(finding.code, None)
+                if active is None:
+                    continue
+                active.condition_gone = True
+                if t_s - active.last_true_s + 1e-9 >= self.clear_delay_s and (
+                    not spec.latched or active.event.acknowledged
+                ):
+                    events.append(self._clear(finding.code, t_s))
+        return events
+
+    def acknowledge(self, alarm_id: str, t_s: float) -> list[AlarmEvent]:
+        """Record a nurse's acknowledgement; return the events to publish (none if unknown).
+
+        A latched alarm whose condition is already gone clears at once; any other active alarm
+        is updated with ``acknowledged=True`` and clears by the usual rule.
+        """
+        for code, active in self._active.items():
+            if active.event.alarm_id != alarm_id:
+                continue
+            if active.event.acknowledged:
+                return []
+            active.event = active.event.model_copy(
+                update={
+                    "acknowledged": True,
+                    "lifecycle": AlarmLifecycle.UPDATED,
+                    "ts_utc": self.clock(),
+                }
+            )
+            events = [active.event]
+            spec = self._specs[code]
+            if spec.latched and active.condition_gone:
+                events.append(self._clear(code, t_s))
+            return events
+        return []
+
+    def clear_all(self, t_s: float) -> list[AlarmEvent]:
+        """Clear every active alarm (end of stream); return the events."""
+        return [self._clear(code, t_s) for code in list(self._active)]
+
+    def _utc(self, t_s: float) -> datetime:
+        return self.stream_start_utc + timedelta(seconds=t_s)
+
+    def _raise(
+        self, spec: ConditionSpec, finding: Finding, onset_s: float, t_s: float
+    ) -> AlarmEvent:
+        event = AlarmEvent(
+            device_id=self.device_id,
+            ts_utc=self.clock(),
+            alarm_id=uuid.uuid4().hex,
+            condition=spec.code,
+            priority=spec.priority,
+            kind=spec.kind,
+            lifecycle=AlarmLifecycle.RAISED,
+            onset_s=round(onset_s, 3),
+            onset_utc=self._utc(onset_s),
+            raised_s=round(t_s, 3),
+            latched=spec.latched,
+            message=finding.message or spec.code.value,
+            evidence=finding.evidence() if finding.evidence else AlarmEvidence(),
+            model_versions=dict(self.model_versions),
+        )
+        self._active[spec.code] = _Active(event=event, last_true_s=t_s)
+        return event
+
+    def _clear(self, code: AlarmCode, t_s: float) -> AlarmEvent:
+        active = self._active.pop(code)
+        evidence = replace_evidence_without_strip(active.event.evidence)
+        return active.event.model_copy(
+            update={
+                "lifecycle": AlarmLifecycle.CLEARED,
+                "cleared_s": round(t_s, 3),
+                "ts_utc": self.clock(),
+                "evidence": evidence,
+            }
+        )
+
+
+def replace_evidence_without_strip(evidence: AlarmEvidence) -> AlarmEvidence:
+    """Return the evidence without its ECG strip (clear events stay small)."""
+    return evidence.model_copy(update={"strip": None})
+
+
+__all__ = ["AlarmEngine", "ConditionSpec", "Finding", "replace_evidence_without_strip"]

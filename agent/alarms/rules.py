@@ -1,0 +1,206 @@
+"""ECG alarm rules: asystole, pause, heart-rate limits and leads-off, evaluated in stream time.
+
+Definitions and defaults (all configurable in :class:`agent.config.AlarmConfig`):
+
+- **asystole** (high): no QRS for ``asystole_s`` (4 s). IEC 60601-2-27:2011, 201.12.1.101.3
+  tests asystole alarm delay against records with 4 s of no QRS; 4 s is also the usual
+  monitor default (GE EK-Pro, Philips ST/AR).
+- **pause** (medium): an RR interval of at least ``pause_s`` (3 s, the Philips default pause
+  threshold). Raised as soon as the open interval reaches ``pause_s``, without waiting for
+  the next beat.
+- **extreme_tachy / extreme_brady** (high), **hr_high / hr_low** (medium): the monitor-averaged
+  heart rate (:func:`agent.dsp.heart_rate.hr_bpm_monitor`) beyond the limits for
+  ``hr_alarm_delay_s``. Only the most severe of the HR alarms is active at a time.
+- **leads_off** (medium, technical): flat, stuck or invalid ECG (:mod:`agent.dsp.flatline`).
+  While it is active no ECG-derived physiological alarm is raised (a flat line is not an
+  asystole), and the asystole clock restarts when the signal comes back.
+
+Priorities follow IEC 60601-1-8:2006, 6.1.2, Table 1 (high: death or irreversible injury
+possible within minutes; medium: prompt response needed).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Final
+
+from agent.alarms.engine import ConditionSpec, Finding
+from agent.beats import Beat
+from agent.config import AlarmConfig
+from agent.dsp.heart_rate import HR_AVERAGE_BEATS, hr_bpm_monitor
+from agent.messages import (
+    AlarmCode,
+    AlarmCondition,
+    AlarmEvidence,
+    AlarmPriority,
+    BeatEvidence,
+    EcgStrip,
+)
+
+EVIDENCE_BEATS: Final = 12
+"""Labelled beats attached to an alarm as evidence (the last 12, as for HR averaging)."""
+
+StripProvider = Callable[[float, float], EcgStrip | None]
+"""``(end_s, duration_s) -> EcgStrip | None``: the ECG that ended at ``end_s``."""
+
+_P = AlarmCondition.PHYSIOLOGICAL
+_T = AlarmCondition.TECHNICAL
+
+
+def ecg_condition_specs(cfg: AlarmConfig) -> list[ConditionSpec]:
+    """Return the specs of the ECG alarms handled by :class:`EcgRules`."""
+    hr_delay = cfg.hr_alarm_delay_s
+    return [
+        ConditionSpec(AlarmCode.ASYSTOLE, AlarmPriority.HIGH, _P),
+        ConditionSpec(AlarmCode.PAUSE, AlarmPriority.MEDIUM, _P),
+        ConditionSpec(AlarmCode.EXTREME_TACHY, AlarmPriority.HIGH, _P, hr_delay),
+        ConditionSpec(AlarmCode.EXTREME_BRADY, AlarmPriority.HIGH, _P, hr_delay),
+        ConditionSpec(AlarmCode.HR_HIGH, AlarmPriority.MEDIUM, _P, hr_delay),
+        ConditionSpec(AlarmCode.HR_LOW, AlarmPriority.MEDIUM, _P, hr_delay),
+        ConditionSpec(AlarmCode.LEADS_OFF, AlarmPriority.MEDIUM, _T),
+    ]
+
+
+class EcgRules:
+    """Beat-and-time state behind the ECG alarms.
+
+    Feed it beats (:meth:`add_beat`) and leads-off changes (:meth:`set_leads_off`) in stream
+    order, and ask :meth:`findings` at any stream time at or after the last input.
+
+    Parameters
+    ----------
+    cfg
+        Limits and delays.
+    strip
+        Gives the ECG strip for evidence, or None for no strips.
+    """
+
+    def __init__(self, cfg: AlarmConfig, strip: StripProvider | None = None) -> None:
+        self._cfg = cfg
+        self._strip = strip
+        self._beats: deque[Beat] = deque(maxlen=max(EVIDENCE_BEATS, HR_AVERAGE_BEATS) + 1)
+        self._rr_ms: deque[float] = deque(maxlen=HR_AVERAGE_BEATS)
+        self._last_beat_s: float | None = None
+        self._reference_s = 0.0  # time since which we would have seen a beat
+        self._leads_off = False
+        self._leads_off_since_s = 0.0
+        self.hr_bpm: float | None = None
+
+    @property
+    def last_beat_s(self) -> float | None:
+        """Stream time of the last R-peak, s (None before the first)."""
+        return self._last_beat_s
+
+    @property
+    def leads_off(self) -> bool:
+        """Whether the signal is currently flat, stuck or invalid."""
+        return self._leads_off
+
+    @property
+    def rr_ms(self) -> list[float]:
+        """The last (up to 12) RR intervals, ms, oldest first."""
+        return list(self._rr_ms)
+
+    def add_beat(self, beat: Beat) -> None:
+        """Record a detected beat (in stream order)."""
+        self._beats.append(beat)
+        if beat.rr_ms is not None:
+            self._rr_ms.append(beat.rr_ms)
+        self._last_beat_s = beat.r_peak_time_s
+        self._reference_s = max(self._reference_s, beat.r_peak_time_s)
+        self.hr_bpm = hr_bpm_monitor(list(self._rr_ms))
+
+    def set_leads_off(self, leads_off: bool, t_s: float) -> None:
+        """Record a leads-off change at stream time ``t_s``.
+
+        When the signal returns, RR history is dropped (the interval across the gap is not a
+        real RR) and the asystole clock restarts at ``t_s``.
+        """
+        if leads_off == self._leads_off:
+            return
+        self._leads_off = leads_off
+        if leads_off:
+            self._leads_off_since_s = t_s
+        else:
+            self._reference_s = max(self._reference_s, t_s)
+            self._rr_ms.clear()
+            self.hr_bpm = None
+
+    def gap_s(self, t_s: float) -> float:
+        """Seconds since the last QRS (or since the signal became analysable)."""
+        return t_s - self._reference_s
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """Judge every ECG condition at stream time ``t_s``."""
+        cfg = self._cfg
+        gap = self.gap_s(t_s)
+        ecg_ok = not self._leads_off
+        asystole = ecg_ok and gap >= cfg.asystole_s
+        pause = ecg_ok and gap >= cfg.pause_s
+        hr = self.hr_bpm if ecg_ok and not asystole else None
+        hr_state = {
+            AlarmCode.EXTREME_TACHY: hr is not None and hr > cfg.extreme_tachy_bpm,
+            AlarmCode.HR_HIGH: hr is not None and cfg.hr_high_bpm < hr <= cfg.extreme_tachy_bpm,
+            AlarmCode.EXTREME_BRADY: hr is not None and hr < cfg.extreme_brady_bpm,
+            AlarmCode.HR_LOW: hr is not None and cfg.extreme_brady_bpm <= hr < cfg.hr_low_bpm,
+        }
+        out = [
+            self._finding(
+                AlarmCode.ASYSTOLE,
+                asystole,
+                t_s,
+                self._reference_s + cfg.asystole_s,
+                f"Asystole: no QRS for {gap:.1f} s",
+            ),
+            self._finding(
+                AlarmCode.PAUSE,
+                pause,
+                t_s,
+                self._reference_s + cfg.pause_s,
+                f"Pause: no QRS for {gap:.1f} s",
+            ),
+            self._finding(
+                AlarmCode.LEADS_OFF,
+                self._leads_off,
+                t_s,
+                self._leads_off_since_s,
+                "ECG leads off / flat line: ECG alarms suspended",
+            ),
+        ]
+        labels = {
+            AlarmCode.EXTREME_TACHY: f"Extreme tachycardia: HR {hr or 0:.0f} bpm",
+            AlarmCode.HR_HIGH: f"HR high: {hr or 0:.0f} bpm > {cfg.hr_high_bpm:.0f}",
+            AlarmCode.EXTREME_BRADY: f"Extreme bradycardia: HR {hr or 0:.0f} bpm",
+            AlarmCode.HR_LOW: f"HR low: {hr or 0:.0f} bpm < {cfg.hr_low_bpm:.0f}",
+        }
+        for code, active in hr_state.items():
+            out.append(self._finding(code, active, t_s, None, labels[code]))
+        return out
+
+    def _finding(
+        self, code: AlarmCode, active: bool, t_s: float, onset_s: float | None, message: str
+    ) -> Finding:
+        if not active:
+            return Finding(code, active=False)
+        return Finding(code, True, onset_s, message, partial(self.evidence, t_s))
+
+    def evidence(self, t_s: float) -> AlarmEvidence:
+        """Evidence at stream time ``t_s``: recent RR, labelled beats, the strip ending at t_s."""
+        strip = self._strip(t_s, self._cfg.strip_s) if self._strip is not None else None
+        beats = [
+            BeatEvidence(
+                t_s=round(b.r_peak_time_s, 3),
+                rr_ms=None if b.rr_ms is None else round(b.rr_ms, 1),
+                aami_class=b.aami_class,
+                confidence=b.confidence,
+            )
+            for b in list(self._beats)[-EVIDENCE_BEATS:]
+        ]
+        return AlarmEvidence(
+            rr_ms=[round(rr, 1) for rr in self._rr_ms],
+            beats=beats,
+            strip=strip,
+            hr_bpm=None if self.hr_bpm is None else round(self.hr_bpm, 1),
+        )

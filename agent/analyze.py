@@ -1,0 +1,294 @@
+"""``bedside analyze``: the live pipeline run over WFDB records as fast as the CPU allows.
+
+For each record it writes ``OUT/<record name>/`` (DESIGN.md, "Offline analysis output"):
+
+- ``beats.csv``: ``sample,time_s,aami_class,confidence``; ``sample`` is the R-peak index at
+  the *record's own* sampling rate even when ``--fs`` resamples; ``aami_class`` and
+  ``confidence`` are empty until a beat classifier is configured;
+- ``rhythm.csv``: ``start_s,end_s,rhythm`` with PhysioNet rhythm codes. Without a rhythm model
+  the agent distinguishes ``ASYS`` (no QRS for at least the asystole limit), ``NOISE`` (flat,
+  stuck or invalid signal), ``SBR`` (averaged HR below 60 bpm) and ``N`` (none of these; it does
+  *not* assert sinus rhythm);
+- ``alarms.jsonl``: every alarm event the live agent would have published, one JSON object a
+  line, with ``onset_s`` (onset of the condition) and ``raised_s`` (when the agent raised it)
+  in seconds from the start of the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from agent.beats import Beat
+from agent.config import AgentConfig
+from agent.dsp.heart_rate import hr_bpm_monitor
+from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
+from agent.pipeline import EcgPipeline
+from firmware_bridge.frames import DeviceEvent, EcgChunk
+from firmware_bridge.transports.replay import WfdbReplaySource
+
+logger = logging.getLogger(__name__)
+
+ANALYZE_CHUNK_S: Final = 5.0
+"""Chunk size offline; results do not depend on it (tests/agent/test_pipeline.py)."""
+
+SBR_BPM: Final = 60.0
+"""Sinus bradycardia threshold for ``SBR`` segments (AHA/ACC/HRS 2018 bradycardia guideline)."""
+
+
+@dataclass(slots=True)
+class RecordResult:
+    """Everything found in one record.
+
+    Attributes
+    ----------
+    record : str
+        Record name (base name of the WFDB record).
+    fs_hz : float
+        Rate the pipeline ran at, Hz.
+    source_fs_hz : float
+        The record's own rate, Hz.
+    duration_s : float
+        Record duration, s.
+    beats : list[Beat]
+        Detected beats (indices at ``fs_hz``).
+    events : list[AlarmEvent]
+        Alarm events in publication order.
+    leads_off : list[tuple[float, float]]
+        ``(start_s, end_s)`` of flat/stuck/invalid stretches.
+    cpu_s : float
+        CPU time spent on the record (process time), s.
+    """
+
+    record: str
+    fs_hz: float
+    source_fs_hz: float
+    duration_s: float
+    beats: list[Beat] = field(default_factory=list)
+    events: list[AlarmEvent] = field(default_factory=list)
+    leads_off: list[tuple[float, float]] = field(default_factory=list)
+    cpu_s: float = 0.0
+
+    def source_samples(self) -> list[int]:
+        """R-peak indices at the record's own sampling rate."""
+        ratio = self.source_fs_hz / self.fs_hz
+        return [round(b.r_peak_idx * ratio) for b in self.beats]
+
+
+async def analyze_record(
+    record: str | Path,
+    cfg: AgentConfig,
+    *,
+    channel: int = 0,
+    fs_hz: float | None = None,
+) -> RecordResult:
+    """Run the pipeline over one WFDB record, as fast as possible.
+
+    Parameters
+    ----------
+    record
+        WFDB record path without extension (e.g. ``../shared/data/mitdb/100``).
+    cfg
+        Agent configuration (DSP and alarm settings).
+    channel
+        Signal channel to analyse.
+    fs_hz
+        Resample to this rate first (e.g. 130 Hz, a Polar H10), or None for the record's.
+
+    Raises
+    ------
+    RecordNotFoundError
+        If the record header does not exist.
+    RecordReadError
+        If the signal is truncated, unreadable, or has no such channel.
+    """
+    cpu0 = time.process_time()
+    source = WfdbReplaySource(record, channel=channel, speed=None, fs_hz=fs_hz, chunk_s=ANALYZE_CHUNK_S)
+    result = RecordResult(
+        record=source.record_name,
+        fs_hz=source.fs_hz,
+        source_fs_hz=source.source_fs_hz,
+        duration_s=source.duration_s,
+    )
+    pipeline = EcgPipeline(cfg, source.fs_hz)
+    async for frame in source.frames():
+        if isinstance(frame, EcgChunk):
+            out = pipeline.process(frame.samples_uv)
+            result.beats.extend(out.beats)
+            result.events.extend(out.events)
+        elif isinstance(frame, DeviceEvent):
+            logger.debug("device event %s", frame.kind)
+    out = pipeline.finish()
+    result.beats.extend(out.beats)
+    result.events.extend(out.events)
+    result.leads_off = _leads_off_episodes(result.events, result.duration_s)
+    result.cpu_s = time.process_time() - cpu0
+    return result
+
+
+def _leads_off_episodes(events: Sequence[AlarmEvent], end_s: float) -> list[tuple[float, float]]:
+    episodes: list[tuple[float, float]] = []
+    for ev in events:
+        if ev.condition is AlarmCode.LEADS_OFF and ev.lifecycle is AlarmLifecycle.CLEARED:
+            episodes.append((ev.onset_s, ev.cleared_s if ev.cleared_s is not None else end_s))
+    return episodes
+
+
+def rhythm_segments(
+    beats: Sequence[Beat],
+    leads_off: Sequence[tuple[float, float]],
+    *,
+    asystole_s: float,
+    duration_s: float,
+) -> list[tuple[float, float, str]]:
+    """Label the record's timeline with PhysioNet rhythm codes (see module docstring).
+
+    Parameters
+    ----------
+    beats
+        Detected beats in order.
+    leads_off
+        ``(start_s, end_s)`` stretches of unusable signal.
+    asystole_s
+        Gaps between beats at least this long (s) are ``ASYS``.
+    duration_s
+        Record duration, s.
+
+    Returns
+    -------
+    list[tuple[float, float, str]]
+        ``(start_s, end_s, rhythm)``, contiguous, merged where equal.
+    """
+    labels: list[tuple[float, float, str]] = []
+    rr: list[float] = []
+    prev_t = 0.0
+    for beat in beats:
+        t = beat.r_peak_time_s
+        if beat.rr_ms is not None:
+            rr.append(beat.rr_ms)
+        hr = hr_bpm_monitor(rr[-12:])
+        if t - prev_t >= asystole_s:
+            label = "ASYS"
+        elif hr is not None and hr < SBR_BPM:
+            label = "SBR"
+        else:
+            label = "N"
+        labels.append((prev_t, t, label))
+        prev_t = t
+    if duration_s > prev_t:
+        tail = "ASYS" if duration_s - prev_t >= asystole_s else (labels[-1][2] if labels else "N")
+        labels.append((prev_t, duration_s, tail))
+    for start, end in leads_off:
+        labels = _overlay(labels, start, end, "NOISE")
+    return _merge(labels)
+
+
+def _overlay(
+    labels: list[tuple[float, float, str]], start: float, end: float, code: str
+) -> list[tuple[float, float, str]]:
+    out: list[tuple[float, float, str]] = []
+    for s, e, lab in labels:
+        if e <= start or s >= end:
+            out.append((s, e, lab))
+            continue
+        if s < start:
+            out.append((s, start, lab))
+        out.append((max(s, start), min(e, end), code))
+        if e > end:
+            out.append((end, e, lab))
+    return out
+
+
+def _merge(labels: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    merged: list[tuple[float, float, str]] = []
+    for s, e, lab in labels:
+        if e <= s:
+            continue
+        if merged and merged[-1][2] == lab and abs(merged[-1][1] - s) < 1e-9:
+            merged[-1] = (merged[-1][0], e, lab)
+        else:
+            merged.append((s, e, lab))
+    return merged
+
+
+def write_outputs(result: RecordResult, out_dir: Path, cfg: AgentConfig) -> Path:
+    """Write ``beats.csv``, ``rhythm.csv`` and ``alarms.jsonl`` for one record.
+
+    Returns
+    -------
+    Path
+        The record's output folder ``out_dir / result.record``.
+    """
+    folder = out_dir / result.record
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "beats.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["sample", "time_s", "aami_class", "confidence"])
+        for beat, sample in zip(result.beats, result.source_samples(), strict=True):
+            writer.writerow(
+                [
+                    sample,
+                    f"{beat.r_peak_time_s:.3f}",
+                    beat.aami_class.value if beat.aami_class else "",
+                    "" if beat.confidence is None else f"{beat.confidence:.3f}",
+                ]
+            )
+    segments = rhythm_segments(
+        result.beats,
+        result.leads_off,
+        asystole_s=cfg.alarms.asystole_s,
+        duration_s=result.duration_s,
+    )
+    with (folder / "rhythm.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["start_s", "end_s", "rhythm"])
+        for start, end, code in segments:
+            writer.writerow([f"{start:.3f}", f"{end:.3f}", code])
+    with (folder / "alarms.jsonl").open("w", encoding="utf-8") as fh:
+        for event in result.events:
+            fh.write(event.model_dump_json() + "\n")
+    return folder
+
+
+async def _analyze_all(
+    records: Sequence[str], out_dir: Path, cfg: AgentConfig, channel: int, fs_hz: float | None
+) -> list[RecordResult]:
+    results = []
+    for record in records:
+        result = await analyze_record(record, cfg, channel=channel, fs_hz=fs_hz)
+        write_outputs(result, out_dir, cfg)
+        logger.info(
+            "%s: %d beats, %d alarm events, %.1f s of signal in %.2f s CPU",
+            result.record,
+            len(result.beats),
+            len(result.events),
+            result.duration_s,
+            result.cpu_s,
+        )
+        results.append(result)
+    return results
+
+
+def analyze_records(
+    records: Sequence[str],
+    out_dir: Path,
+    cfg: AgentConfig,
+    *,
+    channel: int = 0,
+    fs_hz: float | None = None,
+) -> list[RecordResult]:
+    """Analyse every record in one process and write its outputs under ``out_dir``.
+
+    Raises
+    ------
+    RecordNotFoundError, RecordReadError
+        On the first record that cannot be read (records before it are already written).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_analyze_all(records, out_dir, cfg, channel, fs_hz))

@@ -1,0 +1,246 @@
+"""The live agent: source → bounded queue → pipeline (off the event loop) → publisher.
+
+Stages run in one :class:`asyncio.TaskGroup` and are joined by queues with stated overflow
+policies (STYLE.md, "The pipeline is stages joined by bounded queues"):
+
+- waveform chunks: bounded (``WAVE_QUEUE_CHUNKS``); when the pipeline falls behind, the
+  *oldest* chunk is dropped and ``frames_dropped`` counts it (published in ``status``);
+- device events and acknowledgements: never dropped.
+
+NeuroKit2 work runs in a worker thread (``asyncio.to_thread``) so the event loop keeps
+serving MQTT acknowledgements, vitals and the source while a window is analysed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, Protocol
+
+from agent.config import AgentConfig
+from agent.messages import AlarmAck, AlarmEvent, VitalsMessage, utc_now
+from agent.pipeline import EcgPipeline, StepOutput
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, RrIntervals
+from firmware_bridge.transports import Source
+
+logger = logging.getLogger(__name__)
+
+WAVE_QUEUE_CHUNKS: Final = 120
+"""Waveform chunks buffered before the oldest is dropped (30 s of 0.25 s chunks)."""
+
+STATUS_PERIOD_S: Final = 10.0
+"""Status (with counters) is republished this often, s."""
+
+
+class AlarmSink(Protocol):
+    """Where the runtime sends what it decides (the MQTT publisher, or a test double)."""
+
+    def publish_alarm(self, event: AlarmEvent) -> None:
+        """Deliver an alarm event durably."""
+        ...
+
+    def publish_vitals(self, msg: VitalsMessage) -> None:
+        """Deliver vitals (best effort)."""
+        ...
+
+    def publish_status(self, counters: dict[str, int]) -> None:
+        """Republish the retained online status with counters."""
+        ...
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counters of one run (published in ``status.counters``).
+
+    Attributes
+    ----------
+    frames_in, frames_dropped, beats, alarm_events, acks, device_events : int
+        Counts since start.
+    publish_latency_ms : list[float]
+        For each raised alarm, the time from the arrival of the chunk that completed the
+        condition to the hand-over to the publisher, ms.
+    """
+
+    frames_in: int = 0
+    frames_dropped: int = 0
+    beats: int = 0
+    alarm_events: int = 0
+    acks: int = 0
+    device_events: int = 0
+    publish_latency_ms: list[float] = field(default_factory=list)
+
+    def counters(self) -> dict[str, int]:
+        """Return the integer counters as a dict."""
+        return {
+            "frames_in": self.frames_in,
+            "frames_dropped": self.frames_dropped,
+            "beats": self.beats,
+            "alarm_events": self.alarm_events,
+            "acks": self.acks,
+            "device_events": self.device_events,
+        }
+
+
+class AgentRuntime:
+    """Run the pipeline over a live source and hand results to a sink.
+
+    Parameters
+    ----------
+    cfg
+        Agent configuration.
+    source
+        Where frames come from.
+    sink
+        Where alarms, vitals and status go.
+    clock
+        UTC clock for message timestamps.
+    """
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        source: Source,
+        sink: AlarmSink,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.sink = sink
+        self.clock = clock
+        self.stats = RunStats()
+        self.pipeline: EcgPipeline | None = None
+        self._wave: asyncio.Queue[EcgChunk | None] = asyncio.Queue(maxsize=WAVE_QUEUE_CHUNKS)
+        self._acks: asyncio.Queue[AlarmAck] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._done = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def submit_ack(self, ack: AlarmAck) -> None:
+        """Queue an acknowledgement; safe to call from any thread (paho's, say)."""
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._acks.put_nowait, ack)
+
+    async def run(self) -> RunStats:
+        """Run until the source ends (replay) or the task is cancelled (live)."""
+        self._loop = asyncio.get_running_loop()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._read())
+            process = tg.create_task(self._process())
+            side = [
+                tg.create_task(self._vitals()),
+                tg.create_task(self._status()),
+                tg.create_task(self._handle_acks()),
+            ]
+            await process
+            for task in side:
+                task.cancel()
+        return self.stats
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self.source.frames():
+                if isinstance(frame, EcgChunk):
+                    self.stats.frames_in += 1
+                    self._put_wave(frame)
+                elif isinstance(frame, DeviceEvent):
+                    self.stats.device_events += 1
+                    logger.info("device event: %s %s", frame.kind.value, frame.detail)
+                    if frame.kind is DeviceEventKind.END_OF_STREAM:
+                        break
+                elif isinstance(frame, RrIntervals):
+                    self.stats.device_events += 1
+        finally:
+            self._put_wave(None)
+
+    def _put_wave(self, item: EcgChunk | None) -> None:
+        while True:
+            try:
+                self._wave.put_nowait(item)
+            except asyncio.QueueFull:
+                dropped = self._wave.get_nowait()
+                if dropped is not None:
+                    self.stats.frames_dropped += 1
+                continue
+            return
+
+    async def _process(self) -> None:
+        while True:
+            chunk = await self._wave.get()
+            if chunk is None:
+                break
+            async with self._lock:
+                if self.pipeline is None:
+                    self.pipeline = EcgPipeline(
+                        self.cfg, chunk.fs_hz, stream_start_utc=chunk.t0_utc
+                    )
+                out = await asyncio.to_thread(self.pipeline.process, chunk.samples_uv)
+            self._emit(out, chunk.t0_monotonic_ns + int(chunk.duration_s * 1e9))
+        if self.pipeline is not None:
+            async with self._lock:
+                out = await asyncio.to_thread(self.pipeline.finish)
+            self._emit(out, time.monotonic_ns())
+        self._done.set()
+
+    def _emit(self, out: StepOutput, arrival_ns: int) -> None:
+        self.stats.beats += len(out.beats)
+        for event in out.events:
+            self.stats.alarm_events += 1
+            logger.info(
+                "alarm %s %s %s onset %.1f s",
+                event.lifecycle.value,
+                event.priority.value,
+                event.condition.value,
+                event.onset_s,
+            )
+            self.sink.publish_alarm(event)
+            if event.lifecycle == "raised":
+                self.stats.publish_latency_ms.append((time.monotonic_ns() - arrival_ns) / 1e6)
+
+    async def _vitals(self) -> None:
+        period = self.cfg.mqtt.vitals_period_s
+        while True:
+            await asyncio.sleep(period)
+            if self.pipeline is not None:
+                self.sink.publish_vitals(
+                    self.pipeline.vitals(self.cfg.bed.device_id, self.clock())
+                )
+
+    async def _status(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_PERIOD_S)
+            self.sink.publish_status(self.stats.counters())
+
+    async def _handle_acks(self) -> None:
+        while True:
+            ack = await self._acks.get()
+            self.stats.acks += 1
+            if self.pipeline is None:
+                continue
+            async with self._lock:
+                events = self.pipeline.acknowledge(ack.alarm_id)
+            if not events:
+                logger.info("ack for unknown or inactive alarm %s", ack.alarm_id)
+            for event in events:
+                self.sink.publish_alarm(event)
+
+
+async def run_until_done(runtime: AgentRuntime, stop: asyncio.Event | None = None) -> RunStats:
+    """Run ``runtime`` until its source ends or ``stop`` is set."""
+    task = asyncio.create_task(runtime.run())
+    if stop is None:
+        return await task
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if task not in done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    stopper.cancel()
+    return runtime.stats

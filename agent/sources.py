@@ -1,0 +1,40 @@
+"""Build the configured :class:`~firmware_bridge.transports.Source` (one place for the CLI)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from agent.config import SourceConfig
+from firmware_bridge.transports import Source
+
+SIMULATE_FS_HZ: Final = 250.0
+"""Default rate of the simulated ECG, Hz (a typical clinical monitor export rate)."""
+
+
+def make_source(cfg: SourceConfig) -> Source:
+    """Open the source described by ``cfg``.
+
+    Raises
+    ------
+    RecordNotFoundError
+        For ``replay`` when the record header does not exist.
+    RecordReadError
+        For ``replay`` when the record cannot be read (truncated, bad channel).
+    """
+    if cfg.kind == "replay":
+        from firmware_bridge.transports.replay import WfdbReplaySource  # noqa: PLC0415
+
+        assert cfg.record is not None  # noqa: S101  (guaranteed by SourceConfig's validator)
+        return WfdbReplaySource(
+            cfg.record,
+            channel=cfg.channel,
+            speed=cfg.speed,
+            fs_hz=cfg.fs_hz,
+            chunk_s=cfg.chunk_s,
+            loop=cfg.loop,
+        )
+    from firmware_bridge.transports.simulate import SimulatedSource  # noqa: PLC0415
+
+    return SimulatedSource(
+        fs_hz=cfg.fs_hz or SIMULATE_FS_HZ, speed=cfg.speed, chunk_s=cfg.chunk_s
+    )

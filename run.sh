@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian / Raspberry Pi OS machine:
+#   ./run.sh demo   set up (apt + venv) if needed, then broker + simulated patient + nurse station
+#   ./run.sh test   set up if needed, then the whole test suite
+#   ./run.sh setup  set up only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+setup() {
+    local need=()
+    command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "run.sh: installing ${need[*]} with apt-get" >&2
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    # Our own private brokers are started on free ports; the system service is not needed.
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+        echo "run.sh: Python >= 3.11 is required (Debian 12 / Raspberry Pi OS bookworm)" >&2; exit 1; }
+    local stamp=.venv/.installed
+    local want
+    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "run.sh: building the Python environment in .venv (first time: a few minutes)" >&2
+        python3 -m venv .venv
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e ".[dev]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+case "${1:-}" in
+    setup) setup ;;
+    demo) setup; shift; exec .venv/bin/bedside demo "$@" ;;
+    test) setup; shift; exec .venv/bin/python -m pytest -q "$@" ;;
+    *) echo "usage: ./run.sh demo|test|setup" >&2; exit 2 ;;
+esac

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from agent.dsp.flatline import FlatlineDetector
+
+FS = 360.0
+
+
+def _push_all(det: FlatlineDetector, x: np.ndarray, chunk: int) -> list:
+    out = []
+    for i in range(0, len(x), chunk):
+        out += det.push(x[i : i + chunk].astype(np.float32))
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 90, 97, 5000])
+def test_flat_run_detected_once_whatever_the_chunking(chunk: int) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 40, int(FS * 12))
+    x[int(FS * 3) : int(FS * 7)] = 123.0  # 4 s stuck at one value
+    changes = _push_all(FlatlineDetector(FS, ptp_uv=20, min_s=2), x, chunk)
+    assert [c.flat for c in changes] == [True, False]
+    on, off = changes
+    assert on.onset_idx == int(FS * 3)
+    assert on.decided_idx == int(FS * 5)
+    assert off.onset_idx == int(FS * 7)
+
+
+def test_short_flat_and_noise_do_not_trigger() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 25, int(FS * 10))  # asystole-like noise: not flat
+    x[int(FS * 2) : int(FS * 3.5)] = 0.0  # 1.5 s flat < 2 s
+    assert _push_all(FlatlineDetector(FS), x, 90) == []
+
+
+def test_nan_samples_count_as_lead_off() -> None:
+    x = np.random.default_rng(3).normal(0, 100, int(FS * 8))
+    x[int(FS * 2) : int(FS * 6)] = np.nan
+    changes = _push_all(FlatlineDetector(FS), x, 360)
+    assert [c.flat for c in changes] == [True, False]
+
+
+def test_rejects_bad_rate() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        FlatlineDetector(0.0)
