@@ -1,0 +1,86 @@
+"""Bad input gives one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.demo import free_port
+
+
+def _bedside(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("bedside: error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def test_missing_record(tmp_path: Path) -> None:
+    line = _one_error_line(_bedside("analyze", str(tmp_path / "nope"), "--out", str(tmp_path)))
+    assert "record not found" in line
+    assert "nope" in line
+
+
+def test_truncated_dat(tmp_path: Path, mitdb: Path) -> None:
+    shutil.copy(mitdb / "100.hea", tmp_path / "100.hea")
+    data = (mitdb / "100.dat").read_bytes()
+    (tmp_path / "100.dat").write_bytes(data[: len(data) // 3])
+    line = _one_error_line(_bedside("analyze", str(tmp_path / "100"), "--out", str(tmp_path / "o")))
+    assert "cannot read WFDB record" in line
+
+
+def test_unknown_config_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[alarms]\nhr_hihg_bpm = 130\n", encoding="utf-8")
+    for args in (("validate-config", str(cfg)), ("run", "--config", str(cfg))):
+        line = _one_error_line(_bedside(*args))
+        assert "alarms.hr_hihg_bpm" in line
+
+
+def test_valid_config_passes(tmp_path: Path) -> None:
+    proc = _bedside("validate-config", str(Path(__file__).parents[2] / "examples" / "bedside.toml"))
+    assert proc.returncode == 0, proc.stderr
+    assert "valid" in proc.stdout
+
+
+def test_unreachable_broker(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    proc = _bedside(
+        "run",
+        "--source",
+        "simulate",
+        "--broker",
+        f"mqtt://127.0.0.1:{port}",
+        "--outbox",
+        str(tmp_path / "o.sqlite3"),
+    )
+    line = _one_error_line(proc)
+    assert f"mqtt://127.0.0.1:{port}" in line
+
+
+def test_bad_source_flag() -> None:
+    line = _one_error_line(_bedside("run", "--source", "bluetooth"))
+    assert "--source" in line
+
+
+@pytest.mark.parametrize("cmd", ["schema"])
+def test_schema_prints_json(cmd: str) -> None:
+    proc = _bedside(cmd)
+    assert proc.returncode == 0
+    assert '"alarms"' in proc.stdout
