@@ -109,7 +109,9 @@ async def analyze_record(
         If the signal is truncated, unreadable, or has no such channel.
     """
     cpu0 = time.process_time()
-    source = WfdbReplaySource(record, channel=channel, speed=None, fs_hz=fs_hz, chunk_s=ANALYZE_CHUNK_S)
+    source = WfdbReplaySource(
+        record, channel=channel, speed=None, fs_hz=fs_hz, chunk_s=ANALYZE_CHUNK_S
+    )
     result = RecordResult(
         record=source.record_name,
         fs_hz=source.fs_hz,

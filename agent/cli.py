@@ -121,9 +121,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from agent.publish.mqtt import MqttPublisher  # noqa: PLC0415
-    from agent.runtime import AgentRuntime, run_until_done  # noqa: PLC0415
-    from agent.sources import make_source  # noqa: PLC0415
+    from agent.publish.mqtt import MqttPublisher
+    from agent.runtime import AgentRuntime, run_until_done
+    from agent.sources import make_source
 
     cfg = load_config(args.config, _overrides(args))
     source = make_source(cfg.source)
@@ -162,7 +162,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from agent.analyze import analyze_records  # noqa: PLC0415
+    from agent.analyze import analyze_records
 
     cfg = load_config(args.config, {})
     channel = args.channel if args.channel is not None else cfg.source.channel
@@ -178,7 +178,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_nurse(args: argparse.Namespace) -> int:
-    from agent.nurse_station import run_nurse_station  # noqa: PLC0415
+    from agent.nurse_station import run_nurse_station
 
     return run_nurse_station(
         args.broker,
@@ -190,7 +190,7 @@ def _cmd_nurse(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_demo  # noqa: PLC0415
+    from agent.demo import run_demo
 
     return run_demo(duration_s=args.duration, plain=args.plain, broker=args.broker)
 

@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -154,9 +162,7 @@ class AlarmConfig(_Section):
 class MqttConfig(_Section):
     """MQTT broker connection (paho-mqtt 2.x)."""
 
-    url: str = Field(
-        default="mqtt://127.0.0.1:1883", description="Broker URL, mqtt://HOST[:PORT]."
-    )
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="Broker URL, mqtt://HOST[:PORT].")
     username: str | None = Field(default=None, description="Broker user name.")
     password: SecretStr | None = Field(default=None, description="Broker password.")
     keepalive_s: int = Field(default=15, ge=5, le=600, description="MQTT keepalive, s.")

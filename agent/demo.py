@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -113,7 +113,7 @@ def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> in
     BrokerUnreachableError
         If the nurse station cannot reach the broker.
     """
-    from agent.nurse_station import run_nurse_station  # noqa: PLC0415
+    from agent.nurse_station import run_nurse_station
 
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bedside-demo-")))
@@ -135,7 +135,9 @@ def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> in
         ]
         agent = subprocess.Popen(cmd, stdout=agent_log, stderr=subprocess.STDOUT)
         try:
-            code = run_nurse_station(url, station_id="demo-station", duration_s=duration_s, plain=plain)
+            code = run_nurse_station(
+                url, station_id="demo-station", duration_s=duration_s, plain=plain
+            )
         finally:
             agent.terminate()
             try:

@@ -251,7 +251,7 @@ def parse_topic(name: str) -> tuple[str, str, str] | None:
     if not name.startswith(prefix):
         return None
     parts = name[len(prefix) :].split("/", 2)
-    if len(parts) != 3:  # noqa: PLR2004
+    if len(parts) != 3:
         return None
     return parts[0], parts[1], parts[2]
 

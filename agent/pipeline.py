@@ -206,7 +206,9 @@ class EcgPipeline:
             out.events.extend(self.engine.update(t, self.rules.findings(t)))
         if committed_s > self.committed_s:
             self.committed_s = committed_s
-        out.events.extend(self.engine.update(self.committed_s, self.rules.findings(self.committed_s)))
+        out.events.extend(
+            self.engine.update(self.committed_s, self.rules.findings(self.committed_s))
+        )
         self.beats_total += len(out.beats)
         return StepOutput(out.beats, out.events, self.committed_s)
 

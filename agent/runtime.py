@@ -208,9 +208,7 @@ class AgentRuntime:
         while True:
             await asyncio.sleep(period)
             if self.pipeline is not None:
-                self.sink.publish_vitals(
-                    self.pipeline.vitals(self.cfg.bed.device_id, self.clock())
-                )
+                self.sink.publish_vitals(self.pipeline.vitals(self.cfg.bed.device_id, self.clock()))
 
     async def _status(self) -> None:
         while True:

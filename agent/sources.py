@@ -22,7 +22,7 @@ def make_source(cfg: SourceConfig) -> Source:
         For ``replay`` when the record cannot be read (truncated, bad channel).
     """
     if cfg.kind == "replay":
-        from firmware_bridge.transports.replay import WfdbReplaySource  # noqa: PLC0415
+        from firmware_bridge.transports.replay import WfdbReplaySource
 
         assert cfg.record is not None  # noqa: S101  (guaranteed by SourceConfig's validator)
         return WfdbReplaySource(
@@ -33,8 +33,6 @@ def make_source(cfg: SourceConfig) -> Source:
             chunk_s=cfg.chunk_s,
             loop=cfg.loop,
         )
-    from firmware_bridge.transports.simulate import SimulatedSource  # noqa: PLC0415
+    from firmware_bridge.transports.simulate import SimulatedSource
 
-    return SimulatedSource(
-        fs_hz=cfg.fs_hz or SIMULATE_FS_HZ, speed=cfg.speed, chunk_s=cfg.chunk_s
-    )
+    return SimulatedSource(fs_hz=cfg.fs_hz or SIMULATE_FS_HZ, speed=cfg.speed, chunk_s=cfg.chunk_s)

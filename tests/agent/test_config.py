@@ -45,7 +45,9 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
-def test_precedence_flags_over_env_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_flags_over_env_over_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(tmp_path, "[source]\nspeed = 3\n[alarms]\nhr_high_bpm = 130\n")
     assert load_config(path).source.speed == 3
     monkeypatch.setenv("BEDSIDE_SOURCE__SPEED", "7")
@@ -56,7 +58,7 @@ def test_precedence_flags_over_env_over_file(tmp_path: Path, monkeypatch: pytest
 
 
 def test_replay_needs_record() -> None:
-    with pytest.raises(ConfigError, match="source.record is required"):
+    with pytest.raises(ConfigError, match=r"source\.record is required"):
         load_config(overrides={"source.kind": "replay"})
 
 
@@ -70,7 +72,7 @@ def test_mqtt_url() -> None:
     assert parse_mqtt_url("mqtt://127.0.0.1:2883") == ("127.0.0.1", 2883)
     with pytest.raises(ValueError, match="mqtt://HOST"):
         parse_mqtt_url("http://x")
-    with pytest.raises(ConfigError, match="mqtt.url"):
+    with pytest.raises(ConfigError, match=r"mqtt\.url"):
         load_config(overrides={"mqtt.url": "tcp://x:1"})
 
 

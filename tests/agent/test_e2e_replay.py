@@ -75,7 +75,9 @@ def test_replay_232_alarms_reach_subscriber_and_last_will(
                 return [json.loads(p) for t, p, _ in sub.messages if t == f"{base}/alarms"]
 
             def raised(cond: str) -> list[dict[str, object]]:
-                return [a for a in alarms() if a["condition"] == cond and a["lifecycle"] == "raised"]
+                return [
+                    a for a in alarms() if a["condition"] == cond and a["lifecycle"] == "raised"
+                ]
 
             assert sub.wait_for(lambda: status_is("online"), timeout_s=60)
             assert sub.wait_for(
@@ -95,7 +97,7 @@ def test_replay_232_alarms_reach_subscriber_and_last_will(
 
     with mqtt_collector(mqtt_broker.url, f"{base}/status") as late:
         assert late.wait_for(lambda: len(late.messages) >= 1, timeout_s=10)
-        topic_, payload, retained = late.messages[-1]
+        _topic, payload, retained = late.messages[-1]
         assert retained
         assert json.loads(payload)["state"] == "offline"
 

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from agent.dsp.flatline import FlatlineDetector
+from agent.dsp.flatline import FlatlineChange, FlatlineDetector
 
 FS = 360.0
 
 
-def _push_all(det: FlatlineDetector, x: np.ndarray, chunk: int) -> list:
-    out = []
+def _push_all(det: FlatlineDetector, x: np.ndarray, chunk: int) -> list[FlatlineChange]:
+    out: list[FlatlineChange] = []
     for i in range(0, len(x), chunk):
         out += det.push(x[i : i + chunk].astype(np.float32))
     return out

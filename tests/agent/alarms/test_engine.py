@@ -6,12 +6,16 @@ from agent.messages import AlarmCode, AlarmCondition, AlarmLifecycle, AlarmPrior
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _engine(**kw: object) -> AlarmEngine:
+def _engine() -> AlarmEngine:
     specs = [
         ConditionSpec(AlarmCode.HR_HIGH, AlarmPriority.MEDIUM, AlarmCondition.PHYSIOLOGICAL, 5.0),
-        ConditionSpec(AlarmCode.VFIB, AlarmPriority.HIGH, AlarmCondition.PHYSIOLOGICAL, latched=True),
+        ConditionSpec(
+            AlarmCode.VFIB, AlarmPriority.HIGH, AlarmCondition.PHYSIOLOGICAL, latched=True
+        ),
     ]
-    return AlarmEngine(specs, device_id="dev", stream_start_utc=T0, clear_delay_s=3.0, clock=lambda: T0, **kw)  # type: ignore[arg-type]
+    return AlarmEngine(
+        specs, device_id="dev", stream_start_utc=T0, clear_delay_s=3.0, clock=lambda: T0
+    )
 
 
 def test_onset_delay_then_raise_with_onset_at_first_true() -> None:

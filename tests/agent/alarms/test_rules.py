@@ -34,7 +34,9 @@ class Harness:
         self.events += self.engine.update(t, self.rules.findings(t))
 
     def raised(self, code: AlarmCode) -> list[AlarmEvent]:
-        return [e for e in self.events if e.condition is code and e.lifecycle is AlarmLifecycle.RAISED]
+        return [
+            e for e in self.events if e.condition is code and e.lifecycle is AlarmLifecycle.RAISED
+        ]
 
 
 def _beats(h: Harness, start: float, stop: float, rr_s: float) -> float:
