@@ -306,7 +306,10 @@ def render_table(state: WardState, *, now_s: float | None = None) -> Table:
     now = state.clock() if now_s is None else now_s
     table = Table(title="bedside - nurse station", expand=True)
     for column in ("#", "Bed", "Status", "HR", "Priority", "Alarm", "Onset", "Ack"):
-        table.add_column(column, no_wrap=column != "Alarm")
+        if column == "Alarm":
+            table.add_column(column, ratio=1, overflow="fold")
+        else:
+            table.add_column(column, no_wrap=True)
 
     def bed_cells(bed: BedState) -> tuple[Text, Text, str]:
         status_style = {"online": "green", "offline": "bold red"}.get(bed.status, "dim")
@@ -329,7 +332,7 @@ def render_table(state: WardState, *, now_s: float | None = None) -> Table:
             hr,
             str(event.priority),
             f"{what}: {event.message}",
-            f"{event.onset_utc.astimezone().strftime('%H:%M:%S')} ({event.onset_s:.1f} s)",
+            event.onset_utc.astimezone().strftime("%H:%M:%S"),
             "yes" if alarm.acknowledged else "",
             style=PRIORITY_STYLE[event.priority],
         )

@@ -16,12 +16,14 @@ Helper
 ``mqtt_collector(url, "bedside/v1/#")`` is a context manager yielding a :class:`MqttCollector`
 that is subscribed (SUBACK received) when the ``with`` body starts; ``.messages`` is a list of
 :class:`Received` ``(topic, payload, retain)`` and ``.wait_for(predicate, timeout_s)`` blocks
-until ``predicate(messages)`` is true.
+until ``predicate(messages)`` (or ``predicate()``) is true, returns True, and raises
+``TimeoutError`` listing what arrived otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import signal
@@ -32,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, cast
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -44,6 +46,7 @@ from agent.config import parse_mqtt_url
 
 __all__ = [
     "MosquittoBroker",
+    "MqttBroker",
     "MqttCollector",
     "Received",
     "find_mosquitto",
@@ -170,6 +173,10 @@ class MosquittoBroker:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+MqttBroker = MosquittoBroker
+"""Alias used by tests written against the fixture's type name."""
 
 
 def _make_broker(tmp_path: Path, *, persistence: bool) -> Iterator[MosquittoBroker]:
@@ -319,18 +326,31 @@ class MqttCollector:
         return [m for m in self.snapshot() if m.topic == topic]
 
     def wait_for(
-        self, predicate: Callable[[list[Received]], bool], timeout_s: float = 5.0
-    ) -> list[Received]:
-        """Block until ``predicate(messages)`` holds; return a copy of the messages.
+        self,
+        predicate: Callable[[list[Received]], bool] | Callable[[], bool],
+        timeout_s: float = 5.0,
+    ) -> bool:
+        """Block until the predicate holds; return True.
+
+        ``predicate`` is called with the message list (``lambda ms: len(ms) == 3``) or with no
+        argument (``lambda: len(col.messages) == 3``); it runs under the collector's lock.
 
         Raises
         ------
         TimeoutError
             If it does not hold within ``timeout_s``; the message lists what did arrive.
         """
+        if inspect.signature(predicate).parameters:
+            with_msgs = cast("Callable[[list[Received]], bool]", predicate)
+
+            def check() -> bool:
+                return bool(with_msgs(self.messages))
+
+        else:
+            check = cast("Callable[[], bool]", predicate)
         with self._cond:
-            if self._cond.wait_for(lambda: predicate(self.messages), timeout=timeout_s):
-                return list(self.messages)
+            if self._cond.wait_for(check, timeout=timeout_s):
+                return True
             seen = [(m.topic, m.payload[:80], m.retain) for m in self.messages]
         msg = f"condition not met within {timeout_s} s; received {len(seen)}: {seen}"
         raise TimeoutError(msg)

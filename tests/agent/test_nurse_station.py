@@ -238,7 +238,8 @@ def test_run_nurse_station_through_the_broker(
             mqtt_broker.url, station_id="ns-7", ack=[f"ward1/bed1:{ev.alarm_id}"]
         )
         assert code == 0
-        msgs = col.wait_for(lambda ms: len(ms) == 1)
+        assert col.wait_for(lambda ms: len(ms) == 1)
+        msgs = col.snapshot()
     got = AlarmAck.model_validate_json(msgs[0].payload)
     assert (got.alarm_id, got.station_id) == (ev.alarm_id, "ns-7")
     assert f"ward1/bed1 ACK sent for alarm {ev.alarm_id}" in capsys.readouterr().out

@@ -35,7 +35,8 @@ def test_broker_stop_start_same_port(mqtt_broker: MosquittoBroker) -> None:
         assert mqtt_broker.port == port
         col.wait_subscribed(timeout_s=10, at_least=2)
         _publish_once(mqtt_broker, "t/2", b"b")
-        msgs = col.wait_for(lambda ms: len(ms) == 2)
+        assert col.wait_for(lambda: len(col.messages) == 2)
+        msgs = col.snapshot()
     assert [(m.topic, m.payload, m.retain) for m in msgs] == [
         ("t/1", b"a", False),
         ("t/2", b"b", False),

@@ -101,7 +101,7 @@ def test_online_retained_after_connect_offline_after_close(
     # A subscriber arriving later still gets the retained status.
     with mqtt_collector(mqtt_broker.url, STATUS) as col:
         col.wait_for(lambda ms: ("online", True) in statuses(ms))
-        last = StatusMessage.model_validate_json(col.wait_for(lambda ms: len(ms) >= 1)[-1].payload)
+        last = StatusMessage.model_validate_json(col.snapshot()[-1].payload)
         assert last.source == "test"
         assert last.agent_version == "0.0"
         wait_until(
