@@ -1,0 +1,1 @@
+"""Streaming ECG signal processing: cleaning, R peaks, heart rate; synchronous and pure."""

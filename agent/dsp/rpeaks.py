@@ -1,0 +1,469 @@
+"""Streaming R-peak detection: NeuroKit2 cleaning on overlapping windows plus monitor logic.
+
+The stream is cut into windows of ``window_s`` seconds that end every ``hop_s`` seconds at
+fixed absolute positions (``k * hop``), so the output does not depend on how the samples
+were chunked when pushed. Each window is cleaned with NeuroKit2 ``ecg_clean`` (0.5 Hz
+high-pass, power-line filter); a Pan-Tompkins feature (5-15 Hz band-pass, derivative,
+squaring, 150 ms moving-window integration, all zero-phase inside the window) gives QRS
+candidates. Each candidate is decided exactly once, in the window where it falls in the
+*decision region* ``[previous region end, window end - look-ahead)``, by a sequential
+Hamilton-Tompkins decision stage whose state runs across windows:
+
+- adaptive thresholds from the medians of the last 8 QRS and 8 noise peak heights
+  (amplitude adaptation);
+- a 200 ms refractory period (which also removes the same beat seen by two windows);
+- T-wave rejection: a candidate within 360 ms of the previous QRS whose steepest slope is
+  under half that of the previous QRS is a T wave;
+- searchback: when no QRS has been found for 1.5 mean RR intervals, the largest candidate
+  above half the threshold since the last QRS is taken as a missed beat;
+- the detected position is moved to the R apex (largest deviation of the cleaned ECG from
+  its local median within ±R_APEX_SEARCH_MS), since AAMI EC57 scores within 150 ms.
+
+Latency: ``committed_until_idx`` trails the newest pushed sample by at most
+``hop_s + LOOKAHEAD_S + R_APEX_SEARCH_MS`` (2.58 s with the defaults) while beats come
+regularly. Just after a beat, candidates that a later searchback could still pick hold the
+commitment back by up to the searchback interval (1.5 mean RR, at most
+``SEARCHBACK_MAX_S``); once that interval has passed without a QRS (e.g. asystole) the lag
+is again ``hop_s + LOOKAHEAD_S + R_APEX_SEARCH_MS`` at most.
+
+References
+----------
+Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed Eng
+1985;32(3):230-236. doi:10.1109/TBME.1985.325532
+Hamilton PS, Tompkins WJ. Quantitative investigation of QRS detection rules using the
+MIT/BIH arrhythmia database. IEEE Trans Biomed Eng 1986;33(12):1157-1165.
+doi:10.1109/TBME.1986.325695
+Makowski D, Pham T, Lau ZJ, et al. NeuroKit2: A Python toolbox for neurophysiological signal
+processing. Behav Res Methods 2021;53:1689-1696. doi:10.3758/s13428-020-01516-y
+ANSI/AAMI EC57:2012, section 3.1 (150 ms beat matching window).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import neurokit2 as nk
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage, signal
+
+from agent.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DetectorStep",
+    "RPeak",
+    "StreamingRPeakDetector",
+]
+
+# --- feature (Pan & Tompkins 1985) ------------------------------------------------------
+QRS_BAND_HZ: Final = (5.0, 15.0)
+"""Band-pass that maximises QRS energy against P/T waves and noise (Pan & Tompkins 1985)."""
+QRS_BAND_ORDER: Final = 2
+"""Butterworth order of the QRS band-pass (run forward-backward, so effectively 4)."""
+MWI_MS: Final = 150.0
+"""Moving-window integration width: about the widest normal QRS (Pan & Tompkins 1985)."""
+
+# --- decision rules (Hamilton & Tompkins 1986) --------------------------------------------
+REFRACTORY_MS: Final = 200.0
+"""No second QRS within 200 ms: physiological refractory period (Pan & Tompkins 1985)."""
+T_WAVE_WINDOW_MS: Final = 360.0
+"""Candidates this close to the previous QRS get the T-wave slope test (Pan & Tompkins)."""
+T_WAVE_SLOPE_RATIO: Final = 0.5
+"""A candidate in the T-wave window whose steepest slope is below this fraction of the
+previous QRS's is a T wave (Pan & Tompkins 1985)."""
+SLOPE_HALF_WIDTH_MS: Final = 75.0
+"""Half-width of the window around a candidate in which its steepest slope is measured."""
+THRESHOLD_COEF: Final = 0.3125
+"""Detection threshold = noise + coef * (QRS - noise) peak levels; Hamilton & Tompkins'
+best rule on mitdb (1986, table VI)."""
+LEVEL_MEMORY_BEATS: Final = 8
+"""QRS / noise / RR levels are medians or means of the last 8 values (Hamilton 1986)."""
+SEARCHBACK_RR_RATIO: Final = 1.5
+"""Search back for a missed beat after 1.5 mean RR without a QRS (Hamilton 1986; Pan &
+Tompkins use 1.66)."""
+SEARCHBACK_THRESHOLD_RATIO: Final = 0.5
+"""Searchback accepts candidates above half the detection threshold (Pan & Tompkins)."""
+SEARCHBACK_MIN_S: Final = 0.5
+"""Lower bound of the searchback interval; below it RR estimates come from noise."""
+SEARCHBACK_MAX_S: Final = 2.0
+"""Upper bound of the searchback interval: bounds the commitment lag after a beat."""
+RR_DEFAULT_S: Final = 0.8
+"""RR assumed before any has been measured (75 bpm, an adult resting rate)."""
+RR_MIN_S: Final = 0.2
+"""Shortest RR kept for the mean RR (300 bpm): shorter intervals are detection artefacts."""
+RR_MAX_S: Final = 3.0
+"""Longest RR kept for the mean RR (20 bpm): longer gaps are pauses or signal loss."""
+MIN_QRS_PP_UV: Final = 150.0
+"""Smallest accepted QRS peak-to-peak amplitude in the cleaned ECG. IEC 60601-2-27:2011
+201.12.1.101.1.2 requires monitors not to count complexes of 0.15 mV or less (noise)."""
+QRS_PP_HALF_WIDTH_MS: Final = 60.0
+"""Half-width of the window in which the QRS peak-to-peak amplitude is measured."""
+
+MIN_FS_HZ: Final = 100.0
+"""Lowest supported rate: the 5-15 Hz band and the 50/60 Hz filter need it."""
+
+# --- windowing ---------------------------------------------------------------------------
+LOOKAHEAD_S: Final = 0.5
+"""Right context a candidate needs before it is decided: the forward-backward filters'
+edge transients (5-15 Hz band-pass settles in well under 0.3 s), the slope and apex search."""
+INIT_S: Final = 4.0
+"""Signal needed before the first decision: thresholds are learnt from the first window."""
+INIT_QRS_FRACTION: Final = 0.3
+"""At start-up, feature peaks above this fraction of the window's largest (an amplitude
+ratio of about 0.55, since the feature is squared) are taken as QRS complexes."""
+REINIT_S: Final = 5.0
+"""After this long without a QRS the thresholds are learnt again from the current window
+(lead change, gain change); longer than any mitdb pause that is a true pause of a few s."""
+R_APEX_SEARCH_MS: Final = 80.0
+"""Half-width of the search for the R apex around the feature peak: the zero-phase
+integrated feature peaks near the QRS centre, within half a wide QRS of the apex."""
+APEX_BASELINE_HALF_WIDTH_MS: Final = 200.0
+"""Half-width of the window whose median is the local baseline for the apex search."""
+NAN_GUARD_S: Final = 0.3
+"""Feature samples this close to an invalid (NaN) sample are zeroed: the gap edges of the
+filled signal would otherwise look like QRS slopes."""
+MIN_VALID_S: Final = 1.0
+"""Windows with less valid signal than this yield no candidates."""
+
+
+@dataclass(frozen=True, slots=True)
+class RPeak:
+    """One detected R peak.
+
+    Attributes
+    ----------
+    r_peak_idx : int
+        Absolute sample index in the stream at ``fs_hz`` (0 = first sample ever pushed).
+    amplitude_uv : float
+        Amplitude of the cleaned ECG at the peak, µV.
+    """
+
+    r_peak_idx: int
+    amplitude_uv: float
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorStep:
+    """What one :meth:`StreamingRPeakDetector.push` (or ``flush``) produced.
+
+    Attributes
+    ----------
+    r_peaks : tuple[RPeak, ...]
+        New final R peaks in increasing order; each true R peak is reported exactly once
+        over the whole stream.
+    committed_until_idx : int
+        Every R peak with a smaller sample index has now been reported; no later step will
+        report one below it. Monotonic non-decreasing.
+    """
+
+    r_peaks: tuple[RPeak, ...]
+    committed_until_idx: int
+
+
+@dataclass(slots=True)
+class _Candidate:
+    idx: int  # feature peak, absolute sample index
+    height: float  # feature height, (µV/s)^2
+    slope: float  # steepest |derivative| of the band-passed ECG nearby, µV/s
+    apex_idx: int  # refined R apex, absolute sample index
+    amplitude_uv: float  # cleaned ECG at the apex, µV
+    pp_uv: float  # peak-to-peak amplitude of the cleaned ECG around the apex, µV
+
+
+class StreamingRPeakDetector:
+    """Detect R peaks in an ECG stream pushed in chunks of any length.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate of the stream, Hz (tested at 130, 250 and 360 Hz; at least 100 Hz).
+    powerline_hz : {50, 60}
+        Mains frequency removed by ``ecg_clean``.
+    window_s : float, optional
+        Length of each cleaning window, s (default 10). Must exceed ``hop_s + 2 s``.
+    hop_s : float, optional
+        Windows end every ``hop_s`` seconds (default 2).
+
+    Raises
+    ------
+    ConfigError
+        If ``fs_hz < 100``, ``powerline_hz`` is not 50 or 60, or the window/hop are
+        inconsistent.
+
+    Notes
+    -----
+    NaN samples (lead off, invalid) are filled with the window median before cleaning and the
+    feature is zeroed within ``NAN_GUARD_S`` of them, so they create no peak. No minimum
+    input length: a stream shorter than ``MIN_VALID_S`` simply yields no peak.
+
+    References
+    ----------
+    Pan & Tompkins 1985, doi:10.1109/TBME.1985.325532; Hamilton & Tompkins 1986,
+    doi:10.1109/TBME.1986.325695; Makowski et al. 2021, doi:10.3758/s13428-020-01516-y.
+    """
+
+    def __init__(
+        self,
+        fs_hz: float,
+        powerline_hz: Literal[50, 60],
+        *,
+        window_s: float = 10.0,
+        hop_s: float = 2.0,
+    ) -> None:
+        if not fs_hz >= MIN_FS_HZ:
+            msg = f"fs_hz must be >= 100 Hz, got {fs_hz}"
+            raise ConfigError(msg, "fs_hz")
+        if powerline_hz not in (50, 60):
+            msg = f"powerline_hz must be 50 or 60, got {powerline_hz}"
+            raise ConfigError(msg, "powerline_hz")
+        if not hop_s > 0 or not window_s >= hop_s + LOOKAHEAD_S + 1.5:
+            msg = f"need hop_s > 0 and window_s >= hop_s + 2 s, got {window_s=} {hop_s=}"
+            raise ConfigError(
+                msg,
+                "window_s",
+            )
+        self.fs_hz = float(fs_hz)
+        self.powerline_hz: Literal[50, 60] = powerline_hz
+        self._win_n = round(window_s * fs_hz)
+        self._hop_n = max(1, round(hop_s * fs_hz))
+        self._look_n = round(LOOKAHEAD_S * fs_hz)
+        self._init_n = round(INIT_S * fs_hz)
+        self._refr_n = round(REFRACTORY_MS * fs_hz / 1000.0)
+        self._twave_n = round(T_WAVE_WINDOW_MS * fs_hz / 1000.0)
+        self._slope_n = round(SLOPE_HALF_WIDTH_MS * fs_hz / 1000.0)
+        self._apex_n = round(R_APEX_SEARCH_MS * fs_hz / 1000.0)
+        self._base_n = round(APEX_BASELINE_HALF_WIDTH_MS * fs_hz / 1000.0)
+        self._pp_n = round(QRS_PP_HALF_WIDTH_MS * fs_hz / 1000.0)
+        self._mwi_n = max(1, round(MWI_MS * fs_hz / 1000.0))
+        self._nan_guard_n = round(NAN_GUARD_S * fs_hz)
+        self._sos = signal.butter(
+            QRS_BAND_ORDER, QRS_BAND_HZ, btype="bandpass", fs=self.fs_hz, output="sos"
+        )
+        # stream buffer: the last window of samples (float64), starting at _buf_start
+        self._buf = np.zeros(0, dtype=np.float64)
+        self._buf_start = 0
+        self._n_pushed = 0
+        self._next_end = self._hop_n  # absolute end of the next window to process
+        # decision state
+        self._decided_until = 0  # candidates below this have been decided
+        self._last_cand_idx = -(10**9)  # last decided candidate (feature peak index)
+        self._initialised = False
+        self._qrs_levels: deque[float] = deque(maxlen=LEVEL_MEMORY_BEATS)
+        self._noise_levels: deque[float] = deque(maxlen=LEVEL_MEMORY_BEATS)
+        self._rr_n: deque[int] = deque(maxlen=LEVEL_MEMORY_BEATS)
+        self._last_qrs: _Candidate | None = None
+        self._last_qrs_feature_idx = -(10**9)
+        self._sb_anchor = 0  # searchback measures time since max(last QRS, failed searchback)
+        self._pending: list[_Candidate] = []  # sub-threshold candidates since the last QRS
+        self._last_reported_idx = -(10**9)
+        self._committed = 0
+
+    # ------------------------------------------------------------------ public API
+    def push(self, samples_uv: NDArray[np.float32]) -> DetectorStep:
+        """Append samples and return the R peaks that became final.
+
+        Parameters
+        ----------
+        samples_uv : NDArray[np.float32]
+            ECG samples in µV at ``fs_hz``, shape ``(n_samples,)``, any length (0 allowed);
+            NaN marks invalid samples.
+
+        Returns
+        -------
+        DetectorStep
+            New R peaks and the commitment index.
+        """
+        x = np.asarray(samples_uv, dtype=np.float64).reshape(-1)
+        if x.size:
+            self._buf = np.concatenate([self._buf, x])
+            self._n_pushed += x.size
+        peaks: list[RPeak] = []
+        while self._n_pushed >= self._next_end:
+            peaks.extend(self._process(self._next_end, final=False))
+            self._next_end += self._hop_n
+        return DetectorStep(tuple(peaks), self._committed)
+
+    def flush(self) -> DetectorStep:
+        """Process the tail of the stream and commit up to the last pushed sample.
+
+        Returns
+        -------
+        DetectorStep
+            The remaining R peaks; ``committed_until_idx`` equals the number of samples
+            pushed.
+        """
+        peaks = self._process(self._n_pushed, final=True) if self._n_pushed > 0 else []
+        self._committed = max(self._committed, self._n_pushed)
+        return DetectorStep(tuple(peaks), self._committed)
+
+    # ------------------------------------------------------------------ windows
+    def _process(self, end: int, *, final: bool) -> list[RPeak]:
+        """Clean the window ending at ``end`` and decide the candidates in its region."""
+        start = max(0, end - self._win_n)
+        window = self._buf[start - self._buf_start : end - self._buf_start]
+        region_end = end if final else end - self._look_n
+        peaks: list[RPeak] = []
+        if end >= self._init_n or final:
+            cands = self._candidates(window, start, region_end, final=final)
+            peaks = self._decide(cands, region_end, final=final)
+        # keep only what the next window needs
+        keep_from = max(0, end + self._hop_n - self._win_n)
+        if keep_from > self._buf_start:
+            self._buf = self._buf[keep_from - self._buf_start :]
+            self._buf_start = keep_from
+        return peaks
+
+    def _candidates(
+        self, window: NDArray[np.float64], start: int, region_end: int, *, final: bool
+    ) -> list[_Candidate]:
+        """Return the undecided QRS candidates of one window, in time order."""
+        invalid = np.isnan(window)
+        n_valid = int(window.size - invalid.sum())
+        if n_valid < MIN_VALID_S * self.fs_hz:
+            return []
+        x = window
+        if n_valid < window.size:
+            x = np.where(invalid, np.nanmedian(window), window)
+        clean = np.asarray(
+            nk.ecg_clean(
+                x, sampling_rate=self.fs_hz, method="neurokit", powerline=self.powerline_hz
+            ),
+            dtype=np.float64,
+        )
+        band = signal.sosfiltfilt(self._sos, clean)
+        deriv = np.gradient(band) * self.fs_hz  # µV/s
+        feature = ndimage.uniform_filter1d(deriv * deriv, self._mwi_n, mode="nearest")
+        if n_valid < window.size:
+            guard = ndimage.binary_dilation(invalid, iterations=self._nan_guard_n)
+            feature[guard] = 0.0
+        if not self._initialised and not self._learn(feature):
+            return []
+        peak_pos, _ = signal.find_peaks(feature, distance=self._refr_n)
+        lo = max(self._decided_until - self._slope_n, self._last_cand_idx + self._refr_n // 2)
+        abs_pos = peak_pos + start
+        sel = peak_pos[(abs_pos >= lo) & (abs_pos < region_end)]
+        out: list[_Candidate] = []
+        n = window.size
+        for p in sel.tolist():
+            s0, s1 = max(0, p - self._slope_n), min(n, p + self._slope_n + 1)
+            slope = float(np.abs(deriv[s0:s1]).max())
+            a0, a1 = max(0, p - self._apex_n), min(n, p + self._apex_n + 1)
+            b0, b1 = max(0, p - self._base_n), min(n, p + self._base_n + 1)
+            base = float(np.median(clean[b0:b1]))
+            seg = clean[a0:a1]
+            apex = a0 + int(np.argmax(np.abs(seg - base)))
+            q0, q1 = max(0, apex - self._pp_n), min(n, apex + self._pp_n + 1)
+            pp = float(clean[q0:q1].max() - clean[q0:q1].min())
+            out.append(
+                _Candidate(
+                    idx=p + start,
+                    height=float(feature[p]),
+                    slope=slope,
+                    apex_idx=apex + start,
+                    amplitude_uv=float(clean[apex]),
+                    pp_uv=pp,
+                )
+            )
+        return out
+
+    def _learn(self, feature: NDArray[np.float64]) -> bool:
+        """Initialise the QRS and noise levels from one window's feature."""
+        peak_pos, _ = signal.find_peaks(feature, distance=self._refr_n)
+        if peak_pos.size == 0:
+            return False
+        heights = feature[peak_pos]
+        top = float(heights.max())
+        if top <= 0.0:
+            return False
+        is_qrs = heights > INIT_QRS_FRACTION * top
+        qrs_level = float(np.median(heights[is_qrs]))
+        noise_level = float(np.median(heights[~is_qrs])) if (~is_qrs).any() else 0.0
+        self._qrs_levels.clear()
+        self._noise_levels.clear()
+        self._qrs_levels.extend([qrs_level] * LEVEL_MEMORY_BEATS)
+        self._noise_levels.extend([noise_level] * LEVEL_MEMORY_BEATS)
+        self._initialised = True
+        logger.debug("thresholds learnt: qrs %.3g noise %.3g", qrs_level, noise_level)
+        return True
+
+    # ------------------------------------------------------------------ decisions
+    def _threshold(self) -> float:
+        qrs = float(np.median(self._qrs_levels))
+        noise = float(np.median(self._noise_levels))
+        return noise + THRESHOLD_COEF * (qrs - noise)
+
+    def _sb_interval_n(self) -> int:
+        rr_s = float(np.mean(self._rr_n)) / self.fs_hz if self._rr_n else RR_DEFAULT_S
+        sb_s = min(max(SEARCHBACK_RR_RATIO * rr_s, SEARCHBACK_MIN_S), SEARCHBACK_MAX_S)
+        return round(sb_s * self.fs_hz)
+
+    def _is_t_wave(self, cand: _Candidate) -> bool:
+        last = self._last_qrs
+        return (
+            last is not None
+            and cand.idx - self._last_qrs_feature_idx < self._twave_n
+            and cand.slope < T_WAVE_SLOPE_RATIO * last.slope
+        )
+
+    def _accept(self, cand: _Candidate, out: list[RPeak], *, searchback: bool) -> None:
+        if self._last_qrs is not None:
+            rr = cand.idx - self._last_qrs_feature_idx
+            if RR_MIN_S * self.fs_hz <= rr <= RR_MAX_S * self.fs_hz:
+                self._rr_n.append(rr)
+        self._qrs_levels.append(cand.height)
+        self._last_qrs = cand
+        self._last_qrs_feature_idx = cand.idx
+        self._sb_anchor = cand.idx
+        self._pending = []
+        if cand.apex_idx > self._last_reported_idx + self._refr_n // 2:
+            out.append(RPeak(r_peak_idx=cand.apex_idx, amplitude_uv=cand.amplitude_uv))
+            self._last_reported_idx = cand.apex_idx
+        if searchback:
+            logger.debug("searchback found a beat at %d", cand.apex_idx)
+
+    def _searchback(self, now: int, out: list[RPeak]) -> None:
+        """Look for missed beats while ``now`` is a searchback interval past the anchor."""
+        while now - self._sb_anchor > self._sb_interval_n():
+            limit = SEARCHBACK_THRESHOLD_RATIO * self._threshold()
+            best: _Candidate | None = None
+            for cand in self._pending:
+                better = best is None or cand.height > best.height
+                if better and cand.height > limit and not self._is_t_wave(cand):
+                    best = cand
+            if best is None:
+                self._sb_anchor = max(self._sb_anchor + self._sb_interval_n(), now)
+                self._pending = []
+                return
+            rest = [c for c in self._pending if c.idx > best.idx]
+            self._accept(best, out, searchback=True)
+            self._pending = rest
+
+    def _decide(self, cands: list[_Candidate], region_end: int, *, final: bool) -> list[RPeak]:
+        out: list[RPeak] = []
+        for cand in cands:
+            self._last_cand_idx = cand.idx
+            if cand.idx - self._last_qrs_feature_idx < self._refr_n:
+                continue
+            self._searchback(cand.idx, out)
+            if cand.pp_uv < MIN_QRS_PP_UV:
+                self._noise_levels.append(cand.height)
+                continue
+            if cand.height > self._threshold() and not self._is_t_wave(cand):
+                self._accept(cand, out, searchback=False)
+            else:
+                self._noise_levels.append(cand.height)
+                self._pending.append(cand)
+        self._searchback(region_end, out)
+        if self._initialised and region_end - self._last_qrs_feature_idx > REINIT_S * self.fs_hz:
+            self._initialised = False  # relearn from the next window
+        self._decided_until = max(self._decided_until, region_end)
+        hold = region_end if final else region_end - self._apex_n
+        if self._pending and not final:
+            hold = min(hold, self._pending[0].idx - self._apex_n)
+        self._committed = max(self._committed, hold)
+        return out

@@ -1,0 +1,1 @@
+"""Offline tools: dataset building, training, conversion, EC57 evaluation, benchmarks."""

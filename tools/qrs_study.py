@@ -1,0 +1,167 @@
+"""Measure the streaming R-peak detector on PhysioNet records (EC57 gross Se / +P, CPU time).
+
+Usage::
+
+    .venv/bin/python -m tools.qrs_study --set must
+    .venv/bin/python -m tools.qrs_study --set all --fs 130
+    .venv/bin/python -m tools.qrs_study --db nstdb 118e06 119e06 118e12 119e12
+
+Records are read from ``$BEDSIDE_DATA_DIR`` (default ``../shared/data``), channel 0, whole
+records, converted from mV to µV and pushed in ``--chunk-s`` chunks. With ``--fs`` the signal
+is resampled with ``scipy.signal.resample_poly`` and the detections scaled back to the
+record's rate before scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import wfdb
+from numpy.typing import NDArray
+from scipy import signal
+
+from agent.dsp.rpeaks import StreamingRPeakDetector
+from tools.ec57 import MatchResult, gross, load_reference_beats, score_record
+
+DS1: Final = tuple(
+    str(r)
+    for r in (
+        101,
+        106,
+        108,
+        109,
+        112,
+        114,
+        115,
+        116,
+        118,
+        119,
+        122,
+        124,
+        201,
+        203,
+        205,
+        207,
+        208,
+        209,
+        215,
+        220,
+        223,
+        230,
+    )
+)
+"""de Chazal et al. 2004 training half of mitdb (doi:10.1109/TBME.2004.827359)."""
+DS2: Final = tuple(
+    str(r)
+    for r in (
+        100,
+        103,
+        105,
+        111,
+        113,
+        117,
+        121,
+        123,
+        200,
+        202,
+        210,
+        212,
+        213,
+        214,
+        219,
+        221,
+        222,
+        228,
+        231,
+        232,
+        233,
+        234,
+    )
+)
+"""de Chazal et al. 2004 test half of mitdb."""
+MUST: Final = [str(r) for r in range(100, 110)] + [str(r) for r in range(200, 210) if r != 204]
+"""The project's acceptance set: 100-109 and 200-209 (204 and 206 do not exist)."""
+SETS: Final = {
+    "ds1": list(DS1),
+    "ds2": list(DS2),
+    "must": [r for r in MUST if r != "206"],
+    "all": sorted((*DS1, *DS2, "102", "104", "107", "217")),
+}
+
+
+def data_dir() -> Path:
+    """Return ``$BEDSIDE_DATA_DIR`` or ``../shared/data`` beside the checkout."""
+    env = os.environ.get("BEDSIDE_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def detect(
+    x_uv: NDArray[np.float32], fs_hz: float, chunk_s: float, powerline_hz: int = 60
+) -> NDArray[np.int64]:
+    """Run the streaming detector over a whole signal; return R-peak indices at ``fs_hz``."""
+    det = StreamingRPeakDetector(fs_hz, 60 if powerline_hz == 60 else 50)
+    chunk_n = max(1, round(chunk_s * fs_hz))
+    out: list[int] = []
+    for i in range(0, x_uv.size, chunk_n):
+        out.extend(p.r_peak_idx for p in det.push(x_uv[i : i + chunk_n]).r_peaks)
+    out.extend(p.r_peak_idx for p in det.flush().r_peaks)
+    return np.asarray(out, dtype=np.int64)
+
+
+def run_record(args: tuple[str, str, float | None, float]) -> tuple[str, MatchResult, float]:
+    """Detect and score one record; return its name, match result and detector CPU s."""
+    db, name, fs_target, chunk_s = args
+    path = data_dir() / db / name
+    rec = wfdb.rdrecord(str(path), channels=[0])
+    x = (rec.p_signal[:, 0] * 1000.0).astype(np.float32)
+    fs = float(rec.fs)
+    if fs_target is not None and fs_target != fs:
+        ratio = Fraction(fs_target / fs).limit_denominator(1000)
+        x = signal.resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+        fs = fs_target
+    t0 = time.process_time()
+    peaks = detect(x, fs, chunk_s)
+    cpu_s = time.process_time() - t0
+    ref = load_reference_beats(path)
+    return name, score_record(ref, peaks, test_fs_hz=fs), cpu_s
+
+
+def main() -> None:
+    """Parse arguments, run the records in parallel, print per-record and gross figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("records", nargs="*")
+    parser.add_argument("--set", choices=sorted(SETS), default=None)
+    parser.add_argument("--db", default="mitdb")
+    parser.add_argument("--fs", type=float, default=None, help="resample to this rate, Hz")
+    parser.add_argument("--chunk-s", type=float, default=60.0)
+    parser.add_argument("--jobs", type=int, default=2)
+    ns = parser.parse_args()
+    records = list(ns.records) or SETS[ns.set or "must"]
+    jobs = [(ns.db, r, ns.fs, ns.chunk_s) for r in records]
+    with ProcessPoolExecutor(ns.jobs) as pool:
+        results = list(pool.map(run_record, jobs))
+    print(f"{'rec':>7} {'TP':>6} {'FN':>5} {'FP':>5} {'Se%':>7} {'+P%':>7} {'cpu_s':>6}")
+    for name, res, cpu in results:
+        print(
+            f"{name:>7} {res.tp:6d} {res.fn:5d} {res.fp:5d} {res.se_pct:7.2f} {res.ppv_pct:7.2f}"
+            f" {cpu:6.2f}"
+        )
+    total = gross(r for _, r, _ in results)
+    cpu_mean = float(np.mean([c for _, _, c in results]))
+    err = total.timing_errors_ms
+    print(
+        f"{'gross':>7} {total.tp:6d} {total.fn:5d} {total.fp:5d} {total.se_pct:7.2f}"
+        f" {total.ppv_pct:7.2f} {cpu_mean:6.2f}  timing median {np.median(err):.1f} ms,"
+        f" |err| p95 {np.percentile(np.abs(err), 95):.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
