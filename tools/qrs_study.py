@@ -15,6 +15,7 @@ record's rate before scoring.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +28,7 @@ import wfdb
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp import rpeaks
 from agent.dsp.rpeaks import StreamingRPeakDetector
 from tools.ec57 import MatchResult, gross, load_reference_beats, score_record
 
@@ -142,7 +144,15 @@ def main() -> None:
     parser.add_argument("--fs", type=float, default=None, help="resample to this rate, Hz")
     parser.add_argument("--chunk-s", type=float, default=60.0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--const", action="append", default=[], help="override a tuning constant: NAME=VALUE"
+    )
     ns = parser.parse_args()
+    for item in ns.const:
+        name, value = item.split("=", 1)
+        if not hasattr(rpeaks, name):
+            parser.error(f"no constant {name} in agent.dsp.rpeaks")
+        setattr(rpeaks, name, ast.literal_eval(value))
     records = list(ns.records) or SETS[ns.set or "must"]
     jobs = [(ns.db, r, ns.fs, ns.chunk_s) for r in records]
     with ProcessPoolExecutor(ns.jobs) as pool:

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 # --- feature (Pan & Tompkins 1985) ------------------------------------------------------
-QRS_BAND_HZ: Final = (5.0, 15.0)
+QRS_BAND_HZ: Final = (8.0, 20.0)
 """Band-pass that maximises QRS energy against P/T waves and noise (Pan & Tompkins 1985)."""
 QRS_BAND_ORDER: Final = 2
 """Butterworth order of the QRS band-pass (run forward-backward, so effectively 4)."""
@@ -76,6 +76,15 @@ T_WAVE_WINDOW_MS: Final = 360.0
 T_WAVE_SLOPE_RATIO: Final = 0.5
 """A candidate in the T-wave window whose steepest slope is below this fraction of the
 previous QRS's is a T wave (Pan & Tompkins 1985)."""
+P_WAVE_WINDOW_MS: Final = 300.0
+"""Look-ahead counterpart of the T-wave rule: a P wave peaks at most ~300 ms before its R
+(PR interval up to 300 ms in first-degree AV block)."""
+P_WAVE_SLOPE_RATIO: Final = 0.6
+"""A candidate followed within P_WAVE_WINDOW_MS by a higher one whose steepest slope is
+more than 1/0.6 times its own is a P wave (or the onset of the same QRS), not a QRS."""
+MIN_RR_MS: Final = 250.0
+"""Of two candidates closer than this, only the higher can be a QRS: no RR interval in the
+48 mitdb records is shorter than 250 ms (39 are under 300 ms, in VT runs)."""
 SLOPE_HALF_WIDTH_MS: Final = 75.0
 """Half-width of the window around a candidate in which its steepest slope is measured."""
 THRESHOLD_COEF: Final = 0.3125
@@ -173,6 +182,7 @@ class _Candidate:
     apex_idx: int  # refined R apex, absolute sample index
     amplitude_uv: float  # cleaned ECG at the apex, µV
     pp_uv: float  # peak-to-peak amplitude of the cleaned ECG around the apex, µV
+    pre_wave: bool  # a much steeper candidate follows within P_WAVE_WINDOW_MS (P wave)
 
 
 class StreamingRPeakDetector:
@@ -235,6 +245,8 @@ class StreamingRPeakDetector:
         self._init_n = round(INIT_S * fs_hz)
         self._refr_n = round(REFRACTORY_MS * fs_hz / 1000.0)
         self._twave_n = round(T_WAVE_WINDOW_MS * fs_hz / 1000.0)
+        self._pwave_n = round(P_WAVE_WINDOW_MS * fs_hz / 1000.0)
+        self._close_n = round(MIN_RR_MS * fs_hz / 1000.0)
         self._slope_n = round(SLOPE_HALF_WIDTH_MS * fs_hz / 1000.0)
         self._apex_n = round(R_APEX_SEARCH_MS * fs_hz / 1000.0)
         self._base_n = round(APEX_BASELINE_HALF_WIDTH_MS * fs_hz / 1000.0)
@@ -304,7 +316,7 @@ class StreamingRPeakDetector:
     # ------------------------------------------------------------------ windows
     def _process(self, end: int, *, final: bool) -> list[RPeak]:
         """Clean the window ending at ``end`` and decide the candidates in its region."""
-        start = max(0, end - self._win_n)
+        start = max(self._buf_start, end - self._win_n)
         window = self._buf[start - self._buf_start : end - self._buf_start]
         region_end = end if final else end - self._look_n
         peaks: list[RPeak] = []
@@ -337,7 +349,7 @@ class StreamingRPeakDetector:
         )
         band = signal.sosfiltfilt(self._sos, clean)
         deriv = np.gradient(band) * self.fs_hz  # µV/s
-        feature = ndimage.uniform_filter1d(deriv * deriv, self._mwi_n, mode="nearest")
+        feature = np.sqrt(ndimage.uniform_filter1d(deriv * deriv, self._mwi_n, mode="nearest"))
         if n_valid < window.size:
             guard = ndimage.binary_dilation(invalid, iterations=self._nan_guard_n)
             feature[guard] = 0.0
@@ -349,9 +361,20 @@ class StreamingRPeakDetector:
         sel = peak_pos[(abs_pos >= lo) & (abs_pos < region_end)]
         out: list[_Candidate] = []
         n = window.size
-        for p in sel.tolist():
-            s0, s1 = max(0, p - self._slope_n), min(n, p + self._slope_n + 1)
-            slope = float(np.abs(deriv[s0:s1]).max())
+        abs_deriv = np.abs(deriv)
+
+        def slope_at(p: int) -> float:
+            return float(abs_deriv[max(0, p - self._slope_n) : p + self._slope_n + 1].max())
+
+        following = np.searchsorted(peak_pos, sel, side="right")
+        for p, k in zip(sel.tolist(), following.tolist(), strict=True):
+            slope = slope_at(p)
+            pre_wave = False
+            if k < peak_pos.size and peak_pos[k] - p <= self._pwave_n:
+                q = int(peak_pos[k])
+                pre_wave = feature[q] > feature[p] and (
+                    q - p <= self._close_n or slope < P_WAVE_SLOPE_RATIO * slope_at(q)
+                )
             a0, a1 = max(0, p - self._apex_n), min(n, p + self._apex_n + 1)
             b0, b1 = max(0, p - self._base_n), min(n, p + self._base_n + 1)
             base = float(np.median(clean[b0:b1]))
@@ -367,6 +390,7 @@ class StreamingRPeakDetector:
                     apex_idx=apex + start,
                     amplitude_uv=float(clean[apex]),
                     pp_uv=pp,
+                    pre_wave=pre_wave,
                 )
             )
         return out
@@ -450,7 +474,7 @@ class StreamingRPeakDetector:
             if cand.idx - self._last_qrs_feature_idx < self._refr_n:
                 continue
             self._searchback(cand.idx, out)
-            if cand.pp_uv < MIN_QRS_PP_UV:
+            if cand.pp_uv < MIN_QRS_PP_UV or cand.pre_wave:
                 self._noise_levels.append(cand.height)
                 continue
             if cand.height > self._threshold() and not self._is_t_wave(cand):
