@@ -136,6 +136,9 @@ APEX_BASELINE_HALF_WIDTH_MS: Final = 200.0
 NAN_GUARD_S: Final = 0.3
 """Feature samples this close to an invalid (NaN) sample are zeroed: the gap edges of the
 filled signal would otherwise look like QRS slopes."""
+STREAM_EDGE_S: Final = 0.2
+"""Candidates this close to the first sample of the stream are filter start-up transients
+(forward-backward filters see a step there), not beats."""
 MIN_VALID_S: Final = 1.0
 """Windows with less valid signal than this yield no candidates."""
 
@@ -247,6 +250,7 @@ class StreamingRPeakDetector:
         self._twave_n = round(T_WAVE_WINDOW_MS * fs_hz / 1000.0)
         self._pwave_n = round(P_WAVE_WINDOW_MS * fs_hz / 1000.0)
         self._close_n = round(MIN_RR_MS * fs_hz / 1000.0)
+        self._stream_edge_n = round(STREAM_EDGE_S * fs_hz)
         self._slope_n = round(SLOPE_HALF_WIDTH_MS * fs_hz / 1000.0)
         self._apex_n = round(R_APEX_SEARCH_MS * fs_hz / 1000.0)
         self._base_n = round(APEX_BASELINE_HALF_WIDTH_MS * fs_hz / 1000.0)
@@ -444,7 +448,7 @@ class StreamingRPeakDetector:
         self._last_qrs_feature_idx = cand.idx
         self._sb_anchor = cand.idx
         self._pending = []
-        if cand.apex_idx > self._last_reported_idx + self._refr_n // 2:
+        if cand.apex_idx >= self._last_reported_idx + self._refr_n:
             out.append(RPeak(r_peak_idx=cand.apex_idx, amplitude_uv=cand.amplitude_uv))
             self._last_reported_idx = cand.apex_idx
         if searchback:
@@ -471,7 +475,15 @@ class StreamingRPeakDetector:
         out: list[RPeak] = []
         for cand in cands:
             self._last_cand_idx = cand.idx
-            if cand.idx - self._last_qrs_feature_idx < self._refr_n:
+            since_qrs = cand.idx - self._last_qrs_feature_idx
+            if since_qrs < self._refr_n or cand.apex_idx < self._stream_edge_n:
+                continue
+            if (
+                self._last_qrs is not None
+                and since_qrs <= self._close_n
+                and cand.height <= self._last_qrs.height
+            ):
+                self._noise_levels.append(cand.height)  # MIN_RR_MS rule, backwards
                 continue
             self._searchback(cand.idx, out)
             if cand.pp_uv < MIN_QRS_PP_UV or cand.pre_wave:
