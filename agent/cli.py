@@ -135,7 +135,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         agent_version=__version__,
         on_ack=lambda ack: runtime[0].submit_ack(ack) if runtime else None,
     )
-    publisher.connect()
+    try:
+        publisher.connect()
+    except BedsideError:
+        publisher.close()
+        raise
     logger.info(
         "bedside %s: %s → %s as %s/%s",
         __version__,
