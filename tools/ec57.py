@@ -120,11 +120,16 @@ class MatchResult:
     tp: int
     fn: int
     fp: int
+    # arrays take no part in ==: results compare by their counts
     timing_errors_ms: NDArray[np.float64] = field(
-        default_factory=lambda: np.zeros(0, dtype=np.float64)
+        default_factory=lambda: np.zeros(0, dtype=np.float64), compare=False
     )
-    fn_idx: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    fp_idx: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    fn_idx: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False
+    )
+    fp_idx: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False
+    )
 
     @property
     def se_pct(self) -> float:

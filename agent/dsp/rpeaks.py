@@ -41,6 +41,7 @@ ANSI/AAMI EC57:2012, section 3.1 (150 ms beat matching window).
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -353,7 +354,8 @@ class StreamingRPeakDetector:
         )
         band = signal.sosfiltfilt(self._sos, clean)
         deriv = np.gradient(band) * self.fs_hz  # µV/s
-        feature = np.sqrt(ndimage.uniform_filter1d(deriv * deriv, self._mwi_n, mode="nearest"))
+        energy = ndimage.uniform_filter1d(deriv * deriv, self._mwi_n, mode="nearest")
+        feature = np.sqrt(np.maximum(energy, 0.0))  # RMS slope, µV/s; clip rounding below 0
         if n_valid < window.size:
             guard = ndimage.binary_dilation(invalid, iterations=self._nan_guard_n)
             feature[guard] = 0.0
@@ -421,6 +423,8 @@ class StreamingRPeakDetector:
 
     # ------------------------------------------------------------------ decisions
     def _threshold(self) -> float:
+        if not self._qrs_levels:
+            return math.inf  # nothing learnt yet: nothing is a QRS
         qrs = float(np.median(self._qrs_levels))
         noise = float(np.median(self._noise_levels))
         return noise + THRESHOLD_COEF * (qrs - noise)
@@ -501,5 +505,6 @@ class StreamingRPeakDetector:
         hold = region_end if final else region_end - self._apex_n
         if self._pending and not final:
             hold = min(hold, self._pending[0].idx - self._apex_n)
-        self._committed = max(self._committed, hold)
+        # a later peak is at least a refractory period after the last reported one
+        self._committed = max(self._committed, hold, self._last_reported_idx + 1)
         return out
