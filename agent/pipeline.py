@@ -27,7 +27,7 @@ from agent.alarms.rules import EcgRules, ecg_condition_specs
 from agent.beats import Beat
 from agent.config import AgentConfig
 from agent.dsp.flatline import FlatlineChange, FlatlineDetector
-from agent.dsp.rpeaks import StreamingRPeakDetector
+from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.messages import AlarmCode, AlarmEvent, EcgStrip, VitalsMessage, utc_now
 
 logger = logging.getLogger(__name__)
@@ -174,12 +174,12 @@ class EcgPipeline:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _advance(self, r_peaks: tuple[object, ...], committed_idx: int) -> StepOutput:
+    def _advance(self, r_peaks: tuple[RPeak, ...], committed_idx: int) -> StepOutput:
         fs = self.fs_hz
         committed_s = committed_idx / fs
-        timeline: list[tuple[float, int, object]] = []
+        timeline: list[tuple[float, int, RPeak | FlatlineChange]] = []
         for peak in r_peaks:
-            timeline.append((peak.r_peak_idx / fs, 1, peak))  # type: ignore[attr-defined]
+            timeline.append((peak.r_peak_idx / fs, 1, peak))
         keep: list[FlatlineChange] = []
         for change in self._pending_flat:
             t = change.onset_idx / fs
@@ -212,14 +212,14 @@ class EcgPipeline:
         self.beats_total += len(out.beats)
         return StepOutput(out.beats, out.events, self.committed_s)
 
-    def _beat(self, peak: object, t_s: float) -> Beat:
+    def _beat(self, peak: RPeak, t_s: float) -> Beat:
         rr = None if self._prev_beat_s is None else (t_s - self._prev_beat_s) * 1000.0
         self._prev_beat_s = t_s
         return Beat(
-            r_peak_idx=int(peak.r_peak_idx),  # type: ignore[attr-defined]
+            r_peak_idx=peak.r_peak_idx,
             r_peak_time_s=t_s,
             rr_ms=rr,
-            amplitude_uv=float(peak.amplitude_uv),  # type: ignore[attr-defined]
+            amplitude_uv=peak.amplitude_uv,
         )
 
     def _strip(self, end_s: float, duration_s: float) -> EcgStrip | None:

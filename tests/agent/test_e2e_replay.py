@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from numpy.typing import NDArray
 
 from tests.fixtures_mqtt import MqttBroker, mqtt_collector
 
@@ -27,12 +28,14 @@ PAUSE_S = 3.0
 ASYSTOLE_S = 4.0
 
 
-def _annotated_onsets(record: Path, threshold_s: float) -> np.ndarray:
+def _annotated_onsets(record: Path, threshold_s: float) -> NDArray[np.float64]:
+    """Onsets the reference implies: the beat before each RR >= threshold, plus threshold."""
     ann = wfdb.rdann(str(record), "atr")
-    t = np.array([s for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEAT_SYMBOLS])
-    t = t / ann.fs
+    samples = [s for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEAT_SYMBOLS]
+    t = np.asarray(samples, dtype=np.float64) / float(ann.fs)
     rr = np.diff(t)
-    return t[:-1][rr >= threshold_s] + threshold_s
+    onsets: NDArray[np.float64] = t[:-1][rr >= threshold_s] + threshold_s
+    return onsets
 
 
 @pytest.mark.slow

@@ -1,0 +1,1 @@
+"""Shipped TFLite models and their model cards."""
