@@ -41,6 +41,10 @@ ANALYZE_CHUNK_S: Final = 5.0
 SBR_BPM: Final = 60.0
 """Sinus bradycardia threshold for ``SBR`` segments (AHA/ACC/HRS 2018 bradycardia guideline)."""
 
+RHYTHM_MIN_S: Final = 10.0
+"""An ``N``/``SBR`` change must persist this long to start a new segment (no beat-to-beat
+flicker around 60 bpm; a monitor's rhythm label changes on a similar time scale)."""
+
 
 @dataclass(slots=True)
 class RecordResult:
@@ -170,21 +174,29 @@ def rhythm_segments(
     labels: list[tuple[float, float, str]] = []
     rr: list[float] = []
     prev_t = 0.0
+    current = "N"  # the HR-based label in force (N or SBR)
+    candidate: tuple[str, float] | None = None  # a different label and when it began
     for beat in beats:
         t = beat.r_peak_time_s
         if beat.rr_ms is not None:
             rr.append(beat.rr_ms)
         hr = hr_bpm_monitor(rr[-12:])
-        if t - prev_t >= asystole_s:
-            label = "ASYS"
-        elif hr is not None and hr < SBR_BPM:
-            label = "SBR"
-        else:
-            label = "N"
-        labels.append((prev_t, t, label))
+        wanted = "SBR" if hr is not None and hr < SBR_BPM else "N"
+        if wanted == current:
+            candidate = None
+        elif candidate is None or candidate[0] != wanted:
+            candidate = (wanted, prev_t)
+        elif t - candidate[1] >= RHYTHM_MIN_S:
+            # the change held long enough: relabel from where it began
+            labels = [
+                (a, b, wanted if a >= candidate[1] and lab != "ASYS" else lab)
+                for a, b, lab in labels
+            ]
+            current, candidate = wanted, None
+        labels.append((prev_t, t, "ASYS" if t - prev_t >= asystole_s else current))
         prev_t = t
     if duration_s > prev_t:
-        tail = "ASYS" if duration_s - prev_t >= asystole_s else (labels[-1][2] if labels else "N")
+        tail = "ASYS" if duration_s - prev_t >= asystole_s else current
         labels.append((prev_t, duration_s, tail))
     for start, end in leads_off:
         labels = _overlay(labels, start, end, "NOISE")
