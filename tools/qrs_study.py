@@ -104,16 +104,45 @@ def data_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def detect(
-    x_uv: NDArray[np.float32], fs_hz: float, chunk_s: float, powerline_hz: int = 60
-) -> NDArray[np.int64]:
+WINDOW: dict[str, float] = {"window_s": 10.0, "hop_s": 2.0}
+"""Window and hop of the detector under study (set from the command line)."""
+NK_METHOD: list[str] = []
+"""When set (one name), run the windowed NeuroKit2 baseline with that method instead."""
+
+
+def detect(x_uv: NDArray[np.float32], fs_hz: float, chunk_s: float) -> NDArray[np.int64]:
     """Run the streaming detector over a whole signal; return R-peak indices at ``fs_hz``."""
-    det = StreamingRPeakDetector(fs_hz, 60 if powerline_hz == 60 else 50)
+    det = StreamingRPeakDetector(fs_hz, 60, window_s=WINDOW["window_s"], hop_s=WINDOW["hop_s"])
     chunk_n = max(1, round(chunk_s * fs_hz))
     out: list[int] = []
     for i in range(0, x_uv.size, chunk_n):
         out.extend(p.r_peak_idx for p in det.push(x_uv[i : i + chunk_n]).r_peaks)
     out.extend(p.r_peak_idx for p in det.flush().r_peaks)
+    return np.asarray(out, dtype=np.int64)
+
+
+def detect_nk_windowed(x_uv: NDArray[np.float32], fs_hz: float, method: str) -> NDArray[np.int64]:
+    """Baseline: NeuroKit2 ``ecg_clean`` + ``ecg_findpeaks(method)`` on the same windows.
+
+    Each 10 s window (hop 2 s) keeps the peaks in its decision region ``[end - 2.5 s,
+    end - 0.5 s)``; a peak within 200 ms of the previous kept one is a duplicate.
+    """
+    import neurokit2 as nk
+
+    win, hop, look = round(10 * fs_hz), round(2 * fs_hz), round(0.5 * fs_hz)
+    refr = round(0.2 * fs_hz)
+    out: list[int] = []
+    decided = 0
+    ends = [*range(hop, x_uv.size, hop), x_uv.size]
+    for end in ends:
+        start = max(0, end - win)
+        region_end = end if end == x_uv.size else end - look
+        clean = nk.ecg_clean(x_uv[start:end], sampling_rate=fs_hz, method="neurokit", powerline=60)
+        found = nk.ecg_findpeaks(clean, sampling_rate=fs_hz, method=method)["ECG_R_Peaks"]
+        for p in np.asarray(found, dtype=np.int64) + start:
+            if decided - refr // 2 <= p < region_end and (not out or p >= out[-1] + refr):
+                out.append(int(p))
+        decided = region_end
     return np.asarray(out, dtype=np.int64)
 
 
@@ -129,7 +158,7 @@ def run_record(args: tuple[str, str, float | None, float]) -> tuple[str, MatchRe
         x = signal.resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
         fs = fs_target
     t0 = time.process_time()
-    peaks = detect(x, fs, chunk_s)
+    peaks = detect(x, fs, chunk_s) if not NK_METHOD else detect_nk_windowed(x, fs, NK_METHOD[0])
     cpu_s = time.process_time() - t0
     ref = load_reference_beats(path)
     return name, score_record(ref, peaks, test_fs_hz=fs), cpu_s
@@ -147,7 +176,15 @@ def main() -> None:
     parser.add_argument(
         "--const", action="append", default=[], help="override a tuning constant: NAME=VALUE"
     )
+    parser.add_argument("--window-s", type=float, default=10.0)
+    parser.add_argument("--hop-s", type=float, default=2.0)
+    parser.add_argument(
+        "--nk-method", default=None, help="baseline: windowed NeuroKit2 ecg_findpeaks method"
+    )
     ns = parser.parse_args()
+    WINDOW["window_s"], WINDOW["hop_s"] = ns.window_s, ns.hop_s
+    if ns.nk_method:
+        NK_METHOD.append(ns.nk_method)
     for item in ns.const:
         name, value = item.split("=", 1)
         if not hasattr(rpeaks, name):
