@@ -108,11 +108,6 @@ LEVEL_MEMORY_BEATS: Final = 8
 SEARCHBACK_RR_RATIO: Final = 1.5
 """Search back for a missed beat after 1.5 mean RR without a QRS (Hamilton 1986; Pan &
 Tompkins use 1.66)."""
-PREMATURE_RR_RATIO: Final = 0.6
-"""A candidate sooner than this fraction of the mean RR after the last QRS is premature."""
-PREMATURE_THRESHOLD_GAIN: Final = 1.0
-"""Premature candidates must exceed the threshold times this (noise spikes between beats
-are premature; 1.0 switches the rule off)."""
 SEARCHBACK_THRESHOLD_RATIO: Final = 0.5
 """Searchback accepts candidates above half the detection threshold (Pan & Tompkins)."""
 SEARCHBACK_MIN_S: Final = 0.5
@@ -544,10 +539,7 @@ class StreamingRPeakDetector:
             if cand.pp_uv < MIN_QRS_PP_UV or cand.pre_wave:
                 self._noise_levels.append(cand.height)
                 continue
-            threshold = self._threshold()
-            if self._rr_n and since_qrs < PREMATURE_RR_RATIO * statistics.fmean(self._rr_n):
-                threshold *= PREMATURE_THRESHOLD_GAIN
-            if cand.height > threshold and not self._is_t_wave(cand):
+            if cand.height > self._threshold() and not self._is_t_wave(cand):
                 self._accept(cand, out, searchback=False)
             else:
                 self._noise_levels.append(cand.height)
