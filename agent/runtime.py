@@ -181,7 +181,7 @@ class AgentRuntime:
                         self.cfg, chunk.fs_hz, stream_start_utc=chunk.t0_utc
                     )
                 out = await asyncio.to_thread(self.pipeline.process, chunk.samples_uv)
-            self._emit(out, chunk.t0_monotonic_ns + int(chunk.duration_s * 1e9))
+            self._emit(out, chunk.t0_monotonic_ns)
         if self.pipeline is not None:
             async with self._lock:
                 out = await asyncio.to_thread(self.pipeline.finish)

@@ -1,0 +1,1 @@
+"""Evaluation of the agent's own output against PhysioNet references."""
