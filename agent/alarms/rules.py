@@ -14,6 +14,10 @@ Definitions and defaults (all configurable in :class:`agent.config.AlarmConfig`)
 - **leads_off** (medium, technical): flat, stuck or invalid ECG (:mod:`agent.dsp.flatline`).
   While it is active no ECG-derived physiological alarm is raised (a flat line is not an
   asystole), and the asystole clock restarts when the signal comes back.
+- **signal_poor** (medium, technical): the signal-quality index says the ECG is unusable
+  (:mod:`agent.dsp.quality`). Same suppression as leads-off: noise must not raise asystole,
+  pause, brady or tachy; RR history is dropped when the signal recovers, so HR restarts from
+  clean beats. Leads-off takes precedence (one technical alarm for one cause).
 
 Priorities follow IEC 60601-1-8:2006, 6.1.2, Table 1 (high: death or irreversible injury
 possible within minutes; medium: prompt response needed).
@@ -60,6 +64,7 @@ def ecg_condition_specs(cfg: AlarmConfig) -> list[ConditionSpec]:
         ConditionSpec(AlarmCode.HR_HIGH, AlarmPriority.MEDIUM, _P, hr_delay),
         ConditionSpec(AlarmCode.HR_LOW, AlarmPriority.MEDIUM, _P, hr_delay),
         ConditionSpec(AlarmCode.LEADS_OFF, AlarmPriority.MEDIUM, _T),
+        ConditionSpec(AlarmCode.SIGNAL_POOR, AlarmPriority.MEDIUM, _T),
     ]
 
 
@@ -86,6 +91,8 @@ class EcgRules:
         self._reference_s = 0.0  # time since which we would have seen a beat
         self._leads_off = False
         self._leads_off_since_s = 0.0
+        self._signal_poor = False
+        self._signal_poor_since_s = 0.0
         self.hr_bpm: float | None = None
 
     @property
@@ -128,6 +135,23 @@ class EcgRules:
             self._rr_ms.clear()
             self.hr_bpm = None
 
+    @property
+    def signal_poor(self) -> bool:
+        """Whether the signal-quality index currently says the ECG is unusable."""
+        return self._signal_poor
+
+    def set_signal_poor(self, poor: bool, t_s: float) -> None:
+        """Record a signal-quality change at stream time ``t_s`` (see :meth:`set_leads_off`)."""
+        if poor == self._signal_poor:
+            return
+        self._signal_poor = poor
+        if poor:
+            self._signal_poor_since_s = t_s
+        else:
+            self._reference_s = max(self._reference_s, t_s)
+            self._rr_ms.clear()
+            self.hr_bpm = None
+
     def gap_s(self, t_s: float) -> float:
         """Seconds since the last QRS (or since the signal became analysable)."""
         return t_s - self._reference_s
@@ -136,7 +160,7 @@ class EcgRules:
         """Judge every ECG condition at stream time ``t_s``."""
         cfg = self._cfg
         gap = self.gap_s(t_s)
-        ecg_ok = not self._leads_off
+        ecg_ok = not self._leads_off and not self._signal_poor
         asystole = ecg_ok and gap >= cfg.asystole_s
         pause = ecg_ok and gap >= cfg.pause_s
         hr = self.hr_bpm if ecg_ok and not asystole else None
@@ -167,6 +191,13 @@ class EcgRules:
                 t_s,
                 self._leads_off_since_s,
                 "ECG leads off / flat line: ECG alarms suspended",
+            ),
+            self._finding(
+                AlarmCode.SIGNAL_POOR,
+                self._signal_poor and not self._leads_off,
+                t_s,
+                self._signal_poor_since_s,
+                "ECG signal too poor to analyse: ECG alarms suspended",
             ),
         ]
         labels = {

@@ -121,3 +121,28 @@ def test_leads_off_suppresses_asystole_and_restarts_clock() -> None:
     h.tick(last + 24.5)  # 4.5 s with signal and no QRS: asystole
     (asys,) = h.raised(AlarmCode.ASYSTOLE)
     assert asys.onset_s == pytest.approx(last + 24.0)
+
+
+def test_signal_poor_suppresses_physiological_alarms() -> None:
+    h = Harness()
+    last = _beats(h, 0.5, 10, 0.8) - 0.8
+    h.rules.set_signal_poor(True, last + 0.3)
+    h.tick(last + 0.3)
+    # noise "beats" at 200 bpm while the signal is poor: no tachy, no pause, no asystole
+    t = last + 0.5
+    while t < last + 30:
+        h.beat(t)
+        t += 0.3
+    h.tick(last + 40)
+    physio = {e.condition for e in h.events if e.kind == "physiological"}
+    assert physio == set()
+    (poor,) = h.raised(AlarmCode.SIGNAL_POOR)
+    assert poor.onset_s == pytest.approx(last + 0.3)
+    assert poor.kind == "technical"
+    # recovery restarts the asystole clock and the HR history
+    h.rules.set_signal_poor(False, last + 40)
+    assert h.rules.hr_bpm is None
+    h.tick(last + 43)
+    assert h.raised(AlarmCode.ASYSTOLE) == []
+    h.tick(last + 44.5)
+    assert len(h.raised(AlarmCode.ASYSTOLE)) == 1
