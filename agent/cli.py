@@ -148,7 +148,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg.bed.unit,
         cfg.bed.bed,
     )
-    runtime.append(AgentRuntime(cfg, source, publisher))
+    runtime.append(AgentRuntime(cfg, source, publisher, backpressure=cfg.source.kind == "replay"))
 
     async def _main() -> None:
         stop = asyncio.Event()

@@ -37,6 +37,10 @@ RING_S: Final = 40.0
 
 _JUST_BEFORE_S: Final = 1e-6
 
+MAX_PLAUSIBLE_UV: Final = 50_000.0
+"""Samples beyond ±50 mV are not ECG (surface ECG is a few mV; clinical front ends clip
+at ±5-10 mV): they are treated as invalid (NaN, i.e. lead-off) and counted."""
+
 
 @dataclass(frozen=True, slots=True)
 class StepOutput:
@@ -67,6 +71,8 @@ class _Ring:
     def push(self, samples: NDArray[np.float32]) -> None:
         n = len(samples)
         cap = len(self._buf)
+        if n == 0:
+            return
         if n >= cap:
             self._buf[:] = samples[-cap:]
         else:
@@ -126,6 +132,8 @@ class EcgPipeline:
         self._pending_flat: list[FlatlineChange] = []
         self._prev_beat_s: float | None = None
         self.samples_in = 0
+        self.samples_implausible = 0
+        """Samples rejected by the plausibility gate (non-finite or beyond ±50 mV)."""
         self.beats_total = 0
         self.committed_s = 0.0
 
@@ -139,6 +147,11 @@ class EcgPipeline:
             previous chunk; NaN marks invalid samples.
         """
         samples = np.asarray(samples_uv, dtype=np.float32)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(samples) <= MAX_PLAUSIBLE_UV) & ~np.isnan(samples)
+        if bad.any():
+            samples = np.where(bad, np.float32(np.nan), samples)
+            self.samples_implausible += int(bad.sum())
         self._ring.push(samples)
         self.samples_in += len(samples)
         self._pending_flat.extend(self._flat.push(samples))

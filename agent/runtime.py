@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from agent.config import AgentConfig
 from agent.messages import AlarmAck, AlarmEvent, VitalsMessage, utc_now
 from agent.pipeline import EcgPipeline, StepOutput
@@ -34,6 +37,10 @@ WAVE_QUEUE_CHUNKS: Final = 120
 """Waveform chunks buffered before the oldest is dropped (30 s of 0.25 s chunks)."""
 
 STATUS_PERIOD_S: Final = 10.0
+
+MAX_GAP_FILL_S: Final = 120.0
+"""Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so
+stream time stays exact and the gap reads as invalid signal (leads-off past 2 s)."""
 """Status (with counters) is republished this often, s."""
 
 
@@ -61,6 +68,12 @@ class RunStats:
     ----------
     frames_in, frames_dropped, beats, alarm_events, acks, device_events : int
         Counts since start.
+    pipeline_errors : int
+        Chunks the pipeline failed on (logged with a traceback, then skipped).
+    samples_implausible : int
+        Samples rejected by the pipeline's plausibility gate.
+    samples_gap_filled : int
+        Samples filled with NaN where chunks were dropped or failed.
     publish_latency_ms : list[float]
         For each raised alarm, the time from the arrival of the chunk that completed the
         condition to the hand-over to the publisher, ms.
@@ -72,6 +85,9 @@ class RunStats:
     alarm_events: int = 0
     acks: int = 0
     device_events: int = 0
+    pipeline_errors: int = 0
+    samples_implausible: int = 0
+    samples_gap_filled: int = 0
     publish_latency_ms: list[float] = field(default_factory=list)
 
     def counters(self) -> dict[str, int]:
@@ -83,6 +99,9 @@ class RunStats:
             "alarm_events": self.alarm_events,
             "acks": self.acks,
             "device_events": self.device_events,
+            "pipeline_errors": self.pipeline_errors,
+            "samples_implausible": self.samples_implausible,
+            "samples_gap_filled": self.samples_gap_filled,
         }
 
 
@@ -99,6 +118,10 @@ class AgentRuntime:
         Where alarms, vitals and status go.
     clock
         UTC clock for message timestamps.
+    backpressure
+        When True the reader waits for room in the waveform queue instead of dropping the
+        oldest chunk: right for recordings (a file can wait), wrong for live sensors (they
+        cannot), which keep the drop-oldest policy.
     """
 
     def __init__(
@@ -108,8 +131,10 @@ class AgentRuntime:
         sink: AlarmSink,
         *,
         clock: Callable[[], datetime] = utc_now,
+        backpressure: bool = False,
     ) -> None:
         self.cfg = cfg
+        self.backpressure = backpressure
         self.source = source
         self.sink = sink
         self.clock = clock
@@ -144,11 +169,15 @@ class AgentRuntime:
         return self.stats
 
     async def _read(self) -> None:
+        ended = False
         try:
             async for frame in self.source.frames():
                 if isinstance(frame, EcgChunk):
                     self.stats.frames_in += 1
-                    self._put_wave(frame)
+                    if self.backpressure:
+                        await self._wave.put(frame)
+                    else:
+                        self._put_wave(frame)
                 elif isinstance(frame, DeviceEvent):
                     self.stats.device_events += 1
                     logger.info("device event: %s %s", frame.kind.value, frame.detail)
@@ -156,8 +185,13 @@ class AgentRuntime:
                         break
                 elif isinstance(frame, RrIntervals):
                     self.stats.device_events += 1
+            ended = True
         finally:
-            self._put_wave(None)
+            # the end-of-stream marker is never dropped; with backpressure nothing is
+            if ended and self.backpressure:
+                await self._wave.put(None)
+            else:
+                self._put_wave(None)
 
     def _put_wave(self, item: EcgChunk | None) -> None:
         while True:
@@ -180,13 +214,34 @@ class AgentRuntime:
                     self.pipeline = EcgPipeline(
                         self.cfg, chunk.fs_hz, stream_start_utc=chunk.t0_utc
                     )
-                out = await asyncio.to_thread(self.pipeline.process, chunk.samples_uv)
+                samples = self._align(self.pipeline, chunk)
+                try:
+                    out = await asyncio.to_thread(self.pipeline.process, samples)
+                except Exception:
+                    # Never let one chunk stop the bedside loop: count it, log it, go on.
+                    self.stats.pipeline_errors += 1
+                    logger.exception("pipeline failed on a chunk; chunk dropped")
+                    continue
             self._emit(out, chunk.t0_monotonic_ns)
         if self.pipeline is not None:
             async with self._lock:
                 out = await asyncio.to_thread(self.pipeline.finish)
             self._emit(out, time.monotonic_ns())
         self._done.set()
+
+    def _align(self, pipeline: EcgPipeline, chunk: EcgChunk) -> NDArray[np.float32]:
+        """Return the chunk's samples, preceded by NaN for any gap since the last one."""
+        gap = chunk.first_sample_idx - pipeline.samples_in
+        if gap == 0:
+            return chunk.samples_uv
+        if 0 < gap <= MAX_GAP_FILL_S * chunk.fs_hz:
+            self.stats.samples_gap_filled += gap
+            filler = np.full(gap, np.nan, dtype=np.float32)
+            return np.concatenate([filler, chunk.samples_uv])
+        if gap < 0:  # overlap with what was already processed
+            return chunk.samples_uv[-gap:]
+        logger.warning("stream jumped %.1f s ahead; not filled", gap / chunk.fs_hz)
+        return chunk.samples_uv
 
     def _emit(self, out: StepOutput, arrival_ns: int) -> None:
         self.stats.beats += len(out.beats)
@@ -213,6 +268,8 @@ class AgentRuntime:
     async def _status(self) -> None:
         while True:
             await asyncio.sleep(STATUS_PERIOD_S)
+            if self.pipeline is not None:
+                self.stats.samples_implausible = self.pipeline.samples_implausible
             self.sink.publish_status(self.stats.counters())
 
     async def _handle_acks(self) -> None:
