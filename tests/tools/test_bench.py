@@ -1,0 +1,110 @@
+"""Smoke test of ``python -m tools.bench``: the building blocks on small inputs.
+
+No timing thresholds here (speed is what the benchmark reports, not what a test asserts): only
+that every figure is present, finite and positive, and that the report is valid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures_mqtt import find_mosquitto
+from tools import bench
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_percentile_summary() -> None:
+    assert bench.percentile_summary([1.0, 2.0, 3.0]) == {
+        "n": 3,
+        "p50_ms": 2.0,
+        "p99_ms": 2.98,
+        "max_ms": 3.0,
+    }
+    empty = bench.percentile_summary([])
+    assert empty["n"] == 0
+    assert math.isnan(empty["p99_ms"])
+
+
+@pytest.mark.slow
+def test_offline_one_record_at_130_hz(data_dir: Path) -> None:
+    r = bench.bench_offline(data_dir, "100", 130.0, bench.default_cpu())
+    assert r["record"] == "100"
+    assert r["fs_hz"] == 130.0
+    assert r["source_fs_hz"] == 360.0
+    assert r["duration_s"] > 1800
+    assert r["beats"] > 2000
+    for key in ("wall_s", "cpu_s", "max_rss_mb", "x_realtime_cpu", "x_realtime_wall"):
+        assert _positive(r["cli"][key]), key
+    assert _positive(r["x_realtime_analyze"])
+    for stage in (
+        "read_resample",
+        "detector_clean",
+        "detector_feature",
+        "detector_decision",
+        "flatline",
+        "alarm_rules",
+        "alarm_engine",
+        "csv_write",
+    ):
+        assert _positive(r["stages_s"][stage]), stage
+    assert r["stages_not_found"] == []
+    assert abs(sum(r["stages_pct"].values()) - 100.0) < 1.0
+    assert r["stage_calls"]["detector_clean"] > 100  # one per 2 s hop over 30 min
+
+
+@pytest.mark.slow
+def test_quick_live_and_latency_report(data_dir: Path, tmp_path: Path) -> None:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto not found in PATH or /usr/sbin (apt-get install mosquitto)")
+    out = tmp_path / "bench.json"
+    rc = bench.main(
+        [
+            "--quick",
+            "--data",
+            str(data_dir),
+            "--only",
+            "live",
+            "latency",
+            "--live-s",
+            "6",
+            "--warmup-s",
+            "3",
+            "--speed",
+            "40",
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report) == {"meta", "live", "latency", "targets"}
+    (live,) = report["live"]
+    assert live["fs_hz"] == 130.0
+    for key in ("measured_s", "cpu_pct_one_core", "rss_mb", "hwm_mb"):
+        assert _positive(live[key]), key
+    lat = report["latency"]
+    assert lat["record"] == "232"
+    assert lat["n"] >= 1  # the quick slice holds an asystole and pauses
+    assert lat["unreceived"] == 0
+    for key in ("p50_ms", "p99_ms", "max_ms"):
+        assert _positive(lat[key]), key
+        assert _positive(lat["handover"][key]), key
+        assert _positive(lat["mqtt_hop"][key]), key
+    assert lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+    names = {t["name"] for t in report["targets"]}
+    assert "alarm publish p99 ms" in names
+    assert "live 130Hz CPU % of one core" in names
+    assert {t["status"] for t in report["targets"]} <= {"PASS", "MISS"}
+    assert "Targets" in bench.format_report(report)
+
+
+def test_missing_data_is_an_error(tmp_path: Path) -> None:
+    assert bench.main(["--quick", "--data", str(tmp_path)]) == 2

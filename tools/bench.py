@@ -1,0 +1,943 @@
+"""``python -m tools.bench``: what the stream costs (CPU, memory, alarm publish latency).
+
+Three measurements, printed as a table and written as JSON with ``--json FILE``
+(docs/benchmarks.md has the figures and how to read them):
+
+1. **Offline.** ``bedside analyze`` on whole 30-min MIT-BIH records, at the record's rate and
+   at ``--fs 130``, in a child process pinned to one CPU (``os.sched_setaffinity`` then
+   ``exec``). Reported: times faster than real time from the child's CPU time (interpreter
+   start-up and imports included) and from its wall time, peak RSS (``ru_maxrss`` from
+   ``os.wait4``), and the cost of each stage, measured in a second pinned child that times
+   the stages' methods with :func:`time.process_time_ns` (class methods wrapped in that child
+   only; the project's code is not edited): WFDB read + resample, the R-peak detector's
+   cleaning (``_ecg_clean``), feature (the rest of ``_candidates``) and decision
+   (``_decide``), the flat-line detector, the alarm rules, the alarm engine, and the CSV/JSONL
+   writing.
+2. **Live.** ``bedside run --source replay:100 --speed 1`` at 130 Hz and at 360 Hz against a
+   private mosquitto, for ``--live-s`` seconds: CPU of the agent process as % of one core
+   from ``/proc/PID/stat`` (utime + stime) between ``--warmup-s`` and the end, and RSS.
+3. **Alarm publish latency.** :class:`~agent.runtime.AgentRuntime` in this process with a real
+   :class:`~agent.publish.mqtt.MqttPublisher`, replaying mitdb 232 (pauses, asystole) at
+   ``--speed``; a subscriber stamps ``time.monotonic_ns()`` on receipt of each ``raised``
+   alarm. Latency = receipt - ``EcgChunk.t0_monotonic_ns`` of the chunk whose processing
+   decided the alarm, i.e. everything after the sample that completed the condition arrived
+   except the detector's own commit lag (algorithmic, reported by ``tools.evaluate``).
+   CLOCK_MONOTONIC is system-wide, so the difference is valid within one machine.
+
+Each figure is printed next to its target (PASS/MISS), with the machine's load during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import importlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+
+TARGET_ANALYZE_X_REALTIME: Final = 300.0
+"""``bedside analyze`` must run at least this many times faster than real time on one core
+(the issue "What the stream costs": a day of ECG in under 5 min on one Pi core)."""
+
+TARGET_LIVE_CPU_PCT: Final = 2.0
+"""The live agent at 130 Hz must use less than this % of one core (issue target)."""
+
+TARGET_PUBLISH_P99_MS: Final = 250.0
+"""p99 of chunk arrival → MQTT receipt of a raised alarm, ms (issue target)."""
+
+TARGET_RSS_MB: Final = 300.0
+"""Peak resident memory of any agent process, MB (issue target; a Pi 4 has 1-8 GB)."""
+
+DEFAULT_RECORDS: Final = ("100", "203")
+"""An easy record (100) and a hard one (203: multiform PVCs, VT, AF, noise)."""
+
+LIVE_RECORD: Final = "100"
+LATENCY_RECORD: Final = "232"
+"""mitdb 232: sinus bradycardia with many long pauses, so many pause/asystole alarms."""
+
+LATENCY_START_S: Final = 600.0
+"""232's first pause alarm is raised at about 639 s; replay from here to the end."""
+
+QUICK_LATENCY_SLICE_S: Final = (930.0, 1010.0)
+"""A short stretch of 232 with an asystole and several pauses (quick mode)."""
+
+PIN_AND_EXEC: Final = (
+    "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])});"
+    " os.execv(sys.argv[2], sys.argv[2:])"
+)
+"""Child bootstrap: pin to one CPU, then exec the real command (affinity survives exec)."""
+
+_CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
+_KIB: Final = 1024.0
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def default_data_dir() -> Path:
+    """Return ``$BEDSIDE_DATA_DIR``, else ``../shared/data`` beside the checkout."""
+    env = os.environ.get("BEDSIDE_DATA_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def default_cpu() -> int:
+    """Return the highest CPU this process may run on (the one children are pinned to)."""
+    return max(os.sched_getaffinity(0))
+
+
+def percentile_summary(values_ms: Sequence[float]) -> dict[str, float | int]:
+    """Return ``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` (linear interpolation), all ms.
+
+    An empty input gives ``n = 0`` and NaN statistics.
+    """
+    if not values_ms:
+        nan = float("nan")
+        return {"n": 0, "p50_ms": nan, "p99_ms": nan, "max_ms": nan}
+    arr = np.asarray(values_ms, dtype=np.float64)
+    return {
+        "n": int(arr.size),
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p99_ms": round(float(np.percentile(arr, 99)), 2),
+        "max_ms": round(float(arr.max()), 2),
+    }
+
+
+class MachineLoad:
+    """Busy % of the whole machine (all CPUs, from ``/proc/stat``) over an interval."""
+
+    def __init__(self) -> None:
+        self._busy0, self._total0 = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        fields = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()[1:]
+        ticks = [int(v) for v in fields]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        total = sum(ticks[:8])  # guest time is already counted in user
+        return total - idle, total
+
+    def busy_pct(self) -> float:
+        """Return the % of all CPUs' time that was busy since construction."""
+        busy, total = self._read()
+        return round(100.0 * (busy - self._busy0) / max(1, total - self._total0), 1)
+
+
+def loadavg() -> list[float]:
+    """Return the 1, 5 and 15 min load averages."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def proc_cpu_ticks(pid: int) -> int:
+    """Return utime + stime of ``pid`` in clock ticks (``/proc/PID/stat`` fields 14, 15)."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def proc_memory_mb(pid: int | str = "self") -> dict[str, float]:
+    """Return ``rss_mb`` (VmRSS) and ``hwm_mb`` (VmHWM, peak RSS) of a process, MB."""
+    out = {"rss_mb": float("nan"), "hwm_mb": float("nan")}
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            mb = round(int(value.split()[0]) / _KIB, 1)
+            out["rss_mb" if key == "VmRSS" else "hwm_mb"] = mb
+    return out
+
+
+@dataclass(slots=True)
+class ChildRun:
+    """One finished child process: exit status, wall time (s), CPU time (s), peak RSS (MB)."""
+
+    returncode: int
+    wall_s: float
+    cpu_s: float
+    max_rss_mb: float
+    output: str
+
+
+def run_pinned(cmd: Sequence[str], cpu: int, *, timeout_s: float = 600.0) -> ChildRun:
+    """Run ``cmd`` pinned to ``cpu`` and return its own rusage (``os.wait4``).
+
+    Raises
+    ------
+    subprocess.TimeoutExpired
+        If it runs longer than ``timeout_s`` (it is killed first).
+    """
+    argv = [sys.executable, "-c", PIN_AND_EXEC, str(cpu), *cmd]
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        deadline = t0 + timeout_s
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                proc.wait()
+                raise subprocess.TimeoutExpired(argv, timeout_s)
+            time.sleep(0.01)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", errors="replace")
+    return ChildRun(
+        returncode=proc.returncode,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=round(usage.ru_maxrss / _KIB, 1),  # ru_maxrss is in KiB on Linux
+        output=text,
+    )
+
+
+# ---------------------------------------------------------------------------------- offline
+
+
+class StageTimers:
+    """CPU time (``process_time_ns``) spent in named methods, patched on their classes."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, int] = {}
+        self.calls: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def patch(self, cls: type, method: str, name: str) -> Iterator[None]:
+        """Time every call of ``cls.method`` under ``name`` while the block runs."""
+        original: Callable[..., Any] = getattr(cls, method)
+        self.ns.setdefault(name, 0)
+        self.calls.setdefault(name, 0)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401  (wraps any method)
+            t0 = time.process_time_ns()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.ns[name] += time.process_time_ns() - t0
+                self.calls[name] += 1
+
+        setattr(cls, method, timed)
+        try:
+            yield
+        finally:
+            setattr(cls, method, original)
+
+    def s(self, name: str) -> float:
+        """Return the seconds spent under ``name``."""
+        return self.ns.get(name, 0) / 1e9
+
+
+STAGE_METHODS: Final = (
+    ("firmware_bridge.transports.replay", "WfdbReplaySource", "__init__", "read_resample"),
+    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "push", "detector"),
+    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "flush", "detector"),
+    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "_ecg_clean", "detector_clean"),
+    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "_candidates", "detector_candidates"),
+    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "_decide", "detector_decision"),
+    ("agent.dsp.flatline", "FlatlineDetector", "push", "flatline"),
+    ("agent.dsp.quality", "SignalQualityMonitor", "push", "signal_quality"),
+    ("agent.alarms.rules", "EcgRules", "findings", "alarm_rules"),
+    ("agent.alarms.rules", "EcgRules", "add_beat", "alarm_rules"),
+    ("agent.alarms.rules", "EcgRules", "set_leads_off", "alarm_rules"),
+    ("agent.alarms.rules", "EcgRules", "set_signal_poor", "alarm_rules"),
+    ("agent.alarms.engine", "AlarmEngine", "update", "alarm_engine"),
+    ("agent.alarms.engine", "AlarmEngine", "clear_all", "alarm_engine"),
+    ("agent.pipeline", "EcgPipeline", "process", "pipeline"),
+    ("agent.pipeline", "EcgPipeline", "finish", "pipeline"),
+)
+"""``(module, class, method, stage)``: the methods timed by :func:`offline_stages`. Stages
+are exclusive except ``detector`` (contains the ``detector_*`` ones) and ``pipeline``
+(contains everything but reading and writing); a method missing from the tree (the code moves
+on) is skipped and listed in ``stages_not_found``."""
+
+
+def _stage_patches() -> tuple[list[tuple[type, str, str]], list[str]]:
+    found: list[tuple[type, str, str]] = []
+    missing: list[str] = []
+    for module, cls_name, method, stage in STAGE_METHODS:
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except (ImportError, AttributeError):
+            missing.append(f"{module}.{cls_name}")
+            continue
+        if not callable(getattr(cls, method, None)):
+            missing.append(f"{module}.{cls_name}.{method}")
+            continue
+        found.append((cls, method, stage))
+    return found, missing
+
+
+def offline_stages(record: str, fs_hz: float | None) -> dict[str, Any]:
+    """Analyse ``record`` twice in this process: once plain, once with stage timers.
+
+    Run it in a pinned child (``--stages-child``); the class patches stay in that process.
+
+    Returns
+    -------
+    dict
+        ``duration_s`` (signal, s), ``analyze_cpu_s`` (the plain run's CPU time, s, as
+        ``bedside analyze`` reports it), ``x_realtime_analyze``, ``stages_s`` (stage → CPU
+        s, instrumented run), ``stages_pct`` (share of the instrumented total),
+        ``hwm_mb`` (this process's peak RSS, MB).
+    """
+    from agent.analyze import analyze_record, write_outputs
+    from agent.config import load_config
+
+    cfg = load_config()
+    with tempfile.TemporaryDirectory(prefix="bedside-bench-") as tmp:
+        plain = asyncio.run(analyze_record(record, cfg, fs_hz=fs_hz))
+        timers = StageTimers()
+        patches, missing = _stage_patches()
+        with contextlib.ExitStack() as stack:
+            for cls, method, name in patches:
+                stack.enter_context(timers.patch(cls, method, name))
+            cpu0 = time.process_time_ns()
+            result = asyncio.run(analyze_record(record, cfg, fs_hz=fs_hz))
+            analyze_s = (time.process_time_ns() - cpu0) / 1e9
+        cpu0 = time.process_time_ns()
+        write_outputs(result, Path(tmp), cfg)
+        csv_s = (time.process_time_ns() - cpu0) / 1e9
+    t = timers.s
+    clean = t("detector_clean")
+    decision = t("detector_decision")
+    feature = t("detector_candidates") - clean
+    detector = t("detector")
+    stages = {
+        "read_resample": t("read_resample"),
+        "detector_clean": clean,
+        "detector_feature": feature,
+        "detector_decision": decision,
+        "detector_other": detector - clean - feature - decision,
+        "flatline": t("flatline"),
+        "signal_quality": t("signal_quality"),
+        "alarm_rules": t("alarm_rules"),
+        "alarm_engine": t("alarm_engine"),
+        "pipeline_other": t("pipeline")
+        - detector
+        - t("flatline")
+        - t("signal_quality")
+        - t("alarm_rules")
+        - t("alarm_engine"),
+        "source_other": analyze_s - t("read_resample") - t("pipeline"),
+        "csv_write": csv_s,
+    }
+    total = sum(stages.values())
+    return {
+        "record": plain.record,
+        "fs_hz": plain.fs_hz,
+        "source_fs_hz": plain.source_fs_hz,
+        "duration_s": round(plain.duration_s, 1),
+        "beats": len(plain.beats),
+        "alarm_events": len(plain.events),
+        "analyze_cpu_s": round(plain.cpu_s, 4),
+        "x_realtime_analyze": round(plain.duration_s / max(plain.cpu_s, 1e-9)),
+        "stages_total_s": round(total, 4),
+        "stages_s": {k: round(v, 4) for k, v in stages.items()},
+        "stages_pct": {k: round(100.0 * v / max(total, 1e-12), 1) for k, v in stages.items()},
+        "stage_calls": dict(timers.calls),
+        "stages_not_found": missing,
+        "hwm_mb": proc_memory_mb()["hwm_mb"],
+    }
+
+
+def bench_offline(data_dir: Path, record: str, fs_hz: float | None, cpu: int) -> dict[str, Any]:
+    """Time ``bedside analyze RECORD`` end to end on one CPU, then its stages.
+
+    Returns
+    -------
+    dict
+        ``cli`` (``wall_s``, ``cpu_s``, ``max_rss_mb``, ``x_realtime_cpu``,
+        ``x_realtime_wall``: the whole ``bedside analyze`` process, start-up included) and
+        the :func:`offline_stages` figures.
+
+    Raises
+    ------
+    RuntimeError
+        If either child fails (its output is in the message).
+    """
+    path = str(data_dir / "mitdb" / record)
+    fs_args = [] if fs_hz is None else ["--fs", f"{fs_hz:g}"]
+    load = MachineLoad()
+    with tempfile.TemporaryDirectory(prefix="bedside-bench-") as tmp:
+        cli = run_pinned(
+            [sys.executable, "-m", "agent", "analyze", path, "--out", tmp, *fs_args], cpu
+        )
+    if cli.returncode != 0:
+        msg = f"bedside analyze {path} failed ({cli.returncode}):\n{cli.output[-2000:]}"
+        raise RuntimeError(msg)
+    child = run_pinned([sys.executable, "-m", "tools.bench", "--stages-child", path, *fs_args], cpu)
+    if child.returncode != 0:
+        msg = f"stage timing of {path} failed ({child.returncode}):\n{child.output[-2000:]}"
+        raise RuntimeError(msg)
+    stages: dict[str, Any] = json.loads(child.output.strip().splitlines()[-1])
+    duration = float(stages["duration_s"])
+    stages["cli"] = {
+        "wall_s": round(cli.wall_s, 3),
+        "cpu_s": round(cli.cpu_s, 3),
+        "max_rss_mb": cli.max_rss_mb,
+        "x_realtime_cpu": round(duration / max(cli.cpu_s, 1e-9)),
+        "x_realtime_wall": round(duration / max(cli.wall_s, 1e-9)),
+    }
+    stages["cpu"] = cpu
+    stages["machine_busy_pct"] = load.busy_pct()
+    return stages
+
+
+# ---------------------------------------------------------------------------------- live
+
+
+def bench_live(
+    url: str,
+    workdir: Path,
+    record_path: Path,
+    fs_list: Sequence[float],
+    live_s: float,
+    warmup_s: float,
+) -> list[dict[str, Any]]:
+    """Run ``bedside run --speed 1`` once per rate, all at the same time, and measure each.
+
+    Returns
+    -------
+    list[dict]
+        Per rate: ``fs_hz``, ``cpu_pct_one_core`` (utime + stime over ``[warmup_s, live_s]``
+        divided by that wall time, %), ``rss_mb`` and ``hwm_mb`` at the end, MB.
+
+    Raises
+    ------
+    RuntimeError
+        If an agent exits before the end of the run (its log is in the message).
+    """
+    procs: list[tuple[float, subprocess.Popen[bytes], Path]] = []
+    load = MachineLoad()
+    try:
+        for fs in fs_list:
+            tag = f"live{fs:g}"
+            log_path = workdir / f"{tag}.log"
+            cmd = [
+                sys.executable,
+                "-m",
+                "agent",
+                "run",
+                "--source",
+                f"replay:{record_path}",
+                "--fs",
+                f"{fs:g}",
+                "--speed",
+                "1",
+                "--broker",
+                url,
+                "--bed",
+                f"bench/{tag}",
+                "--outbox",
+                str(workdir / f"{tag}.sqlite3"),
+            ]
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+            procs.append((fs, proc, log_path))
+        t_start = time.monotonic()
+        time.sleep(max(0.0, t_start + warmup_s - time.monotonic()))
+        ticks0 = [proc_cpu_ticks(p.pid) for _, p, _ in procs]
+        t0 = time.monotonic()
+        time.sleep(max(0.0, t_start + live_s - time.monotonic()))
+        results: list[dict[str, Any]] = []
+        for (fs, proc, log_path), start_ticks in zip(procs, ticks0, strict=True):
+            if proc.poll() is not None:
+                tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+                msg = f"agent at {fs:g} Hz exited early ({proc.returncode}):\n{tail}"
+                raise RuntimeError(msg)
+            ticks = proc_cpu_ticks(proc.pid) - start_ticks
+            wall = time.monotonic() - t0
+            mem = proc_memory_mb(proc.pid)
+            results.append(
+                {
+                    "record": record_path.name,
+                    "fs_hz": fs,
+                    "speed": 1,
+                    "measured_s": round(wall, 1),
+                    "warmup_s": warmup_s,
+                    "cpu_s": round(ticks / _CLK_TCK, 2),
+                    "cpu_pct_one_core": round(100.0 * ticks / _CLK_TCK / wall, 2),
+                    **mem,
+                }
+            )
+        busy = load.busy_pct()
+        for r in results:
+            r["machine_busy_pct"] = busy
+        return results
+    finally:
+        for _, proc, _ in procs:
+            proc.terminate()
+        for _, proc, _ in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# ---------------------------------------------------------------------------------- latency
+
+
+@dataclass(slots=True)
+class _Sent:
+    arrival_ns: int  # EcgChunk.t0_monotonic_ns of the chunk that decided the alarm
+    handover_ns: int  # when the runtime handed it to the publisher
+    condition: str
+
+
+@dataclass(slots=True)
+class LatencyTrace:
+    """What the agent sent (keyed by ``(alarm_id, lifecycle)``) and when each was received."""
+
+    sent: dict[tuple[str, str], _Sent] = field(default_factory=dict)
+    received_ns: dict[tuple[str, str], int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Record the receipt time of one message (paho's thread): stamp first, then parse."""
+        now = time.monotonic_ns()
+        if retained or not topic.endswith("/alarms"):
+            return
+        msg = json.loads(payload)
+        key = (str(msg["alarm_id"]), str(msg["lifecycle"]))
+        with self.lock:
+            self.received_ns.setdefault(key, now)
+
+
+def bench_latency(
+    url: str,
+    workdir: Path,
+    record_path: Path,
+    *,
+    speed: float,
+    start_s: float,
+    stop_s: float | None,
+    drain_s: float = 5.0,
+) -> dict[str, Any]:
+    """Run :class:`AgentRuntime` with a real publisher and measure raised-alarm latency.
+
+    Returns
+    -------
+    dict
+        ``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of chunk arrival → subscriber receipt;
+        ``handover`` (arrival → hand-over to the publisher, the runtime's own
+        ``RunStats.publish_latency_ms``) and ``mqtt_hop`` (hand-over → receipt), same keys;
+        ``unreceived``: raised alarms sent but not received within ``drain_s``.
+
+    Raises
+    ------
+    BrokerUnreachableError
+        If the publisher or the subscriber cannot connect.
+    """
+    from agent import __version__
+    from agent.config import load_config
+    from agent.messages import AlarmEvent, AlarmLifecycle, VitalsMessage
+    from agent.pipeline import StepOutput
+    from agent.publish.mqtt import MqttPublisher
+    from agent.publish.subscriber import MqttSubscriber
+    from agent.runtime import AgentRuntime, AlarmSink
+    from firmware_bridge.transports.replay import WfdbReplaySource
+
+    trace = LatencyTrace()
+    cfg = load_config(
+        None,
+        {
+            "mqtt.url": url,
+            "mqtt.outbox_path": str(workdir / "latency-outbox.sqlite3"),
+            "bed.unit": "bench",
+            "bed.bed": "latency",
+        },
+    )
+
+    class TracingSink:
+        """Forwards to the publisher and notes, per alarm, the deciding chunk's arrival."""
+
+        def __init__(self, inner: AlarmSink) -> None:
+            self.inner = inner
+            self.arrival_ns = 0
+
+        def publish_alarm(self, event: AlarmEvent) -> None:
+            handover = time.monotonic_ns()
+            if event.lifecycle is AlarmLifecycle.RAISED:
+                key = (event.alarm_id, event.lifecycle.value)
+                with trace.lock:
+                    trace.sent[key] = _Sent(self.arrival_ns, handover, event.condition.value)
+            self.inner.publish_alarm(event)
+
+        def publish_vitals(self, msg: VitalsMessage) -> None:
+            self.inner.publish_vitals(msg)
+
+        def publish_status(self, counters: dict[str, int]) -> None:
+            self.inner.publish_status(counters)
+
+    class TracingRuntime(AgentRuntime):
+        """Tells the sink which chunk's arrival the runtime attributes each event to.
+
+        ``AgentRuntime._emit(out, arrival_ns)`` is where the runtime pairs events with the
+        ``t0_monotonic_ns`` of the chunk being processed; it is not part of the sink API.
+        """
+
+        def _emit(self, out: StepOutput, arrival_ns: int) -> None:
+            if isinstance(self.sink, TracingSink):
+                self.sink.arrival_ns = arrival_ns
+            super()._emit(out, arrival_ns)
+
+    source = WfdbReplaySource(
+        record_path,
+        speed=speed,
+        chunk_s=cfg.source.chunk_s,
+        start_s=start_s,
+        stop_s=stop_s,
+    )
+    subscriber = MqttSubscriber(
+        url, ["bedside/v1/bench/latency/alarms"], on_message=trace.on_message
+    )
+    publisher = MqttPublisher(
+        cfg.mqtt, cfg.bed, source_desc=source.describe(), agent_version=__version__
+    )
+    tracing = TracingSink(publisher)
+    load = MachineLoad()
+    subscriber.connect()
+    try:
+        publisher.connect()
+        try:
+            runtime = TracingRuntime(cfg, source, tracing)
+            stats = asyncio.run(runtime.run())
+            deadline = time.monotonic() + drain_s
+            while time.monotonic() < deadline:
+                with trace.lock:
+                    if set(trace.sent) <= set(trace.received_ns):
+                        break
+                time.sleep(0.05)
+        finally:
+            publisher.close()
+    finally:
+        subscriber.close()
+    with trace.lock:
+        pairs = [(s, trace.received_ns.get(k)) for k, s in trace.sent.items()]
+    got = [(s, r) for s, r in pairs if r is not None]
+    total = [(r - s.arrival_ns) / 1e6 for s, r in got]
+    return {
+        "record": record_path.name,
+        "speed": speed,
+        "start_s": start_s,
+        "stop_s": stop_s,
+        "raised_sent": len(pairs),
+        "unreceived": len(pairs) - len(got),
+        **percentile_summary(total),
+        "handover": percentile_summary([(s.handover_ns - s.arrival_ns) / 1e6 for s, _ in got]),
+        "mqtt_hop": percentile_summary([(r - s.handover_ns) / 1e6 for s, r in got]),
+        "runtime_publish_latency": percentile_summary(stats.publish_latency_ms),
+        "conditions": sorted({s.condition for s, _ in pairs}),
+        "frames_dropped": stats.frames_dropped,
+        "hwm_mb": proc_memory_mb()["hwm_mb"],
+        "machine_busy_pct": load.busy_pct(),
+    }
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Compare the report with the issue's targets; each row has ``status`` PASS or MISS."""
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, value: float, target: str, ok: bool) -> None:
+        rows.append(
+            {"name": name, "value": value, "target": target, "status": "PASS" if ok else "MISS"}
+        )
+
+    for r in report.get("offline", []):
+        tag = f"{r['record']}@{r['fs_hz']:g}Hz"
+        x = r["cli"]["x_realtime_cpu"]
+        add(
+            f"analyze {tag} x real time (1 core)",
+            x,
+            f">= {TARGET_ANALYZE_X_REALTIME:g}",
+            x >= TARGET_ANALYZE_X_REALTIME,
+        )
+        rss = r["cli"]["max_rss_mb"]
+        add(f"analyze {tag} peak RSS MB", rss, f"<= {TARGET_RSS_MB:g}", rss <= TARGET_RSS_MB)
+    for r in report.get("live", []):
+        tag = f"{r['fs_hz']:g}Hz"
+        cpu = r["cpu_pct_one_core"]
+        if r["fs_hz"] <= 130:  # the target is stated for a 130 Hz stream
+            add(
+                f"live {tag} CPU % of one core",
+                cpu,
+                f"< {TARGET_LIVE_CPU_PCT:g}",
+                cpu < TARGET_LIVE_CPU_PCT,
+            )
+        add(
+            f"live {tag} peak RSS MB",
+            r["hwm_mb"],
+            f"<= {TARGET_RSS_MB:g}",
+            r["hwm_mb"] <= TARGET_RSS_MB,
+        )
+    lat = report.get("latency")
+    if lat:
+        p99 = lat["p99_ms"]
+        ok = lat["n"] > 0 and p99 <= TARGET_PUBLISH_P99_MS and lat["unreceived"] == 0
+        add("alarm publish p99 ms", p99, f"<= {TARGET_PUBLISH_P99_MS:g}", ok)
+    return rows
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Return the human-readable tables."""
+    lines = [f"bedside bench  {report['meta']['started_utc']}  git {report['meta']['git']}"]
+    meta = report["meta"]
+    lines.append(
+        f"machine: {meta['cpus']} CPUs, load avg before {meta['loadavg_before']}"
+        f" after {meta['loadavg_after']}"
+    )
+    if report.get("offline"):
+        lines += ["", "Offline (bedside analyze, pinned to one CPU; CPU and wall include start-up)"]
+        lines.append(
+            f"{'record':>10} {'fs':>5} {'x rt cpu':>9} {'x rt wall':>9} {'x rt analyze':>12}"
+            f" {'RSS MB':>7} {'busy%':>6}"
+        )
+        for r in report["offline"]:
+            c = r["cli"]
+            lines.append(
+                f"{r['record']:>10} {r['fs_hz']:>5g} {c['x_realtime_cpu']:>9}"
+                f" {c['x_realtime_wall']:>9} {r['x_realtime_analyze']:>12}"
+                f" {c['max_rss_mb']:>7.1f} {r['machine_busy_pct']:>6}"
+            )
+        lines += ["", "Stage CPU, ms per 30 min record (share of the instrumented total)"]
+        names = list(report["offline"][0]["stages_s"])
+        head = f"{'stage':>18}" + "".join(
+            f" {r['record'] + '@' + format(r['fs_hz'], 'g'):>15}" for r in report["offline"]
+        )
+        lines.append(head)
+        for name in [*names, "total"]:
+            row = f"{name:>18}"
+            for r in report["offline"]:
+                if name == "total":
+                    row += f" {1000 * r['stages_total_s']:>9.0f}      "
+                else:
+                    row += f" {1000 * r['stages_s'][name]:>7.0f} ({r['stages_pct'][name]:>4.1f}%)"
+            lines.append(row)
+    if report.get("live"):
+        lines += ["", "Live (bedside run --speed 1, steady state)"]
+        lines.append(
+            f"{'fs':>5} {'measured s':>10} {'CPU % core':>10} {'RSS MB':>7} {'peak MB':>7}"
+            f" {'busy%':>6}"
+        )
+        for r in report["live"]:
+            lines.append(
+                f"{r['fs_hz']:>5g} {r['measured_s']:>10} {r['cpu_pct_one_core']:>10.2f}"
+                f" {r['rss_mb']:>7.1f} {r['hwm_mb']:>7.1f} {r['machine_busy_pct']:>6}"
+            )
+    lat = report.get("latency")
+    if lat:
+        lines += [
+            "",
+            f"Alarm publish latency (mitdb {lat['record']} x{lat['speed']:g},"
+            f" from {lat['start_s']:g} s;"
+            " chunk arrival → subscriber receipt, raised alarms)",
+        ]
+        lines.append(f"{'':>22} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for label, s in (
+            ("arrival → receipt", lat),
+            ("arrival → hand-over", lat["handover"]),
+            ("hand-over → receipt", lat["mqtt_hop"]),
+        ):
+            lines.append(
+                f"{label:>22} {s['n']:>4} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f}"
+                f" {s['max_ms']:>8.2f}"
+            )
+        lines.append(f"unreceived {lat['unreceived']}, frames dropped {lat['frames_dropped']}")
+    lines += ["", "Targets"]
+    for t in report["targets"]:
+        lines.append(f"  {t['status']:<4}  {t['name']:<40} {t['value']:>10} (target {t['target']})")
+    return "\n".join(lines)
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+@dataclass(slots=True)
+class BenchOptions:
+    """What to run (see ``python -m tools.bench --help``)."""
+
+    data_dir: Path
+    records: list[str]
+    offline_fs: list[float | None]
+    live_fs: list[float]
+    live_s: float
+    warmup_s: float
+    latency_speed: float
+    latency_slice_s: tuple[float, float | None]
+    cpu: int
+    run_offline: bool = True
+    run_live: bool = True
+    run_latency: bool = True
+
+
+def run_bench(opts: BenchOptions) -> dict[str, Any]:
+    """Run the selected measurements and return the report (JSON-ready).
+
+    Raises
+    ------
+    BrokerStartError
+        If mosquitto is needed and missing.
+    RuntimeError
+        If a child process fails.
+    """
+    from agent.demo import private_broker
+
+    report: dict[str, Any] = {
+        "meta": {
+            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "git": _git_commit(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "pinned_cpu": opts.cpu,
+            "loadavg_before": loadavg(),
+            "live_s": opts.live_s,
+            "warmup_s": opts.warmup_s,
+        }
+    }
+    mitdb = opts.data_dir / "mitdb"
+    if opts.run_offline:
+        report["offline"] = [
+            bench_offline(opts.data_dir, rec, fs, opts.cpu)
+            for rec in opts.records
+            for fs in opts.offline_fs
+        ]
+    if opts.run_live or opts.run_latency:
+        with tempfile.TemporaryDirectory(prefix="bedside-bench-") as tmp:
+            workdir = Path(tmp)
+            with private_broker(workdir) as url:
+                if opts.run_live:
+                    report["live"] = bench_live(
+                        url, workdir, mitdb / LIVE_RECORD, opts.live_fs, opts.live_s, opts.warmup_s
+                    )
+                if opts.run_latency:
+                    start_s, stop_s = opts.latency_slice_s
+                    report["latency"] = bench_latency(
+                        url,
+                        workdir,
+                        mitdb / LATENCY_RECORD,
+                        speed=opts.latency_speed,
+                        start_s=start_s,
+                        stop_s=stop_s,
+                    )
+    report["meta"]["loadavg_after"] = loadavg()
+    report["meta"]["bench_max_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _KIB, 1
+    )
+    report["targets"] = targets(report)
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``python -m tools.bench``."""
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=default_data_dir(), help="PhysioNet data folder")
+    p.add_argument("--json", type=Path, help="also write the report to this JSON file")
+    p.add_argument(
+        "--quick", action="store_true", help="one record, 15 s live runs, short latency run"
+    )
+    p.add_argument(
+        "--records", nargs="+", help=f"mitdb records offline (default {' '.join(DEFAULT_RECORDS)})"
+    )
+    p.add_argument("--live-s", type=float, help="length of each live run, s (default 60, quick 15)")
+    p.add_argument(
+        "--warmup-s", type=float, help="start-up excluded from live CPU, s (default 10, quick 5)"
+    )
+    p.add_argument("--speed", type=float, default=20.0, help="replay speed of the latency run")
+    p.add_argument(
+        "--cpu", type=int, default=default_cpu(), help="CPU the offline children are pinned to"
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=["offline", "live", "latency"],
+        help="run only these measurements",
+    )
+    p.add_argument("--stages-child", metavar="RECORD", help=argparse.SUPPRESS)
+    p.add_argument("--fs", type=float, help=argparse.SUPPRESS)
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> BenchOptions:
+    """Turn parsed arguments into :class:`BenchOptions` (``--quick`` sets the defaults)."""
+    quick: bool = args.quick
+    only = set(args.only or ["offline", "live", "latency"])
+    return BenchOptions(
+        data_dir=args.data,
+        records=args.records or ([DEFAULT_RECORDS[0]] if quick else list(DEFAULT_RECORDS)),
+        offline_fs=[None, 130.0],
+        live_fs=[130.0] if quick else [130.0, 360.0],
+        live_s=args.live_s or (15.0 if quick else 60.0),
+        warmup_s=args.warmup_s or (5.0 if quick else 10.0),
+        latency_speed=args.speed,
+        latency_slice_s=QUICK_LATENCY_SLICE_S if quick else (LATENCY_START_S, None),
+        cpu=args.cpu,
+        run_offline="offline" in only,
+        run_live="live" in only,
+        run_latency="latency" in only,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return the exit status (2 when data or a child is missing)."""
+    args = build_parser().parse_args(argv)
+    if args.stages_child:
+        print(json.dumps(offline_stages(args.stages_child, args.fs)))
+        return 0
+    opts = options_from_args(args)
+    if not (opts.data_dir / "mitdb" / "100.hea").exists():
+        print(f"error: PhysioNet data not found under {opts.data_dir}", file=sys.stderr)
+        return 2
+    if opts.warmup_s >= opts.live_s:
+        print("error: --warmup-s must be shorter than --live-s", file=sys.stderr)
+        return 2
+    from agent.errors import BedsideError
+
+    try:
+        report = run_bench(opts)
+    except BedsideError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
