@@ -68,7 +68,7 @@ class SourceConfig(_Section):
     )
     fs_hz: float | None = Field(
         default=None,
-        ge=50.0,
+        ge=100.0,
         le=2000.0,
         description="Resample to this rate (130 behaves like a Polar H10), or keep the source's.",
     )

@@ -27,6 +27,7 @@ from agent.alarms.rules import EcgRules, ecg_condition_specs
 from agent.beats import Beat
 from agent.config import AgentConfig
 from agent.dsp.flatline import FlatlineChange, FlatlineDetector
+from agent.dsp.quality import QualityChange, SignalQualityMonitor
 from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.messages import AlarmCode, AlarmEvent, EcgStrip, VitalsMessage, utc_now
 
@@ -120,6 +121,7 @@ class EcgPipeline:
         self._flat = FlatlineDetector(
             fs_hz, ptp_uv=cfg.dsp.flatline_ptp_uv, min_s=cfg.dsp.flatline_s
         )
+        self._quality = SignalQualityMonitor(fs_hz)
         self._ring = _Ring(round(RING_S * fs_hz))
         self.rules = EcgRules(cfg.alarms, strip=self._strip)
         self.engine = AlarmEngine(
@@ -129,7 +131,7 @@ class EcgPipeline:
             clear_delay_s=cfg.alarms.clear_delay_s,
             model_versions=dict(model_versions or {}),
         )
-        self._pending_flat: list[FlatlineChange] = []
+        self._pending: list[FlatlineChange | QualityChange] = []
         self._prev_beat_s: float | None = None
         self.samples_in = 0
         self.samples_implausible = 0
@@ -154,7 +156,8 @@ class EcgPipeline:
             self.samples_implausible += int(bad.sum())
         self._ring.push(samples)
         self.samples_in += len(samples)
-        self._pending_flat.extend(self._flat.push(samples))
+        self._pending.extend(self._flat.push(samples))
+        self._pending.extend(self._quality.push(samples))
         step = self._detector.push(samples)
         return self._advance(step.r_peaks, step.committed_until_idx)
 
@@ -181,6 +184,7 @@ class EcgPipeline:
             hr_bpm=None if hr is None else round(hr, 1),
             rr_ms=round(rr[-1], 1) if rr else None,
             beats_total=self.beats_total,
+            signal_quality=None if self._quality.sqi is None else round(self._quality.sqi, 3),
             leads_off=self.rules.leads_off,
             active_alarms=[e.condition for e in self.engine.active],
         )
@@ -190,23 +194,28 @@ class EcgPipeline:
     def _advance(self, r_peaks: tuple[RPeak, ...], committed_idx: int) -> StepOutput:
         fs = self.fs_hz
         committed_s = committed_idx / fs
-        timeline: list[tuple[float, int, RPeak | FlatlineChange]] = []
+        timeline: list[tuple[float, int, RPeak | FlatlineChange | QualityChange]] = []
         for peak in r_peaks:
             timeline.append((peak.r_peak_idx / fs, 1, peak))
-        keep: list[FlatlineChange] = []
-        for change in self._pending_flat:
+        keep: list[FlatlineChange | QualityChange] = []
+        for change in self._pending:
             t = change.onset_idx / fs
             if t <= committed_s:
                 timeline.append((t, 0, change))
             else:
                 keep.append(change)
-        self._pending_flat = keep
+        self._pending = keep
         timeline.sort(key=lambda item: (item[0], item[1]))
         out = StepOutput()
         for t, _, item in timeline:
-            if isinstance(item, FlatlineChange):
-                self.rules.set_leads_off(item.flat, t)
-                if item.flat:
+            if isinstance(item, FlatlineChange | QualityChange):
+                if isinstance(item, FlatlineChange):
+                    self.rules.set_leads_off(item.flat, t)
+                    unusable = item.flat
+                else:
+                    self.rules.set_signal_poor(item.poor, t)
+                    unusable = item.poor
+                if unusable:
                     self._prev_beat_s = None
                 out.events.extend(self.engine.update(t, self.rules.findings(t)))
                 continue
