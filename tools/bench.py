@@ -538,8 +538,10 @@ def bench_latency(
     -------
     dict
         ``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of chunk arrival → subscriber receipt;
-        ``handover`` (arrival → hand-over to the publisher, the runtime's own
-        ``RunStats.publish_latency_ms``) and ``mqtt_hop`` (hand-over → receipt), same keys;
+        ``handover`` (arrival → the call of ``publish_alarm``) and ``mqtt_hop`` (that call →
+        receipt: outbox write, paho, broker, subscriber), same keys;
+        ``runtime_publish_latency`` (the runtime's own ``RunStats.publish_latency_ms``:
+        arrival → ``publish_alarm`` returned);
         ``unreceived``: raised alarms sent but not received within ``drain_s``.
 
     Raises
@@ -754,14 +756,14 @@ def format_report(report: dict[str, Any]) -> str:
             f" from {lat['start_s']:g} s;"
             " chunk arrival → subscriber receipt, raised alarms)",
         ]
-        lines.append(f"{'':>22} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        lines.append(f"{'':>24} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for label, s in (
             ("arrival → receipt", lat),
-            ("arrival → hand-over", lat["handover"]),
-            ("hand-over → receipt", lat["mqtt_hop"]),
+            ("arrival → publish_alarm", lat["handover"]),
+            ("publish_alarm → receipt", lat["mqtt_hop"]),
         ):
             lines.append(
-                f"{label:>22} {s['n']:>4} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f}"
+                f"{label:>24} {s['n']:>4} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f}"
                 f" {s['max_ms']:>8.2f}"
             )
         lines.append(f"unreceived {lat['unreceived']}, frames dropped {lat['frames_dropped']}")
