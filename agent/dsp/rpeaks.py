@@ -22,10 +22,6 @@ windows:
 - a 150 µV peak-to-peak floor (IEC 60601-2-27 / AAMI EC13 small-signal rejection);
 - searchback: when no QRS has been found for 1.5 mean RR intervals, the largest candidate
   above half the threshold since the last QRS is taken as a missed beat;
-- noise gating: in a window whose inter-beat feature level is high relative to the QRS
-  level (``NOISY_FEATURE_RATIO``), the threshold is raised (``NOISY_THRESHOLD_MULT``) and a
-  candidate must match one of up to three templates of recent clean beats (dominant and
-  ectopic shapes; Orphanidou et al. 2015), more strictly for searchback;
 - the detected position is moved to the R apex (largest deviation of the cleaned ECG from
   its local median within ±R_APEX_SEARCH_MS), since AAMI EC57 scores within 150 ms.
 
@@ -163,40 +159,6 @@ STREAM_EDGE_S: Final = 0.2
 MIN_VALID_S: Final = 1.0
 """Windows with less valid signal than this yield no candidates."""
 
-# --- noise gating (QRS template matching) -------------------------------------------------
-NOISY_FEATURE_RATIO: Final = 0.4
-"""A window is noisy when the median of its feature over the last 2 hops (the inter-beat
-level: a QRS covers under a fifth of the samples) exceeds this fraction of the QRS level.
-Trade-off measured with tools/qrs_study.py: at 0.12 nstdb 12 dB reaches 99.3 / 99.2 % but
-DS1 Se falls from 99.87 to 99.43 % (108, 114, 203 flagged noisy); 0.2 costs ~0.2 % DS1 Se;
-0.3 costs 24 beats on DS1 (and golden 203 falls to 97.8 % Se); 0.4 keeps them."""
-NOISY_THRESHOLD_MULT: Final = 1.4
-"""In a noisy window the detection threshold is multiplied by this: on nstdb 118e/119e
-12 and 6 dB the false beats passed the normal threshold by a median factor of 1.0-1.5,
-while 90 % of true beats passed it by more than 1.5 (tools/qrs_study.py)."""
-NOISY_SEARCHBACK_CORR_MIN: Final = 0.9
-"""In a noisy window searchback (which in noise mostly picks noise: half of the false
-beats on 119e12) takes only candidates that match a template at least this well."""
-TEMPLATE_PRE_MS: Final = 80.0
-"""QRS template starts this long before the R apex (QRS onset, Q wave)."""
-TEMPLATE_POST_MS: Final = 100.0
-"""QRS template ends this long after the R apex (S wave, J point)."""
-TEMPLATE_CORR_MIN: Final = 0.5
-"""In a noisy window a candidate is a QRS only if its shape correlates at least this well
-with one of the templates of recent clean beats (template matching as in Orphanidou et al.
-2015, doi:10.1109/JBHI.2014.2338351, who accept beats at r >= 0.66; lower here because
-the template sees the noise too: 0.6 lost 5 % Se at 6 dB, nstdb)."""
-TEMPLATE_BANK_SIZE: Final = 3
-"""Templates kept: the dominant beat plus up to two ectopic shapes (PVCs, aberrancy), so
-that recurrent ectopic beats are still accepted in noise."""
-TEMPLATE_SAME_CORR: Final = 0.9
-"""A clean beat correlating this well with a template updates it; one that matches none
-as well as TEMPLATE_NEW_CORR starts a new template (replacing the least recently used)."""
-TEMPLATE_NEW_CORR: Final = 0.7
-"""See TEMPLATE_SAME_CORR."""
-TEMPLATE_ALPHA: Final = 0.1
-"""Exponential update weight of a template by a matching clean beat (about 10 beats)."""
-
 
 @dataclass(frozen=True, slots=True)
 class RPeak:
@@ -241,8 +203,6 @@ class _Candidate:
     amplitude_uv: float  # cleaned ECG at the apex, µV
     pp_uv: float  # peak-to-peak amplitude of the cleaned ECG around the apex, µV
     pre_wave: bool  # a much steeper candidate follows within P_WAVE_WINDOW_MS (P wave)
-    shape: NDArray[np.float64] | None  # zero-mean unit-norm cleaned ECG around the apex
-    noisy: bool  # the window it was decided in was noisy
 
 
 class StreamingRPeakDetector:
@@ -314,9 +274,6 @@ class StreamingRPeakDetector:
         self._pp_n = round(QRS_PP_HALF_WIDTH_MS * fs_hz / 1000.0)
         self._mwi_n = max(1, round(MWI_MS * fs_hz / 1000.0))
         self._nan_guard_n = round(NAN_GUARD_S * fs_hz)
-        self._tpl_pre_n = round(TEMPLATE_PRE_MS * fs_hz / 1000.0)
-        self._tpl_post_n = round(TEMPLATE_POST_MS * fs_hz / 1000.0)
-        self._templates: list[NDArray[np.float64]] = []  # most recently used first
         # NeuroKit2 0.2.13 ecg_clean(method="neurokit"), with its filters designed once:
         # 5th-order Butterworth high-pass at 0.5 Hz run forward-backward, then a moving
         # average one mains period long, forward-backward (nk.signal_filter "powerline").
@@ -460,12 +417,6 @@ class StreamingRPeakDetector:
         def slope_at(p: int) -> float:
             return float(abs_deriv[max(0, p - self._slope_n) : p + self._slope_n + 1].max())
 
-        noisy = False
-        if sel.size and self._qrs_levels:
-            r1 = min(n, region_end - start)
-            r0 = max(0, r1 - 2 * self._hop_n)
-            level = float(np.median(feature[r0:r1])) if r1 > r0 else 0.0
-            noisy = level > NOISY_FEATURE_RATIO * statistics.median(self._qrs_levels)
         following = np.searchsorted(peak_pos, sel, side="right")
         # local baseline of each candidate: median of the cleaned ECG around it (edge-clipped)
         around = np.clip(sel[:, None] + np.arange(-self._base_n, self._base_n + 1), 0, n - 1)
@@ -483,12 +434,6 @@ class StreamingRPeakDetector:
             apex = a0 + int(np.argmax(np.abs(seg - base)))
             q0, q1 = max(0, apex - self._pp_n), min(n, apex + self._pp_n + 1)
             pp = float(clean[q0:q1].max() - clean[q0:q1].min())
-            shape = None
-            if apex - self._tpl_pre_n >= 0 and apex + self._tpl_post_n < n:
-                seg = clean[apex - self._tpl_pre_n : apex + self._tpl_post_n + 1]
-                seg = seg - seg.mean()
-                norm = float(np.sqrt(seg @ seg))
-                shape = seg / norm if norm > 0 else None
             out.append(
                 _Candidate(
                     idx=p + start,
@@ -498,8 +443,6 @@ class StreamingRPeakDetector:
                     amplitude_uv=float(clean[apex]),
                     pp_uv=pp,
                     pre_wave=pre_wave,
-                    shape=shape,
-                    noisy=noisy,
                 )
             )
         return out
@@ -545,39 +488,7 @@ class StreamingRPeakDetector:
             and cand.slope < T_WAVE_SLOPE_RATIO * last.slope
         )
 
-    def _template_corr(self, cand: _Candidate) -> float:
-        """Best correlation of the candidate's shape with the template bank (1 if none)."""
-        if cand.shape is None or not self._templates:
-            return 1.0
-        best = -1.0
-        for tpl in self._templates:
-            if tpl.size == cand.shape.size:
-                best = max(best, float(tpl @ cand.shape))
-        return best
-
-    def _matches(self, cand: _Candidate) -> bool:
-        """In a noisy window, whether the candidate looks like a recent clean QRS."""
-        return not cand.noisy or self._template_corr(cand) >= TEMPLATE_CORR_MIN
-
-    def _learn_template(self, cand: _Candidate) -> None:
-        """Update the template bank with an accepted beat from a clean window."""
-        shape = cand.shape
-        if cand.noisy or shape is None:
-            return
-        corrs = [float(t @ shape) for t in self._templates]
-        k = int(np.argmax(corrs)) if corrs else -1
-        if k >= 0 and corrs[k] >= TEMPLATE_SAME_CORR:
-            tpl = (1.0 - TEMPLATE_ALPHA) * self._templates.pop(k) + TEMPLATE_ALPHA * shape
-            tpl = tpl - tpl.mean()
-            self._templates.insert(0, tpl / float(np.sqrt(tpl @ tpl)))
-        elif k < 0 or corrs[k] < TEMPLATE_NEW_CORR:
-            self._templates.insert(0, shape)
-            del self._templates[TEMPLATE_BANK_SIZE:]
-        else:
-            self._templates.insert(0, self._templates.pop(k))
-
     def _accept(self, cand: _Candidate, out: list[RPeak], *, searchback: bool) -> None:
-        self._learn_template(cand)
         if self._last_qrs is not None:
             rr = cand.idx - self._last_qrs_feature_idx
             if RR_MIN_S * self.fs_hz <= rr <= RR_MAX_S * self.fs_hz:
@@ -600,13 +511,7 @@ class StreamingRPeakDetector:
             best: _Candidate | None = None
             for cand in self._pending:
                 better = best is None or cand.height > best.height
-                if (
-                    better
-                    and cand.height > limit
-                    and not self._is_t_wave(cand)
-                    and self._matches(cand)
-                    and (not cand.noisy or self._template_corr(cand) >= NOISY_SEARCHBACK_CORR_MIN)
-                ):
+                if better and cand.height > limit and not self._is_t_wave(cand):
                     best = cand
             if best is None:
                 self._sb_anchor = max(self._sb_anchor + self._sb_interval_n(), now)
@@ -634,12 +539,8 @@ class StreamingRPeakDetector:
             if cand.pp_uv < MIN_QRS_PP_UV or cand.pre_wave:
                 self._noise_levels.append(cand.height)
                 continue
-            thr = self._threshold() * (NOISY_THRESHOLD_MULT if cand.noisy else 1.0)
-            if cand.height > thr and not self._is_t_wave(cand):
-                if self._matches(cand):
-                    self._accept(cand, out, searchback=False)
-                else:
-                    self._noise_levels.append(cand.height)
+            if cand.height > self._threshold() and not self._is_t_wave(cand):
+                self._accept(cand, out, searchback=False)
             else:
                 self._noise_levels.append(cand.height)
                 self._pending.append(cand)
