@@ -33,7 +33,7 @@ decided after the detector's lag plus a window (> 10 s: too late to suppress a n
 pause) and costs a NeuroKit call per window; template matching (Orphanidou et al. 2015) and
 bSQI (Li, Mark & Clifford 2008, agreement of two detectors) likewise depend on beats
 detected in the noise they judge. The band SNR needs no beat, is a few vectorised numpy
-operations per block (about 0.1 s CPU per 30-min 360 Hz record), and measures exactly what
+operations per block (about 0.15 s CPU per 30-min 360 Hz record), and measures exactly what
 breaks the detector. Its pSQI-like band choice follows Li et al. (2008).
 
 The detector's R peaks are not used (``r_peak_idx`` is accepted and ignored): an index that
@@ -88,7 +88,7 @@ SNR_POOR_DB: Final = 16.0
 signal) that maps to sqi 0.5. Set on nstdb and mitdb DS1 (2 s windows): 97 / 93 % of the
 118e_6 / 119e_6 noise windows, 80 / 43 % at 0 dB and 16 / 0 % at 6 dB fall under it, and
 0.2 % of the DS1 windows (worst 207, in its ventricular flutter). Clean windows sit at
-25-35 dB (tools/qrs_study.py --sqi)."""
+25-35 dB (per-window study script, not yet in tools/qrs_study.py)."""
 SNR_CLEAN_DB: Final = 26.0
 """Band SNR mapping to sqi 1 (and above): about the lower quartile of clean mitdb windows."""
 REFERENCE_MIN_SQI: Final = 0.8
