@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -72,6 +73,16 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> No
     raise BrokerStartError(msg)
 
 
+def stop_process(proc: subprocess.Popen[bytes], *, timeout_s: float) -> None:
+    """SIGTERM ``proc``, wait up to ``timeout_s``, then SIGKILL it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def private_broker(workdir: Path) -> Iterator[str]:
     """Run mosquitto on a free loopback port for the duration of the block; yield its URL.
@@ -94,12 +105,7 @@ def private_broker(workdir: Path) -> Iterator[str]:
         _wait_port(port, proc, BROKER_START_TIMEOUT_S)
         yield f"mqtt://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=5)
         log.close()
 
 
@@ -115,6 +121,13 @@ def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> in
     """
     from agent.nurse_station import run_nurse_station
 
+    def _terminate(signum: int, frame: object) -> None:
+        # SIGTERM / SIGHUP (terminal closed) unwind like Ctrl-C, so the broker and the agent
+        # started below are stopped by the ExitStack instead of being orphaned.
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bedside-demo-")))
         url = broker or stack.enter_context(private_broker(workdir))
@@ -139,12 +152,7 @@ def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> in
                 url, station_id="demo-station", duration_s=duration_s, plain=plain
             )
         finally:
-            agent.terminate()
-            try:
-                agent.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                agent.wait()
+            stop_process(agent, timeout_s=10)
         if agent.returncode not in (0, -15):
             agent_log.flush()
             tail = (workdir / "agent.log").read_text(encoding="utf-8", errors="replace")[-2000:]
