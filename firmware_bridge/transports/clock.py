@@ -43,6 +43,23 @@ class MonotonicClock:
         await asyncio.sleep(delay_s)
 
 
+def validate_pacing(speed: float | None, chunk_s: float) -> None:
+    """Check the pacing arguments every source takes.
+
+    Raises
+    ------
+    ValueError
+        If ``speed`` is not positive (None means as fast as possible) or ``chunk_s`` is not
+        positive.
+    """
+    if speed is not None and not speed > 0:
+        msg = f"speed must be > 0 or None (as fast as possible), got {speed}"
+        raise ValueError(msg)
+    if not chunk_s > 0:
+        msg = f"chunk_s must be > 0, got {chunk_s}"
+        raise ValueError(msg)
+
+
 class StreamPacer:
     """Emit stream samples at ``speed`` times real time, without drift.
 

@@ -40,7 +40,7 @@ from scipy.signal import resample_poly
 
 from firmware_bridge.errors import RecordNotFoundError, RecordReadError
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame
-from firmware_bridge.transports.clock import Clock, MonotonicClock, StreamPacer
+from firmware_bridge.transports.clock import Clock, MonotonicClock, StreamPacer, validate_pacing
 
 logger = logging.getLogger(__name__)
 
@@ -210,14 +210,9 @@ class WfdbReplaySource:
         stop_s: float | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if speed is not None and not speed > 0:
-            msg = f"speed must be > 0 or None (as fast as possible), got {speed}"
-            raise ValueError(msg)
+        validate_pacing(speed, chunk_s)
         if fs_hz is not None and not fs_hz > 0:
             msg = f"fs_hz must be > 0 or None (keep the record's rate), got {fs_hz}"
-            raise ValueError(msg)
-        if not chunk_s > 0:
-            msg = f"chunk_s must be > 0, got {chunk_s}"
             raise ValueError(msg)
         if start_utc is not None and start_utc.utcoffset() is None:
             msg = "start_utc must be timezone-aware (e.g. datetime.now(UTC))"

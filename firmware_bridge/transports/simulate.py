@@ -60,7 +60,7 @@ from scipy.signal import find_peaks
 
 from firmware_bridge.errors import SourceError
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame
-from firmware_bridge.transports.clock import Clock, MonotonicClock, StreamPacer
+from firmware_bridge.transports.clock import Clock, MonotonicClock, StreamPacer, validate_pacing
 
 logger = logging.getLogger(__name__)
 
@@ -303,12 +303,7 @@ class SimulatedSource:
         if not fs_hz > 0 or fs_hz != round(fs_hz):
             msg = f"fs_hz must be a positive integer rate, got {fs_hz}"
             raise ValueError(msg)
-        if speed is not None and not speed > 0:
-            msg = f"speed must be > 0 or None (as fast as possible), got {speed}"
-            raise ValueError(msg)
-        if not chunk_s > 0:
-            msg = f"chunk_s must be > 0, got {chunk_s}"
-            raise ValueError(msg)
+        validate_pacing(speed, chunk_s)
         if not noise_uv >= 0:
             msg = f"noise_uv must be >= 0, got {noise_uv}"
             raise ValueError(msg)
