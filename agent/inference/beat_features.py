@@ -1,0 +1,403 @@
+"""Beat-classifier inputs: the one preprocessing shared by training (``tools.beats``) and the agent.
+
+Two inputs describe a beat:
+
+- a **window**: the ECG around the R-peak, resampled to :data:`MODEL_FS_HZ`, band-passed and
+  scaled (:func:`beat_window`);
+- **RR features**: pre-RR, post-RR, local and long-term average RR and their ratios, computed
+  causally by :class:`RrFeatureTracker` (the features of beat *k* are known once beat *k + 1*
+  has been detected).
+
+Training builds its examples by calling exactly these functions over the annotated beats of
+mitdb, so what the model sees in training is what it sees in the agent.
+
+Canonical rate: 128 Hz. It lies just below the 130 Hz of ECG wearables (Polar H10), so they are
+never upsampled, and it is reached from the 360 Hz of mitdb, 250 / 500 / 1000 Hz clinical
+recorders and 130 Hz wearables by small rational factors (16/45, 64/125, 32/125, 16/125,
+64/65). QRS energy lies below 40 Hz (Pan and Tompkins 1985), well under its 64 Hz Nyquist.
+
+References
+----------
+de Chazal P, O'Dwyer M, Reilly RB. Automatic classification of heartbeats using ECG morphology
+and heartbeat interval features. IEEE Trans Biomed Eng 2004;51(7):1196-1206.
+doi:10.1109/TBME.2004.827359
+Mar T, Zaunseder S, Martinez JP, Llamedo M, Poll R. Optimization of ECG classification by means
+of feature selection. IEEE Trans Biomed Eng 2011;58(8):2168-2177. doi:10.1109/TBME.2011.2113395
+Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed Eng
+1985;32(3):230-236. doi:10.1109/TBME.1985.325532
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import signal
+
+__all__ = [
+    "DEFAULT_SCALING",
+    "LOCAL_RR_BEATS",
+    "LONG_RR_WINDOW_S",
+    "MAX_FS_HZ",
+    "MIN_FS_HZ",
+    "MODEL_FS_HZ",
+    "N_RR_FEATURES",
+    "RR_FEATURE_NAMES",
+    "SEGMENT_POST_S",
+    "SEGMENT_PRE_S",
+    "WINDOW_LEN",
+    "WINDOW_POST_S",
+    "WINDOW_PRE_S",
+    "RrFeatureTracker",
+    "RrFeatures",
+    "Scaling",
+    "beat_window",
+    "segment_bounds",
+]
+
+MODEL_FS_HZ: Final = 128.0
+"""Canonical sampling rate of the model's window, Hz (see the module docstring)."""
+
+WINDOW_PRE_S: Final = 0.25
+"""Window start before the R-peak, s: covers the P wave (PR interval 120-200 ms)."""
+
+WINDOW_POST_S: Final = 0.5
+"""Window end after the R-peak, s: covers the QRS and most T waves (QT ~ 400 ms at 60 bpm)."""
+
+_PRE_N: Final = round(WINDOW_PRE_S * MODEL_FS_HZ)  # 32 samples
+_POST_N: Final = round(WINDOW_POST_S * MODEL_FS_HZ)  # 64 samples
+
+WINDOW_LEN: Final = _PRE_N + _POST_N
+"""Window length in samples at :data:`MODEL_FS_HZ` (96); the R-peak is sample 32."""
+
+SEGMENT_PRE_S: Final = 1.25
+"""Raw signal needed before the R-peak, s: the window plus 1 s for the filter and resampler
+transients to die out (a 0.5 Hz 2nd-order high-pass settles in ~1 s)."""
+
+SEGMENT_POST_S: Final = 1.25
+"""Raw signal needed after the R-peak, s: the window plus 0.75 s of filter margin."""
+
+MIN_FS_HZ: Final = 100.0
+"""Lowest accepted input rate, Hz (below it the QRS is under-sampled)."""
+
+MAX_FS_HZ: Final = 1000.0
+"""Highest accepted input rate, Hz."""
+
+BANDPASS_HZ: Final = (0.5, 40.0)
+"""Band-pass corners, Hz: 0.5 Hz removes baseline wander (as NeuroKit2's ``ecg_clean``); 40 Hz
+keeps the QRS (Pan and Tompkins 1985) and removes mains (50/60 Hz) and EMG."""
+
+BANDPASS_ORDER: Final = 2
+"""Butterworth order of each band-pass edge, applied forward and backward (zero phase)."""
+
+FLAT_STD_UV: Final = 5.0
+"""Below this standard deviation (µV) the window is a flat line (leads off, saturated
+amplifier), not a beat: :func:`beat_window` returns None. A QRS is hundreds of µV."""
+
+FIXED_SCALE_UV: Final = 1000.0
+"""Divisor of the ``fixed_mv`` scaling: the window in mV."""
+
+Scaling = Literal["zscore", "fixed_mv"]
+"""Window amplitude scaling: ``zscore`` divides by the window's own standard deviation (gain
+free); ``fixed_mv`` keeps amplitude, in mV. Both subtract the window's median first."""
+
+DEFAULT_SCALING: Final[Scaling] = "zscore"
+"""The scaling the shipped model uses (chosen on DS1 validation folds; see
+docs/beat_classifier.md). The model card records it and the classifier follows the card."""
+
+LOCAL_RR_BEATS: Final = 10
+"""RR intervals in the local average (the last 10, ending at beat k + 1), after de Chazal
+2004's local RR over the ~10 surrounding beats, made causal."""
+
+LONG_RR_WINDOW_S: Final = 300.0
+"""Span of the long-term (patient) average RR, s: 5 min, de Chazal 2004's average RR."""
+
+RATIO_CLIP: Final = 4.0
+"""RR features are clipped to [0, 4] (s or ratio) so that a long pause cannot saturate the
+int8 input scale; 4 s RR is 15 bpm, already an alarm."""
+
+RR_FEATURE_NAMES: Final = (
+    "pre_rr_s",
+    "post_rr_s",
+    "local_rr_s",
+    "long_rr_s",
+    "pre_over_local",
+    "post_over_local",
+    "pre_over_long",
+    "post_over_pre",
+)
+"""Order of :meth:`RrFeatures.as_array`."""
+
+N_RR_FEATURES: Final = len(RR_FEATURE_NAMES)
+
+
+def segment_bounds(r_peak_idx: int, fs_hz: float) -> tuple[int, int]:
+    """Return the raw-sample range ``[start, stop)`` that :func:`beat_window` needs.
+
+    Parameters
+    ----------
+    r_peak_idx
+        Sample index of the R-peak at ``fs_hz``.
+    fs_hz
+        Sampling rate of the raw signal, Hz.
+
+    Returns
+    -------
+    tuple[int, int]
+        ``start = r_peak_idx - ceil(SEGMENT_PRE_S * fs_hz)`` and
+        ``stop = r_peak_idx + ceil(SEGMENT_POST_S * fs_hz) + 1``; the R-peak is at offset
+        ``r_peak_idx - start`` in the segment.
+    """
+    return (
+        r_peak_idx - math.ceil(SEGMENT_PRE_S * fs_hz),
+        r_peak_idx + math.ceil(SEGMENT_POST_S * fs_hz) + 1,
+    )
+
+
+@lru_cache(maxsize=32)
+def _resampler(fs_hz: float) -> tuple[int, int, NDArray[np.float64] | None]:
+    """Return ``(up, down, fir)`` for ``resample_poly`` from ``fs_hz`` to the model rate.
+
+    The anti-aliasing FIR is scipy's own default design (``firwin``, Kaiser beta 5, 10 taps
+    per phase), computed once per rate instead of once per beat.
+    """
+    ratio = Fraction(MODEL_FS_HZ / fs_hz).limit_denominator(1000)
+    up, down = ratio.numerator, ratio.denominator
+    if up == down == 1:
+        return 1, 1, None
+    max_rate = max(up, down)
+    fir = signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    return up, down, np.asarray(fir, dtype=np.float64)
+
+
+@lru_cache(maxsize=1)
+def _bandpass_sos() -> NDArray[np.float64]:
+    """Second-order sections of the band-pass at :data:`MODEL_FS_HZ` (designed once)."""
+    sos = signal.butter(BANDPASS_ORDER, BANDPASS_HZ, btype="bandpass", fs=MODEL_FS_HZ, output="sos")
+    return np.asarray(sos, dtype=np.float64)
+
+
+def beat_window(
+    segment_uv: NDArray[np.float32],
+    fs_hz: float,
+    r_offset: int,
+    *,
+    scaling: Scaling = DEFAULT_SCALING,
+) -> NDArray[np.float32] | None:
+    """Turn raw ECG around one R-peak into the model's fixed-length window.
+
+    Steps: crop to exactly ``[r_offset - ceil(SEGMENT_PRE_S * fs), r_offset +
+    ceil(SEGMENT_POST_S * fs)]`` (so extra margin never changes the result), resample to
+    :data:`MODEL_FS_HZ` (``scipy.signal.resample_poly``), band-pass 0.5-40 Hz (Butterworth,
+    zero phase), cut :data:`WINDOW_PRE_S` before to :data:`WINDOW_POST_S` after the R-peak,
+    subtract the median and scale (see :data:`Scaling`).
+
+    Parameters
+    ----------
+    segment_uv
+        Raw single-lead ECG, µV, shape ``(n_samples,)`` at ``fs_hz``; it must hold at least
+        :data:`SEGMENT_PRE_S` before and :data:`SEGMENT_POST_S` after the R-peak
+        (:func:`segment_bounds` gives the range).
+    fs_hz
+        Sampling rate of ``segment_uv``, Hz, in [:data:`MIN_FS_HZ`, :data:`MAX_FS_HZ`].
+    r_offset
+        Index of the R-peak in ``segment_uv``.
+    scaling
+        Amplitude scaling; the model card's ``preprocessing.scaling`` says which one a model
+        was trained with.
+
+    Returns
+    -------
+    NDArray[np.float32] | None
+        Shape ``(WINDOW_LEN,)``, the R-peak at index ``round(WINDOW_PRE_S * MODEL_FS_HZ)``;
+        None when the segment is too short around ``r_offset``, contains NaN or inf (leads
+        off, gaps) or is flat (standard deviation below :data:`FLAT_STD_UV`).
+
+    Raises
+    ------
+    ValueError
+        If ``fs_hz`` is outside the accepted range or ``segment_uv`` is not 1-D.
+    """
+    if not MIN_FS_HZ <= fs_hz <= MAX_FS_HZ:
+        msg = f"fs_hz must be in [{MIN_FS_HZ}, {MAX_FS_HZ}] Hz, got {fs_hz}"
+        raise ValueError(msg)
+    x = np.asarray(segment_uv, dtype=np.float64)
+    if x.ndim != 1:
+        msg = f"segment_uv must be 1-D, got shape {x.shape}"
+        raise ValueError(msg)
+    n_pre = math.ceil(SEGMENT_PRE_S * fs_hz)
+    n_post = math.ceil(SEGMENT_POST_S * fs_hz)
+    if r_offset < n_pre or r_offset + n_post >= x.size:
+        return None
+    x = x[r_offset - n_pre : r_offset + n_post + 1]
+    if not np.all(np.isfinite(x)):
+        return None
+    up, down, fir = _resampler(float(fs_hz))
+    if fir is not None:
+        x = signal.resample_poly(x - np.median(x), up, down, window=fir)
+    y = signal.sosfiltfilt(_bandpass_sos(), x)
+    # The R-peak falls between two output samples in general: shift the band-limited signal
+    # by that fraction (Fourier shift theorem) so that it sits exactly on sample ``center``.
+    exact = n_pre * MODEL_FS_HZ / fs_hz
+    center = round(exact)
+    frac = exact - center
+    if abs(frac) > 1e-6:
+        freqs = np.fft.rfftfreq(y.size)
+        y = np.fft.irfft(np.fft.rfft(y) * np.exp(2j * np.pi * freqs * frac), n=y.size)
+    w: NDArray[np.float64] = y[center - _PRE_N : center + _POST_N]
+    w = w - np.median(w)
+    std_uv = float(np.std(w))
+    if std_uv < FLAT_STD_UV:
+        return None
+    w = w / (std_uv if scaling == "zscore" else FIXED_SCALE_UV)
+    return np.asarray(w, dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class RrFeatures:
+    """RR-interval features of one beat (de Chazal 2004, made causal).
+
+    Attributes
+    ----------
+    r_peak_time_s : float
+        Stream time of the beat, s.
+    pre_rr_s : float
+        RR interval from the previous beat to this one, s.
+    post_rr_s : float
+        RR interval from this beat to the next one, s.
+    local_rr_s : float
+        Mean of the last :data:`LOCAL_RR_BEATS` RR intervals ending at the next beat, s.
+    long_rr_s : float
+        Mean RR interval over the last :data:`LONG_RR_WINDOW_S` ending at the next beat, s
+        (the patient's own rhythm; fewer beats right after the start).
+    """
+
+    r_peak_time_s: float
+    pre_rr_s: float
+    post_rr_s: float
+    local_rr_s: float
+    long_rr_s: float
+
+    def as_array(self) -> NDArray[np.float32]:
+        """Return the model's RR input, shape ``(N_RR_FEATURES,)``.
+
+        Order :data:`RR_FEATURE_NAMES`: seconds and dimensionless ratios, each clipped to
+        [0, :data:`RATIO_CLIP`].
+        """
+        values = (
+            self.pre_rr_s,
+            self.post_rr_s,
+            self.local_rr_s,
+            self.long_rr_s,
+            self.pre_rr_s / self.local_rr_s,
+            self.post_rr_s / self.local_rr_s,
+            self.pre_rr_s / self.long_rr_s,
+            self.post_rr_s / self.pre_rr_s,
+        )
+        return np.clip(np.asarray(values, dtype=np.float32), 0.0, RATIO_CLIP)
+
+
+class RrFeatureTracker:
+    """Streaming RR features: fed R-peak times in order, emits beat k's features at beat k+1.
+
+    Only beats up to k + 1 are ever used for beat k (no look-ahead beyond the post-RR), so the
+    features can be computed live one beat late. A :meth:`reset` (after a gap in the signal,
+    such as leads off) forgets the pending beat and the local history; the long-term average
+    survives it (same patient) unless asked otherwise.
+
+    Parameters
+    ----------
+    local_beats
+        RR intervals in the local average.
+    long_window_s
+        Span of the long-term average, s.
+
+    Raises
+    ------
+    ValueError
+        If ``local_beats < 1`` or ``long_window_s <= 0``.
+
+    References
+    ----------
+    de Chazal et al. 2004 (module docstring), section II-C: pre-RR, post-RR, average RR and
+    local average RR; Mar et al. 2011: RR normalised by the patient's average.
+    """
+
+    def __init__(
+        self, local_beats: int = LOCAL_RR_BEATS, long_window_s: float = LONG_RR_WINDOW_S
+    ) -> None:
+        if local_beats < 1 or long_window_s <= 0:
+            msg = f"need local_beats >= 1 and long_window_s > 0, got {local_beats}, {long_window_s}"
+            raise ValueError(msg)
+        self._local_beats = local_beats
+        self._long_window_s = long_window_s
+        self._local: deque[float] = deque(maxlen=local_beats)
+        self._long: deque[tuple[float, float]] = deque()  # (end time s, rr s)
+        self._long_sum_s = 0.0
+        self._last_t_s: float | None = None
+        self._pending: tuple[float, float] | None = None  # (time of beat k, its pre-RR)
+
+    def reset(self, *, keep_long_term: bool = True) -> None:
+        """Forget the beat in progress (after a gap); optionally keep the long-term average."""
+        self._last_t_s = None
+        self._pending = None
+        self._local.clear()
+        if not keep_long_term:
+            self._long.clear()
+            self._long_sum_s = 0.0
+
+    def push(self, r_peak_time_s: float) -> RrFeatures | None:
+        """Add beat k + 1; return the features of beat k, or None when k has no pre-RR.
+
+        Parameters
+        ----------
+        r_peak_time_s
+            Stream time of the new R-peak, s; strictly after the previous one.
+
+        Returns
+        -------
+        RrFeatures | None
+            Features of the previous beat; None for the first one or two beats after the
+            start or a :meth:`reset` (no previous beat, or it had no pre-RR).
+
+        Raises
+        ------
+        ValueError
+            If the time is not finite or not after the previous beat.
+        """
+        t = float(r_peak_time_s)
+        if not math.isfinite(t):
+            msg = f"R-peak time must be finite, got {t}"
+            raise ValueError(msg)
+        last = self._last_t_s
+        if last is None:
+            self._last_t_s = t
+            return None
+        if t <= last:
+            msg = f"R-peak times must increase: {t} s after {last} s"
+            raise ValueError(msg)
+        rr_s = t - last
+        self._local.append(rr_s)
+        self._long.append((t, rr_s))
+        self._long_sum_s += rr_s
+        while self._long and self._long[0][0] < t - self._long_window_s:
+            self._long_sum_s -= self._long.popleft()[1]
+        out: RrFeatures | None = None
+        if self._pending is not None:
+            beat_t, pre_rr_s = self._pending
+            out = RrFeatures(
+                r_peak_time_s=beat_t,
+                pre_rr_s=pre_rr_s,
+                post_rr_s=rr_s,
+                local_rr_s=sum(self._local) / len(self._local),
+                long_rr_s=max(self._long_sum_s, 0.0) / len(self._long),
+            )
+        self._pending = (t, rr_s)
+        self._last_t_s = t
+        return out
