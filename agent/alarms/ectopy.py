@@ -1,0 +1,637 @@
+"""Ventricular ectopy alarms from labelled beats: V-tach, runs, pairs, bi/trigeminy, PVCs/min.
+
+The beat classifier labels every beat with an AAMI EC57 class (N, S, V, F, Q) and a confidence,
+one beat behind real time. :class:`EctopyRules` reads those labelled beats in stream order and
+says, at any stream time, which ectopy condition is true and since when; the
+:class:`~agent.alarms.engine.AlarmEngine` turns that into alarm events.
+
+Beat categories
+---------------
+Each labelled beat falls in one of three categories:
+
+- **ventricular** (``V``): class V with ``confidence >= min_confidence`` (a beat without a
+  confidence, e.g. a reference annotation, counts as certain);
+- **supraventricular** (``N`` or ``S`` above the same confidence): a conducted beat; it plays the
+  part of the "normal" beat in bigeminy and trigeminy (Edan's definition says it outright:
+  "N = supraventricular beat");
+- **unknown**: class Q (paced, unclassifiable), F (fusion: neither a clean PVC nor a clean
+  conducted beat), no class (``aami_class`` None) or a confidence below ``min_confidence``
+  (or not a number in [0, 1]). An unknown beat is neither V nor N: it ends a V run and breaks a
+  bigeminy or trigeminy pattern, so an uncertain label can never complete a pattern. What was
+  seen on each side of it still counts (V V Q V V is two pairs, not a run of four).
+
+Definitions (defaults in :class:`EctopyConfig`)
+-----------------------------------------------
+- **vtach** (high, latched): ``vtach_min_beats`` (6) consecutive V beats whose rate is above
+  ``vtach_rate_bpm`` (100 bpm). GE EK-Pro: "a run of PVCs, with run length six beats or more; in
+  addition, an effective HR that exceeds 100-160 beats per minute"; Mindray ePM / BeneVision:
+  V-Tach PVCs 6, V-Tach rate (100-200 bpm). Decided at the 6th V beat, without waiting for the
+  run to end. Onset: the first beat of the first 6-beat window that qualified (for a regular
+  run, its first V beat).
+- **run_pvcs** (medium): 3 to ``vtach_min_beats - 1`` consecutive V beats at any rate (EK-Pro
+  "VT > 2", Mindray V Series "Run": "one beat less than the minimum used to identify V-Tach";
+  Philips "Run PVCs"), or ``vtach_min_beats`` or more consecutive V beats at or below the V-tach
+  rate (ventricular rhythm: Mindray "V-Rhythm", EK-Pro "Accel. Ventric."). A short run is decided
+  by the beat that ends it (one beat later than its last V: a run that is still growing may yet
+  become V-tach, and should raise V-tach alone); a slow run is decided at its
+  ``vtach_min_beats``-th beat and lasts as long as the run.
+- **pair_pvcs** (low): exactly 2 consecutive V beats, decided by the beat after them
+  (EK-Pro "Couplet: two consecutive PVCs ... between normal beats N-V-V-N"; Philips "Pair PVCs:
+  run = 2").
+- **bigeminy** (low): at least ``bigeminy_min_cycles`` (3) consecutive (N, V) cycles; Mindray V
+  Series: "three or more cycles of one PVC coupled to one normal beat"; Welch Allyn Acuity:
+  "three or more successive cycles consisting of a normal beat followed by a premature
+  ventricular beat"; EK-Pro: N-V-N-V-N. Onset: the first N of the pattern.
+- **trigeminy** (low): at least ``trigeminy_min_cycles`` (3) consecutive (N, N, V) cycles
+  (Mindray V Series: "three or more cycles of one PVC coupled to two normal beats"; EK-Pro
+  N-N-V-N-N-V-N). Onset: the first N of the pattern.
+- **frequent_pvcs** (low): more than ``frequent_pvcs_per_min`` (10) PVCs within the last 60 s
+  (closed window ``[t - 60, t]``); Mindray V Series "PVCs/Minute ... exceeds the configured
+  threshold" (range 1-30; BeneVision 1-100). V beats of a run of ``vtach_min_beats`` or more are
+  not counted: Mindray does not show PVCs/min "during periods of Ventricular Rhythms, V-Tach", and
+  a V-tach episode already has its own alarm. Onset: the PVC that took the count over the limit.
+
+Rate of a V run: ``60000 / mean(RR)`` over the RR intervals *within* the run (the RR ending at
+each V beat after the first; the coupling interval before the first V is not part of the run),
+in bpm. For the V-tach decision the window is the last ``vtach_min_beats`` V beats (so a run
+that accelerates is caught); the message gives the rate of the whole run so far.
+
+Persistence
+-----------
+A pattern is an event: it is true from its onset until ``event_hold_s`` after its last beat
+(for V-tach and slow runs, until ``event_hold_s`` after the last V beat of the run; for
+bigeminy and trigeminy, ``event_hold_s`` after the last beat that continued the pattern;
+frequent PVCs: while the 60 s count stays above the limit). A new occurrence while the condition
+is still true extends it: repeated couplets within ``event_hold_s`` of each other keep one alarm
+rather than raising one per couplet, as the Philips IntelliVue arrhythmia alarm timeouts and
+the Mindray arrhythmia alarm shielding period keep one arrhythmia from being announced again and
+again. Every decided pattern is reported active by at least one call of :meth:`findings`, however
+late the caller asks, so a couplet raises exactly one alarm and the engine's clear delay then
+clears it (a latched V-tach stays until acknowledged).
+
+Priorities follow IEC 60601-1-8:2006+A1:2012, 6.1.2, Table 1, as the vendors map them: Mindray
+V Series makes V-Tach a high (lethal) alarm and Run medium, Bigeminy, Trigeminy and PVCs/Minute
+low, and its non-lethal arrhythmia alarms are not latched. Philips IntelliVue signals Pair PVCs,
+Run PVCs and Vent Bigeminy as short *yellow* (medium) alarms; we keep the Mindray low priority
+for pair, bigeminy and trigeminy, which IEC 60601-1-8 Table 1 allows for a condition that needs
+awareness rather than prompt response. V-tach is latched (IEC 60601-1-8, 6.11.2.2): a
+self-terminating run must still be seen by a nurse. No onset delay: the beat counts are the
+confirmation.
+
+Vendor chaining (Philips, Mindray "alarm chains") is not applied here: each condition is
+judged on its own, except that the beats of one run raise only one of run_pvcs / vtach and V-tach
+beats do not feed PVCs/min.
+
+References
+----------
+- GE Healthcare, EK-Pro arrhythmia algorithm, arrhythmia definitions (user manual).
+- Mindray, V Series Operating Instructions, 9.7.1.3 (V-Tach) and 9.7.2 (non-lethal arrhythmia
+  alarms: Bigeminy, Couplet, PVCs/Minute, Run, Trigeminy, V-Rhythm).
+- Mindray, ePM / BeneVision N1 operator's manuals, "Setting Thresholds for PVC-Related Alarms"
+  (V-Tach PVCs 6, V-Tach rate 100-200 bpm, PVCs/min 1-100).
+- Philips, IntelliVue MX800 configuration guide, "Arrhythmia Alarms" (Pair of PVCs = run of 2;
+  V-tach run and rate limits; arrhythmia timeouts).
+- Welch Allyn, Acuity central monitoring system user manual, Table 5 (bigeminy, trigeminy:
+  three or more successive cycles; couplet).
+- ANSI/AAMI EC57:2012, Table 1 (beat classes).
+- Drew BJ et al., "Insights into the problem of alarm fatigue with physiologic monitor
+  devices", PLoS One 9(10):e110274, 2014, doi:10.1371/journal.pone.0110274 (PVC alarms are the
+  most frequent arrhythmia alarms; why uncertain labels must not complete a pattern).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.alarms.engine import ConditionSpec, Finding
+from agent.alarms.rules import StripProvider
+from agent.beats import Beat
+from agent.dsp.heart_rate import hr_bpm_monitor
+from agent.messages import (
+    AamiClass,
+    AlarmCode,
+    AlarmCondition,
+    AlarmEvidence,
+    AlarmPriority,
+    BeatEvidence,
+)
+
+PAIR_BEATS: Final = 2
+"""A pair (couplet) is exactly two consecutive V beats (EK-Pro N-V-V-N, Philips run = 2)."""
+
+RUN_MIN_BEATS: Final = 3
+"""Shortest run of PVCs: three consecutive V beats (EK-Pro "VT > 2", Mindray "more than 2")."""
+
+PVC_WINDOW_S: Final = 60.0
+"""PVCs/min is counted over the last minute (closed window ``[t - 60 s, t]``)."""
+
+EVIDENCE_CONTEXT_BEATS: Final = 4
+"""Labelled beats before a pattern's first beat attached as evidence (the rhythm it broke)."""
+
+EVIDENCE_MAX_BEATS: Final = 32
+"""At most this many labelled beats in one alarm's evidence (the last ones, up to the deciding
+beat); 32 beats cover a 6-beat V-tach or a 3-cycle trigeminy with context several times over."""
+
+ECTOPY_CODES: Final = (
+    AlarmCode.VTACH,
+    AlarmCode.RUN_PVCS,
+    AlarmCode.PAIR_PVCS,
+    AlarmCode.BIGEMINY,
+    AlarmCode.TRIGEMINY,
+    AlarmCode.FREQUENT_PVCS,
+)
+"""The conditions judged by :class:`EctopyRules`, in the order :meth:`~EctopyRules.findings`
+returns them."""
+
+_P = AlarmCondition.PHYSIOLOGICAL
+
+_TRI_V_PHASE: Final = 2
+"""Position of the V in an (N, N, V) trigeminy cycle."""
+
+
+class EctopyConfig(BaseModel):
+    """Ventricular ectopy alarm limits (see the module docstring for sources).
+
+    Defaults are the GE EK-Pro / Mindray V-tach definition (6 beats above 100 bpm), the Mindray
+    V Series bigeminy and trigeminy definitions (3 cycles) and 10 PVCs/min.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vtach_min_beats: int = Field(
+        default=6,
+        ge=3,
+        le=20,
+        description="Consecutive V beats for V-tach (EK-Pro, Mindray default 6); shorter runs"
+        " of 3 or more are run_pvcs.",
+    )
+    vtach_rate_bpm: float = Field(
+        default=100.0,
+        ge=80.0,
+        le=250.0,
+        description="V-tach needs the run's rate above this, bpm (EK-Pro adult 100).",
+    )
+    min_confidence: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Beats whose classifier confidence is below this count as unknown: they"
+        " break runs and patterns and are not counted as PVCs.",
+    )
+    bigeminy_min_cycles: int = Field(
+        default=3,
+        ge=2,
+        le=20,
+        description="Consecutive (N, V) cycles for bigeminy (Mindray V Series: 3).",
+    )
+    trigeminy_min_cycles: int = Field(
+        default=3,
+        ge=2,
+        le=20,
+        description="Consecutive (N, N, V) cycles for trigeminy (Mindray V Series: 3).",
+    )
+    frequent_pvcs_per_min: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="More PVCs than this within 60 s raises frequent_pvcs (Mindray range 1-100).",
+    )
+    event_hold_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=120.0,
+        description="A pattern stays true this long after its last beat, s; a repeat within it"
+        " extends the same alarm.",
+    )
+
+
+def ectopy_condition_specs(cfg: EctopyConfig) -> list[ConditionSpec]:
+    """Return the specs of the ectopy alarms handled by :class:`EctopyRules`.
+
+    Priorities follow IEC 60601-1-8:2006+A1:2012, 6.1.2, Table 1, mapped as Mindray V Series
+    does (V-tach high, run medium, couplet, bigeminy, trigeminy and PVCs/min low); V-tach is
+    latched (6.11.2.2). No onset delay: the beat counts of each definition are the confirmation.
+    ``cfg`` is accepted so that the lead can make delays configurable without changing callers.
+    """
+    del cfg  # every delay is 0 today; the definitions themselves carry the confirmation
+    return [
+        ConditionSpec(AlarmCode.VTACH, AlarmPriority.HIGH, _P, 0.0, latched=True),
+        ConditionSpec(AlarmCode.RUN_PVCS, AlarmPriority.MEDIUM, _P),
+        ConditionSpec(AlarmCode.PAIR_PVCS, AlarmPriority.LOW, _P),
+        ConditionSpec(AlarmCode.BIGEMINY, AlarmPriority.LOW, _P),
+        ConditionSpec(AlarmCode.TRIGEMINY, AlarmPriority.LOW, _P),
+        ConditionSpec(AlarmCode.FREQUENT_PVCS, AlarmPriority.LOW, _P),
+    ]
+
+
+class _Kind(enum.Enum):
+    SUPRA = "supraventricular"
+    VENT = "ventricular"
+    UNKNOWN = "unknown"
+
+
+@dataclass(slots=True)
+class _Episode:
+    """One occurrence of a condition: true from ``onset_s`` until ``end_s`` (inclusive)."""
+
+    onset_s: float
+    end_s: float
+    message: str
+    decided_s: float
+    beats: tuple[Beat, ...]
+    reported: bool = False
+
+
+def _valid_rr_ms(beat: Beat) -> float | None:
+    rr = beat.rr_ms
+    if rr is None or not math.isfinite(rr) or rr <= 0.0:
+        return None
+    return rr
+
+
+def run_rate_bpm(beats: Sequence[Beat]) -> float | None:
+    """Rate of a run of beats from the RR intervals within it.
+
+    Parameters
+    ----------
+    beats
+        Consecutive beats of the run, oldest first, length ``n_beats``.
+
+    Returns
+    -------
+    float | None
+        ``60000 / mean(RR)`` in bpm over the RR intervals ending at ``beats[1:]`` (the interval
+        before the first beat is not part of the run), skipping missing or non-positive ones;
+        None when there is none.
+    """
+    rrs = [rr for b in beats[1:] if (rr := _valid_rr_ms(b)) is not None]
+    if not rrs:
+        return None
+    return 60_000.0 / (sum(rrs) / len(rrs))
+
+
+def _at_rate(rate_bpm: float | None) -> str:
+    return "" if rate_bpm is None else f" at {rate_bpm:.0f} bpm"
+
+
+class EctopyRules:
+    """Beat-pattern state behind the ventricular ectopy alarms.
+
+    Feed it labelled beats (:meth:`add_beat`) in stream order, call :meth:`reset` when the
+    signal has a gap (leads off, sensor disconnected, unusable signal), and ask
+    :meth:`findings` at any stream time at or after the last beat added.
+
+    Parameters
+    ----------
+    cfg
+        Definitions and limits.
+    strip
+        ``(end_s, duration_s) -> EcgStrip | None``: the ECG that ended at ``end_s``, for
+        evidence (None for no strips).
+    strip_s
+        Duration of the evidence strip, s; it ends at the beat that decided the pattern.
+
+    Raises
+    ------
+    ValueError
+        If ``strip_s`` is not a positive finite number.
+    """
+
+    def __init__(self, cfg: EctopyConfig, *, strip: StripProvider | None, strip_s: float) -> None:
+        if not (math.isfinite(strip_s) and strip_s > 0.0):
+            msg = f"strip_s must be a positive number of seconds, got {strip_s!r}"
+            raise ValueError(msg)
+        self._cfg = cfg
+        self._strip = strip
+        self._strip_s = strip_s
+        self._history: deque[Beat] = deque(maxlen=EVIDENCE_MAX_BEATS)
+        self._episodes: dict[AlarmCode, _Episode] = {}
+        self._last_t_s: float | None = None
+        self._clear_patterns()
+
+    def _clear_patterns(self) -> None:
+        self._history.clear()
+        self._streak: list[Beat] = []
+        self._streak_vtach = False  # this run already raised V-tach
+        self._streak_slow_run = False  # this run already raised run_pvcs as a slow run
+        self._prev: Beat | None = None
+        self._alt_len = 0  # beats in the trailing N,V,N,V... suffix (starts with N)
+        self._alt_start_s = 0.0
+        self._tri_len = 0  # beats in the trailing N,N,V,N,N,V... suffix (starts with N)
+        self._tri_start_s = 0.0
+        self._pvc_s: deque[float] = deque()
+
+    # -- input ------------------------------------------------------------------------------
+
+    def category(self, beat: Beat) -> str:
+        """How the rules read a beat: ``"ventricular"``, ``"supraventricular"`` or ``"unknown"``."""
+        return self._kind(beat).value
+
+    def _kind(self, beat: Beat) -> _Kind:
+        cls = beat.aami_class
+        if cls is None:
+            return _Kind.UNKNOWN
+        conf = beat.confidence
+        if conf is not None and not (self._cfg.min_confidence <= conf <= 1.0):
+            return _Kind.UNKNOWN  # below the threshold, or NaN / out of range
+        if cls is AamiClass.V:
+            return _Kind.VENT
+        if cls in (AamiClass.N, AamiClass.S):
+            return _Kind.SUPRA
+        return _Kind.UNKNOWN  # Q (paced, unclassifiable) and F (fusion)
+
+    def add_beat(self, beat: Beat) -> None:
+        """Record a labelled beat (in stream order; ``aami_class`` None is an unknown beat).
+
+        Raises
+        ------
+        ValueError
+            If the beat's time is not finite or not after the previous beat's.
+        """
+        t = beat.r_peak_time_s
+        if not math.isfinite(t):
+            msg = f"beat time must be finite, got {t!r}"
+            raise ValueError(msg)
+        if self._last_t_s is not None and t <= self._last_t_s:
+            msg = f"beats must come in stream order: {t} s after {self._last_t_s} s"
+            raise ValueError(msg)
+        self._last_t_s = t
+        kind = self._kind(beat)
+        self._history.append(beat)
+        if kind is _Kind.VENT:
+            self._streak.append(beat)
+            self._judge_open_run(t)
+        else:
+            self._close_run(t)
+        self._judge_bigeminy(kind, beat)
+        self._judge_trigeminy(kind, beat)
+        self._prev = beat
+
+    def reset(self, t_s: float) -> None:
+        """Forget every pattern at a signal gap (leads off, disconnect) at stream time ``t_s``.
+
+        Patterns never span a gap: an open V run is closed as it stands (a pair or a short run
+        seen before the gap is still reported), then runs, bigeminy, trigeminy and the PVCs/min
+        window restart from the next beat, as monitors relearn after leads-off. Conditions
+        already decided stay true at most until ``t_s``.
+        """
+        if self._streak:
+            self._close_run(self._streak[-1].r_peak_time_s)
+        for episode in self._episodes.values():
+            episode.end_s = min(episode.end_s, t_s)
+        self._clear_patterns()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def _judge_open_run(self, t_s: float) -> None:
+        """Judge the open run after a V beat joined it: V-tach or a slow run, once long enough."""
+        cfg = self._cfg
+        streak = self._streak
+        n = len(streak)
+        if n < cfg.vtach_min_beats:
+            return
+        run_rate = run_rate_bpm(streak)
+        end_s = t_s + cfg.event_hold_s
+        if self._streak_vtach:
+            self._extend(AlarmCode.VTACH, end_s, f"V-tach {n} beats{_at_rate(run_rate)}")
+            return
+        window = streak[-cfg.vtach_min_beats :]
+        window_rate = run_rate_bpm(window)
+        if window_rate is not None and window_rate > cfg.vtach_rate_bpm:
+            self._streak_vtach = True
+            self._start(
+                AlarmCode.VTACH,
+                onset_s=window[0].r_peak_time_s,
+                end_s=end_s,
+                decided_s=t_s,
+                message=f"V-tach {n} beats{_at_rate(run_rate)}",
+            )
+            return
+        message = f"Run of {n} PVCs{_at_rate(run_rate)} (ventricular rhythm)"
+        if self._streak_slow_run:
+            self._extend(AlarmCode.RUN_PVCS, end_s, message)
+        else:
+            self._streak_slow_run = True
+            self._start(
+                AlarmCode.RUN_PVCS,
+                onset_s=streak[0].r_peak_time_s,
+                end_s=end_s,
+                decided_s=t_s,
+                message=message,
+            )
+
+    def _close_run(self, decided_s: float) -> None:
+        """Judge the run (if any) that a non-V beat (or a gap) ended at ``decided_s``."""
+        streak = self._streak
+        n = len(streak)
+        if n == 0:
+            return
+        cfg = self._cfg
+        onset_s = streak[0].r_peak_time_s
+        end_s = streak[-1].r_peak_time_s + cfg.event_hold_s
+        rate = run_rate_bpm(streak)
+        if n == PAIR_BEATS:
+            self._start(
+                AlarmCode.PAIR_PVCS,
+                onset_s=onset_s,
+                end_s=end_s,
+                decided_s=decided_s,
+                message=f"Pair of PVCs (couplet){_at_rate(rate)}",
+            )
+        elif RUN_MIN_BEATS <= n < cfg.vtach_min_beats:
+            self._start(
+                AlarmCode.RUN_PVCS,
+                onset_s=onset_s,
+                end_s=end_s,
+                decided_s=decided_s,
+                message=f"Run of {n} PVCs{_at_rate(rate)}",
+            )
+        if n < cfg.vtach_min_beats:
+            for beat in streak:
+                self._count_pvc(beat.r_peak_time_s, decided_s)
+        self._streak = []
+        self._streak_vtach = False
+        self._streak_slow_run = False
+
+    # -- bigeminy, trigeminy ----------------------------------------------------------------
+
+    def _judge_bigeminy(self, kind: _Kind, beat: Beat) -> None:
+        t = beat.r_peak_time_s
+        if kind is _Kind.UNKNOWN:
+            self._alt_len = 0
+        elif kind is _Kind.VENT:
+            # a V continues the pattern only right after its N
+            self._alt_len = self._alt_len + 1 if self._alt_len % 2 == 1 else 0
+        elif self._alt_len > 0 and self._alt_len % 2 == 0:
+            self._alt_len += 1
+        else:
+            self._alt_len, self._alt_start_s = 1, t
+        cycles = self._alt_len // 2
+        if cycles >= self._cfg.bigeminy_min_cycles:
+            self._start_or_extend(
+                AlarmCode.BIGEMINY,
+                onset_s=self._alt_start_s,
+                t_s=t,
+                message=f"Ventricular bigeminy: {cycles} cycles",
+            )
+
+    def _judge_trigeminy(self, kind: _Kind, beat: Beat) -> None:
+        t = beat.r_peak_time_s
+        phase = self._tri_len % 3  # 0, 1: an N is due; 2: a V is due
+        if kind is _Kind.UNKNOWN:
+            self._tri_len = 0
+        elif kind is _Kind.VENT:
+            self._tri_len = self._tri_len + 1 if phase == _TRI_V_PHASE else 0
+        elif self._tri_len == 0:
+            self._tri_len, self._tri_start_s = 1, t
+        elif phase in (0, 1):
+            self._tri_len += 1
+        else:
+            # N, N, N: the last two N may still start a pattern
+            prev = self._prev
+            self._tri_len = 2
+            self._tri_start_s = prev.r_peak_time_s if prev is not None else t
+        cycles = self._tri_len // 3
+        if cycles >= self._cfg.trigeminy_min_cycles:
+            self._start_or_extend(
+                AlarmCode.TRIGEMINY,
+                onset_s=self._tri_start_s,
+                t_s=t,
+                message=f"Ventricular trigeminy: {cycles} cycles",
+            )
+
+    def _start_or_extend(
+        self, code: AlarmCode, *, onset_s: float, t_s: float, message: str
+    ) -> None:
+        episode = self._episodes.get(code)
+        end_s = t_s + self._cfg.event_hold_s
+        if episode is not None and episode.onset_s == onset_s:
+            self._extend(code, end_s, message)
+        else:
+            self._start(code, onset_s=onset_s, end_s=end_s, decided_s=t_s, message=message)
+
+    # -- PVCs per minute --------------------------------------------------------------------
+
+    def _count_pvc(self, pvc_s: float, decided_s: float) -> None:
+        window = self._pvc_s
+        window.append(pvc_s)
+        while window and window[0] < pvc_s - PVC_WINDOW_S:
+            window.popleft()
+        limit = self._cfg.frequent_pvcs_per_min
+        count = len(window)
+        if count <= limit:
+            return
+        # the count stays above the limit until the (count - limit)-th oldest PVC leaves
+        end_s = window[count - limit - 1] + PVC_WINDOW_S
+        self._start(
+            AlarmCode.FREQUENT_PVCS,
+            onset_s=pvc_s,
+            end_s=end_s,
+            decided_s=decided_s,
+            message=f"Frequent PVCs: {count}/min > {limit}/min",
+        )
+
+    def pvcs_per_min(self, t_s: float) -> int:
+        """PVCs counted in ``[t_s - 60 s, t_s]`` (single PVCs, pairs and short runs).
+
+        V beats of a run still open at ``t_s`` are counted once the run ends.
+        """
+        return sum(1 for s in self._pvc_s if t_s - PVC_WINDOW_S <= s <= t_s)
+
+    # -- episodes and findings --------------------------------------------------------------
+
+    def _start(
+        self, code: AlarmCode, *, onset_s: float, end_s: float, decided_s: float, message: str
+    ) -> None:
+        episode = self._episodes.get(code)
+        if episode is not None and (not episode.reported or decided_s <= episode.end_s):
+            # the condition is still true: the new occurrence extends it
+            episode.end_s = max(episode.end_s, end_s)
+            episode.message = message
+            return
+        self._episodes[code] = _Episode(
+            onset_s=onset_s,
+            end_s=end_s,
+            message=message,
+            decided_s=decided_s,
+            beats=self._evidence_beats(onset_s),
+        )
+
+    def _extend(self, code: AlarmCode, end_s: float, message: str) -> None:
+        episode = self._episodes[code]
+        episode.end_s = max(episode.end_s, end_s)
+        episode.message = message
+
+    def _evidence_beats(self, pattern_start_s: float) -> tuple[Beat, ...]:
+        beats = list(self._history)
+        first = next(
+            (i for i, b in enumerate(beats) if b.r_peak_time_s >= pattern_start_s), len(beats)
+        )
+        return tuple(beats[max(0, first - EVIDENCE_CONTEXT_BEATS) :])
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """Judge every ectopy condition at stream time ``t_s`` (one finding per code).
+
+        A condition is active while ``t_s`` is within its episode (see "Persistence" in the
+        module docstring), and in any case the first time it is asked after the pattern was
+        decided; ``onset_s`` is the first beat of the pattern.
+        """
+        out: list[Finding] = []
+        for code in ECTOPY_CODES:
+            episode = self._episodes.get(code)
+            if episode is None or (episode.reported and t_s > episode.end_s):
+                out.append(Finding(code, active=False))
+                continue
+            episode.reported = True
+            out.append(
+                Finding(
+                    code,
+                    active=True,
+                    onset_s=episode.onset_s,
+                    message=episode.message,
+                    evidence=partial(self._evidence, episode),
+                )
+            )
+        return out
+
+    def _evidence(self, episode: _Episode) -> AlarmEvidence:
+        """Evidence: the labelled beats of the pattern and 4 before it, their RR, the strip."""
+        beats = [
+            BeatEvidence(
+                t_s=round(b.r_peak_time_s, 3),
+                rr_ms=None if (rr := _valid_rr_ms(b)) is None else round(rr, 1),
+                aami_class=b.aami_class,
+                confidence=(
+                    b.confidence
+                    if b.confidence is not None and 0.0 <= b.confidence <= 1.0
+                    else None
+                ),
+            )
+            for b in episode.beats
+        ]
+        rr_ms = [rr for b in episode.beats if (rr := _valid_rr_ms(b)) is not None]
+        hr = hr_bpm_monitor(rr_ms)
+        strip = self._strip(episode.decided_s, self._strip_s) if self._strip is not None else None
+        return AlarmEvidence(
+            rr_ms=[round(rr, 1) for rr in rr_ms],
+            beats=beats,
+            strip=strip,
+            hr_bpm=None if hr is None else round(hr, 1),
+        )
+
+
+__all__ = [
+    "ECTOPY_CODES",
+    "EctopyConfig",
+    "EctopyRules",
+    "ectopy_condition_specs",
+    "run_rate_bpm",
+]
