@@ -30,8 +30,9 @@ from agent.config import AgentConfig
 from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from agent.pipeline import EcgPipeline
-from firmware_bridge.frames import DeviceEvent, EcgChunk
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, RrIntervals
 from firmware_bridge.transports.replay import WfdbReplaySource
+from firmware_bridge.transports.rr_replay import RrReplaySource
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ async def analyze_record(
     *,
     channel: int = 0,
     fs_hz: float | None = None,
+    rr_annotations: str | None = None,
 ) -> RecordResult:
     """Run the pipeline over one WFDB record, as fast as possible.
 
@@ -104,14 +106,20 @@ async def analyze_record(
         Signal channel to analyse.
     fs_hz
         Resample to this rate first (e.g. 130 Hz, a Polar H10), or None for the record's.
+    rr_annotations
+        RR-only input: read the record's beats from this WFDB annotation file (``qrs``) and
+        feed only their RR intervals, as a Heart Rate Service strap would. A ``*.csv``
+        ``record`` is always RR-only (RR intervals in ms).
 
     Raises
     ------
     RecordNotFoundError
-        If the record header does not exist.
+        If the record header (or annotation / CSV file) does not exist.
     RecordReadError
         If the signal is truncated, unreadable, or has no such channel.
     """
+    if rr_annotations is not None or str(record).endswith(".csv"):
+        return await _analyze_rr(record, cfg, rr_annotations)
     cpu0 = time.process_time()
     source = WfdbReplaySource(
         record, channel=channel, speed=None, fs_hz=fs_hz, chunk_s=ANALYZE_CHUNK_S
@@ -130,6 +138,35 @@ async def analyze_record(
             result.events.extend(out.events)
         elif isinstance(frame, DeviceEvent):
             logger.debug("device event %s", frame.kind)
+    out = pipeline.finish()
+    result.beats.extend(out.beats)
+    result.events.extend(out.events)
+    result.leads_off = _leads_off_episodes(result.events, result.duration_s)
+    result.cpu_s = time.process_time() - cpu0
+    return result
+
+
+async def _analyze_rr(
+    record: str | Path, cfg: AgentConfig, annotations: str | None
+) -> RecordResult:
+    cpu0 = time.process_time()
+    source = RrReplaySource(record, annotations=annotations, speed=None, frame_s=1.0)
+    result = RecordResult(
+        record=source.record_name,
+        fs_hz=source.fs_hz,
+        source_fs_hz=source.fs_hz,
+        duration_s=source.duration_s,
+    )
+    pipeline = EcgPipeline(cfg, source.fs_hz)
+    async for frame in source.frames():
+        if isinstance(frame, RrIntervals):
+            out = pipeline.process_rr(frame.rr_ms, frame.t_s)
+        elif isinstance(frame, DeviceEvent) and frame.kind is not DeviceEventKind.END_OF_STREAM:
+            out = pipeline.device_event(frame)
+        else:
+            continue
+        result.beats.extend(out.beats)
+        result.events.extend(out.events)
     out = pipeline.finish()
     result.beats.extend(out.beats)
     result.events.extend(out.events)
@@ -271,11 +308,18 @@ def write_outputs(result: RecordResult, out_dir: Path, cfg: AgentConfig) -> Path
 
 
 async def _analyze_all(
-    records: Sequence[str], out_dir: Path, cfg: AgentConfig, channel: int, fs_hz: float | None
+    records: Sequence[str],
+    out_dir: Path,
+    cfg: AgentConfig,
+    channel: int,
+    fs_hz: float | None,
+    rr_annotations: str | None,
 ) -> list[RecordResult]:
     results = []
     for record in records:
-        result = await analyze_record(record, cfg, channel=channel, fs_hz=fs_hz)
+        result = await analyze_record(
+            record, cfg, channel=channel, fs_hz=fs_hz, rr_annotations=rr_annotations
+        )
         write_outputs(result, out_dir, cfg)
         logger.info(
             "%s: %d beats, %d alarm events, %.1f s of signal in %.2f s CPU",
@@ -296,8 +340,12 @@ def analyze_records(
     *,
     channel: int = 0,
     fs_hz: float | None = None,
+    rr_annotations: str | None = None,
 ) -> list[RecordResult]:
     """Analyse every record in one process and write its outputs under ``out_dir``.
+
+    ``rr_annotations`` (or ``*.csv`` records) selects RR-only input; see
+    :func:`analyze_record`.
 
     Raises
     ------
@@ -305,4 +353,4 @@ def analyze_records(
         On the first record that cannot be read (records before it are already written).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_analyze_all(records, out_dir, cfg, channel, fs_hz))
+    return asyncio.run(_analyze_all(records, out_dir, cfg, channel, fs_hz, rr_annotations))

@@ -47,7 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     run.add_argument(
         "--source",
-        help="replay:RECORD (a WFDB record path) or simulate (the default)",
+        help=(
+            "replay:RECORD (a WFDB record's ECG), rr:RECORD (RR intervals only: a CSV file in"
+            " ms, or WFDB beat annotations with --rr-annotations) or simulate (the default)"
+        ),
+    )
+    run.add_argument(
+        "--rr-annotations", metavar="EXT", help="with rr:RECORD, read beats from RECORD.EXT"
     )
     run.add_argument("--speed", type=float, help="replay/simulation speed, 1 = real time")
     run.add_argument("--broker", help="MQTT broker URL, mqtt://HOST[:PORT]")
@@ -55,8 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--outbox", type=Path, help="SQLite outbox file for undelivered alarms")
 
     analyze = sub.add_parser("analyze", help="run the pipeline over WFDB records, fast")
-    analyze.add_argument("records", nargs="+", help="WFDB record paths without extension")
+    analyze.add_argument(
+        "records",
+        nargs="+",
+        help="WFDB record paths without extension, or CSV files of RR intervals in ms (*.csv)",
+    )
     analyze.add_argument("--out", type=Path, required=True, help="output folder")
+    analyze.add_argument(
+        "--rr-annotations",
+        metavar="EXT",
+        help="RR-only input: read the beats of each record from its WFDB annotation file"
+        " RECORD.EXT (e.g. qrs), as a Heart Rate Service strap would deliver them",
+    )
     _add_config_flags(analyze)
 
     nurse = sub.add_parser("nurse-station", help="live view of every bed on a broker")
@@ -96,8 +112,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         elif source.startswith("replay:") and len(source) > len("replay:"):
             out["source.kind"] = "replay"
             out["source.record"] = source.removeprefix("replay:")
+        elif source.startswith("rr:") and len(source) > len("rr:"):
+            out["source.kind"] = "rr"
+            out["source.record"] = source.removeprefix("rr:")
         else:
-            msg = f"--source must be replay:RECORD or simulate, got {source!r}"
+            msg = f"--source must be replay:RECORD, rr:RECORD or simulate, got {source!r}"
             raise ConfigError(msg, field="source")
     for flag, dotted in (
         ("speed", "source.speed"),
@@ -105,6 +124,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("fs_hz", "source.fs_hz"),
         ("broker", "mqtt.url"),
         ("outbox", "mqtt.outbox_path"),
+        ("rr_annotations", "source.rr_annotations"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -148,7 +168,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg.bed.unit,
         cfg.bed.bed,
     )
-    runtime.append(AgentRuntime(cfg, source, publisher, backpressure=cfg.source.kind == "replay"))
+    runtime.append(
+        AgentRuntime(cfg, source, publisher, backpressure=cfg.source.kind in {"replay", "rr"})
+    )
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -171,11 +193,18 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, {})
     channel = args.channel if args.channel is not None else cfg.source.channel
     fs_hz = args.fs_hz if args.fs_hz is not None else cfg.source.fs_hz
-    results = analyze_records(args.records, args.out, cfg, channel=channel, fs_hz=fs_hz)
+    results = analyze_records(
+        args.records,
+        args.out,
+        cfg,
+        channel=channel,
+        fs_hz=fs_hz,
+        rr_annotations=args.rr_annotations,
+    )
     total_s = sum(r.duration_s for r in results)
     cpu_s = sum(r.cpu_s for r in results)
     print(
-        f"analyzed {len(results)} record(s), {total_s / 60:.1f} min of ECG in {cpu_s:.1f} s CPU"
+        f"analyzed {len(results)} record(s), {total_s / 60:.1f} min in {cpu_s:.1f} s CPU"
         f" ({total_s / max(cpu_s, 1e-9):.0f}x real time) → {args.out}"
     )
     return 0

@@ -56,11 +56,23 @@ class BedConfig(_Section):
 class SourceConfig(_Section):
     """What the agent reads from."""
 
-    kind: Literal["simulate", "replay"] = Field(
-        default="simulate", description="`simulate` (NeuroKit2, scripted events) or `replay`."
+    kind: Literal["simulate", "replay", "rr"] = Field(
+        default="simulate",
+        description=(
+            "`simulate` (NeuroKit2, scripted events), `replay` (a WFDB record's ECG) or `rr`"
+            " (RR intervals only, as a Heart Rate Service strap sends them)."
+        ),
     )
     record: str | None = Field(
-        default=None, description="WFDB record path without extension (replay only)."
+        default=None,
+        description=(
+            "WFDB record path without extension (replay; rr with rr_annotations), or a CSV"
+            " file of RR intervals in ms (rr without rr_annotations)."
+        ),
+    )
+    rr_annotations: str | None = Field(
+        default=None,
+        description="rr: read beats from this WFDB annotation file extension (e.g. `qrs`).",
     )
     channel: int = Field(default=0, ge=0, le=15, description="Signal channel to read.")
     speed: float = Field(
@@ -79,8 +91,11 @@ class SourceConfig(_Section):
 
     @model_validator(mode="after")
     def _record_for_replay(self) -> SourceConfig:
-        if self.kind == "replay" and not self.record:
-            msg = "source.record is required when source.kind = 'replay'"
+        if self.kind in {"replay", "rr"} and not self.record:
+            msg = f"source.record is required when source.kind = '{self.kind}'"
+            raise ValueError(msg)
+        if self.rr_annotations is not None and self.kind != "rr":
+            msg = "source.rr_annotations applies only to source.kind = 'rr'"
             raise ValueError(msg)
         return self
 
@@ -142,6 +157,9 @@ class AlarmConfig(_Section):
         default=3.0, ge=0.0, le=60.0, description="Condition must be gone this long to clear, s."
     )
     strip_s: float = Field(default=6.0, ge=1.0, le=30.0, description="ECG strip in evidence, s.")
+    battery_low_pct: int = Field(
+        default=15, ge=0, le=100, description="Sensor battery at or below this raises battery_low."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> AlarmConfig:

@@ -15,6 +15,7 @@ does not depend on chunk sizes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -30,6 +31,7 @@ from agent.dsp.flatline import FlatlineChange, FlatlineDetector
 from agent.dsp.quality import QualityChange, SignalQualityMonitor
 from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.messages import AlarmCode, AlarmEvent, EcgStrip, VitalsMessage, utc_now
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,30 @@ class StepOutput:
     beats: list[Beat] = field(default_factory=list)
     events: list[AlarmEvent] = field(default_factory=list)
     committed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChange:
+    """A device event waiting for its place on the stream timeline.
+
+    Attributes
+    ----------
+    kind : DeviceEventKind
+        What happened (link, skin contact, battery).
+    t_s : float
+        Stream time, s.
+    battery_pct : int | None
+        Battery level for ``BATTERY`` events, %.
+    """
+
+    kind: DeviceEventKind
+    t_s: float
+    battery_pct: int | None = None
+
+
+_Pending = FlatlineChange | QualityChange | DeviceChange
+_TimelineObj = RPeak | Beat | _Pending
+_TimelineItem = tuple[float, RPeak | Beat]
 
 
 class _Ring:
@@ -131,7 +157,7 @@ class EcgPipeline:
             clear_delay_s=cfg.alarms.clear_delay_s,
             model_versions=dict(model_versions or {}),
         )
-        self._pending: list[FlatlineChange | QualityChange] = []
+        self._pending: list[_Pending] = []
         self._prev_beat_s: float | None = None
         self.samples_in = 0
         self.samples_implausible = 0
@@ -159,12 +185,71 @@ class EcgPipeline:
         self._pending.extend(self._flat.push(samples))
         self._pending.extend(self._quality.push(samples))
         step = self._detector.push(samples)
-        return self._advance(step.r_peaks, step.committed_until_idx)
+        fs = self.fs_hz
+        items: list[_TimelineItem] = [(p.r_peak_idx / fs, p) for p in step.r_peaks]
+        return self._run_timeline(items, step.committed_until_idx / fs)
+
+    def process_rr(self, rr_ms: Sequence[float], t_s: float) -> StepOutput:
+        """Push RR intervals from a strap with no waveform (BLE Heart Rate Service).
+
+        Parameters
+        ----------
+        rr_ms
+            RR intervals in ms, oldest first, as one notification carries them.
+        t_s
+            Stream time of the R-peak that ends the last interval, s.
+
+        Notes
+        -----
+        Beat times are reconstructed backwards from ``t_s``; the beat that starts the first
+        interval of a stream (or after a gap) is added without an RR. Beats at or before the
+        last beat already applied are ignored (a repeated notification).
+        """
+        items: list[_TimelineItem] = []
+        t = t_s
+        times: list[tuple[float, float]] = []
+        for rr in reversed(rr_ms):
+            times.append((t, float(rr)))
+            t -= float(rr) / 1000.0
+        times.reverse()
+        if times and self._prev_beat_s is None:
+            start = times[0][0] - times[0][1] / 1000.0
+            if start >= 0.0 and (self.rules.last_beat_s is None or start > self.rules.last_beat_s):
+                items.append((start, self._rr_beat(start, None)))
+        last = self.rules.last_beat_s
+        for t_beat, rr in times:
+            if last is None or t_beat > last + 1e-6:
+                items.append((t_beat, self._rr_beat(t_beat, rr)))
+        return self._run_timeline(items, max(t_s, self.committed_s))
+
+    def device_event(self, event: DeviceEvent) -> StepOutput:
+        """Apply a device event (link, skin contact, battery) at its stream time.
+
+        With a waveform the change waits until the pipeline has decided everything before
+        ``event.t_s`` (so its alarms are ordered with the beats); without one it applies now.
+        """
+        change = DeviceChange(event.kind, event.t_s, event.battery_pct)
+        if self.samples_in > 0:
+            self._pending.append(change)
+            return StepOutput(committed_s=self.committed_s)
+        return self._run_timeline([], max(event.t_s, self.committed_s))
+
+    def tick(self, t_s: float) -> StepOutput:
+        """Advance stream time with no new data (RR-only streams: asystole needs a clock)."""
+        if self.samples_in > 0 or t_s <= self.committed_s:
+            return StepOutput(committed_s=self.committed_s)
+        return self._run_timeline([], t_s)
 
     def finish(self) -> StepOutput:
         """End of stream: commit what is left, then clear every active alarm."""
-        step = self._detector.flush()
-        out = self._advance(step.r_peaks, max(step.committed_until_idx, self.samples_in))
+        if self.samples_in > 0:
+            step = self._detector.flush()
+            fs = self.fs_hz
+            items: list[_TimelineItem] = [(p.r_peak_idx / fs, p) for p in step.r_peaks]
+            end_s = max(step.committed_until_idx, self.samples_in) / fs
+            out = self._run_timeline(items, end_s)
+        else:
+            out = self._run_timeline([], self.committed_s)
         out.events.extend(self.engine.clear_all(self.committed_s))
         return out
 
@@ -191,15 +276,12 @@ class EcgPipeline:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _advance(self, r_peaks: tuple[RPeak, ...], committed_idx: int) -> StepOutput:
-        fs = self.fs_hz
-        committed_s = committed_idx / fs
-        timeline: list[tuple[float, int, RPeak | FlatlineChange | QualityChange]] = []
-        for peak in r_peaks:
-            timeline.append((peak.r_peak_idx / fs, 1, peak))
-        keep: list[FlatlineChange | QualityChange] = []
+    def _run_timeline(self, items: list[_TimelineItem], committed_s: float) -> StepOutput:
+        """Apply beats and pending state changes in stream-time order up to ``committed_s``."""
+        timeline: list[tuple[float, int, _TimelineObj]] = [(t, 1, obj) for t, obj in items]
+        keep: list[_Pending] = []
         for change in self._pending:
-            t = change.onset_idx / fs
+            t = change.t_s if isinstance(change, DeviceChange) else change.onset_idx / self.fs_hz
             if t <= committed_s:
                 timeline.append((t, 0, change))
             else:
@@ -208,23 +290,16 @@ class EcgPipeline:
         timeline.sort(key=lambda item: (item[0], item[1]))
         out = StepOutput()
         for t, _, item in timeline:
-            if isinstance(item, FlatlineChange | QualityChange):
-                if isinstance(item, FlatlineChange):
-                    self.rules.set_leads_off(item.flat, t)
-                    unusable = item.flat
-                else:
-                    self.rules.set_signal_poor(item.poor, t)
-                    unusable = item.poor
-                if unusable:
-                    self._prev_beat_s = None
-                out.events.extend(self.engine.update(t, self.rules.findings(t)))
-                continue
-            # a beat: judge the open interval just before it, then add it
-            before = t - _JUST_BEFORE_S
-            out.events.extend(self.engine.update(before, self.rules.findings(before)))
-            beat = self._beat(item, t)
-            self.rules.add_beat(beat)
-            out.beats.append(beat)
+            if isinstance(item, RPeak | Beat):
+                # a beat: judge the open interval just before it, then add it
+                before = t - _JUST_BEFORE_S
+                out.events.extend(self.engine.update(before, self.rules.findings(before)))
+                beat = self._beat(item, t) if isinstance(item, RPeak) else item
+                self._prev_beat_s = t
+                self.rules.add_beat(beat)
+                out.beats.append(beat)
+            else:
+                self._apply_change(item, t)
             out.events.extend(self.engine.update(t, self.rules.findings(t)))
         if committed_s > self.committed_s:
             self.committed_s = committed_s
@@ -234,14 +309,42 @@ class EcgPipeline:
         self.beats_total += len(out.beats)
         return StepOutput(out.beats, out.events, self.committed_s)
 
+    def _apply_change(self, item: _Pending, t: float) -> None:
+        if isinstance(item, FlatlineChange):
+            self.rules.set_leads_off(item.flat, t)
+            unusable = item.flat
+        elif isinstance(item, QualityChange):
+            self.rules.set_signal_poor(item.poor, t)
+            unusable = item.poor
+        else:
+            unusable = False
+            kind = item.kind
+            if kind in {DeviceEventKind.DISCONNECTED, DeviceEventKind.CONNECTED}:
+                unusable = kind is DeviceEventKind.DISCONNECTED
+                self.rules.set_sensor_disconnected(unusable, t)
+            elif kind in {DeviceEventKind.CONTACT_LOST, DeviceEventKind.CONTACT_RESTORED}:
+                unusable = kind is DeviceEventKind.CONTACT_LOST
+                self.rules.set_leads_off(unusable, t)
+            elif kind is DeviceEventKind.BATTERY and item.battery_pct is not None:
+                self.rules.set_battery(item.battery_pct, t)
+        if unusable:
+            self._prev_beat_s = None
+
     def _beat(self, peak: RPeak, t_s: float) -> Beat:
         rr = None if self._prev_beat_s is None else (t_s - self._prev_beat_s) * 1000.0
-        self._prev_beat_s = t_s
         return Beat(
             r_peak_idx=peak.r_peak_idx,
             r_peak_time_s=t_s,
             rr_ms=rr,
             amplitude_uv=peak.amplitude_uv,
+        )
+
+    def _rr_beat(self, t_s: float, rr_ms: float | None) -> Beat:
+        return Beat(
+            r_peak_idx=round(t_s * self.fs_hz),
+            r_peak_time_s=t_s,
+            rr_ms=rr_ms,
+            amplitude_uv=float("nan"),
         )
 
     def _strip(self, end_s: float, duration_s: float) -> EcgStrip | None:

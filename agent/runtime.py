@@ -17,10 +17,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Final, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,7 +29,7 @@ from numpy.typing import NDArray
 from agent.config import AgentConfig
 from agent.messages import AlarmAck, AlarmEvent, VitalsMessage, utc_now
 from agent.pipeline import EcgPipeline, StepOutput
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, RrIntervals
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame, RrIntervals
 from firmware_bridge.transports import Source
 
 logger = logging.getLogger(__name__)
@@ -37,11 +38,72 @@ WAVE_QUEUE_CHUNKS: Final = 120
 """Waveform chunks buffered before the oldest is dropped (30 s of 0.25 s chunks)."""
 
 STATUS_PERIOD_S: Final = 10.0
+"""Status (with counters) is republished this often, s."""
 
 MAX_GAP_FILL_S: Final = 120.0
 """Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so
 stream time stays exact and the gap reads as invalid signal (leads-off past 2 s)."""
-"""Status (with counters) is republished this often, s."""
+
+RR_STREAM_FS_HZ: Final = 1000.0
+"""Beat sample indices of RR-only streams are counted in ms."""
+
+RR_TICK_MARGIN_S: Final = 2.0
+"""RR-only streams: stream time is advanced between notifications to this much behind the
+estimated present, so that a late notification's beats still fall after it."""
+
+
+class FrameQueue:
+    """The queue between the source and the pipeline, with the overflow policy in one place.
+
+    At most ``max_chunks`` waveform chunks wait. :meth:`put_nowait` (live sources) makes
+    room by dropping the *oldest chunk*; :meth:`put` (recordings) waits for room instead.
+    Device events, RR notifications and the end marker (None) are never dropped and never
+    wait.
+    """
+
+    def __init__(self, max_chunks: int) -> None:
+        self._items: deque[Frame | None] = deque()
+        self._max_chunks = max_chunks
+        self._chunks = 0
+        self._nonempty = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def put_nowait(self, item: Frame | None) -> int:
+        """Enqueue now; return how many chunks were dropped to make room (0 or 1)."""
+        dropped = 0
+        if isinstance(item, EcgChunk):
+            if self._chunks >= self._max_chunks:
+                oldest = next(f for f in self._items if isinstance(f, EcgChunk))
+                self._items.remove(oldest)
+                self._chunks -= 1
+                dropped = 1
+            self._chunks += 1
+            if self._chunks >= self._max_chunks:
+                self._room.clear()
+        self._items.append(item)
+        self._nonempty.set()
+        return dropped
+
+    async def put(self, item: Frame | None) -> None:
+        """Enqueue, waiting while ``max_chunks`` chunks are already waiting."""
+        if isinstance(item, EcgChunk):
+            while self._chunks >= self._max_chunks:
+                await self._room.wait()
+        self.put_nowait(item)
+
+    async def get(self) -> Frame | None:
+        """Dequeue the oldest item, waiting for one."""
+        while not self._items:
+            await self._nonempty.wait()
+        item = self._items.popleft()
+        if not self._items:
+            self._nonempty.clear()
+        if isinstance(item, EcgChunk):
+            self._chunks -= 1
+            if self._chunks < self._max_chunks:
+                self._room.set()
+        return item
 
 
 class AlarmSink(Protocol):
@@ -74,6 +136,9 @@ class RunStats:
         Samples rejected by the pipeline's plausibility gate.
     samples_gap_filled : int
         Samples filled with NaN where chunks were dropped or failed.
+    frames_ignored : int
+        RR notifications ignored because the stream has a waveform (its beats are
+        authoritative), or waveform chunks on a stream that started as RR-only.
     publish_latency_ms : list[float]
         For each raised alarm, the time from the arrival of the chunk that completed the
         condition to the hand-over to the publisher, ms.
@@ -88,6 +153,7 @@ class RunStats:
     pipeline_errors: int = 0
     samples_implausible: int = 0
     samples_gap_filled: int = 0
+    frames_ignored: int = 0
     publish_latency_ms: list[float] = field(default_factory=list)
 
     def counters(self) -> dict[str, int]:
@@ -102,6 +168,7 @@ class RunStats:
             "pipeline_errors": self.pipeline_errors,
             "samples_implausible": self.samples_implausible,
             "samples_gap_filled": self.samples_gap_filled,
+            "frames_ignored": self.frames_ignored,
         }
 
 
@@ -140,7 +207,10 @@ class AgentRuntime:
         self.clock = clock
         self.stats = RunStats()
         self.pipeline: EcgPipeline | None = None
-        self._wave: asyncio.Queue[EcgChunk | None] = asyncio.Queue(maxsize=WAVE_QUEUE_CHUNKS)
+        self._wave = FrameQueue(WAVE_QUEUE_CHUNKS)
+        self._rr_mode = False
+        self._last_rr: tuple[float, int] | None = None  # (stream t_s, arrival monotonic ns)
+        self._extra: dict[str, Any] = {}
         self._acks: asyncio.Queue[AlarmAck] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._done = asyncio.Event()
@@ -172,19 +242,17 @@ class AgentRuntime:
         ended = False
         try:
             async for frame in self.source.frames():
-                if isinstance(frame, EcgChunk):
+                if isinstance(frame, EcgChunk | RrIntervals):
                     self.stats.frames_in += 1
-                    if self.backpressure:
-                        await self._wave.put(frame)
-                    else:
-                        self._put_wave(frame)
-                elif isinstance(frame, DeviceEvent):
+                else:
                     self.stats.device_events += 1
                     logger.info("device event: %s %s", frame.kind.value, frame.detail)
                     if frame.kind is DeviceEventKind.END_OF_STREAM:
                         break
-                elif isinstance(frame, RrIntervals):
-                    self.stats.device_events += 1
+                if self.backpressure:
+                    await self._wave.put(frame)
+                else:
+                    self._put_wave(frame)
             ended = True
         finally:
             # the end-of-stream marker is never dropped; with backpressure nothing is
@@ -193,41 +261,69 @@ class AgentRuntime:
             else:
                 self._put_wave(None)
 
-    def _put_wave(self, item: EcgChunk | None) -> None:
-        while True:
-            try:
-                self._wave.put_nowait(item)
-            except asyncio.QueueFull:
-                dropped = self._wave.get_nowait()
-                if dropped is not None:
-                    self.stats.frames_dropped += 1
-                continue
-            return
+    def _put_wave(self, item: Frame | None) -> None:
+        self.stats.frames_dropped += self._wave.put_nowait(item)
+
+    def _make_pipeline(self, frame: EcgChunk | RrIntervals) -> EcgPipeline:
+        if isinstance(frame, EcgChunk):
+            return EcgPipeline(self.cfg, frame.fs_hz, stream_start_utc=frame.t0_utc, **self._extra)
+        start = self.clock() - timedelta(seconds=frame.t_s)
+        return EcgPipeline(self.cfg, RR_STREAM_FS_HZ, stream_start_utc=start, **self._extra)
 
     async def _process(self) -> None:
+        early_events: list[DeviceEvent] = []  # events before the first data frame
         while True:
-            chunk = await self._wave.get()
-            if chunk is None:
+            frame = await self._wave.get()
+            if frame is None:
                 break
             async with self._lock:
                 if self.pipeline is None:
-                    self.pipeline = EcgPipeline(
-                        self.cfg, chunk.fs_hz, stream_start_utc=chunk.t0_utc
-                    )
-                samples = self._align(self.pipeline, chunk)
+                    if isinstance(frame, DeviceEvent):
+                        early_events.append(frame)
+                        continue
+                    self.pipeline = self._make_pipeline(frame)
+                    self._rr_mode = isinstance(frame, RrIntervals)
+                    for event in early_events:
+                        self._emit(self.pipeline.device_event(event), event.t0_monotonic_ns)
+                    early_events.clear()
+                pipeline = self.pipeline
                 try:
-                    out = await asyncio.to_thread(self.pipeline.process, samples)
+                    if isinstance(frame, EcgChunk):
+                        if self._rr_mode:
+                            self.stats.frames_ignored += 1
+                            continue
+                        samples = self._align(pipeline, frame)
+                        out = await asyncio.to_thread(pipeline.process, samples)
+                    elif isinstance(frame, RrIntervals):
+                        if not self._rr_mode:  # the waveform is authoritative for beats
+                            self.stats.frames_ignored += 1
+                            continue
+                        self._last_rr = (frame.t_s, time.monotonic_ns())
+                        out = pipeline.process_rr(frame.rr_ms, frame.t_s)
+                    else:
+                        out = pipeline.device_event(frame)
                 except Exception:
-                    # Never let one chunk stop the bedside loop: count it, log it, go on.
+                    # Never let one frame stop the bedside loop: count it, log it, go on.
                     self.stats.pipeline_errors += 1
-                    logger.exception("pipeline failed on a chunk; chunk dropped")
+                    logger.exception("pipeline failed on a frame; frame dropped")
                     continue
-            self._emit(out, chunk.t0_monotonic_ns)
+            self._emit(out, frame.t0_monotonic_ns)
         if self.pipeline is not None:
             async with self._lock:
                 out = await asyncio.to_thread(self.pipeline.finish)
             self._emit(out, time.monotonic_ns())
         self._done.set()
+
+    async def _tick_rr(self) -> None:
+        """RR-only streams: advance stream time between notifications (asystole needs it)."""
+        if not self._rr_mode or self.pipeline is None or self._last_rr is None:
+            return
+        t_s, arrival_ns = self._last_rr
+        speed = self.cfg.source.speed if self.backpressure else 1.0
+        now_s = t_s + (time.monotonic_ns() - arrival_ns) / 1e9 * speed - RR_TICK_MARGIN_S
+        async with self._lock:
+            out = self.pipeline.tick(now_s)
+        self._emit(out, time.monotonic_ns())
 
     def _align(self, pipeline: EcgPipeline, chunk: EcgChunk) -> NDArray[np.float32]:
         """Return the chunk's samples, preceded by NaN for any gap since the last one."""
@@ -262,6 +358,7 @@ class AgentRuntime:
         period = self.cfg.mqtt.vitals_period_s
         while True:
             await asyncio.sleep(period)
+            await self._tick_rr()
             if self.pipeline is not None:
                 self.sink.publish_vitals(self.pipeline.vitals(self.cfg.bed.device_id, self.clock()))
 

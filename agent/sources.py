@@ -21,6 +21,11 @@ def make_source(cfg: SourceConfig) -> Source:
     RecordReadError
         For ``replay`` when the record cannot be read (truncated, bad channel).
     """
+    if cfg.kind == "rr":
+        from firmware_bridge.transports.rr_replay import RrReplaySource
+
+        assert cfg.record is not None  # noqa: S101  (guaranteed by SourceConfig's validator)
+        return RrReplaySource(cfg.record, annotations=cfg.rr_annotations, speed=cfg.speed)
     if cfg.kind == "replay":
         from firmware_bridge.transports.replay import WfdbReplaySource
 

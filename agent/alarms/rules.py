@@ -18,6 +18,11 @@ Definitions and defaults (all configurable in :class:`agent.config.AlarmConfig`)
   (:mod:`agent.dsp.quality`). Same suppression as leads-off: noise must not raise asystole,
   pause, brady or tachy; RR history is dropped when the signal recovers, so HR restarts from
   clean beats. Leads-off takes precedence (one technical alarm for one cause).
+- **sensor_disconnected** (medium, technical): the wearable's link is down or silent (the BLE
+  transport's watchdog). Same suppression as leads-off, and it takes precedence over
+  leads-off and signal_poor (the NaN the transport fills the gap with reads as a flat line).
+- **battery_low** (low, technical): the sensor reports a battery level at or below
+  ``battery_low_pct``. IEC 60601-1-8, 6.1.2: low priority = operator awareness.
 
 Priorities follow IEC 60601-1-8:2006, 6.1.2, Table 1 (high: death or irreversible injury
 possible within minutes; medium: prompt response needed).
@@ -65,6 +70,8 @@ def ecg_condition_specs(cfg: AlarmConfig) -> list[ConditionSpec]:
         ConditionSpec(AlarmCode.HR_LOW, AlarmPriority.MEDIUM, _P, hr_delay),
         ConditionSpec(AlarmCode.LEADS_OFF, AlarmPriority.MEDIUM, _T),
         ConditionSpec(AlarmCode.SIGNAL_POOR, AlarmPriority.MEDIUM, _T),
+        ConditionSpec(AlarmCode.SENSOR_DISCONNECTED, AlarmPriority.MEDIUM, _T),
+        ConditionSpec(AlarmCode.BATTERY_LOW, AlarmPriority.LOW, _T),
     ]
 
 
@@ -93,6 +100,10 @@ class EcgRules:
         self._leads_off_since_s = 0.0
         self._signal_poor = False
         self._signal_poor_since_s = 0.0
+        self._disconnected = False
+        self._disconnected_since_s = 0.0
+        self._battery_pct: int | None = None
+        self._battery_since_s = 0.0
         self.hr_bpm: float | None = None
 
     @property
@@ -152,6 +163,35 @@ class EcgRules:
             self._rr_ms.clear()
             self.hr_bpm = None
 
+    @property
+    def sensor_disconnected(self) -> bool:
+        """Whether the sensor link is currently down or silent."""
+        return self._disconnected
+
+    def set_sensor_disconnected(self, disconnected: bool, t_s: float) -> None:
+        """Record a link change at stream time ``t_s`` (see :meth:`set_leads_off`)."""
+        if disconnected == self._disconnected:
+            return
+        self._disconnected = disconnected
+        if disconnected:
+            self._disconnected_since_s = t_s
+        else:
+            self._reference_s = max(self._reference_s, t_s)
+            self._rr_ms.clear()
+            self.hr_bpm = None
+
+    @property
+    def battery_pct(self) -> int | None:
+        """The sensor's last reported battery level, %, or None."""
+        return self._battery_pct
+
+    def set_battery(self, battery_pct: int, t_s: float) -> None:
+        """Record a battery level report at stream time ``t_s``."""
+        was_low = self._battery_pct is not None and self._battery_pct <= self._cfg.battery_low_pct
+        self._battery_pct = battery_pct
+        if battery_pct <= self._cfg.battery_low_pct and not was_low:
+            self._battery_since_s = t_s
+
     def gap_s(self, t_s: float) -> float:
         """Seconds since the last QRS (or since the signal became analysable)."""
         return t_s - self._reference_s
@@ -160,7 +200,7 @@ class EcgRules:
         """Judge every ECG condition at stream time ``t_s``."""
         cfg = self._cfg
         gap = self.gap_s(t_s)
-        ecg_ok = not self._leads_off and not self._signal_poor
+        ecg_ok = not self._leads_off and not self._signal_poor and not self._disconnected
         asystole = ecg_ok and gap >= cfg.asystole_s
         pause = ecg_ok and gap >= cfg.pause_s
         hr = self.hr_bpm if ecg_ok and not asystole else None
@@ -187,17 +227,31 @@ class EcgRules:
             ),
             self._finding(
                 AlarmCode.LEADS_OFF,
-                self._leads_off,
+                self._leads_off and not self._disconnected,
                 t_s,
                 self._leads_off_since_s,
                 "ECG leads off / flat line: ECG alarms suspended",
             ),
             self._finding(
                 AlarmCode.SIGNAL_POOR,
-                self._signal_poor and not self._leads_off,
+                self._signal_poor and not self._leads_off and not self._disconnected,
                 t_s,
                 self._signal_poor_since_s,
                 "ECG signal too poor to analyse: ECG alarms suspended",
+            ),
+            self._finding(
+                AlarmCode.SENSOR_DISCONNECTED,
+                self._disconnected,
+                t_s,
+                self._disconnected_since_s,
+                "ECG sensor disconnected: reconnecting, ECG alarms suspended",
+            ),
+            self._finding(
+                AlarmCode.BATTERY_LOW,
+                self._battery_pct is not None and self._battery_pct <= self._cfg.battery_low_pct,
+                t_s,
+                self._battery_since_s,
+                f"Sensor battery low: {self._battery_pct} %",
             ),
         ]
         labels = {
