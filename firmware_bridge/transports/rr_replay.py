@@ -170,13 +170,14 @@ class RrReplaySource:
         self._clock: Clock = clock or MonotonicClock()
         base = Path(path)
         if annotations is None:
-            rr_ms = read_rr_csv(base)
-            self._beat_s = np.concatenate([[0.0], np.cumsum(rr_ms) / 1000.0])
+            self._rr_ms = read_rr_csv(base)
+            self._beat_s = np.concatenate([[0.0], np.cumsum(self._rr_ms) / 1000.0])
             self._fs_hz = 1000.0
             self._name = base.stem
         else:
             samples, fs = read_beat_annotations(base, annotations)
             self._beat_s = samples / fs
+            self._rr_ms = np.diff(samples) / fs * 1000.0
             self._fs_hz = fs
             self._name = base.name
         self._annotations = annotations
@@ -215,7 +216,7 @@ class RrReplaySource:
         """
         pacer = StreamPacer(fs_hz=_PACER_HZ, speed=self._speed, clock=self._clock)
         beat_s = self._beat_s
-        rr_ms = np.diff(beat_s) * 1000.0
+        rr_ms = self._rr_ms
         period = np.floor(beat_s[1:] / self._frame_s).astype(np.int64)
         # indices (into rr_ms) where a new notification period starts
         bounds = np.flatnonzero(np.diff(period)) + 1
