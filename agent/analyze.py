@@ -28,6 +28,8 @@ from typing import Final
 from agent.beats import Beat
 from agent.config import AgentConfig
 from agent.dsp.heart_rate import hr_bpm_monitor
+from agent.inference.beat_classifier import BeatClassifier
+from agent.inference.factory import load_beat_classifier
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from agent.pipeline import EcgPipeline
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, RrIntervals
@@ -93,6 +95,7 @@ async def analyze_record(
     channel: int = 0,
     fs_hz: float | None = None,
     rr_annotations: str | None = None,
+    beat_classifier: BeatClassifier | None = None,
 ) -> RecordResult:
     """Run the pipeline over one WFDB record, as fast as possible.
 
@@ -110,6 +113,9 @@ async def analyze_record(
         RR-only input: read the record's beats from this WFDB annotation file (``qrs``) and
         feed only their RR intervals, as a Heart Rate Service strap would. A ``*.csv``
         ``record`` is always RR-only (RR intervals in ms).
+    beat_classifier
+        Labels every beat (load it once with
+        :func:`agent.inference.factory.load_beat_classifier`); None leaves classes empty.
 
     Raises
     ------
@@ -130,7 +136,7 @@ async def analyze_record(
         source_fs_hz=source.source_fs_hz,
         duration_s=source.duration_s,
     )
-    pipeline = EcgPipeline(cfg, source.fs_hz)
+    pipeline = EcgPipeline(cfg, source.fs_hz, beat_classifier=beat_classifier)
     async for frame in source.frames():
         if isinstance(frame, EcgChunk):
             out = pipeline.process(frame.samples_uv)
@@ -316,9 +322,15 @@ async def _analyze_all(
     rr_annotations: str | None,
 ) -> list[RecordResult]:
     results = []
+    classifier = load_beat_classifier(cfg.inference)
     for record in records:
         result = await analyze_record(
-            record, cfg, channel=channel, fs_hz=fs_hz, rr_annotations=rr_annotations
+            record,
+            cfg,
+            channel=channel,
+            fs_hz=fs_hz,
+            rr_annotations=rr_annotations,
+            beat_classifier=classifier,
         )
         write_outputs(result, out_dir, cfg)
         logger.info(

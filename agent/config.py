@@ -130,6 +130,60 @@ class DspConfig(_Section):
         return self
 
 
+class EctopyConfig(_Section):
+    """Ventricular ectopy alarm limits (sources: :mod:`agent.alarms.ectopy`).
+
+    Defaults are the GE EK-Pro / Mindray V-tach definition (6 beats above 100 bpm), the Mindray
+    V Series bigeminy and trigeminy definitions (3 cycles) and 10 PVCs/min.
+    """
+
+    vtach_min_beats: int = Field(
+        default=6,
+        ge=3,
+        le=20,
+        description="Consecutive V beats for V-tach (EK-Pro, Mindray default 6); shorter runs"
+        " of 3 or more are run_pvcs.",
+    )
+    vtach_rate_bpm: float = Field(
+        default=100.0,
+        ge=80.0,
+        le=250.0,
+        description="V-tach needs the run's rate above this, bpm (EK-Pro adult 100).",
+    )
+    min_confidence: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Beats whose classifier confidence is below this count as unknown: they"
+        " break runs and patterns and are not counted as PVCs.",
+    )
+    bigeminy_min_cycles: int = Field(
+        default=3,
+        ge=2,
+        le=20,
+        description="Consecutive (N, V) cycles for bigeminy (Mindray V Series: 3).",
+    )
+    trigeminy_min_cycles: int = Field(
+        default=3,
+        ge=2,
+        le=20,
+        description="Consecutive (N, N, V) cycles for trigeminy (Mindray V Series: 3).",
+    )
+    frequent_pvcs_per_min: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="More PVCs than this within 60 s raises frequent_pvcs (Mindray range 1-100).",
+    )
+    event_hold_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=120.0,
+        description="A pattern stays true this long after its last beat, s; a repeat within it"
+        " extends the same alarm.",
+    )
+
+
 class AlarmConfig(_Section):
     """Alarm limits and delays.
 
@@ -157,6 +211,9 @@ class AlarmConfig(_Section):
         default=3.0, ge=0.0, le=60.0, description="Condition must be gone this long to clear, s."
     )
     strip_s: float = Field(default=6.0, ge=1.0, le=30.0, description="ECG strip in evidence, s.")
+    ectopy: EctopyConfig = Field(
+        default_factory=EctopyConfig, description="Ventricular ectopy alarms (beat classifier)."
+    )
     battery_low_pct: int = Field(
         default=15, ge=0, le=100, description="Sensor battery at or below this raises battery_low."
     )
@@ -175,6 +232,28 @@ class AlarmConfig(_Section):
             msg = "alarms.pause_s must be shorter than alarms.asystole_s"
             raise ValueError(msg)
         return self
+
+
+class InferenceConfig(_Section):
+    """Which models run, and where (CPU or a Coral Edge TPU)."""
+
+    backend: Literal["cpu", "edgetpu"] = Field(
+        default="cpu", description="`cpu`, or `edgetpu` (Coral; needs libedgetpu1-std)."
+    )
+    fallback_to_cpu: bool = Field(
+        default=True,
+        description="If the Edge TPU library is missing: true = log one line and use the CPU,"
+        " false = refuse to start.",
+    )
+    beats: bool = Field(default=True, description="Classify every beat (AAMI N/S/V/F/Q).")
+    beat_model: Path | None = Field(
+        default=None, description="Model card (.json) of the beat classifier; default shipped."
+    )
+    af: bool = Field(default=True, description="Detect atrial fibrillation from RR intervals.")
+    af_model: Path | None = Field(
+        default=None, description="Model card (.json) of the AF model; default shipped."
+    )
+    vf: bool = Field(default=True, description="Detect VF/VFL and VT from the waveform.")
 
 
 class MqttConfig(_Section):
@@ -253,6 +332,7 @@ class AgentConfig(BaseSettings):
     source: SourceConfig = Field(default_factory=SourceConfig)
     dsp: DspConfig = Field(default_factory=lambda: DspConfig(powerline_hz=50))
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
     @classmethod

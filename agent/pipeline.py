@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.alarms.engine import AlarmEngine
+from agent.alarms.ectopy import EctopyRules, ectopy_condition_specs
+from agent.alarms.engine import AlarmEngine, Finding
 from agent.alarms.rules import EcgRules, ecg_condition_specs
 from agent.beats import Beat
 from agent.config import AgentConfig
 from agent.dsp.flatline import FlatlineChange, FlatlineDetector
 from agent.dsp.quality import QualityChange, SignalQualityMonitor
 from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
+from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
+from agent.inference.beat_classifier import BeatClassifier, StreamingBeatClassifier
 from agent.messages import AlarmCode, AlarmEvent, EcgStrip, VitalsMessage, utc_now
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind
 
@@ -138,6 +141,7 @@ class EcgPipeline:
         *,
         stream_start_utc: datetime | None = None,
         model_versions: dict[str, str] | None = None,
+        beat_classifier: BeatClassifier | None = None,
     ) -> None:
         self.cfg = cfg
         self.fs_hz = fs_hz
@@ -150,12 +154,25 @@ class EcgPipeline:
         self._quality = SignalQualityMonitor(fs_hz)
         self._ring = _Ring(round(RING_S * fs_hz))
         self.rules = EcgRules(cfg.alarms, strip=self._strip)
+        self.ectopy = EctopyRules(cfg.alarms.ectopy, strip=self._strip, strip_s=cfg.alarms.strip_s)
+        self._labeller = (
+            None
+            if beat_classifier is None
+            else StreamingBeatClassifier(beat_classifier, fs_hz, self._raw_segment)
+        )
+        self._unlabelled: Beat | None = None  # the newest beat, waiting for its class
+        versions = dict(model_versions or {})
+        if beat_classifier is not None:
+            versions.setdefault(BEAT_MODEL_NAME, beat_classifier.version)
+        specs = ecg_condition_specs(cfg.alarms)
+        if beat_classifier is not None:
+            specs += ectopy_condition_specs(cfg.alarms.ectopy)
         self.engine = AlarmEngine(
-            ecg_condition_specs(cfg.alarms),
+            specs,
             device_id=cfg.bed.device_id,
             stream_start_utc=stream_start_utc or utc_now(),
             clear_delay_s=cfg.alarms.clear_delay_s,
-            model_versions=dict(model_versions or {}),
+            model_versions=versions,
         )
         self._pending: list[_Pending] = []
         self._prev_beat_s: float | None = None
@@ -250,6 +267,10 @@ class EcgPipeline:
             out = self._run_timeline(items, end_s)
         else:
             out = self._run_timeline([], self.committed_s)
+        n_before = len(out.beats)
+        self._flush_unlabelled(out)
+        self.beats_total += len(out.beats) - n_before
+        out.events.extend(self.engine.update(self.committed_s, self._findings(self.committed_s)))
         out.events.extend(self.engine.clear_all(self.committed_s))
         return out
 
@@ -293,23 +314,61 @@ class EcgPipeline:
             if isinstance(item, RPeak | Beat):
                 # a beat: judge the open interval just before it, then add it
                 before = t - _JUST_BEFORE_S
-                out.events.extend(self.engine.update(before, self.rules.findings(before)))
+                out.events.extend(self.engine.update(before, self._findings(before)))
                 beat = self._beat(item, t) if isinstance(item, RPeak) else item
                 self._prev_beat_s = t
                 self.rules.add_beat(beat)
-                out.beats.append(beat)
+                self._label(beat, out)
             else:
-                self._apply_change(item, t)
-            out.events.extend(self.engine.update(t, self.rules.findings(t)))
+                if self._apply_change(item, t):
+                    self._flush_unlabelled(out)
+                    if self._labeller is not None:
+                        self._labeller.reset()
+                    self.ectopy.reset(t)
+            out.events.extend(self.engine.update(t, self._findings(t)))
         if committed_s > self.committed_s:
             self.committed_s = committed_s
-        out.events.extend(
-            self.engine.update(self.committed_s, self.rules.findings(self.committed_s))
-        )
+        out.events.extend(self.engine.update(self.committed_s, self._findings(self.committed_s)))
         self.beats_total += len(out.beats)
         return StepOutput(out.beats, out.events, self.committed_s)
 
-    def _apply_change(self, item: _Pending, t: float) -> None:
+    def _findings(self, t_s: float) -> list[Finding]:
+        findings = self.rules.findings(t_s)
+        if self._labeller is not None:
+            findings += self.ectopy.findings(t_s)
+        return findings
+
+    def _label(self, beat: Beat, out: StepOutput) -> None:
+        """Classify the previous beat now that this one is known (its post-RR)."""
+        if self._labeller is None or not np.isfinite(beat.amplitude_uv):
+            out.beats.append(beat)
+            return
+        labelled = self._labeller.push(beat.r_peak_idx, beat.r_peak_time_s)
+        prev, self._unlabelled = self._unlabelled, beat
+        if prev is None:
+            return
+        if labelled is not None and labelled.r_peak_idx == prev.r_peak_idx:
+            prev = replace(prev, aami_class=labelled.aami_class, confidence=labelled.confidence)
+            self.rules.relabel(prev)
+        self.ectopy.add_beat(prev)
+        out.beats.append(prev)
+
+    def _flush_unlabelled(self, out: StepOutput) -> None:
+        """Emit the beat waiting for its class without one (a gap, or the end of stream)."""
+        if self._unlabelled is not None:
+            self.ectopy.add_beat(self._unlabelled)
+            out.beats.append(self._unlabelled)
+            self._unlabelled = None
+
+    def _raw_segment(self, start_idx: int, stop_idx: int) -> NDArray[np.float32] | None:
+        """Raw µV samples ``[start, stop)`` of the stream, or None if not all are buffered."""
+        first, samples = self._ring.window(start_idx, stop_idx)
+        if first != start_idx or len(samples) != stop_idx - start_idx:
+            return None
+        return samples.copy()
+
+    def _apply_change(self, item: _Pending, t: float) -> bool:
+        """Apply a state change; return True when it makes the signal unusable (a gap)."""
         if isinstance(item, FlatlineChange):
             self.rules.set_leads_off(item.flat, t)
             unusable = item.flat
@@ -329,6 +388,7 @@ class EcgPipeline:
                 self.rules.set_battery(item.battery_pct, t)
         if unusable:
             self._prev_beat_s = None
+        return unusable
 
     def _beat(self, peak: RPeak, t_s: float) -> Beat:
         rr = None if self._prev_beat_s is None else (t_s - self._prev_beat_s) * 1000.0

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agent.config import AgentConfig
+from agent.inference.factory import load_beat_classifier
 from agent.messages import AlarmAck, AlarmEvent, VitalsMessage, utc_now
 from agent.pipeline import EcgPipeline, StepOutput
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame, RrIntervals
@@ -210,7 +211,7 @@ class AgentRuntime:
         self._wave = FrameQueue(WAVE_QUEUE_CHUNKS)
         self._rr_mode = False
         self._last_rr: tuple[float, int] | None = None  # (stream t_s, arrival monotonic ns)
-        self._extra: dict[str, Any] = {}
+        self._extra: dict[str, Any] = {"beat_classifier": load_beat_classifier(cfg.inference)}
         self._acks: asyncio.Queue[AlarmAck] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._done = asyncio.Event()

@@ -109,11 +109,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from agent.alarms.engine import ConditionSpec, Finding
 from agent.alarms.rules import StripProvider
 from agent.beats import Beat
+from agent.config import EctopyConfig
 from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.messages import (
     AamiClass,
@@ -155,62 +154,6 @@ _P = AlarmCondition.PHYSIOLOGICAL
 
 _TRI_V_PHASE: Final = 2
 """Position of the V in an (N, N, V) trigeminy cycle."""
-
-
-class EctopyConfig(BaseModel):
-    """Ventricular ectopy alarm limits (see the module docstring for sources).
-
-    Defaults are the GE EK-Pro / Mindray V-tach definition (6 beats above 100 bpm), the Mindray
-    V Series bigeminy and trigeminy definitions (3 cycles) and 10 PVCs/min.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    vtach_min_beats: int = Field(
-        default=6,
-        ge=3,
-        le=20,
-        description="Consecutive V beats for V-tach (EK-Pro, Mindray default 6); shorter runs"
-        " of 3 or more are run_pvcs.",
-    )
-    vtach_rate_bpm: float = Field(
-        default=100.0,
-        ge=80.0,
-        le=250.0,
-        description="V-tach needs the run's rate above this, bpm (EK-Pro adult 100).",
-    )
-    min_confidence: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=1.0,
-        description="Beats whose classifier confidence is below this count as unknown: they"
-        " break runs and patterns and are not counted as PVCs.",
-    )
-    bigeminy_min_cycles: int = Field(
-        default=3,
-        ge=2,
-        le=20,
-        description="Consecutive (N, V) cycles for bigeminy (Mindray V Series: 3).",
-    )
-    trigeminy_min_cycles: int = Field(
-        default=3,
-        ge=2,
-        le=20,
-        description="Consecutive (N, N, V) cycles for trigeminy (Mindray V Series: 3).",
-    )
-    frequent_pvcs_per_min: int = Field(
-        default=10,
-        ge=1,
-        le=100,
-        description="More PVCs than this within 60 s raises frequent_pvcs (Mindray range 1-100).",
-    )
-    event_hold_s: float = Field(
-        default=5.0,
-        ge=0.0,
-        le=120.0,
-        description="A pattern stays true this long after its last beat, s; a repeat within it"
-        " extends the same alarm.",
-    )
 
 
 def ectopy_condition_specs(cfg: EctopyConfig) -> list[ConditionSpec]:

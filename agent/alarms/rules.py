@@ -130,6 +130,13 @@ class EcgRules:
         self._reference_s = max(self._reference_s, beat.r_peak_time_s)
         self.hr_bpm = hr_bpm_monitor(list(self._rr_ms))
 
+    def relabel(self, beat: Beat) -> None:
+        """Replace a beat already added by the same beat with its class (one beat late)."""
+        for i, old in enumerate(self._beats):
+            if old.r_peak_idx == beat.r_peak_idx:
+                self._beats[i] = beat
+                return
+
     def set_leads_off(self, leads_off: bool, t_s: float) -> None:
         """Record a leads-off change at stream time ``t_s``.
 

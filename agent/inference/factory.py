@@ -1,0 +1,37 @@
+"""Build the models the configuration asks for, once per process."""
+
+from __future__ import annotations
+
+import logging
+
+from agent.config import InferenceConfig
+from agent.inference.beat_classifier import BeatClassifier
+
+logger = logging.getLogger(__name__)
+
+
+def load_beat_classifier(cfg: InferenceConfig) -> BeatClassifier | None:
+    """Return the beat classifier, or None when ``inference.beats`` is off.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model card or model file is missing.
+    ValueError
+        If the model does not match its card's sha256.
+    DelegateUnavailableError
+        If the Edge TPU is requested, missing, and fallback is off.
+    """
+    if not cfg.beats:
+        return None
+    classifier = BeatClassifier(
+        cfg.beat_model, backend=cfg.backend, fallback_to_cpu=cfg.fallback_to_cpu
+    )
+    logger.info(
+        "beat classifier %s v%s on %s (%s)",
+        classifier.card.name,
+        classifier.version,
+        classifier.model.backend,
+        classifier.model.runtime,
+    )
+    return classifier
