@@ -166,7 +166,7 @@ def _encode(value: float, exponent: int | None, fmt: _MedFloatFormat) -> int:
             f"exponent {fmt.exponent_min}..{fmt.exponent_max}); exponent tried: {exp}"
         )
         raise ValueError(msg)
-    if mantissa == 0 and dec != 0:
+    if exponent is None and mantissa == 0 and dec != 0:
         msg = f"{value!r} is too small for an {fmt.name} at exponent {exp} (it would encode as 0)"
         raise ValueError(msg)
     exp_field = exp & ((1 << fmt.exponent_bits) - 1)
@@ -224,7 +224,8 @@ def encode_sfloat(value: float, exponent: int | None = None) -> int:
     ------
     ValueError
         If ``exponent`` is out of range, if ``value`` does not fit (``|mantissa| > 2045`` at the
-        largest usable exponent), or if a non-zero ``value`` would round to 0.
+        largest usable exponent), or if a non-zero ``value`` would round to 0 at the smallest
+        exponent (only when ``exponent`` is ``None``; an explicit exponent rounds as asked).
     """
     return _encode(value, exponent, SFLOAT)
 
@@ -274,6 +275,6 @@ def encode_float32(value: float, exponent: int | None = None) -> int:
     ------
     ValueError
         If ``exponent`` is out of range, ``value`` does not fit (``|mantissa| > 8388605``), or a
-        non-zero ``value`` would round to 0.
+        non-zero ``value`` would round to 0 with ``exponent=None``.
     """
     return _encode(value, exponent, FLOAT32)
