@@ -1,0 +1,288 @@
+"""Atrial fibrillation from RR intervals alone: int8 LSTM per beat, then AF episodes.
+
+Works from any source of RR intervals: the agent's own R-peaks or a Heart Rate Service
+wearable that sends RR but no waveform (BLE HRS 0x2A37 RR-Interval field).
+
+Per accepted RR interval (:class:`~agent.rhythm.af_features.RrCleaner`), once
+:data:`~agent.rhythm.af_features.AF_SEQ_LEN` intervals are buffered, the model
+(``models/af_rr.tflite``, card ``models/af_rr.json``) gives P(AF) of the window; the
+probability is attributed to the window's centre interval (the model was trained on that
+label), so each output describes the rhythm ``AF_SEQ_LEN // 2`` beats back.
+:class:`AfEpisodeLogic` turns these probabilities into episodes with hysteresis:
+
+- AF **starts** after ``n_on`` consecutive windows with ``p >= p_on``; its onset is the start
+  of the centre interval of the first of them (not the confirmation time);
+- AF **ends** after ``n_off`` consecutive windows with ``p < p_off``; its offset is the start
+  of the centre interval of the first of them.
+
+The thresholds and counts ship in the model card (``preprocessing.episode``), chosen on the
+afdb cross-validation folds (docs/af_detector.md); the constructor can override them.
+
+Cost: one inference per accepted beat (~tens of µs on one CPU core, measured in the card).
+
+References
+----------
+Petrėnas A, Marozas V, Sörnmo L. Low-complexity detection of atrial fibrillation in continuous
+long-term monitoring. Comput Biol Med 2015;65:184-191. doi:10.1016/j.compbiomed.2015.01.019
+ANSI/AAMI EC57:2012, section 3.3 (AF episode and duration sensitivity / positive predictivity).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from agent.inference.tflite import Backend, InferenceError, TfliteModel, load_model
+from agent.rhythm.af_features import (
+    AF_CENTER_IDX,
+    AF_N_FEATURES,
+    AF_SEQ_LEN,
+    GAP,
+    CleanRr,
+    RrCleaner,
+    af_window_features,
+)
+from models.card import MODELS_DIR, ModelCard, load_card
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AF_CARD",
+    "DEFAULT_EPISODE",
+    "AfChange",
+    "AfDetector",
+    "AfEpisodeLogic",
+    "EpisodeParams",
+]
+
+AF_CARD: Final = MODELS_DIR / "af_rr.json"
+"""Card of the shipped AF model."""
+
+
+@dataclass(frozen=True, slots=True)
+class AfChange:
+    """AF began or ended.
+
+    Attributes
+    ----------
+    af : bool
+        True: an AF episode began; False: it ended.
+    onset_s : float
+        Estimated stream time (s) at which the episode began (``af``) or ended (not ``af``);
+        earlier than the moment the change is reported (the confirmation time).
+    """
+
+    af: bool
+    onset_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeParams:
+    """Hysteresis of :class:`AfEpisodeLogic`.
+
+    Attributes
+    ----------
+    p_on : float
+        A window counts towards AF onset when P(AF) >= p_on.
+    n_on : int
+        Consecutive such windows (beats) that confirm AF.
+    p_off : float
+        A window counts towards AF offset when P(AF) < p_off (``p_off <= p_on``).
+    n_off : int
+        Consecutive such windows (beats) that end AF.
+    """
+
+    p_on: float = 0.5
+    n_on: int = 8
+    p_off: float = 0.5
+    n_off: int = 8
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.p_off <= self.p_on < 1.0 or self.n_on < 1 or self.n_off < 1:
+            msg = f"invalid AF episode parameters {self}: need 0 < p_off <= p_on < 1, n >= 1"
+            raise ValueError(msg)
+
+    @classmethod
+    def from_card(cls, card: ModelCard) -> EpisodeParams:
+        """Read ``card.preprocessing["episode"]``; defaults where absent."""
+        raw: dict[str, Any] = dict(card.preprocessing.get("episode", {}))
+        return cls(
+            p_on=float(raw.get("p_on", DEFAULT_EPISODE.p_on)),
+            n_on=int(raw.get("n_on", DEFAULT_EPISODE.n_on)),
+            p_off=float(raw.get("p_off", DEFAULT_EPISODE.p_off)),
+            n_off=int(raw.get("n_off", DEFAULT_EPISODE.n_off)),
+        )
+
+
+DEFAULT_EPISODE: Final = EpisodeParams()
+"""Episode hysteresis used where a card gives none."""
+
+
+class AfEpisodeLogic:
+    """Per-window P(AF) → AF episode changes (see the module docstring).
+
+    Parameters
+    ----------
+    params
+        Hysteresis thresholds and counts.
+    """
+
+    def __init__(self, params: EpisodeParams) -> None:
+        self.params = params
+        self.in_af = False
+        self._count = 0
+        self._run_start_s = 0.0
+
+    def reset(self, t_s: float) -> AfChange | None:
+        """Forget the run in progress; end an open episode at ``t_s`` (stream time, s)."""
+        self._count = 0
+        if self.in_af:
+            self.in_af = False
+            return AfChange(af=False, onset_s=t_s)
+        return None
+
+    def update(self, p_af: float, start_s: float) -> AfChange | None:
+        """Feed one window's P(AF) and the start time (s) of its centre interval."""
+        prm = self.params
+        towards_change = p_af < prm.p_off if self.in_af else p_af >= prm.p_on
+        if not towards_change:
+            self._count = 0
+            return None
+        if self._count == 0:
+            self._run_start_s = start_s
+        self._count += 1
+        if self._count >= (prm.n_off if self.in_af else prm.n_on):
+            self.in_af = not self.in_af
+            self._count = 0
+            return AfChange(af=self.in_af, onset_s=self._run_start_s)
+        return None
+
+
+class AfDetector:
+    """Streaming AF detector over RR intervals (see the module docstring).
+
+    Parameters
+    ----------
+    card_path
+        Model card; the model file lies beside it. None: the shipped ``models/af_rr.json``.
+    backend
+        ``cpu`` (LSTMs stay on the CPU; ``edgetpu`` is accepted and falls back).
+    fallback_to_cpu
+        See :func:`agent.inference.tflite.load_model`.
+    episode
+        Override the card's episode hysteresis.
+
+    Attributes
+    ----------
+    probability : float | None
+        P(AF) of the last window, None before the first full window (or after a reset).
+    version : str
+        Model version from the card.
+    card : ModelCard
+        The loaded card.
+    last_centre_start_s : float | None
+        Start (s) of the centre interval of the last window (what ``probability`` describes).
+    n_windows, n_resets : int
+        Windows run and resets so far (counters for evaluation and status).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the card or model is missing.
+    ValueError
+        If the model does not match its card's sha256, or the episode parameters are invalid.
+    InferenceError
+        If the model cannot be loaded or its input is not ``(1, AF_SEQ_LEN, AF_N_FEATURES)``.
+    """
+
+    def __init__(
+        self,
+        card_path: Path | None = None,
+        *,
+        backend: Backend = "cpu",
+        fallback_to_cpu: bool = True,
+        episode: EpisodeParams | None = None,
+    ) -> None:
+        path = card_path if card_path is not None else AF_CARD
+        self.card = load_card(path)
+        self.version = self.card.version
+        self._model: TfliteModel = load_model(
+            path.parent / self.card.file, backend=backend, fallback_to_cpu=fallback_to_cpu
+        )
+        expected = (1, AF_SEQ_LEN, AF_N_FEATURES)
+        got = self._model.inputs[0].shape if len(self._model.inputs) == 1 else ()
+        if got != expected:
+            msg = f"{self.card.file}: input shape {got}, AF features need {expected}"
+            raise InferenceError(msg)
+        self.logic = AfEpisodeLogic(episode or EpisodeParams.from_card(self.card))
+        self._cleaner = RrCleaner()
+        self._window: deque[CleanRr] = deque(maxlen=AF_SEQ_LEN)
+        self._last_t_s: float | None = None
+        self.probability: float | None = None
+        self.last_centre_start_s: float | None = None
+        self.n_windows = 0
+        self.n_resets = 0
+
+    @property
+    def in_af(self) -> bool:
+        """True while an AF episode is open."""
+        return self.logic.in_af
+
+    def reset(self) -> list[AfChange]:
+        """Restart after a gap in the RR stream (leads-off, disconnect, pause > 3 s).
+
+        Returns
+        -------
+        list[AfChange]
+            ``[AfChange(False, t)]`` if an episode was open (ended at the last beat seen,
+            time ``t``), else empty.
+        """
+        self._cleaner.reset()
+        self._window.clear()
+        self.n_resets += 1
+        self.probability = None
+        self.last_centre_start_s = None
+        end_s = self._last_t_s if self._last_t_s is not None else 0.0
+        change = self.logic.reset(end_s)
+        return [change] if change is not None else []
+
+    def push(self, rr_ms: float, t_s: float) -> list[AfChange]:
+        """Feed one RR interval.
+
+        Parameters
+        ----------
+        rr_ms
+            RR interval, ms.
+        t_s
+            Stream time of the R-peak that ends it, s.
+
+        Returns
+        -------
+        list[AfChange]
+            Episode changes confirmed by this interval (usually none).
+        """
+        out = self._cleaner.push(rr_ms, t_s)
+        if out is GAP:
+            changes = self.reset()
+            self._last_t_s = t_s
+            return changes
+        if not isinstance(out, CleanRr):
+            return []
+        self._last_t_s = t_s
+        self._window.append(out)
+        if len(self._window) < AF_SEQ_LEN:
+            return []
+        rr = np.fromiter((c.rr_ms for c in self._window), dtype=np.float64, count=AF_SEQ_LEN)
+        x = af_window_features(rr)
+        p = float(self._model.predict([x[None]])[0].reshape(-1)[0])
+        self.probability = p
+        self.n_windows += 1
+        start_s = self._window[AF_CENTER_IDX].start_s
+        self.last_centre_start_s = start_s
+        change = self.logic.update(p, start_s)
+        return [change] if change is not None else []

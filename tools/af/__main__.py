@@ -1,0 +1,104 @@
+"""``python -m tools.af {all,smoke,evaluate}``.
+
+- ``all --data ../shared/data --out models``: the whole life cycle (:mod:`tools.af.build`);
+  needs the training venv (``.venv-train``, TensorFlow + tf-keras).
+- ``smoke --data ../shared/data --out DIR``: a few training steps on a slice of 2 afdb
+  records, int8 conversion, one run through :func:`agent.inference.tflite.load_model`, and a
+  check that the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op is there; exit status 1 on failure.
+- ``evaluate --data ../shared/data [--out DIR] [--rr-source reference|agent]``: the report
+  (:func:`tools.af.evaluate.evaluate_af`), no TensorFlow needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+FUSED_LSTM_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+"""The TFLite builtin the int8 LSTM must convert to (../shared/STACK.md)."""
+
+
+def smoke(data_dir: Path, out_dir: Path) -> int:
+    """Train briefly on 2 afdb records, convert, run; return 0 on success, 1 on failure."""
+    from agent.inference.tflite import load_model
+    from tools.af.dataset import afdb_records, load_rr_record, record_windows
+    from tools.af.train import (
+        TrainConfig,
+        convert_int8,
+        tflite_op_names,
+        train_model,
+    )
+
+    names = afdb_records(data_dir / "afdb")[:2]
+    xs, ys = [], []
+    for n in names:
+        x, y, _src = record_windows(load_rr_record(data_dir / "afdb" / n), stride=16)
+        keep = y >= 0
+        xs.append(x[keep][:1024])
+        ys.append(y[keep][:1024])
+    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    cfg = TrainConfig(units=8, epochs=1, batch_size=128)
+    model = train_model(x_all, y_all, cfg)
+    data = convert_int8(model, x_all[:64], cfg.units)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "af_rr_smoke.tflite"
+    path.write_bytes(data)
+    ops = tflite_op_names(data)
+    tfl = load_model(path)
+    p = tfl.predict([x_all[:1]])[0]
+    ok = FUSED_LSTM_OP in ops and tfl.inputs[0].dtype == np.int8 and p.shape == (1, 1)
+    ok = ok and bool(np.all((p >= 0.0) & (p <= 1.0)))
+    print(f"smoke: records {names}, {len(data)} bytes, ops {ops}, P(AF)={float(p[0, 0]):.3f}")
+    print("smoke: OK" if ok else f"smoke: FAILED ({FUSED_LSTM_OP} missing or bad output)")
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m tools.af")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for name in ("all", "smoke", "evaluate"):
+        p = sub.add_parser(name)
+        p.add_argument("--data", type=Path, default=Path("../shared/data"))
+        p.add_argument("--out", type=Path, default=Path("models" if name == "all" else "out/af"))
+        if name == "all":
+            p.add_argument("--epochs", type=int, default=None)
+        if name == "evaluate":
+            p.add_argument("--rr-source", choices=["reference", "agent"], default="reference")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if not (args.data / "afdb").is_dir():
+        print(f"error: afdb not found under {args.data}", file=sys.stderr)
+        return 2
+    if args.cmd == "smoke":
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        return smoke(args.data, args.out)
+    if args.cmd == "all":
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        from tools.af.build import build_all
+        from tools.af.train import TrainConfig
+
+        cfg = TrainConfig() if args.epochs is None else TrainConfig(epochs=args.epochs)
+        card = build_all(args.data, args.out, cfg=cfg)
+        print(card.read_text(encoding="utf-8"))
+        return 0
+    from tools.af.evaluate import evaluate_af
+
+    report = evaluate_af(args.data, rr_source=args.rr_source)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "af.md").write_text(report.to_markdown(), encoding="utf-8")
+    (args.out / "af.json").write_text(report.to_json(), encoding="utf-8")
+    print(report.to_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,392 @@
+"""``python -m tools.af all``: cross-validate, tune the episode logic, train, convert, card.
+
+Steps (one command, fixed seed, CPU, single process):
+
+1. load the 23 afdb records (:mod:`tools.af.dataset`) and split them patient-wise into
+   :data:`N_FOLDS` folds (:func:`tools.af.train.fold_assignment`);
+2. per fold: train on the other folds, convert to int8 (calibration windows from the training
+   records only), write ``tools/af/folds/af_rr_fold{k}.tflite`` and its card, and run the
+   held-out records through :class:`agent.rhythm.af.AfDetector` with that card;
+3. choose the episode hysteresis (:class:`agent.rhythm.af.EpisodeParams`) on the
+   out-of-fold probabilities: for fold k only on the *other* folds' records (nested, written
+   into fold k's card, so the cross-validated figures never saw their own records), and for
+   the shipped model on all of them;
+4. train the final model on all 23 records, convert, measure CPU latency, and write
+   ``models/af_rr.tflite`` and ``models/af_rr.json`` with the cross-validated figures
+   (:func:`tools.af.evaluate.evaluate_af`, the shipped int8 path) and the mitdb check.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.inference.tflite import load_model
+from agent.rhythm.af import AfDetector, EpisodeParams
+from agent.rhythm.af_features import AF_N_FEATURES, AF_SEQ_LEN, af_preprocessing
+from models.card import ModelCard, TensorSpec, sha256_file
+from tools.af.dataset import RrRecord, afdb_records, load_rr_record, record_windows
+from tools.af.evaluate import (
+    FOLDS_DIR,
+    Counts,
+    DetectorRun,
+    evaluate_af,
+    replay_episodes,
+    run_detector,
+    score_record,
+    summarize,
+)
+from tools.af.train import (
+    SEED,
+    KerasModel,
+    TrainConfig,
+    convert_int8,
+    fold_assignment,
+    predict_float,
+    tflite_op_names,
+    train_model,
+)
+
+logger = logging.getLogger(__name__)
+
+N_FOLDS: Final = 5
+"""Patient-wise folds (afdb: one record per patient, 4-5 records per fold)."""
+
+N_REPRESENTATIVE: Final = 500
+"""Calibration windows for int8 conversion, sampled from the training records."""
+
+MODEL_VERSION: Final = "af_rr-1.0.0"
+"""Version string copied into every AF alarm."""
+
+EPISODE_GRID: Final[dict[str, tuple[float, ...]]] = {
+    "p_on": (0.5, 0.7, 0.9),
+    "p_off": (0.3, 0.5),
+    "n_on": (4, 8, 16),
+    "n_off": (4, 8, 16),
+}
+"""Hysteresis candidates (windows = beats); 16 beats + the 16-beat centre lag ≈ 20-30 s."""
+
+FALSE_ALARM_PENALTY_PP: Final = 10.0
+"""Tuning objective: beat Se % + beat Sp % − this × false AF episodes per hour (afdb), so
+0.1 false alarm/h (the issue's limit) costs as much as 1 point of Se or Sp."""
+
+
+def _windows(recs: Sequence[RrRecord], stride: int) -> tuple[NDArray[np.float32], NDArray[np.int8]]:
+    xs, ys = [], []
+    for rec in recs:
+        x, y, _src = record_windows(rec, stride=stride)
+        keep = y >= 0
+        xs.append(x[keep])
+        ys.append(y[keep])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _representative(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    rng = np.random.default_rng(SEED)
+    idx = rng.choice(len(x), size=min(N_REPRESENTATIVE, len(x)), replace=False)
+    return x[np.sort(idx)]
+
+
+def _latency_us(model_path: Path, n: int = 2000) -> dict[str, Any]:
+    model = load_model(model_path, num_threads=1)
+    x = np.zeros((1, AF_SEQ_LEN, AF_N_FEATURES), dtype=np.float32)
+    for _ in range(50):
+        model.predict([x])
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model.predict([x])
+    per = (time.perf_counter() - t0) / n * 1e6
+    return {
+        "per_inference_us": round(per, 1),
+        "inferences_per_beat": 1,
+        "how": f"TfliteModel.predict incl. quantize/dequantize, {n} calls, 1 thread,"
+        f" {model.runtime}, this machine (x86_64, shared 2 cores)",
+    }
+
+
+def _write_model(
+    data: bytes,
+    out_dir: Path,
+    name: str,
+    *,
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    episode: EpisodeParams,
+    latency: dict[str, Any] | None = None,
+) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / f"{name}.tflite"
+    model_path.write_bytes(data)
+    model = load_model(model_path)
+    inp, outp = model.inputs[0], model.outputs[0]
+    pre = af_preprocessing()
+    pre["episode"] = {
+        "p_on": episode.p_on,
+        "n_on": episode.n_on,
+        "p_off": episode.p_off,
+        "n_off": episode.n_off,
+    }
+    card = ModelCard(
+        name=name,
+        version=MODEL_VERSION if name == "af_rr" else f"{MODEL_VERSION}+{name}",
+        task="P(atrial fibrillation or flutter) of the centre RR interval of a 32-RR window",
+        file=model_path.name,
+        sha256=sha256_file(model_path),
+        size_bytes=model_path.stat().st_size,
+        inputs=[
+            TensorSpec(
+                name=inp.name,
+                shape=list(inp.shape),
+                dtype=str(inp.dtype),
+                scale=inp.scale,
+                zero_point=inp.zero_point,
+                description="(1, seq_len, 2): log RR/median, scaled RR (agent.rhythm.af_features)",
+            )
+        ],
+        outputs=[
+            TensorSpec(
+                name=outp.name,
+                shape=list(outp.shape),
+                dtype=str(outp.dtype),
+                scale=outp.scale,
+                zero_point=outp.zero_point,
+                description="P(AF) of the window's centre interval",
+            )
+        ],
+        labels=["AF"],
+        preprocessing=pre,
+        training=training,
+        metrics=metrics,
+        latency=latency or {},
+        edgetpu={"compatible": False, "why": "LSTM kept on the CPU (../shared/STACK.md)"},
+        created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    card_path = out_dir / f"{name}.json"
+    card_path.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return card_path
+
+
+def _set_episode(card_path: Path, episode: EpisodeParams) -> None:
+    card = ModelCard.model_validate_json(card_path.read_text(encoding="utf-8"))
+    pre = dict(card.preprocessing)
+    pre["episode"] = {
+        "p_on": episode.p_on,
+        "n_on": episode.n_on,
+        "p_off": episode.p_off,
+        "n_off": episode.n_off,
+    }
+    card = card.model_copy(update={"preprocessing": pre})
+    card_path.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def _grid() -> list[EpisodeParams]:
+    out = []
+    g = EPISODE_GRID
+    for p_on, p_off, n_on, n_off in itertools.product(g["p_on"], g["p_off"], g["n_on"], g["n_off"]):
+        if p_off <= p_on:
+            out.append(EpisodeParams(p_on=p_on, n_on=int(n_on), p_off=p_off, n_off=int(n_off)))
+    return out
+
+
+def _objective(c: Counts) -> float:
+    f = summarize(c)
+    se = f["beat_se_pct"] or 0.0
+    sp = f["beat_sp_pct"] or 0.0
+    fa = f["false_alarms_per_hour"] or 0.0
+    return float(se) + float(sp) - FALSE_ALARM_PENALTY_PP * float(fa)
+
+
+def tune_episodes(
+    runs: dict[str, tuple[RrRecord, DetectorRun]], folds: dict[str, int]
+) -> tuple[dict[int, EpisodeParams], EpisodeParams, list[dict[str, Any]]]:
+    """Choose the episode hysteresis on out-of-fold probabilities.
+
+    Parameters
+    ----------
+    runs
+        Record name → (record, run of the fold model that did not see it).
+    folds
+        Record name → fold.
+
+    Returns
+    -------
+    per_fold, final, table
+        For each fold the parameters chosen on the other folds' records; the parameters
+        chosen on all records; the objective of every candidate on all records.
+    """
+    grid = _grid()
+    counts: dict[tuple[int, str], Counts] = {}
+    for gi, prm in enumerate(grid):
+        for name, (rec, run) in runs.items():
+            end = max(rec.duration_s, float(rec.t_s[-1]))
+            eps, conf = replay_episodes(run, prm, end)
+            counts[gi, name] = score_record(rec, eps, conf)
+
+    def best(names: Sequence[str]) -> tuple[int, float]:
+        scored = []
+        for gi in range(len(grid)):
+            total = Counts()
+            for n in names:
+                total.add(counts[gi, n])
+            scored.append((_objective(total), -gi))
+        obj, neg = max(scored)
+        return -neg, obj
+
+    per_fold: dict[int, EpisodeParams] = {}
+    for k in sorted(set(folds.values())):
+        gi, _obj = best([n for n in runs if folds[n] != k])
+        per_fold[k] = grid[gi]
+    gi, _obj = best(list(runs))
+    table = []
+    for i, prm in enumerate(grid):
+        total = Counts()
+        for n in runs:
+            total.add(counts[i, n])
+        f = summarize(total)
+        table.append({"params": prm, "objective": round(_objective(total), 3), **f})
+    return per_fold, grid[gi], table
+
+
+def build_all(
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    folds_dir: Path = FOLDS_DIR,
+    cfg: TrainConfig | None = None,
+) -> Path:
+    """Run the whole life cycle (module docstring); return the shipped card's path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If afdb is missing.
+    """
+    cfg = cfg or TrainConfig()
+    t_start = time.perf_counter()
+    afdb = data_dir / "afdb"
+    names = afdb_records(afdb)
+    recs = {n: load_rr_record(afdb / n) for n in names}
+    frac = [float(np.mean(recs[n].label == 1)) for n in names]
+    fold_of = dict(zip(names, fold_assignment(names, frac, N_FOLDS), strict=True))
+    runs: dict[str, tuple[RrRecord, DetectorRun]] = {}
+    float_vs_int8: dict[str, int] = {"n": 0, "float_correct": 0, "int8_correct": 0}
+    for k in range(N_FOLDS):
+        train_names = [n for n in names if fold_of[n] != k]
+        test_names = [n for n in names if fold_of[n] == k]
+        logger.info("fold %d: test %s", k, " ".join(test_names))
+        x, y = _windows([recs[n] for n in train_names], cfg.stride)
+        model = train_model(x, y, cfg)
+        data = convert_int8(model, _representative(x), cfg.units)
+        card_path = _write_model(
+            data,
+            folds_dir,
+            f"af_rr_fold{k}",
+            training={
+                "records": train_names,
+                "test_records": test_names,
+                "fold": k,
+                "n_folds": N_FOLDS,
+                "seed": SEED,
+                "config": _cfg_dict(cfg),
+            },
+            metrics={},
+            episode=EpisodeParams(),
+        )
+        det = AfDetector(card_path, episode=EpisodeParams(p_on=0.5, n_on=1, p_off=0.5, n_off=1))
+        for n in test_names:
+            run = run_detector(det, recs[n])
+            runs[n] = (recs[n], run)
+            _float_int8(model, recs[n], run, float_vs_int8)
+    per_fold, final_params, table = tune_episodes(runs, fold_of)
+    for k, prm in per_fold.items():
+        _set_episode(folds_dir / f"af_rr_fold{k}.json", prm)
+        logger.info("fold %d episode parameters (chosen on the other folds): %s", k, prm)
+    logger.info("shipped episode parameters: %s", final_params)
+    x, y = _windows([recs[n] for n in names], cfg.stride)
+    model = train_model(x, y, cfg)
+    data = convert_int8(model, _representative(x), cfg.units)
+    ops = tflite_op_names(data)
+    training = {
+        "data": "MIT-BIH Atrial Fibrillation Database (afdb), .qrs beats, .atr rhythm",
+        "records": names,
+        "labels": "AF = (AFIB + (AFL; all else not AF; beats before the first rhythm label unused",
+        "split": f"{N_FOLDS}-fold patient-wise CV for figures; final model on all records",
+        "folds": {n: fold_of[n] for n in names},
+        "seed": SEED,
+        "config": _cfg_dict(cfg),
+        "ops": ops,
+        "command": ".venv-train/bin/python -m tools.af all --data ../shared/data --out models",
+        "episode_tuning": {
+            "grid": {k: list(v) for k, v in EPISODE_GRID.items()},
+            "objective": "beat Se% + beat Sp% - 10 x false AF episodes/h, afdb out-of-fold",
+            "per_fold": {str(k): _prm_dict(p) for k, p in per_fold.items()},
+        },
+        "never_used": "mitdb (a check only), MIT-BIH DS2",
+    }
+    card_path = _write_model(
+        data, out_dir, "af_rr", training=training, metrics={}, episode=final_params
+    )
+    latency = _latency_us(out_dir / "af_rr.tflite")
+    report = evaluate_af(data_dir, card_path=card_path, folds_dir=folds_dir)
+    metrics: dict[str, Any] = {s.name: s.figures for s in report.sets}
+    metrics["afdb_cv_window_accuracy_float_vs_int8"] = {
+        "windows": float_vs_int8["n"],
+        "float_pct": round(100 * float_vs_int8["float_correct"] / max(1, float_vs_int8["n"]), 3),
+        "int8_pct": round(100 * float_vs_int8["int8_correct"] / max(1, float_vs_int8["n"]), 3),
+        "threshold": 0.5,
+    }
+    metrics["notes"] = report.notes
+    card_path = _write_model(
+        data,
+        out_dir,
+        "af_rr",
+        training=training,
+        metrics=metrics,
+        episode=final_params,
+        latency=latency,
+    )
+    table.sort(key=lambda row: -float(row["objective"]))
+    rows = [{**row, "params": _prm_dict(row["params"])} for row in table]
+    (folds_dir / "episode_tuning.json").write_text(
+        json.dumps(rows, indent=1) + "\n", encoding="utf-8"
+    )
+    logger.info("done in %.0f s: %s", time.perf_counter() - t_start, card_path)
+    return card_path
+
+
+def _prm_dict(p: EpisodeParams) -> dict[str, float | int]:
+    return {"p_on": p.p_on, "n_on": p.n_on, "p_off": p.p_off, "n_off": p.n_off}
+
+
+def _cfg_dict(cfg: TrainConfig) -> dict[str, float | int]:
+    return {
+        "units": cfg.units,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+        "stride": cfg.stride,
+    }
+
+
+def _float_int8(model: KerasModel, rec: RrRecord, run: DetectorRun, acc: dict[str, int]) -> None:
+    """Per-window accuracy at 0.5 of the float model and of the int8 detector run."""
+    x, y, _src = record_windows(rec)
+    if len(x) != len(run.p_af):
+        logger.warning("%s: %d windows vs %d detector windows", rec.name, len(x), len(run.p_af))
+        return
+    keep = y >= 0
+    pf = predict_float(model, x) >= 0.5
+    pi = run.p_af >= 0.5
+    truth = y == 1
+    acc["n"] += int(keep.sum())
+    acc["float_correct"] += int(np.sum((pf == truth) & keep))
+    acc["int8_correct"] += int(np.sum((pi == truth) & keep))

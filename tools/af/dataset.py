@@ -1,0 +1,218 @@
+"""RR series with per-beat AF labels from PhysioNet records, and model windows from them.
+
+Sources:
+
+- afdb (MIT-BIH Atrial Fibrillation Database): beat times from the ``.qrs`` files (automatic
+  detector, unaudited, as every afdb study uses them), rhythm from the ``.atr`` ``aux_note``
+  (``(AFIB``, ``(AFL``, ``(J``, ``(N``). The ``.dat`` signals are not distributed here; records
+  00735 and 03665 have no signal at all and are excluded (:data:`AFDB_EXCLUDED`), leaving the
+  23 records every afdb study uses.
+- mitdb: beat times from the reference ``.atr`` beat labels (or the agent's own R-peaks, see
+  :mod:`tools.af.evaluate`), rhythm from its ``+`` annotations.
+
+Labels: AF **and atrial flutter** are the positive class (``(AFIB``, ``(AFL``), everything else
+negative. This is the usual afdb convention for RR-based detectors (Petrėnas 2015 among them):
+flutter with variable conduction is as irregular as AF and is treated the same clinically
+(anticoagulation, rate control); flutter with fixed conduction is regular and undetectable
+from RR. AFL is 0.2 % of afdb beats. Beats before a record's first rhythm annotation have no
+label (-1) and are neither trained on nor scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import wfdb
+from numpy.typing import NDArray
+
+from agent.rhythm.af_features import AF_CENTER_IDX, AF_SEQ_LEN, af_window_features, rr_clean
+from tools.ec57 import BEAT_SYMBOLS
+
+AF_RHYTHMS: Final[frozenset[str]] = frozenset(["(AFIB", "(AFL"])
+"""Rhythm ``aux_note`` values labelled AF (see the module docstring)."""
+
+AFDB_EXCLUDED: Final[frozenset[str]] = frozenset(["00735", "03665"])
+"""afdb records without a signal (header length 0): not in any afdb study's 23 records."""
+
+MITDB_AF_RECORDS: Final[tuple[str, ...]] = ("201", "202", "203", "210", "219", "221", "222")
+"""mitdb records that contain AF or AFL episodes (a check set; never trained or tuned on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RrRecord:
+    """One record's RR series and labels.
+
+    Attributes
+    ----------
+    name : str
+        Record name.
+    rr_ms : NDArray[np.float64]
+        RR intervals, ms, shape ``(n_rr,)``; interval i ends at beat i+1 of the record.
+    t_s : NDArray[np.float64]
+        Time of the R-peak ending each interval, s from the record start, shape ``(n_rr,)``.
+    label : NDArray[np.int8]
+        1 AF/AFL, 0 other rhythm, -1 unlabelled, at the R-peak ending each interval.
+    afib_only : NDArray[np.bool_]
+        True where the rhythm is ``(AFIB`` (not AFL), for AF-only sensitivity.
+    duration_s : float
+        Record duration, s.
+    af_intervals : list[tuple[float, float]]
+        Annotated AF/AFL episodes ``(start_s, end_s)``.
+    """
+
+    name: str
+    rr_ms: NDArray[np.float64]
+    t_s: NDArray[np.float64]
+    label: NDArray[np.int8]
+    afib_only: NDArray[np.bool_]
+    duration_s: float
+    af_intervals: list[tuple[float, float]]
+
+
+def afdb_records(afdb_dir: Path) -> list[str]:
+    """Return the 23 usable afdb record names, sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no ``.hea`` files.
+    """
+    names = sorted(p.stem for p in afdb_dir.glob("*.hea") if p.stem not in AFDB_EXCLUDED)
+    if not names:
+        msg = f"no afdb records (.hea) under {afdb_dir}"
+        raise FileNotFoundError(msg)
+    return names
+
+
+def _rhythm_at(
+    beat_samples: NDArray[np.int64], rhythm_samples: NDArray[np.int64], rhythm_notes: list[str]
+) -> tuple[NDArray[np.int8], NDArray[np.bool_]]:
+    label = np.full(beat_samples.shape, -1, dtype=np.int8)
+    afib = np.zeros(beat_samples.shape, dtype=bool)
+    if rhythm_samples.size == 0:
+        return label, afib
+    idx = np.searchsorted(rhythm_samples, beat_samples, side="right") - 1
+    known = idx >= 0
+    notes = np.array(rhythm_notes, dtype=object)
+    current = notes[np.clip(idx, 0, None)]
+    is_af = np.array([n in AF_RHYTHMS for n in current], dtype=bool)
+    label[known] = is_af[known].astype(np.int8)
+    afib[known] = np.array([n == "(AFIB" for n in current], dtype=bool)[known]
+    return label, afib
+
+
+def _af_intervals(
+    rhythm_samples: NDArray[np.int64], notes: list[str], fs_hz: float, duration_s: float
+) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    start: float | None = None
+    for s, n in zip(rhythm_samples.tolist(), notes, strict=True):
+        t = s / fs_hz
+        af = n in AF_RHYTHMS
+        if af and start is None:
+            start = t
+        elif not af and start is not None:
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, duration_s))
+    return out
+
+
+def load_rr_record(
+    record_path: Path,
+    *,
+    beats: Literal["qrs", "atr"] = "qrs",
+    beat_samples: NDArray[np.int64] | None = None,
+) -> RrRecord:
+    """Load a record's RR intervals and per-interval AF labels.
+
+    Parameters
+    ----------
+    record_path
+        WFDB record path without extension.
+    beats
+        ``qrs`` (afdb's beat file) or ``atr`` (the reference beat labels, mitdb).
+    beat_samples
+        R-peak sample indices at the record's rate, shape ``(n_beats,)``, to use instead
+        (the agent's own detections); ``beats`` is then ignored.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the header or annotation files are missing.
+    """
+    path = str(record_path)
+    header = wfdb.rdheader(path)
+    fs_hz = float(header.fs)
+    duration_s = float(header.sig_len or 0) / fs_hz
+    atr = wfdb.rdann(path, "atr")
+    symbols = list(atr.symbol)
+    notes = [str(a).rstrip("\x00") for a in (atr.aux_note or [""] * len(symbols))]
+    samples = np.asarray(atr.sample, dtype=np.int64)
+    rmask = np.array([s == "+" and n.startswith("(") for s, n in zip(symbols, notes, strict=True)])
+    r_samples = samples[rmask] if rmask.size else samples[:0]
+    r_notes = [n for n, m in zip(notes, rmask.tolist(), strict=True) if m]
+    if beat_samples is not None:
+        bs = np.sort(np.asarray(beat_samples, dtype=np.int64))
+    elif beats == "qrs":
+        bs = np.asarray(wfdb.rdann(path, "qrs").sample, dtype=np.int64)
+    else:
+        bmask = np.array([s in BEAT_SYMBOLS for s in symbols], dtype=bool)
+        bs = samples[bmask]
+    if duration_s <= 0.0 and bs.size:
+        duration_s = float(bs[-1]) / fs_hz
+    label, afib = _rhythm_at(bs[1:], r_samples, r_notes)
+    return RrRecord(
+        name=Path(path).name,
+        rr_ms=np.diff(bs).astype(np.float64) * 1000.0 / fs_hz,
+        t_s=bs[1:].astype(np.float64) / fs_hz,
+        label=label,
+        afib_only=afib,
+        duration_s=duration_s,
+        af_intervals=_af_intervals(r_samples, r_notes, fs_hz, duration_s),
+    )
+
+
+def record_windows(
+    rec: RrRecord, *, stride: int = 1
+) -> tuple[NDArray[np.float32], NDArray[np.int8], NDArray[np.int64]]:
+    """Model windows of one record, cleaned exactly as the agent cleans them.
+
+    Parameters
+    ----------
+    rec
+        The record.
+    stride
+        Keep every ``stride``-th window (training thins overlapping windows).
+
+    Returns
+    -------
+    x : NDArray[np.float32]
+        Shape ``(n_windows, AF_SEQ_LEN, AF_N_FEATURES)``.
+    y : NDArray[np.int8]
+        Label of each window's centre interval (1 AF, 0 not, -1 unlabelled), ``(n_windows,)``.
+    src : NDArray[np.int64]
+        Index in ``rec.rr_ms`` of each window's centre interval, ``(n_windows,)``.
+    """
+    xs: list[NDArray[np.float32]] = []
+    ys: list[NDArray[np.int8]] = []
+    srcs: list[NDArray[np.int64]] = []
+    for rr, _t, idx in rr_clean(rec.rr_ms, rec.t_s):
+        if rr.size < AF_SEQ_LEN:
+            continue
+        win = np.lib.stride_tricks.sliding_window_view(rr, AF_SEQ_LEN)[::stride]
+        centre = idx[AF_CENTER_IDX:][: len(idx) - AF_SEQ_LEN + 1][::stride]
+        xs.append(af_window_features(win))
+        ys.append(rec.label[centre])
+        srcs.append(centre)
+    if not xs:
+        return (
+            np.zeros((0, AF_SEQ_LEN, 2), np.float32),
+            np.zeros(0, np.int8),
+            np.zeros(0, np.int64),
+        )
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(srcs)
