@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from firmware_bridge.codecs._wire import uuid16
+from firmware_bridge.codecs._wire import RawValue, uuid16
 from firmware_bridge.codecs.battery import (
     BATTERY_LEVEL_UUID,
     BATTERY_SERVICE_UUID,
@@ -118,6 +118,7 @@ __all__ = [
     "PmdMeasurementType",
     "PmdOpCode",
     "PmdSettingType",
+    "RawValue",
     "TemperatureMeasurement",
     "TemperatureType",
     "build_get_settings",

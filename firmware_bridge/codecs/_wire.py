@@ -14,6 +14,9 @@ from firmware_bridge.errors import FrameDecodeError
 
 # Bluetooth Base UUID (Core Specification v5.3, Vol 3, Part B, §2.5.1): a 16-bit assigned
 # number ``0xXXXX`` stands for ``0000XXXX-0000-1000-8000-00805F9B34FB``.
+RawValue = bytes | bytearray | memoryview
+"""What a decoder accepts: ``bytes``, or the ``bytearray`` bleak hands to notify callbacks."""
+
 _SIG_BASE_UUID_SUFFIX = "-0000-1000-8000-00805f9b34fb"
 _UINT16_MAX = 0xFFFF
 
@@ -52,8 +55,8 @@ class ByteReader:
 
     Parameters
     ----------
-    data : bytes
-        The raw characteristic value, as received (``bytearray`` from bleak is accepted).
+    data : bytes | bytearray | memoryview
+        The raw characteristic value, as received (copied to ``bytes``).
     what : str
         Name of the characteristic, used in error messages (``"Heart Rate Measurement"``).
 
@@ -65,7 +68,7 @@ class ByteReader:
 
     __slots__ = ("_data", "_pos", "_what")
 
-    def __init__(self, data: bytes, what: str) -> None:
+    def __init__(self, data: RawValue, what: str) -> None:
         self._data = bytes(data)
         self._pos = 0
         self._what = what

@@ -12,7 +12,7 @@ Exactly one octet: a shorter or longer value, or a reserved level above 100 %, r
 
 from __future__ import annotations
 
-from firmware_bridge.codecs._wire import ByteReader, uuid16
+from firmware_bridge.codecs._wire import ByteReader, RawValue, uuid16
 
 BATTERY_SERVICE_UUID = uuid16(0x180F)
 BATTERY_LEVEL_UUID = uuid16(0x2A19)
@@ -22,12 +22,12 @@ BATTERY_LEVEL_MAX_PCT = 100
 _WHAT = "Battery Level (0x2A19)"
 
 
-def decode_battery_level(data: bytes) -> int:
+def decode_battery_level(data: RawValue) -> int:
     """Decode a Battery Level (0x2A19) value.
 
     Parameters
     ----------
-    data : bytes
+    data : bytes | bytearray | memoryview
         The read or notified value, one octet.
 
     Returns

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware_bridge.codecs._wire import ByteReader, uuid16
+from firmware_bridge.codecs._wire import ByteReader, RawValue, uuid16
 
 HEART_RATE_SERVICE_UUID = uuid16(0x180D)
 HEART_RATE_MEASUREMENT_UUID = uuid16(0x2A37)
@@ -82,12 +82,12 @@ class HeartRateMeasurement:
         return tuple(rr * 1000.0 / RR_UNITS_PER_S for rr in self.rr_1024)
 
 
-def decode_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
+def decode_heart_rate_measurement(data: RawValue) -> HeartRateMeasurement:
     """Decode a Heart Rate Measurement (0x2A37) value.
 
     Parameters
     ----------
-    data : bytes
+    data : bytes | bytearray | memoryview
         The notified characteristic value (2..n octets).
 
     Returns

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from firmware_bridge.codecs._wire import ByteReader, uuid16
+from firmware_bridge.codecs._wire import ByteReader, RawValue, uuid16
 from firmware_bridge.codecs.ieee11073 import SFLOAT_NAN, decode_sfloat, encode_sfloat
 
 PLX_SERVICE_UUID = uuid16(0x1822)
@@ -199,12 +199,12 @@ def _read_sfloat(reader: ByteReader, field: str, lo: float, hi: float = math.inf
     return value
 
 
-def decode_plx_continuous(data: bytes) -> PlxContinuous:
+def decode_plx_continuous(data: RawValue) -> PlxContinuous:
     """Decode a PLX Continuous Measurement (0x2A5F) value.
 
     Parameters
     ----------
-    data : bytes
+    data : bytes | bytearray | memoryview
         The notified value (5..20 octets depending on flags).
 
     Returns

@@ -55,7 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from firmware_bridge.codecs._wire import ByteReader
+from firmware_bridge.codecs._wire import ByteReader, RawValue
 
 _E = TypeVar("_E", bound=enum.IntEnum)
 
@@ -282,12 +282,12 @@ def encode_measurement_settings(settings: Mapping[PmdSettingType, Sequence[int]]
     return bytes(out)
 
 
-def parse_measurement_settings(parameters: bytes) -> dict[PmdSettingType, tuple[int, ...]]:
+def parse_measurement_settings(parameters: RawValue) -> dict[PmdSettingType, tuple[int, ...]]:
     """Parse a settings TLV (the parameters of a GET_MEASUREMENT_SETTINGS reply).
 
     Parameters
     ----------
-    parameters : bytes
+    parameters : bytes | bytearray | memoryview
         :attr:`PmdControlResponse.parameters`. Zero or one octet means "no settings" (the H10
         answers a start request with a single reserved 0x00), as in the SDK's ``PmdSetting``.
 
@@ -374,12 +374,12 @@ def build_stop(mt: PmdMeasurementType) -> bytes:
     return bytes([PmdOpCode.STOP_MEASUREMENT, PmdMeasurementType(mt)])
 
 
-def parse_control_response(data: bytes) -> PmdControlResponse:
+def parse_control_response(data: RawValue) -> PmdControlResponse:
     """Parse a control point indication.
 
     Parameters
     ----------
-    data : bytes
+    data : bytes | bytearray | memoryview
         The indicated value: ``F0 op type error [more [parameters...]]``.
 
     Returns
@@ -455,12 +455,12 @@ def encode_control_response(
     )
 
 
-def parse_pmd_features(data: bytes) -> frozenset[PmdMeasurementType]:
+def parse_pmd_features(data: RawValue) -> frozenset[PmdMeasurementType]:
     """Parse a control point read (the sensor's feature bitmap).
 
     Parameters
     ----------
-    data : bytes
+    data : bytes | bytearray | memoryview
         The read value, ``0F <octet 1> [<octet 2> ...]``.
 
     Returns
@@ -516,12 +516,12 @@ def encode_pmd_features(types: Iterable[PmdMeasurementType]) -> bytes:
     return bytes(out)
 
 
-def decode_pmd_data(data: bytes) -> PmdEcgFrame:
+def decode_pmd_data(data: RawValue) -> PmdEcgFrame:
     """Decode a PMD data notification carrying ECG frame type 0 (Polar H10).
 
     Parameters
     ----------
-    data : bytes
+    data : bytes | bytearray | memoryview
         The notified value: 10-octet header then ``3 * n_samples`` octets (``n_samples >= 1``).
 
     Returns

@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from firmware_bridge.codecs._wire import ByteReader, uuid16
+from firmware_bridge.codecs._wire import ByteReader, RawValue, uuid16
 from firmware_bridge.codecs.ieee11073 import decode_float32, encode_float32
 
 HEALTH_THERMOMETER_SERVICE_UUID = uuid16(0x1809)
@@ -133,12 +133,12 @@ def _read_date_time(reader: ByteReader) -> datetime | None:
         raise reader.error(msg, at) from err
 
 
-def decode_temperature_measurement(data: bytes) -> TemperatureMeasurement:
+def decode_temperature_measurement(data: RawValue) -> TemperatureMeasurement:
     """Decode a Temperature Measurement (0x2A1C) value.
 
     Parameters
     ----------
-    data : bytes
+    data : bytes | bytearray | memoryview
         The indicated value (5..13 octets depending on flags).
 
     Returns

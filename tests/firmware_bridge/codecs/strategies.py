@@ -23,7 +23,8 @@ def decimal_value(mantissa: int, exponent: int) -> float:
     """The float nearest to ``mantissa * 10**exponent`` (computed exactly, rounded once)."""
     if exponent >= 0:
         return float(mantissa * 10**exponent)
-    return mantissa / 10**-exponent
+    divisor: int = 10**-exponent
+    return mantissa / divisor
 
 
 def sfloat_values(min_exponent: int = -8, max_exponent: int = 7) -> st.SearchStrategy[float]:
@@ -46,8 +47,11 @@ def float32_values(min_exponent: int = -128, max_exponent: int = 127) -> st.Sear
 
 def returns_or_frame_error(decode: Callable[[bytes], object], data: bytes) -> None:
     """Assert that ``decode(data)`` returns, or raises FrameDecodeError carrying ``data``."""
+    error: FrameDecodeError | None = None
     try:
         decode(data)
     except FrameDecodeError as err:
-        assert err.raw == data
-        assert 0 <= err.offset <= len(data)
+        error = err
+    if error is not None:
+        assert error.raw == data
+        assert 0 <= error.offset <= len(data)

@@ -36,7 +36,7 @@ def test_bad_values(raw: bytes, match: str) -> None:
 
 @pytest.mark.parametrize("pct", [-1, 101])
 def test_encoder_rejects_out_of_range(pct: int) -> None:
-    with pytest.raises(ValueError, match="0..100"):
+    with pytest.raises(ValueError, match=r"0\.\.100"):
         encode_battery_level(pct)
 
 
