@@ -193,6 +193,36 @@ class _Episode:
     reported: bool = False
 
 
+class _Run:
+    """The open run of consecutive V beats, in constant memory however long it lasts.
+
+    Keeps its first beat, its length, the running sum of the RR intervals within it and its
+    last ``keep`` beats (``keep`` = ``vtach_min_beats``, so a run shorter than that is whole).
+    """
+
+    def __init__(self, keep: int) -> None:
+        self.tail: deque[Beat] = deque(maxlen=keep)
+        self.first: Beat | None = None
+        self.n = 0
+        self.rr_sum_ms = 0.0
+        self.rr_n = 0
+        self.vtach = False  # this run already raised V-tach
+        self.slow_run = False  # this run already raised run_pvcs as a slow run
+
+    def add(self, beat: Beat) -> None:
+        if self.first is None:
+            self.first = beat
+        elif (rr := _valid_rr_ms(beat)) is not None:
+            self.rr_sum_ms += rr
+            self.rr_n += 1
+        self.tail.append(beat)
+        self.n += 1
+
+    def rate_bpm(self) -> float | None:
+        """Rate of the whole run (see :func:`run_rate_bpm`), bpm."""
+        return None if self.rr_n == 0 else 60_000.0 / (self.rr_sum_ms / self.rr_n)
+
+
 def _valid_rr_ms(beat: Beat) -> float | None:
     rr = beat.rr_ms
     if rr is None or not math.isfinite(rr) or rr <= 0.0:
@@ -262,9 +292,7 @@ class EctopyRules:
 
     def _clear_patterns(self) -> None:
         self._history.clear()
-        self._streak: list[Beat] = []
-        self._streak_vtach = False  # this run already raised V-tach
-        self._streak_slow_run = False  # this run already raised run_pvcs as a slow run
+        self._run = _Run(self._cfg.vtach_min_beats)
         self._prev: Beat | None = None
         self._alt_len = 0  # beats in the trailing N,V,N,V... suffix (starts with N)
         self._alt_start_s = 0.0
@@ -310,7 +338,7 @@ class EctopyRules:
         kind = self._kind(beat)
         self._history.append(beat)
         if kind is _Kind.VENT:
-            self._streak.append(beat)
+            self._run.add(beat)
             self._judge_open_run(t)
         else:
             self._close_run(t)
@@ -326,8 +354,8 @@ class EctopyRules:
         window restart from the next beat, as monitors relearn after leads-off. Conditions
         already decided stay true at most until ``t_s``.
         """
-        if self._streak:
-            self._close_run(self._streak[-1].r_peak_time_s)
+        if self._run.n:
+            self._close_run(self._run.tail[-1].r_peak_time_s)
         for episode in self._episodes.values():
             episode.end_s = min(episode.end_s, t_s)
         self._clear_patterns()
@@ -337,19 +365,19 @@ class EctopyRules:
     def _judge_open_run(self, t_s: float) -> None:
         """Judge the open run after a V beat joined it: V-tach or a slow run, once long enough."""
         cfg = self._cfg
-        streak = self._streak
-        n = len(streak)
-        if n < cfg.vtach_min_beats:
+        run = self._run
+        n = run.n
+        if n < cfg.vtach_min_beats or run.first is None:
             return
-        run_rate = run_rate_bpm(streak)
+        run_rate = run.rate_bpm()
         end_s = t_s + cfg.event_hold_s
-        if self._streak_vtach:
+        if run.vtach:
             self._extend(AlarmCode.VTACH, end_s, f"V-tach {n} beats{_at_rate(run_rate)}")
             return
-        window = streak[-cfg.vtach_min_beats :]
+        window = list(run.tail)  # the last vtach_min_beats V beats
         window_rate = run_rate_bpm(window)
         if window_rate is not None and window_rate > cfg.vtach_rate_bpm:
-            self._streak_vtach = True
+            run.vtach = True
             self._start(
                 AlarmCode.VTACH,
                 onset_s=window[0].r_peak_time_s,
@@ -359,13 +387,13 @@ class EctopyRules:
             )
             return
         message = f"Run of {n} PVCs{_at_rate(run_rate)} (ventricular rhythm)"
-        if self._streak_slow_run:
+        if run.slow_run:
             self._extend(AlarmCode.RUN_PVCS, end_s, message)
         else:
-            self._streak_slow_run = True
+            run.slow_run = True
             self._start(
                 AlarmCode.RUN_PVCS,
-                onset_s=streak[0].r_peak_time_s,
+                onset_s=run.first.r_peak_time_s,
                 end_s=end_s,
                 decided_s=t_s,
                 message=message,
@@ -373,14 +401,14 @@ class EctopyRules:
 
     def _close_run(self, decided_s: float) -> None:
         """Judge the run (if any) that a non-V beat (or a gap) ended at ``decided_s``."""
-        streak = self._streak
-        n = len(streak)
-        if n == 0:
+        run = self._run
+        n = run.n
+        if n == 0 or run.first is None:
             return
         cfg = self._cfg
-        onset_s = streak[0].r_peak_time_s
-        end_s = streak[-1].r_peak_time_s + cfg.event_hold_s
-        rate = run_rate_bpm(streak)
+        onset_s = run.first.r_peak_time_s
+        end_s = run.tail[-1].r_peak_time_s + cfg.event_hold_s
+        rate = run.rate_bpm()
         if n == PAIR_BEATS:
             self._start(
                 AlarmCode.PAIR_PVCS,
@@ -398,11 +426,9 @@ class EctopyRules:
                 message=f"Run of {n} PVCs{_at_rate(rate)}",
             )
         if n < cfg.vtach_min_beats:
-            for beat in streak:
+            for beat in run.tail:  # the whole run: shorter than the tail's length
                 self._count_pvc(beat.r_peak_time_s, decided_s)
-        self._streak = []
-        self._streak_vtach = False
-        self._streak_slow_run = False
+        self._run = _Run(cfg.vtach_min_beats)
 
     # -- bigeminy, trigeminy ----------------------------------------------------------------
 
