@@ -1,0 +1,286 @@
+"""Beat examples from mitdb: windows, RR features and AAMI labels, de Chazal 2004 split.
+
+Every example is made by :func:`agent.inference.beat_features.beat_window` and
+:class:`agent.inference.beat_features.RrFeatureTracker`, the functions the agent runs live, so
+training and inference see identical inputs. RR features are computed over every annotated
+beat of the record in order (what a perfect R-peak detector would give); labels come from the
+beat symbols mapped to AAMI EC57 classes.
+
+References
+----------
+de Chazal P, O'Dwyer M, Reilly RB. IEEE Trans Biomed Eng 2004;51(7):1196-1206.
+doi:10.1109/TBME.2004.827359 (DS1/DS2 inter-patient split, paced records excluded).
+ANSI/AAMI EC57:2012, Table 1 (MIT-BIH beat labels → AAMI classes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import wfdb
+from numpy.typing import NDArray
+
+from agent.inference.beat_features import (
+    DEFAULT_SCALING,
+    N_RR_FEATURES,
+    WINDOW_LEN,
+    RrFeatureTracker,
+    Scaling,
+    beat_window,
+    segment_bounds,
+)
+from tools.ec57 import BEAT_SYMBOLS
+
+logger = logging.getLogger(__name__)
+
+LABELS: Final = ("N", "S", "V", "F", "Q")
+"""AAMI EC57 classes, in the model's output order."""
+
+AAMI_CLASS_OF_SYMBOL: Final[dict[str, str]] = {
+    **dict.fromkeys("NLRej", "N"),  # normal, bundle branch block, atrial / nodal escape
+    **dict.fromkeys("AaJS", "S"),  # atrial, aberrated atrial, nodal, supraventricular premature
+    **dict.fromkeys("VE", "V"),  # premature ventricular contraction, ventricular escape
+    "F": "F",  # fusion of ventricular and normal
+    **dict.fromkeys("/fQ", "Q"),  # paced, fusion of paced and normal, unclassifiable
+}
+"""MIT-BIH beat symbol → AAMI class (EC57 Table 1; de Chazal 2004 Table I)."""
+
+DS1: Final[tuple[str, ...]] = (
+    "101",
+    "106",
+    "108",
+    "109",
+    "112",
+    "114",
+    "115",
+    "116",
+    "118",
+    "119",
+    "122",
+    "124",
+    "201",
+    "203",
+    "205",
+    "207",
+    "208",
+    "209",
+    "215",
+    "220",
+    "223",
+    "230",
+)
+"""de Chazal 2004 training set: train and validate here only."""
+
+DS2: Final[tuple[str, ...]] = (
+    "100",
+    "103",
+    "105",
+    "111",
+    "113",
+    "117",
+    "121",
+    "123",
+    "200",
+    "202",
+    "210",
+    "212",
+    "213",
+    "214",
+    "219",
+    "221",
+    "222",
+    "228",
+    "231",
+    "232",
+    "233",
+    "234",
+)
+"""de Chazal 2004 test set: evaluated once, never used to train, tune or select."""
+
+PACED: Final = ("102", "104", "107", "217")
+"""Paced records, excluded from both sets (AAMI EC57 recommends excluding them)."""
+
+LEAD: Final = "MLII"
+"""Lead used everywhere (channel 0, except record 114 where MLII is channel 1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BeatSet:
+    """Labelled beat examples.
+
+    Attributes
+    ----------
+    windows : NDArray[np.float32]
+        Shape ``(n_beats, WINDOW_LEN)``, from :func:`beat_window` at the model rate.
+    rr : NDArray[np.float32]
+        Shape ``(n_beats, N_RR_FEATURES)``, :meth:`RrFeatures.as_array` of each beat.
+    labels : NDArray[np.int64]
+        Shape ``(n_beats,)``, index into :data:`LABELS`.
+    records : NDArray[np.str_]
+        Shape ``(n_beats,)``, the record of each beat.
+    samples : NDArray[np.int64]
+        Shape ``(n_beats,)``, R-peak annotation sample at the record's rate (360 Hz).
+    """
+
+    windows: NDArray[np.float32]
+    rr: NDArray[np.float32]
+    labels: NDArray[np.int64]
+    records: NDArray[np.str_]
+    samples: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.labels.size)
+
+    def subset(self, mask: NDArray[np.bool_]) -> BeatSet:
+        """Return the beats where ``mask`` (shape ``(n_beats,)``) is True."""
+        return BeatSet(
+            self.windows[mask],
+            self.rr[mask],
+            self.labels[mask],
+            self.records[mask],
+            self.samples[mask],
+        )
+
+    def of_records(self, names: list[str] | tuple[str, ...]) -> BeatSet:
+        """Return the beats of the named records."""
+        return self.subset(np.isin(self.records, list(names)))
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of beats per AAMI class."""
+        return {c: int((self.labels == i).sum()) for i, c in enumerate(LABELS)}
+
+    def save(self, path: Path) -> None:
+        """Write the set to an ``.npz`` file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path,
+            windows=self.windows,
+            rr=self.rr,
+            labels=self.labels,
+            records=self.records,
+            samples=self.samples,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> BeatSet:
+        """Read a set written by :meth:`save`."""
+        with np.load(path) as z:
+            return cls(z["windows"], z["rr"], z["labels"], z["records"], z["samples"])
+
+    @classmethod
+    def concat(cls, sets: list[BeatSet]) -> BeatSet:
+        """Join sets end to end."""
+        return cls(
+            np.concatenate([s.windows for s in sets]).reshape(-1, WINDOW_LEN),
+            np.concatenate([s.rr for s in sets]).reshape(-1, N_RR_FEATURES),
+            np.concatenate([s.labels for s in sets]),
+            np.concatenate([s.records for s in sets]),
+            np.concatenate([s.samples for s in sets]),
+        )
+
+
+def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
+    """Read the MLII lead of a WFDB record.
+
+    Returns
+    -------
+    tuple[NDArray[np.float32], float]
+        The signal in µV, shape ``(n_samples,)``, and its rate in Hz.
+
+    Raises
+    ------
+    ValueError
+        If the record has no MLII lead.
+    FileNotFoundError
+        If the record is missing.
+    """
+    header = wfdb.rdheader(str(record_path))
+    if LEAD not in header.sig_name:
+        msg = f"record {record_path.name} has no {LEAD} lead ({header.sig_name})"
+        raise ValueError(msg)
+    rec = wfdb.rdrecord(str(record_path), channel_names=[LEAD])
+    return (rec.p_signal[:, 0] * 1000.0).astype(np.float32), float(rec.fs)
+
+
+def build_record(record_path: Path, *, scaling: Scaling = DEFAULT_SCALING) -> BeatSet:
+    """Make the labelled examples of one record.
+
+    RR features are computed with one :class:`RrFeatureTracker` over every annotated beat
+    (:data:`tools.ec57.BEAT_SYMBOLS`) in order; an example is kept when its symbol has an AAMI
+    class, its RR features exist (not the first beat) and :func:`beat_window` gives a window
+    (not at the record's edges).
+
+    Parameters
+    ----------
+    record_path
+        Record path without extension.
+    scaling
+        Window scaling.
+
+    Returns
+    -------
+    BeatSet
+        The record's examples.
+    """
+    x_uv, fs_hz = read_lead_uv(record_path)
+    ann = wfdb.rdann(str(record_path), "atr")
+    beats = [
+        (int(s), sym) for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEAT_SYMBOLS
+    ]
+    tracker = RrFeatureTracker()
+    windows: list[NDArray[np.float32]] = []
+    rrs: list[NDArray[np.float32]] = []
+    labels: list[int] = []
+    samples: list[int] = []
+    for k in range(len(beats)):
+        feats = tracker.push(beats[k][0] / fs_hz)
+        if feats is None or k == 0:
+            continue
+        sample, symbol = beats[k - 1]
+        aami = AAMI_CLASS_OF_SYMBOL.get(symbol)
+        if aami is None:
+            continue
+        start, stop = segment_bounds(sample, fs_hz)
+        if start < 0 or stop > x_uv.size:
+            continue
+        window = beat_window(x_uv[start:stop], fs_hz, sample - start, scaling=scaling)
+        if window is None:
+            continue
+        windows.append(window)
+        rrs.append(feats.as_array())
+        labels.append(LABELS.index(aami))
+        samples.append(sample)
+    n = len(labels)
+    return BeatSet(
+        np.asarray(windows, dtype=np.float32).reshape(n, WINDOW_LEN),
+        np.asarray(rrs, dtype=np.float32).reshape(n, N_RR_FEATURES),
+        np.asarray(labels, dtype=np.int64),
+        np.full(n, record_path.name),
+        np.asarray(samples, dtype=np.int64),
+    )
+
+
+def build_dataset(
+    mitdb_dir: Path, records: list[str] | tuple[str, ...], *, scaling: Scaling = DEFAULT_SCALING
+) -> BeatSet:
+    """Make the examples of several records (see :func:`build_record`).
+
+    Raises
+    ------
+    ValueError
+        If a paced record is asked for.
+    """
+    paced = sorted(set(records) & set(PACED))
+    if paced:
+        msg = f"paced records {paced} are excluded from the beat dataset (de Chazal 2004)"
+        raise ValueError(msg)
+    sets = []
+    for name in records:
+        s = build_record(mitdb_dir / name, scaling=scaling)
+        logger.info("record %s: %d beats %s", name, len(s), s.counts())
+        sets.append(s)
+    return BeatSet.concat(sets)

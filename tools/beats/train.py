@@ -1,0 +1,188 @@
+"""Train the beat CNN (Keras 3) on DS1: patient-wise folds for choices, then all of DS1.
+
+The network is small on purpose (≈10 k parameters, < 20 KB in int8): three convolution
+blocks over the 96-sample window, a dense layer over the RR features, one joint dense layer,
+softmax over the five AAMI classes. Conv1D / MaxPool1D / Dense / Concatenate convert to
+TFLite ``CONV_2D``, ``MAX_POOL_2D``, ``FULLY_CONNECTED``, ``CONCATENATION``, ``RESHAPE`` and
+``SOFTMAX``, all on the Coral Edge TPU's supported-op list.
+
+Class imbalance (DS1: ~46 k N, ~0.9 k S, ~3.8 k V, ~0.4 k F, 8 Q) is handled with class
+weights ``(n / (k · n_c)) ** power``, capped at :data:`MAX_CLASS_WEIGHT`: ``power = 1`` is
+fully balanced (Se-oriented), smaller powers trade Se for +P. The power is chosen on the
+patient-wise validation folds of DS1 (see :func:`cross_validate`). Q (8 beats in DS1) keeps
+the cap: too few to learn from, enough to not be ignored.
+
+TensorFlow and Keras are imported inside the functions: the main venv (no TensorFlow) can
+import and type-check this module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.inference.beat_features import DEFAULT_SCALING, N_RR_FEATURES, WINDOW_LEN, Scaling
+from tools.beats.dataset import LABELS, BeatSet
+
+logger = logging.getLogger(__name__)
+
+KerasModel = Any
+"""A ``keras.Model`` (typed loosely: the main venv has no TensorFlow)."""
+
+
+def _keras() -> Any:  # noqa: ANN401
+    """Import Keras 3 lazily (only the training venv has it)."""
+    return importlib.import_module("keras")
+
+
+def _tf() -> Any:  # noqa: ANN401
+    """Import TensorFlow lazily."""
+    return importlib.import_module("tensorflow")
+
+
+SEED: Final = 20240917
+"""Seed of numpy, Python and TensorFlow (``keras.utils.set_random_seed``)."""
+
+MAX_CLASS_WEIGHT: Final = 10.0
+"""Cap on a class weight, so the 8 Q beats of DS1 cannot dominate a batch."""
+
+FOLDS: Final[tuple[tuple[str, ...], ...]] = (
+    ("101", "108", "118", "122", "201", "208"),
+    ("106", "112", "114", "203", "209", "215"),
+    ("109", "115", "119", "205", "220"),
+    ("116", "124", "207", "223", "230"),
+)
+"""Patient-wise validation folds of DS1 (every record in exactly one fold; S-rich records
+209, 220, 223, 201, 118, 207 and V-rich records 106, 119, 203, 208 spread over the folds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Training hyper-parameters (defaults are the shipped model's)."""
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the configuration as JSON-ready values."""
+        return asdict(self)
+
+    epochs: int = 24
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    class_weight_power: float = 0.75
+    seed: int = SEED
+    scaling: Scaling = DEFAULT_SCALING
+
+
+def class_weights(labels: NDArray[np.int64], power: float) -> dict[int, float]:
+    """Return ``{class index: weight}``, ``(n / (k · n_c)) ** power`` capped at the maximum.
+
+    Classes absent from ``labels`` get weight 1.
+    """
+    n = labels.size
+    k = len(LABELS)
+    out: dict[int, float] = {}
+    for i in range(k):
+        n_c = int((labels == i).sum())
+        out[i] = 1.0 if n_c == 0 else float(min((n / (k * n_c)) ** power, MAX_CLASS_WEIGHT))
+    return out
+
+
+def build_model(seed: int = SEED) -> KerasModel:
+    """Return the uncompiled Keras 3 beat CNN (inputs ``window`` and ``rr``)."""
+    keras = _keras()
+
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    window = keras.Input(shape=(WINDOW_LEN, 1), name="window")
+    rr = keras.Input(shape=(N_RR_FEATURES,), name="rr")
+    x = layers.Conv1D(8, 7, padding="same", activation="relu")(window)
+    x = layers.MaxPooling1D(2)(x)  # 48
+    x = layers.Conv1D(16, 5, padding="same", activation="relu")(x)
+    x = layers.MaxPooling1D(2)(x)  # 24
+    x = layers.Conv1D(16, 5, padding="same", activation="relu")(x)
+    x = layers.MaxPooling1D(2)(x)  # 12
+    x = layers.Flatten()(x)
+    x = layers.Dense(32, activation="relu")(x)
+    r = layers.Dense(16, activation="relu")(rr)
+    h = layers.Concatenate()([x, r])
+    h = layers.Dense(32, activation="relu")(h)
+    h = layers.Dropout(0.2, seed=seed)(h)
+    out = layers.Dense(len(LABELS), activation="softmax", name="aami")(h)
+    return keras.Model(inputs=[window, rr], outputs=out, name="beat_cnn")
+
+
+def train_model(data: BeatSet, config: TrainConfig) -> KerasModel:
+    """Train a fresh model on ``data`` and return it (Keras model).
+
+    Uses the GPU when TensorFlow sees one, the CPU otherwise; single-threaded ops on the CPU
+    so that training shares the machine politely. Deterministic for a given seed on the CPU.
+    """
+    keras = _keras()
+    tf = _tf()
+
+    gpus = tf.config.list_physical_devices("GPU")
+    logger.info("training on %s", "GPU" if gpus else "CPU")
+    model = build_model(config.seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(data))
+    weights = class_weights(data.labels, config.class_weight_power)
+    logger.info("class weights %s", {LABELS[k]: round(v, 2) for k, v in weights.items()})
+    t0 = time.perf_counter()
+    model.fit(
+        {"window": data.windows[order, :, None], "rr": data.rr[order]},
+        data.labels[order],
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        class_weight=weights,
+        shuffle=True,
+        verbose=0,
+    )
+    logger.info("trained %d epochs in %.0f s", config.epochs, time.perf_counter() - t0)
+    return model
+
+
+def predict_keras(model: KerasModel, data: BeatSet) -> NDArray[np.float32]:
+    """Return class probabilities, shape ``(n_beats, 5)``, from a Keras model."""
+    p = model.predict(
+        {"window": data.windows[:, :, None], "rr": data.rr}, verbose=0, batch_size=1024
+    )
+    return np.asarray(p, dtype=np.float32)
+
+
+def limit_threads() -> None:
+    """Keep TensorFlow to one intra-op and one inter-op thread (shared 2-core machine)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf = _tf()
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised
+        logger.debug("TensorFlow threads already configured")
+
+
+def cross_validate(data: BeatSet, config: TrainConfig) -> NDArray[np.float32]:
+    """Out-of-fold class probabilities over DS1's patient-wise :data:`FOLDS`.
+
+    Each fold's records are predicted by a model trained on the other folds only, so the
+    pooled probabilities, shape ``(n_beats, 5)``, estimate inter-patient performance without
+    touching DS2.
+    """
+    probs = np.zeros((len(data), len(LABELS)), dtype=np.float32)
+    for k, fold in enumerate(FOLDS):
+        held = np.isin(data.records, list(fold))
+        model = train_model(data.subset(~held), config)
+        probs[held] = predict_keras(model, data.subset(held))
+        logger.info("fold %d (%s) done", k, " ".join(fold))
+    return probs
