@@ -81,7 +81,7 @@ from firmware_bridge.codecs.thermometer import (
     encode_temperature_measurement,
 )
 
-DECODERS: Mapping[str, Callable[[bytes], object]] = MappingProxyType(
+DECODERS: Mapping[str, Callable[[RawValue], object]] = MappingProxyType(
     {
         HEART_RATE_MEASUREMENT_UUID: decode_heart_rate_measurement,
         PMD_DATA_UUID: decode_pmd_data,

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from firmware_bridge.codecs import RawValue
 from firmware_bridge.errors import FrameDecodeError
 
 # Modest example counts so the whole folder runs in seconds on a 2-core CI runner; no example
 # database (it would write .hypothesis/ into the work tree) and no per-example deadline (the
 # machine is shared, timing is not what these tests check).
 FUZZ = settings(max_examples=300, deadline=None, database=None)
+REGISTRY_FUZZ = settings(max_examples=100, deadline=None, database=None)
 ROUND_TRIP = settings(max_examples=200, deadline=None, database=None)
 
 SFLOAT_MANTISSA_MAX = 2045
@@ -45,7 +47,7 @@ def float32_values(min_exponent: int = -128, max_exponent: int = 127) -> st.Sear
     )
 
 
-def returns_or_frame_error(decode: Callable[[bytes], object], data: bytes) -> None:
+def returns_or_frame_error(decode: Callable[[RawValue], object], data: RawValue) -> None:
     """Assert that ``decode(data)`` returns, or raises FrameDecodeError carrying ``data``."""
     error: FrameDecodeError | None = None
     try:
@@ -53,5 +55,5 @@ def returns_or_frame_error(decode: Callable[[bytes], object], data: bytes) -> No
     except FrameDecodeError as err:
         error = err
     if error is not None:
-        assert error.raw == data
+        assert error.raw == bytes(data)
         assert 0 <= error.offset <= len(data)
