@@ -1,0 +1,82 @@
+"""AAMI EC57 class scoring (tools.beats.score)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tools.beats.score import confusion_from_labels, score_classes
+
+FS = 360.0
+
+
+def test_perfect_classification() -> None:
+    ref = np.array([100, 500, 900, 1300])
+    s = score_classes(ref, ["N", "V", "N", "S"], ref + 3, ["N", "V", "N", "S"], FS)
+    assert s.se_pct("V") == s.ppv_pct("V") == 100.0
+    assert s.accuracy_pct == 100.0
+    assert s.n_reference == 4
+
+
+def test_misclassification_counts_against_both_classes() -> None:
+    ref = np.array([100, 500, 900, 1300])
+    s = score_classes(ref, ["N", "V", "V", "N"], ref, ["N", "V", "N", "V"], FS)
+    assert s.se_pct("V") == pytest.approx(50.0)  # one of two V called V
+    assert s.ppv_pct("V") == pytest.approx(50.0)  # one of two V calls is a V
+    assert s.se_pct("N") == pytest.approx(50.0)
+    assert s.accuracy_pct == pytest.approx(50.0)
+
+
+def test_missed_reference_beat_is_a_false_negative_of_its_class() -> None:
+    ref = np.array([100, 500, 900])
+    s = score_classes(ref, ["N", "V", "N"], np.array([100, 900]), ["N", "N"], FS)
+    assert s.se_pct("V") == 0.0
+    assert np.isnan(s.ppv_pct("V"))  # nothing was called V
+    assert s.confusion[2, 5] == 1  # V row, "no beat" column
+    assert s.accuracy_pct == pytest.approx(200 / 3)
+
+
+def test_extra_detection_is_a_false_positive_of_its_class() -> None:
+    ref = np.array([100, 900])
+    s = score_classes(ref, ["V", "N"], np.array([100, 500, 900]), ["V", "V", "N"], FS)
+    assert s.se_pct("V") == 100.0
+    assert s.ppv_pct("V") == pytest.approx(50.0)
+    assert s.confusion[5, 2] == 1  # "no beat" row, V column
+    assert s.accuracy_pct == 100.0  # accuracy is over reference beats
+
+
+def test_match_window_is_150_ms() -> None:
+    ref = np.array([1000])
+    inside = score_classes(ref, ["V"], np.array([1000 + 54]), ["V"], FS)  # 150 ms
+    outside = score_classes(ref, ["V"], np.array([1000 + 55]), ["V"], FS)
+    assert inside.se_pct("V") == 100.0
+    assert outside.se_pct("V") == 0.0
+    assert outside.ppv_pct("V") == 0.0
+
+
+def test_closest_detection_wins() -> None:
+    ref = np.array([1000])
+    s = score_classes(ref, ["V"], np.array([960, 1005]), ["N", "V"], FS)
+    assert s.tp("V") == 1
+    assert s.confusion[5, 0] == 1  # the farther detection (an N) is the extra one
+
+
+def test_indices_and_letters_agree_and_markdown() -> None:
+    ref = np.array([0, 1, 2, 3, 2])
+    det = np.array([0, 2, 2, 3, 1])
+    a = confusion_from_labels(ref, det)
+    b = score_classes(np.arange(5) * 400, ref, np.arange(5) * 400, det, FS)
+    np.testing.assert_array_equal(a.confusion, b.confusion)
+    md = (a + b).to_markdown()
+    assert "| V | 4 |" in md
+    assert "Accuracy 60.00 %" in md
+    assert a.as_dict()["accuracy_pct"] == 60.0
+
+
+def test_bad_input_raises() -> None:
+    with pytest.raises(ValueError, match="unknown AAMI"):
+        score_classes(np.array([1]), ["X"], np.array([1]), ["N"], FS)
+    with pytest.raises(ValueError, match="same length"):
+        score_classes(np.array([1, 2]), ["N"], np.array([1]), ["N"], FS)
+    with pytest.raises(ValueError, match="positive"):
+        score_classes(np.array([1]), ["N"], np.array([1]), ["N"], 0.0)
