@@ -197,3 +197,14 @@ def test_sfloat_quantization_error_is_at_most_half_a_step(value: float, exponent
         return
     decoded = decode_sfloat(encode_sfloat(value, exponent=exponent))
     assert abs(decoded - value) <= step / 2 + 1e-9
+
+
+@ROUND_TRIP
+@given(st.floats(allow_nan=True, allow_infinity=True), st.none() | st.integers(-10, 10))
+def test_encoders_return_a_pattern_or_raise_value_error(value: float, exponent: int | None) -> None:
+    for encode, raw_max in ((encode_sfloat, 0xFFFF), (encode_float32, 0xFFFFFFFF)):
+        try:
+            raw = encode(value, exponent)
+        except ValueError:
+            continue
+        assert 0 <= raw <= raw_max
