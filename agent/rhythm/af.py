@@ -3,12 +3,15 @@
 Works from any source of RR intervals: the agent's own R-peaks or a Heart Rate Service
 wearable that sends RR but no waveform (BLE HRS 0x2A37 RR-Interval field).
 
-Per accepted RR interval (:class:`~agent.rhythm.af_features.RrCleaner`), once
+Every :data:`~agent.rhythm.af_features.AF_HOP_BEATS` accepted RR intervals
+(:class:`~agent.rhythm.af_features.RrCleaner`), once
 :data:`~agent.rhythm.af_features.AF_SEQ_LEN` intervals are buffered, the model
 (``models/af_rr.tflite``, card ``models/af_rr.json``) gives P(AF) of the window; the
 probability is attributed to the window's centre interval (the model was trained on that
 label), so each output describes the rhythm ``AF_SEQ_LEN // 2`` beats back.
 :class:`AfEpisodeLogic` turns these probabilities into episodes with hysteresis:
+
+Counts below are in windows (one every ``AF_HOP_BEATS`` beats):
 
 - AF **starts** after ``n_on`` consecutive windows with ``p >= p_on``; its onset is the start
   of the centre interval of the first of them (not the confirmation time);
@@ -18,7 +21,8 @@ label), so each output describes the rhythm ``AF_SEQ_LEN // 2`` beats back.
 The thresholds and counts ship in the model card (``preprocessing.episode``), chosen on the
 afdb cross-validation folds (docs/af_detector.md); the constructor can override them.
 
-Cost: one inference per accepted beat (~tens of µs on one CPU core, measured in the card).
+Cost: one inference every ``AF_HOP_BEATS`` beats (the card's ``latency`` gives the measured
+time per inference on one CPU core).
 
 References
 ----------
@@ -40,6 +44,7 @@ import numpy as np
 from agent.inference.tflite import Backend, InferenceError, TfliteModel, load_model
 from agent.rhythm.af_features import (
     AF_CENTER_IDX,
+    AF_HOP_BEATS,
     AF_N_FEATURES,
     AF_SEQ_LEN,
     GAP,
@@ -90,17 +95,17 @@ class EpisodeParams:
     p_on : float
         A window counts towards AF onset when P(AF) >= p_on.
     n_on : int
-        Consecutive such windows (beats) that confirm AF.
+        Consecutive such windows (one every ``AF_HOP_BEATS`` beats) that confirm AF.
     p_off : float
         A window counts towards AF offset when P(AF) < p_off (``p_off <= p_on``).
     n_off : int
-        Consecutive such windows (beats) that end AF.
+        Consecutive such windows that end AF.
     """
 
     p_on: float = 0.5
-    n_on: int = 8
+    n_on: int = 3
     p_off: float = 0.5
-    n_off: int = 8
+    n_off: int = 3
 
     def __post_init__(self) -> None:
         if not 0.0 < self.p_off <= self.p_on < 1.0 or self.n_on < 1 or self.n_off < 1:
@@ -222,6 +227,7 @@ class AfDetector:
         self.logic = AfEpisodeLogic(episode or EpisodeParams.from_card(self.card))
         self._cleaner = RrCleaner()
         self._window: deque[CleanRr] = deque(maxlen=AF_SEQ_LEN)
+        self._accepted = 0  # accepted intervals since the last reset
         self._last_t_s: float | None = None
         self.probability: float | None = None
         self.last_centre_start_s: float | None = None
@@ -244,6 +250,7 @@ class AfDetector:
         """
         self._cleaner.reset()
         self._window.clear()
+        self._accepted = 0
         self.n_resets += 1
         self.probability = None
         self.last_centre_start_s = None
@@ -275,7 +282,8 @@ class AfDetector:
             return []
         self._last_t_s = t_s
         self._window.append(out)
-        if len(self._window) < AF_SEQ_LEN:
+        self._accepted += 1
+        if self._accepted < AF_SEQ_LEN or (self._accepted - AF_SEQ_LEN) % AF_HOP_BEATS:
             return []
         rr = np.fromiter((c.rr_ms for c in self._window), dtype=np.float64, count=AF_SEQ_LEN)
         x = af_window_features(rr)

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "AF_CENTER_IDX",
+    "AF_HOP_BEATS",
     "AF_LOG_RATIO_CLIP",
     "AF_N_FEATURES",
     "AF_RR_CENTER_S",
@@ -62,6 +63,12 @@ AF_SEQ_LEN: Final = 32
 irregularity estimate (Petrėnas 2015 use 8 beats, LSTM studies 30-100), short enough that the
 window centre, to which each output is attributed, lags the newest beat by only 16 beats, which
 keeps the alarm within the 60 s onset target (docs/af_detector.md)."""
+
+AF_HOP_BEATS: Final = 4
+"""The agent runs the model on every 4th accepted RR interval (and on the first full window
+after a gap). The int8 LSTM costs ~130 µs of CPU per window on x86-64 (more on a Pi); a hop of
+4 beats (~3 s) keeps the AF detector under 0.1 ms of CPU per beat and adds at most 3 beats to
+the detection delay. Evaluation and the episode tuning use the same hop."""
 
 AF_N_FEATURES: Final = 2
 """Features per RR interval (see the module docstring)."""
@@ -252,6 +259,7 @@ def af_preprocessing() -> dict[str, object]:
         "seq_len": AF_SEQ_LEN,
         "n_features": AF_N_FEATURES,
         "center_idx": AF_CENTER_IDX,
+        "hop_beats": AF_HOP_BEATS,
         "rr_min_ms": RR_MIN_MS,
         "rr_max_ms": RR_MAX_MS,
         "log_ratio_clip": AF_LOG_RATIO_CLIP,

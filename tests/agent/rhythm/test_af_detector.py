@@ -1,0 +1,107 @@
+"""AfDetector with the shipped int8 model: real afdb AF, sinus rhythm, gaps, bad cards."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.rhythm.af import AF_CARD, AfChange, AfDetector, EpisodeParams
+from tools.af.dataset import load_rr_record
+from tools.af.train import tflite_op_names
+
+# afdb 04126: (N until 1011.3 s, (AFIB 1011.3-1292.0 s, then (N (annotation times, 250 Hz)
+AF_ONSET_S = 1011.3
+AF_OFFSET_S = 1292.0
+
+
+@pytest.fixture(scope="module")
+def detector() -> AfDetector:
+    return AfDetector()
+
+
+def _feed(det: AfDetector, rr_ms: np.ndarray, t_s: np.ndarray) -> list[tuple[float, AfChange]]:
+    out: list[tuple[float, AfChange]] = []
+    for rr, t in zip(rr_ms.tolist(), t_s.tolist(), strict=True):
+        out.extend((t, ch) for ch in det.push(rr, t))
+    return out
+
+
+def test_shipped_model_is_small_int8_fused_lstm(detector: AfDetector) -> None:
+    path = AF_CARD.parent / detector.card.file
+    assert path.stat().st_size <= 64 * 1024
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in tflite_op_names(path.read_bytes())
+    assert detector.card.inputs[0].dtype == "int8"
+    assert detector.version.startswith("af_rr-")
+
+
+def test_afdb_af_episode_raised_within_60_s_and_cleared(
+    detector: AfDetector, data_dir: Path
+) -> None:
+    rec = load_rr_record(data_dir / "afdb" / "04126")
+    keep = (rec.t_s > 800.0) & (rec.t_s < 1700.0)
+    detector.reset()
+    changes = _feed(detector, rec.rr_ms[keep], rec.t_s[keep])
+    starts = [(t, ch) for t, ch in changes if ch.af]
+    ends = [(t, ch) for t, ch in changes if not ch.af]
+    assert len(starts) == 1, changes
+    raised_s, start = starts[0]
+    assert AF_ONSET_S <= raised_s <= AF_ONSET_S + 60.0  # confirmed within 60 s
+    assert abs(start.onset_s - AF_ONSET_S) < 15.0  # onset estimated, not the confirmation
+    assert start.onset_s < raised_s
+    assert len(ends) == 1, changes
+    cleared_s, end = ends[0]
+    assert AF_OFFSET_S <= cleared_s <= AF_OFFSET_S + 60.0
+    assert abs(end.onset_s - AF_OFFSET_S) < 15.0
+    assert not detector.in_af
+
+
+def test_regular_sinus_rhythm_gives_no_af(detector: AfDetector) -> None:
+    # 20 min of sinus rhythm at 75 bpm with respiratory sinus arrhythmia (±5 % at 0.25 Hz)
+    # and 1 % beat-to-beat jitter, seeded
+    rng = np.random.default_rng(7)
+    n = 1500
+    t0 = np.arange(n) * 0.8
+    rr = 800.0 * (1 + 0.05 * np.sin(2 * np.pi * 0.25 * t0) + 0.01 * rng.standard_normal(n))
+    detector.reset()
+    changes = _feed(detector, rr, np.cumsum(rr) / 1000.0)
+    assert changes == []
+    assert detector.probability is not None
+    assert detector.probability < 0.5
+
+
+def test_gap_resets_and_ends_open_episode(detector: AfDetector) -> None:
+    rng = np.random.default_rng(3)
+    rr = rng.uniform(400.0, 1000.0, 200)  # irregularly irregular, 60-150 bpm
+    t = np.cumsum(rr) / 1000.0
+    detector.reset()
+    changes = _feed(detector, rr, t)
+    assert [ch.af for _t, ch in changes] == [True]
+    assert detector.in_af
+    assert detector.reset() == [AfChange(af=False, onset_s=float(t[-1]))]
+    assert (detector.probability, detector.in_af) == (None, False)
+    # a pause over 3 s inside the stream resets the same way
+    _feed(detector, rr, t + 100.0)
+    assert detector.in_af
+    assert detector.push(3500.0, 200.0) == [AfChange(af=False, onset_s=float(t[-1] + 100.0))]
+    assert detector.probability is None
+    # after a reset it needs a full window again before any probability
+    _feed(detector, rr[:31], t[:31] + 300.0)
+    assert detector.probability is None
+
+
+def test_episode_override_and_card_checks(tmp_path: Path) -> None:
+    det = AfDetector(episode=EpisodeParams(p_on=0.9, n_on=2, p_off=0.2, n_off=3))
+    assert det.logic.params.n_off == 3
+    card = tmp_path / AF_CARD.name
+    shutil.copy(AF_CARD, card)
+    model = tmp_path / det.card.file
+    data = bytearray((AF_CARD.parent / det.card.file).read_bytes())
+    data[-1] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="does not match its card"):
+        AfDetector(card)
+    with pytest.raises(FileNotFoundError):
+        AfDetector(tmp_path / "missing.json")
