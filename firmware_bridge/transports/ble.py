@@ -152,6 +152,10 @@ MAX_ECG_GAP_FILL_S = 6 * 3600.0
 """Longest gap accepted from the sensor clock; longer (or negative) means the clock reset, and
 the gap is estimated from arrival times instead."""
 
+SILENCE_RECHECK_YIELDS = 3
+"""Event-loop turns granted to pending notification callbacks before the watchdog fires (the
+D-Bus reader, then bleak's dispatch, then our callback)."""
+
 NAN_CHUNK_MAX_S = 5.0
 """Gap fills are emitted as NaN chunks of at most this length."""
 
@@ -707,6 +711,12 @@ class _DeviceLink:
                 async with asyncio.timeout(None if timeout_s is None else max(timeout_s, 0.0)):
                     item = await session.queue.get()
             except TimeoutError:
+                # After a stall of this process (a loaded Pi), the timer may fire before the
+                # D-Bus reader has run: let pending callbacks in before calling it silence.
+                for _ in range(SILENCE_RECHECK_YIELDS):
+                    await asyncio.sleep(0)
+                if not session.queue.empty():
+                    continue
                 self.stats.silence_timeouts += 1
                 return f"silent for {self.cfg.silence_s:g} s"
             if item is None or session.link_lost:

@@ -124,8 +124,8 @@ class DeviceSpec:
         130 Hz; the HRS strap takes its beats from annotator ``annotator``.
     rr_ms : list[float] | None
         RR intervals (ms) for the HRS strap when no record is given; repeated forever.
-    start_s : float
-        Where in the record the device clock starts.
+    start_s, stop_s : float, float | None
+        The part of the record the device plays (then loops); ``None`` = to the end.
     """
 
     kind: DeviceKind
@@ -142,6 +142,7 @@ class DeviceSpec:
     spo2_pct: float = 97.0
     pulse_rate_bpm: float = 72.0
     temperature_c: float = 36.8
+    stop_s: float | None = None
     seed: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -257,6 +258,8 @@ class SimDevice:
             return False
         if self.link is not None and self.link.notify(uuid, payload):
             self.stats["sent"] += 1
+            by_uuid = self.info.setdefault("sent_by_uuid", {})
+            by_uuid[uuid] = by_uuid.get(uuid, 0) + 1
             return True
         self.stats["lost"] += 1
         return False
@@ -555,10 +558,11 @@ def load_ecg_130hz(spec: DeviceSpec) -> NDArray[np.int64]:
 
     from firmware_bridge.transports.replay import _resample_ratio, resample_uv
 
-    record = wfdb.rdrecord(spec.record, channels=[spec.channel])
-    fs = float(record.fs)
+    fs = float(wfdb.rdheader(spec.record).fs)
     start = round(spec.start_s * fs)
-    mv = np.asarray(record.p_signal[start:, 0], dtype=np.float64)
+    stop = None if spec.stop_s is None else round(spec.stop_s * fs)
+    record = wfdb.rdrecord(spec.record, channels=[spec.channel], sampfrom=start, sampto=stop)
+    mv = np.asarray(record.p_signal[:, 0], dtype=np.float64)
     uv = (mv * 1000.0).astype(np.float32)
     up, down = _resample_ratio(fs, H10_ECG_FS_HZ)
     out = resample_uv(uv, up, down)
