@@ -182,3 +182,28 @@ async def test_oximeter_desaturation_and_thermometer_in_one_source(
     assert {d for d, f in seen if isinstance(f, Spo2Reading)} == {"spo2"}
     assert all(f.device == "temp" for _, f in seen if isinstance(f, TemperatureReading))
     assert source.stats["spo2"].implausible_values == 0
+
+
+async def test_absent_device_reported_disconnected_then_connected_when_it_appears(
+    fake_bluez: Callable[..., FakeBluezHandle],
+) -> None:
+    fake = fake_bluez(
+        DeviceSpec(kind="hrs", address=HRS_ADDRESS, name=HRS_NAME, speed=10.0, rr_ms=[750.0])
+    )
+    await fake.control.set_advertising(HRS_ADDRESS, False)  # switched off
+    cfg = BleDeviceConfig(
+        kind="hrs", address=HRS_ADDRESS, scan_timeout_s=0.3, reconnect_initial_s=0.1
+    )
+    source = BleSource([cfg])
+    seen: list[tuple[str, BleFrame]] = []
+    async with contextlib.aclosing(source.tagged_frames()) as frames:
+        await collect_until(frames, seen, lambda: bool(events(seen, DeviceEventKind.DISCONNECTED)))
+        await fake.control.set_advertising(HRS_ADDRESS, True)  # switched on
+        await collect_until(frames, seen, lambda: bool(events(seen, DeviceEventKind.CONNECTED)))
+        await collect_until(frames, seen, lambda: any(isinstance(f, RrIntervals) for _, f in seen))
+
+    (lost,) = events(seen, DeviceEventKind.DISCONNECTED)
+    assert "not found within 0.3 s" in lost.detail
+    assert source.stats[HRS_ADDRESS].connect_failures >= 1
+    rr = [f for _, f in seen if isinstance(f, RrIntervals)]
+    assert rr[0].rr_ms == (750.0,)
