@@ -1,7 +1,8 @@
 """AAMI beat classification with the shipped int8 CNN (``models/beat_cnn.tflite``).
 
-:class:`BeatClassifier` runs one beat: a window from
-:func:`agent.inference.beat_features.beat_window` plus its
+:class:`BeatClassifier` runs one beat: its model window (the
+:func:`~agent.inference.beat_features.beat_window` of the beat stacked with the patient's
+template by :class:`~agent.inference.beat_features.BeatTemplateTracker`) plus its
 :class:`~agent.inference.beat_features.RrFeatures`. :class:`StreamingBeatClassifier` does the
 bookkeeping for a live stream: fed each new R-peak, it returns the previous beat labelled (the
 post-RR of beat k is known only at beat k + 1).
@@ -26,7 +27,9 @@ from agent.inference.beat_features import (
     DEFAULT_SCALING,
     MODEL_FS_HZ,
     N_RR_FEATURES,
+    N_WINDOW_CHANNELS,
     WINDOW_LEN,
+    BeatTemplateTracker,
     RrFeatures,
     RrFeatureTracker,
     Scaling,
@@ -124,10 +127,11 @@ class BeatClassifier:
         )
         window = self.model.input_named(WINDOW_INPUT)
         rr = self.model.input_named(RR_INPUT)
-        if int(np.prod(window.shape)) != WINDOW_LEN or int(np.prod(rr.shape)) != N_RR_FEATURES:
+        n_window = WINDOW_LEN * N_WINDOW_CHANNELS
+        if int(np.prod(window.shape)) != n_window or int(np.prod(rr.shape)) != N_RR_FEATURES:
             msg = (
                 f"{path.name}: inputs {window.shape} and {rr.shape}, features give"
-                f" ({WINDOW_LEN},) and ({N_RR_FEATURES},)"
+                f" ({WINDOW_LEN}, {N_WINDOW_CHANNELS}) and ({N_RR_FEATURES},)"
             )
             raise ValueError(msg)
         if self.model.outputs[0].shape[-1] != len(self.labels):
@@ -140,19 +144,20 @@ class BeatClassifier:
         Parameters
         ----------
         window
-            Beat window from :func:`beat_window` (with :attr:`scaling`), shape
-            ``(WINDOW_LEN,)``.
+            Model window from :meth:`BeatTemplateTracker.push` (the :func:`beat_window` of
+            the beat, made with :attr:`scaling`, and its template), shape
+            ``(WINDOW_LEN, N_WINDOW_CHANNELS)``.
         rr
             The beat's RR features.
 
         Raises
         ------
         ValueError
-            If ``window`` does not have ``WINDOW_LEN`` values.
+            If ``window`` does not have shape ``(WINDOW_LEN, N_WINDOW_CHANNELS)``.
         """
         w = np.asarray(window, dtype=np.float32)
-        if w.size != WINDOW_LEN:
-            msg = f"window must have {WINDOW_LEN} samples, got shape {w.shape}"
+        if w.shape != (WINDOW_LEN, N_WINDOW_CHANNELS):
+            msg = f"window must have shape ({WINDOW_LEN}, {N_WINDOW_CHANNELS}), got {w.shape}"
             raise ValueError(msg)
         out = self.model.predict({WINDOW_INPUT: w, RR_INPUT: rr.as_array()})
         return out[0].reshape(-1)
@@ -163,7 +168,8 @@ class BeatClassifier:
         Parameters
         ----------
         window
-            Beat window, shape ``(WINDOW_LEN,)`` (see :meth:`probabilities`).
+            Model window, shape ``(WINDOW_LEN, N_WINDOW_CHANNELS)`` (see
+            :meth:`probabilities`).
         rr
             The beat's RR features.
 
@@ -212,8 +218,10 @@ class StreamingBeatClassifier:
 
     Each :meth:`push` of beat k + 1 returns beat k labelled: its RR features come from an
     :class:`RrFeatureTracker`; its window from the raw segment around it, fetched through
-    ``segment_getter`` (the caller's ring buffer of raw ECG). Call :meth:`reset` after a gap
-    in the signal.
+    ``segment_getter`` (the caller's ring buffer of raw ECG), stacked with the template of
+    the preceding beats (:class:`BeatTemplateTracker`). This is exactly how
+    ``tools.beats.dataset`` made the training examples. Call :meth:`reset` after a gap in the
+    signal.
 
     Parameters
     ----------
@@ -239,11 +247,13 @@ class StreamingBeatClassifier:
         self.fs_hz = float(fs_hz)
         self._get = segment_getter
         self._tracker = tracker if tracker is not None else RrFeatureTracker()
+        self._templates = BeatTemplateTracker()
         self._pending_idx: int | None = None
 
     def reset(self) -> None:
-        """Forget the beat in progress (call after a gap / leads-off)."""
+        """Forget the beat in progress and the template (call after a gap / leads-off)."""
         self._tracker.reset()
+        self._templates.reset()
         self._pending_idx = None
 
     def push(self, r_peak_idx: int, r_peak_time_s: float) -> LabelledBeat | None:
@@ -282,5 +292,5 @@ class StreamingBeatClassifier:
         )
         if window is None:
             return LabelledBeat(prev_idx, rr.r_peak_time_s, rr, None, None)
-        label, prob = self.classifier.classify(window, rr)
+        label, prob = self.classifier.classify(self._templates.push(window), rr)
         return LabelledBeat(prev_idx, rr.r_peak_time_s, rr, label, prob)

@@ -4,6 +4,10 @@ Two inputs describe a beat:
 
 - a **window**: the ECG around the R-peak, resampled to :data:`MODEL_FS_HZ`, band-passed and
   scaled (:func:`beat_window`);
+- a **template**: the running median of the patient's preceding beat windows
+  (:class:`BeatTemplateTracker`), given to the model beside the window so that it judges a
+  beat against the patient's own dominant morphology (a bundle-branch-block patient's wide
+  normal QRS matches its template; a PVC does not);
 - **RR features**: pre-RR, post-RR, local and long-term average RR and their ratios, computed
   causally by :class:`RrFeatureTracker` (the features of beat *k* are known once beat *k + 1*
   has been detected).
@@ -48,12 +52,15 @@ __all__ = [
     "MIN_FS_HZ",
     "MODEL_FS_HZ",
     "N_RR_FEATURES",
+    "N_WINDOW_CHANNELS",
     "RR_FEATURE_NAMES",
     "SEGMENT_POST_S",
     "SEGMENT_PRE_S",
+    "TEMPLATE_BEATS",
     "WINDOW_LEN",
     "WINDOW_POST_S",
     "WINDOW_PRE_S",
+    "BeatTemplateTracker",
     "RrFeatureTracker",
     "RrFeatures",
     "Scaling",
@@ -135,6 +142,13 @@ RR_FEATURE_NAMES: Final = (
 """Order of :meth:`RrFeatures.as_array`."""
 
 N_RR_FEATURES: Final = len(RR_FEATURE_NAMES)
+
+TEMPLATE_BEATS: Final = 20
+"""Beats in the running median template (~15-20 s of rhythm): chosen on DS1 validation folds
+(docs/beat_classifier.md); enough for a stable median, short enough to follow slow changes."""
+
+N_WINDOW_CHANNELS: Final = 2
+"""Channels of the model's window input: the beat window and the template."""
 
 
 def segment_bounds(r_peak_idx: int, fs_hz: float) -> tuple[int, int]:
@@ -401,3 +415,62 @@ class RrFeatureTracker:
         self._pending = (t, rr_s)
         self._last_t_s = t
         return out
+
+
+class BeatTemplateTracker:
+    """The patient's dominant beat shape: element-wise median of the last beat windows.
+
+    Fed every beat's window in order (labelled or not, as long as :func:`beat_window` gave
+    one), :meth:`push` returns the model's window input: the beat and the median of the
+    *preceding* :data:`TEMPLATE_BEATS` windows (the beat itself when there is none yet), then
+    adds the beat to the history. Comparing a beat with the patient's own recent beats is how
+    inter-patient classifiers cope with morphology that differs between patients (e.g. bundle
+    branch block), as in the template-based features of de Chazal 2004 and Mar 2011.
+
+    Parameters
+    ----------
+    n_beats
+        Windows in the median.
+
+    Raises
+    ------
+    ValueError
+        If ``n_beats < 1``.
+    """
+
+    def __init__(self, n_beats: int = TEMPLATE_BEATS) -> None:
+        if n_beats < 1:
+            msg = f"n_beats must be >= 1, got {n_beats}"
+            raise ValueError(msg)
+        self._history: deque[NDArray[np.float32]] = deque(maxlen=n_beats)
+
+    def reset(self) -> None:
+        """Forget the history (after a gap: the electrodes may have moved)."""
+        self._history.clear()
+
+    def push(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Return the model input for ``window`` and add it to the history.
+
+        Parameters
+        ----------
+        window
+            Output of :func:`beat_window`, shape ``(WINDOW_LEN,)``.
+
+        Returns
+        -------
+        NDArray[np.float32]
+            Shape ``(WINDOW_LEN, N_WINDOW_CHANNELS)``: channel 0 the window, channel 1 the
+            template.
+
+        Raises
+        ------
+        ValueError
+            If ``window`` does not have shape ``(WINDOW_LEN,)``.
+        """
+        w = np.asarray(window, dtype=np.float32)
+        if w.shape != (WINDOW_LEN,):
+            msg = f"window must have shape ({WINDOW_LEN},), got {w.shape}"
+            raise ValueError(msg)
+        template = np.median(np.stack(self._history), axis=0) if self._history else w
+        self._history.append(w)
+        return np.stack([w, np.asarray(template, dtype=np.float32)], axis=-1)

@@ -9,6 +9,7 @@ alive with it). TensorFlow is needed (``.venv-train``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
 import time
@@ -29,8 +30,19 @@ SMOKE_RECORDS = ("119", "208")
 """Two DS1 records with N, V and F beats, for the smoke run."""
 
 
+def _code_key() -> str:
+    """Short hash of the code that makes examples: a change invalidates cached datasets."""
+    import agent.inference.beat_features as features
+    import tools.beats.dataset as dataset
+
+    digest = hashlib.sha256()
+    for module in (features, dataset):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def _dataset(mitdb: Path, work: Path, name: str, records: Sequence[str], scaling: str) -> BeatSet:
-    path = work / f"{name}_{scaling}.npz"
+    path = work / f"{name}_{scaling}_{_code_key()}.npz"
     if path.exists():
         logger.info("dataset %s: cached %s", name, path)
         return BeatSet.load(path)

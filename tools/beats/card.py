@@ -27,8 +27,9 @@ def write_card(
     """
     model = load_model(tflite_path)
     descriptions = {
-        "window": f"beat window, {bf.WINDOW_LEN} samples at {bf.MODEL_FS_HZ:g} Hz,"
-        f" R-peak at sample {round(bf.WINDOW_PRE_S * bf.MODEL_FS_HZ)} (beat_window)",
+        "window": f"beat window and template, {bf.WINDOW_LEN} samples at {bf.MODEL_FS_HZ:g} Hz,"
+        f" R-peak at sample {round(bf.WINDOW_PRE_S * bf.MODEL_FS_HZ)}: channel 0 beat_window,"
+        " channel 1 BeatTemplateTracker median of the preceding beats",
         "rr": "RR features " + ", ".join(bf.RR_FEATURE_NAMES) + " (RrFeatures.as_array)",
     }
 
@@ -71,6 +72,8 @@ def write_card(
             "scaling": training.get("scaling", bf.DEFAULT_SCALING),
             "rr_feature_names": list(bf.RR_FEATURE_NAMES),
             "local_rr_beats": bf.LOCAL_RR_BEATS,
+            "template": "agent.inference.beat_features.BeatTemplateTracker",
+            "template_beats": bf.TEMPLATE_BEATS,
             "long_rr_window_s": bf.LONG_RR_WINDOW_S,
         },
         training={

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from agent.inference.beat_features import N_RR_FEATURES, WINDOW_LEN
+from agent.inference.beat_features import N_RR_FEATURES, N_WINDOW_CHANNELS, WINDOW_LEN
 from agent.inference.tflite import interpreter_module
 from tools.beats.dataset import BeatSet
 from tools.beats.train import SEED, KerasModel
@@ -110,7 +110,7 @@ def to_tflite(model: KerasModel, calibration: BeatSet | None) -> bytes:
     Parameters
     ----------
     model
-        The trained Keras model (inputs ``window`` ``(96, 1)`` and ``rr`` ``(8,)``).
+        The trained Keras model (inputs ``window`` ``(96, 2)`` and ``rr`` ``(8,)``).
     calibration
         Representative DS1 beats for full-integer int8; None converts to float32.
 
@@ -121,7 +121,7 @@ def to_tflite(model: KerasModel, calibration: BeatSet | None) -> bytes:
     """
     tf = _tf()
     spec = [
-        tf.TensorSpec((1, WINDOW_LEN, 1), tf.float32, name="window"),
+        tf.TensorSpec((1, WINDOW_LEN, N_WINDOW_CHANNELS), tf.float32, name="window"),
         tf.TensorSpec((1, N_RR_FEATURES), tf.float32, name="rr"),
     ]
 
@@ -138,7 +138,7 @@ def to_tflite(model: KerasModel, calibration: BeatSet | None) -> bytes:
         def representative() -> Iterator[list[np.ndarray[Any, Any]]]:
             for i in idx.tolist():
                 yield [
-                    calibration.windows[i].reshape(1, WINDOW_LEN, 1),
+                    calibration.windows[i].reshape(1, WINDOW_LEN, N_WINDOW_CHANNELS),
                     calibration.rr[i].reshape(1, N_RR_FEATURES),
                 ]
 

@@ -27,7 +27,9 @@ from numpy.typing import NDArray
 from agent.inference.beat_features import (
     DEFAULT_SCALING,
     N_RR_FEATURES,
+    N_WINDOW_CHANNELS,
     WINDOW_LEN,
+    BeatTemplateTracker,
     RrFeatureTracker,
     Scaling,
     beat_window,
@@ -115,7 +117,8 @@ class BeatSet:
     Attributes
     ----------
     windows : NDArray[np.float32]
-        Shape ``(n_beats, WINDOW_LEN)``, from :func:`beat_window` at the model rate.
+        Shape ``(n_beats, WINDOW_LEN, N_WINDOW_CHANNELS)``: :func:`beat_window` at the model
+        rate and the template from :class:`BeatTemplateTracker`.
     rr : NDArray[np.float32]
         Shape ``(n_beats, N_RR_FEATURES)``, :meth:`RrFeatures.as_array` of each beat.
     labels : NDArray[np.int64]
@@ -175,7 +178,7 @@ class BeatSet:
     def concat(cls, sets: list[BeatSet]) -> BeatSet:
         """Join sets end to end."""
         return cls(
-            np.concatenate([s.windows for s in sets]).reshape(-1, WINDOW_LEN),
+            np.concatenate([s.windows for s in sets]).reshape(-1, WINDOW_LEN, N_WINDOW_CHANNELS),
             np.concatenate([s.rr for s in sets]).reshape(-1, N_RR_FEATURES),
             np.concatenate([s.labels for s in sets]),
             np.concatenate([s.records for s in sets]),
@@ -209,10 +212,12 @@ def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
 def build_record(record_path: Path, *, scaling: Scaling = DEFAULT_SCALING) -> BeatSet:
     """Make the labelled examples of one record.
 
-    RR features are computed with one :class:`RrFeatureTracker` over every annotated beat
-    (:data:`tools.ec57.BEAT_SYMBOLS`) in order; an example is kept when its symbol has an AAMI
-    class, its RR features exist (not the first beat) and :func:`beat_window` gives a window
-    (not at the record's edges).
+    Every annotated beat (:data:`tools.ec57.BEAT_SYMBOLS`) goes in order through one
+    :class:`RrFeatureTracker` and, when it has RR features and a window, one
+    :class:`BeatTemplateTracker`, as in the agent's
+    :class:`agent.inference.beat_classifier.StreamingBeatClassifier`. An example is kept when
+    its symbol has an AAMI class, its RR features exist (not the first beat) and
+    :func:`beat_window` gives a window (not at the record's edges).
 
     Parameters
     ----------
@@ -232,6 +237,7 @@ def build_record(record_path: Path, *, scaling: Scaling = DEFAULT_SCALING) -> Be
         (int(s), sym) for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEAT_SYMBOLS
     ]
     tracker = RrFeatureTracker()
+    templates = BeatTemplateTracker()
     windows: list[NDArray[np.float32]] = []
     rrs: list[NDArray[np.float32]] = []
     labels: list[int] = []
@@ -241,22 +247,23 @@ def build_record(record_path: Path, *, scaling: Scaling = DEFAULT_SCALING) -> Be
         if feats is None or k == 0:
             continue
         sample, symbol = beats[k - 1]
-        aami = AAMI_CLASS_OF_SYMBOL.get(symbol)
-        if aami is None:
-            continue
         start, stop = segment_bounds(sample, fs_hz)
         if start < 0 or stop > x_uv.size:
             continue
         window = beat_window(x_uv[start:stop], fs_hz, sample - start, scaling=scaling)
         if window is None:
             continue
-        windows.append(window)
+        model_window = templates.push(window)
+        aami = AAMI_CLASS_OF_SYMBOL.get(symbol)
+        if aami is None:
+            continue
+        windows.append(model_window)
         rrs.append(feats.as_array())
         labels.append(LABELS.index(aami))
         samples.append(sample)
     n = len(labels)
     return BeatSet(
-        np.asarray(windows, dtype=np.float32).reshape(n, WINDOW_LEN),
+        np.asarray(windows, dtype=np.float32).reshape(n, WINDOW_LEN, N_WINDOW_CHANNELS),
         np.asarray(rrs, dtype=np.float32).reshape(n, N_RR_FEATURES),
         np.asarray(labels, dtype=np.int64),
         np.full(n, record_path.name),

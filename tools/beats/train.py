@@ -28,7 +28,13 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.inference.beat_features import DEFAULT_SCALING, N_RR_FEATURES, WINDOW_LEN, Scaling
+from agent.inference.beat_features import (
+    DEFAULT_SCALING,
+    N_RR_FEATURES,
+    N_WINDOW_CHANNELS,
+    WINDOW_LEN,
+    Scaling,
+)
 from tools.beats.dataset import LABELS, BeatSet
 
 logger = logging.getLogger(__name__)
@@ -79,6 +85,12 @@ class TrainConfig:
     scaling: Scaling = DEFAULT_SCALING
 
 
+def model_windows(data: BeatSet) -> NDArray[np.float32]:
+    """Return the windows as the model takes them, shape ``(n_beats, WINDOW_LEN, channels)``."""
+    w = data.windows
+    return w if w.ndim == 3 else w[:, :, None]
+
+
 def class_weights(labels: NDArray[np.int64], power: float) -> dict[int, float]:
     """Return ``{class index: weight}``, ``(n / (k · n_c)) ** power`` capped at the maximum.
 
@@ -93,13 +105,13 @@ def class_weights(labels: NDArray[np.int64], power: float) -> dict[int, float]:
     return out
 
 
-def build_model(seed: int = SEED) -> KerasModel:
+def build_model(seed: int = SEED, n_channels: int = N_WINDOW_CHANNELS) -> KerasModel:
     """Return the uncompiled Keras 3 beat CNN (inputs ``window`` and ``rr``)."""
     keras = _keras()
 
     keras.utils.set_random_seed(seed)
     layers = keras.layers
-    window = keras.Input(shape=(WINDOW_LEN, 1), name="window")
+    window = keras.Input(shape=(WINDOW_LEN, n_channels), name="window")
     rr = keras.Input(shape=(N_RR_FEATURES,), name="rr")
     x = layers.Conv1D(8, 7, padding="same", activation="relu")(window)
     x = layers.MaxPooling1D(2)(x)  # 48
@@ -128,7 +140,7 @@ def train_model(data: BeatSet, config: TrainConfig) -> KerasModel:
 
     gpus = tf.config.list_physical_devices("GPU")
     logger.info("training on %s", "GPU" if gpus else "CPU")
-    model = build_model(config.seed)
+    model = build_model(config.seed, model_windows(data).shape[-1])
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -140,7 +152,7 @@ def train_model(data: BeatSet, config: TrainConfig) -> KerasModel:
     logger.info("class weights %s", {LABELS[k]: round(v, 2) for k, v in weights.items()})
     t0 = time.perf_counter()
     model.fit(
-        {"window": data.windows[order, :, None], "rr": data.rr[order]},
+        {"window": model_windows(data)[order], "rr": data.rr[order]},
         data.labels[order],
         batch_size=config.batch_size,
         epochs=config.epochs,
@@ -154,9 +166,7 @@ def train_model(data: BeatSet, config: TrainConfig) -> KerasModel:
 
 def predict_keras(model: KerasModel, data: BeatSet) -> NDArray[np.float32]:
     """Return class probabilities, shape ``(n_beats, 5)``, from a Keras model."""
-    p = model.predict(
-        {"window": data.windows[:, :, None], "rr": data.rr}, verbose=0, batch_size=1024
-    )
+    p = model.predict({"window": model_windows(data), "rr": data.rr}, verbose=0, batch_size=1024)
     return np.asarray(p, dtype=np.float32)
 
 

@@ -13,10 +13,12 @@ from agent.inference.beat_features import (
     LOCAL_RR_BEATS,
     MODEL_FS_HZ,
     N_RR_FEATURES,
+    N_WINDOW_CHANNELS,
     SEGMENT_POST_S,
     SEGMENT_PRE_S,
     WINDOW_LEN,
     WINDOW_PRE_S,
+    BeatTemplateTracker,
     RrFeatures,
     RrFeatureTracker,
     beat_window,
@@ -184,3 +186,22 @@ def test_reset_forgets_the_pending_beat_and_times_must_increase() -> None:
         tracker.push(12.0)
     with pytest.raises(ValueError, match="finite"):
         tracker.push(float("nan"))
+
+
+def test_template_is_the_median_of_preceding_beats() -> None:
+    tracker = BeatTemplateTracker(n_beats=3)
+    ones = np.ones(WINDOW_LEN, np.float32)
+    first = tracker.push(ones)
+    assert first.shape == (WINDOW_LEN, N_WINDOW_CHANNELS)
+    np.testing.assert_array_equal(first[:, 1], ones)  # no history: the beat itself
+    tracker.push(2 * ones)
+    tracker.push(3 * ones)
+    out = tracker.push(10 * ones)  # history 1, 2, 3 → median 2; the beat is not included
+    np.testing.assert_array_equal(out[:, 0], 10 * ones)
+    np.testing.assert_array_equal(out[:, 1], 2 * ones)
+    out = tracker.push(ones)  # history 2, 3, 10 (oldest dropped) → median 3
+    np.testing.assert_array_equal(out[:, 1], 3 * ones)
+    tracker.reset()
+    np.testing.assert_array_equal(tracker.push(5 * ones)[:, 1], 5 * ones)
+    with pytest.raises(ValueError, match="shape"):
+        tracker.push(np.ones(10, np.float32))
