@@ -27,7 +27,11 @@ from tests.fake_bluez.server import DEFAULT_DEVICES, serve
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_bluez", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fake_bluez",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--device",
         action="append",
@@ -36,7 +40,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="simulate this device (repeatable)",
     )
     parser.add_argument("--record", help="WFDB record: H10 ECG, HRS beats (without extension)")
-    parser.add_argument("--annotator", default="qrs", help="HRS beat annotator (default qrs)")
+    parser.add_argument("--annotator", default="qrs", help="HRS beat annotator (qrs, else atr)")
     parser.add_argument("--speed", type=float, default=1.0, help="device clock x real time")
     parser.add_argument("--start-s", type=float, default=0.0, help="start offset in the record")
     parser.add_argument("--bus-address", help="join this bus instead of starting a private one")

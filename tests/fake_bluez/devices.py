@@ -362,7 +362,10 @@ class HeartRateStrap(SimDevice):
         if spec.record is not None:
             import wfdb
 
-            ann = wfdb.rdann(spec.record, spec.annotator)
+            annotator = spec.annotator
+            if not Path(f"{spec.record}.{annotator}").exists():
+                annotator = "atr"  # mitdb has reference beats in .atr, afdb has .qrs
+            ann = wfdb.rdann(spec.record, annotator)
             samples = beat_samples(ann.sample, ann.symbol)
             samples = samples[samples >= round(spec.start_s * ann.fs)]
             rr_s = np.diff(samples) / float(ann.fs)
