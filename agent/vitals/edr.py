@@ -356,11 +356,24 @@ class EdrRespirationEstimator:
         self._amp_uv.append(float(amplitude_uv))
         self._prune(r_peak_time_s)
 
-    def add(self, beat: Beat) -> None:
-        """Add a detected beat; beats classified V, F or Q are not used (wrong morphology)."""
-        if beat.aami_class in _EXCLUDED_CLASSES:
+    def add(self, beat: Beat, qrs_amplitude_uv: float | None) -> None:
+        """Add a detected beat with its QRS amplitude (from :func:`qrs_peak_to_peak_uv`).
+
+        Beats classified V, F or Q are not used (their QRS is not the dominant morphology).
+        ``beat.amplitude_uv`` is deliberately not used: it is the window-cleaned ECG at the
+        apex, which carries a filter-edge artefact repeating with the detector's hop (see
+        :func:`qrs_peak_to_peak_uv`).
+
+        Parameters
+        ----------
+        beat
+            The beat (its ``r_peak_time_s`` and ``aami_class`` are used).
+        qrs_amplitude_uv
+            Its QRS peak-to-peak amplitude, µV; None (no ECG around it) skips the beat.
+        """
+        if beat.aami_class in _EXCLUDED_CLASSES or qrs_amplitude_uv is None:
             return
-        self.add_beat(beat.r_peak_time_s, beat.amplitude_uv)
+        self.add_beat(beat.r_peak_time_s, qrs_amplitude_uv)
 
     def _prune(self, now_s: float) -> None:
         start = now_s - self.window_s
