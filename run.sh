@@ -3,6 +3,8 @@
 #   ./run.sh demo   set up (apt + venv) if needed, then broker + simulated patient + nurse station
 #   ./run.sh test   set up if needed, then the whole test suite
 #   ./run.sh setup  set up only
+#   ./run.sh train beats|af   reproduce a shipped model from ../shared/data (TensorFlow in .venv-train)
+#   ./run.sh train-smoke      CI: train a few steps, convert to int8, run it in the runtime interpreter
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +14,8 @@ SUDO=""
 setup() {
     local need=()
     command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
+    # the Bluetooth tests run bleak against a fake BlueZ on a private D-Bus daemon
+    command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
     python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
     if [ ${#need[@]} -gt 0 ]; then
         echo "run.sh: installing ${need[*]} with apt-get" >&2
@@ -33,9 +37,35 @@ setup() {
     fi
 }
 
+# The training tools (TensorFlow, ~2 GB) live in their own environment, never on the Pi.
+train_setup() {
+    local stamp=.venv-train/.installed
+    local want
+    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "run.sh: building the training environment in .venv-train (TensorFlow, a few minutes)" >&2
+        python3 -m venv .venv-train
+        .venv-train/bin/python -m pip install -q --upgrade pip
+        .venv-train/bin/python -m pip install -q -e ".[train,dev]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+DATA="${BEDSIDE_DATA_DIR:-../shared/data}"
+
 case "${1:-}" in
     setup) setup ;;
     demo) setup; shift; exec .venv/bin/bedside demo "$@" ;;
     test) setup; shift; exec .venv/bin/python -m pytest -q "$@" ;;
-    *) echo "usage: ./run.sh demo|test|setup" >&2; exit 2 ;;
+    train)
+        setup; train_setup
+        case "${2:-}" in
+            beats) exec nice .venv-train/bin/python -m tools.beats all --data "$DATA" --out models ;;
+            af) exec nice .venv-train/bin/python -m tools.af all --data "$DATA" --out models ;;
+            *) echo "usage: ./run.sh train beats|af" >&2; exit 2 ;;
+        esac ;;
+    train-smoke)
+        setup; train_setup
+        exec .venv-train/bin/python -m pytest -q -p no:cacheprovider tests/tools/test_beats_smoke.py tests/tools/test_af_smoke.py ;;
+    *) echo "usage: ./run.sh demo|test|setup|train beats|af|train-smoke" >&2; exit 2 ;;
 esac

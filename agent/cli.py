@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate-config", help="check a TOML configuration file")
     validate.add_argument("file", type=Path)
 
+    scan = sub.add_parser("scan", help="list nearby supported Bluetooth LE wearables")
+    scan.add_argument("--timeout", type=float, default=5.0, help="scan for this many seconds")
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of every MQTT payload")
     schema.add_argument("--out", type=Path, help="write to this file instead of stdout")
     return parser
@@ -234,6 +237,26 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from bleak.exc import BleakError
+
+    from firmware_bridge.transports.ble import scan_supported
+
+    try:
+        found = asyncio.run(scan_supported(args.timeout))
+    except (BleakError, OSError) as err:
+        msg = f"Bluetooth scan failed ({err}); is BlueZ running and the adapter powered?"
+        raise BedsideError(msg) from err
+    if not found:
+        print(f"no supported device seen in {args.timeout:g} s")
+        return 0
+    print(f"{'address':<18} {'rssi':>5}  {'kinds':<24} name")
+    for dev in sorted(found, key=lambda d: -d.rssi_dbm):
+        kinds = ",".join(dev.kinds)
+        print(f"{dev.address:<18} {dev.rssi_dbm:>5}  {kinds:<24} {dev.name or ''}")
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     text = schemas_json()
     if args.out:
@@ -250,6 +273,7 @@ COMMANDS = {
     "demo": _cmd_demo,
     "validate-config": _cmd_validate,
     "schema": _cmd_schema,
+    "scan": _cmd_scan,
 }
 
 

@@ -31,6 +31,7 @@ from pydantic_settings import (
 
 from agent.errors import ConfigError
 from agent.messages import validate_bed_segment
+from firmware_bridge.transports.ble import BleDeviceConfig
 
 
 class _Section(BaseModel):
@@ -56,12 +57,17 @@ class BedConfig(_Section):
 class SourceConfig(_Section):
     """What the agent reads from."""
 
-    kind: Literal["simulate", "replay", "rr"] = Field(
+    kind: Literal["simulate", "replay", "rr", "ble"] = Field(
         default="simulate",
         description=(
-            "`simulate` (NeuroKit2, scripted events), `replay` (a WFDB record's ECG) or `rr`"
-            " (RR intervals only, as a Heart Rate Service strap sends them)."
+            "`simulate` (NeuroKit2, scripted events), `replay` (a WFDB record's ECG), `rr`"
+            " (RR intervals only, as a Heart Rate Service strap sends them) or `ble` (the"
+            " wearables listed in source.devices)."
         ),
+    )
+    devices: list[BleDeviceConfig] = Field(
+        default_factory=list,
+        description="ble: the bed's wearables ([[source.devices]] tables: kind, address or name).",
     )
     record: str | None = Field(
         default=None,
@@ -93,6 +99,9 @@ class SourceConfig(_Section):
     def _record_for_replay(self) -> SourceConfig:
         if self.kind in {"replay", "rr"} and not self.record:
             msg = f"source.record is required when source.kind = '{self.kind}'"
+            raise ValueError(msg)
+        if self.kind == "ble" and not self.devices:
+            msg = "source.devices must list at least one device when source.kind = 'ble'"
             raise ValueError(msg)
         if self.rr_annotations is not None and self.kind != "rr":
             msg = "source.rr_annotations applies only to source.kind = 'rr'"

@@ -34,7 +34,7 @@ from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import BeatClassifier, StreamingBeatClassifier
 from agent.messages import AlarmCode, AlarmEvent, EcgStrip, VitalsMessage, utc_now
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind, Spo2Reading, TemperatureReading
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +181,7 @@ class EcgPipeline:
         """Samples rejected by the plausibility gate (non-finite or beyond ±50 mV)."""
         self.beats_total = 0
         self.committed_s = 0.0
+        self.last_readings: dict[str, Spo2Reading | TemperatureReading] = {}
 
     def process(self, samples_uv: NDArray[np.float32]) -> StepOutput:
         """Push a chunk of ECG; return the beats and alarm events it completed.
@@ -250,6 +251,15 @@ class EcgPipeline:
             self._pending.append(change)
             return StepOutput(committed_s=self.committed_s)
         return self._run_timeline([], max(event.t_s, self.committed_s))
+
+    def observe(self, reading: Spo2Reading | TemperatureReading) -> StepOutput:
+        """Record a vital sign from another device (oximeter, thermometer)."""
+        self.vitals_store_put(reading)
+        return StepOutput(committed_s=self.committed_s)
+
+    def vitals_store_put(self, reading: Spo2Reading | TemperatureReading) -> None:
+        """Placeholder until NEWS2 is wired: keep the latest reading."""
+        self.last_readings[type(reading).__name__] = reading
 
     def tick(self, t_s: float) -> StepOutput:
         """Advance stream time with no new data (RR-only streams: asystole needs a clock)."""

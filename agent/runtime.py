@@ -30,7 +30,15 @@ from agent.config import AgentConfig
 from agent.inference.factory import load_beat_classifier
 from agent.messages import AlarmAck, AlarmEvent, VitalsMessage, utc_now
 from agent.pipeline import EcgPipeline, StepOutput
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame, RrIntervals
+from firmware_bridge.frames import (
+    DeviceEvent,
+    DeviceEventKind,
+    EcgChunk,
+    Frame,
+    RrIntervals,
+    Spo2Reading,
+    TemperatureReading,
+)
 from firmware_bridge.transports import Source
 
 logger = logging.getLogger(__name__)
@@ -44,6 +52,9 @@ STATUS_PERIOD_S: Final = 10.0
 MAX_GAP_FILL_S: Final = 120.0
 """Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so
 stream time stays exact and the gap reads as invalid signal (leads-off past 2 s)."""
+
+EARLY_MAX: Final = 1000
+"""Device events and vitals kept while waiting for the first ECG / RR frame."""
 
 RR_STREAM_FS_HZ: Final = 1000.0
 """Beat sample indices of RR-only streams are counted in ms."""
@@ -243,7 +254,7 @@ class AgentRuntime:
         ended = False
         try:
             async for frame in self.source.frames():
-                if isinstance(frame, EcgChunk | RrIntervals):
+                if not isinstance(frame, DeviceEvent):
                     self.stats.frames_in += 1
                 else:
                     self.stats.device_events += 1
@@ -272,21 +283,23 @@ class AgentRuntime:
         return EcgPipeline(self.cfg, RR_STREAM_FS_HZ, stream_start_utc=start, **self._extra)
 
     async def _process(self) -> None:
-        early_events: list[DeviceEvent] = []  # events before the first data frame
+        # events and vitals that come before the first ECG / RR frame (a BLE strap connects
+        # before it streams) wait for the pipeline, which needs the stream's rate
+        early: deque[DeviceEvent | Spo2Reading | TemperatureReading] = deque(maxlen=EARLY_MAX)
         while True:
             frame = await self._wave.get()
             if frame is None:
                 break
             async with self._lock:
                 if self.pipeline is None:
-                    if isinstance(frame, DeviceEvent):
-                        early_events.append(frame)
+                    if not isinstance(frame, EcgChunk | RrIntervals):
+                        early.append(frame)
                         continue
                     self.pipeline = self._make_pipeline(frame)
                     self._rr_mode = isinstance(frame, RrIntervals)
-                    for event in early_events:
-                        self._emit(self.pipeline.device_event(event), event.t0_monotonic_ns)
-                    early_events.clear()
+                    for item in early:
+                        self._emit(self._apply_other(self.pipeline, item), item.t0_monotonic_ns)
+                    early.clear()
                 pipeline = self.pipeline
                 try:
                     if isinstance(frame, EcgChunk):
@@ -302,7 +315,7 @@ class AgentRuntime:
                         self._last_rr = (frame.t_s, time.monotonic_ns())
                         out = pipeline.process_rr(frame.rr_ms, frame.t_s)
                     else:
-                        out = pipeline.device_event(frame)
+                        out = self._apply_other(pipeline, frame)
                 except Exception:
                     # Never let one frame stop the bedside loop: count it, log it, go on.
                     self.stats.pipeline_errors += 1
@@ -314,6 +327,14 @@ class AgentRuntime:
                 out = await asyncio.to_thread(self.pipeline.finish)
             self._emit(out, time.monotonic_ns())
         self._done.set()
+
+    @staticmethod
+    def _apply_other(
+        pipeline: EcgPipeline, frame: DeviceEvent | Spo2Reading | TemperatureReading
+    ) -> StepOutput:
+        if isinstance(frame, DeviceEvent):
+            return pipeline.device_event(frame)
+        return pipeline.observe(frame)
 
     async def _tick_rr(self) -> None:
         """RR-only streams: advance stream time between notifications (asystole needs it)."""

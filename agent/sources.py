@@ -21,6 +21,10 @@ def make_source(cfg: SourceConfig) -> Source:
     RecordReadError
         For ``replay`` when the record cannot be read (truncated, bad channel).
     """
+    if cfg.kind == "ble":
+        from firmware_bridge.transports.ble import BleSource
+
+        return BleSource(cfg.devices)
     if cfg.kind == "rr":
         from firmware_bridge.transports.rr_replay import RrReplaySource
 

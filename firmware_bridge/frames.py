@@ -119,5 +119,52 @@ class DeviceEvent:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-Frame = EcgChunk | RrIntervals | DeviceEvent
+@dataclass(frozen=True, slots=True)
+class Spo2Reading:
+    """One pulse-oximeter reading (PLX Continuous Measurement, normal response).
+
+    Attributes
+    ----------
+    spo2_pct : float
+        Functional oxygen saturation, %.
+    pulse_rate_bpm : float | None
+        Pulse rate, bpm, when the oximeter sent a valid one.
+    t_s : float
+        Seconds since the source started, at arrival.
+    t0_monotonic_ns : int
+        ``time.monotonic_ns()`` at arrival.
+    device : str
+        The device id (:attr:`BleDeviceConfig.device_id`).
+    """
+
+    spo2_pct: float
+    pulse_rate_bpm: float | None
+    t_s: float
+    t0_monotonic_ns: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureReading:
+    """One body-temperature reading (Health Thermometer 0x2A1C).
+
+    Attributes
+    ----------
+    temperature_c : float
+        Temperature, °C (converted from °F when the thermometer sends °F).
+    t_s : float
+        Seconds since the source started, at arrival.
+    t0_monotonic_ns : int
+        ``time.monotonic_ns()`` at arrival.
+    device : str
+        The device id (:attr:`BleDeviceConfig.device_id`).
+    """
+
+    temperature_c: float
+    t_s: float
+    t0_monotonic_ns: int
+    device: str
+
+
+Frame = EcgChunk | RrIntervals | DeviceEvent | Spo2Reading | TemperatureReading
 """Any frame a :class:`~firmware_bridge.transports.Source` may yield."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_mqtt"]
+pytest_plugins = ["tests.fixtures_mqtt", "tests.fake_bluez.fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,6 +6,7 @@ import logging
 
 from agent.config import InferenceConfig
 from agent.inference.beat_classifier import BeatClassifier
+from agent.inference.tflite import InferenceError
 
 logger = logging.getLogger(__name__)
 
@@ -15,18 +16,20 @@ def load_beat_classifier(cfg: InferenceConfig) -> BeatClassifier | None:
 
     Raises
     ------
-    FileNotFoundError
-        If the model card or model file is missing.
-    ValueError
-        If the model does not match its card's sha256.
+    InferenceError
+        If the model card or model file is missing, or the model does not match its card.
     DelegateUnavailableError
         If the Edge TPU is requested, missing, and fallback is off.
     """
     if not cfg.beats:
         return None
-    classifier = BeatClassifier(
-        cfg.beat_model, backend=cfg.backend, fallback_to_cpu=cfg.fallback_to_cpu
-    )
+    try:
+        classifier = BeatClassifier(
+            cfg.beat_model, backend=cfg.backend, fallback_to_cpu=cfg.fallback_to_cpu
+        )
+    except (OSError, ValueError) as err:
+        msg = f"cannot load the beat classifier: {err}"
+        raise InferenceError(msg) from err
     logger.info(
         "beat classifier %s v%s on %s (%s)",
         classifier.card.name,

@@ -112,7 +112,15 @@ from firmware_bridge.codecs.thermometer import (
     decode_temperature_measurement,
 )
 from firmware_bridge.errors import FrameDecodeError, SourceError
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame, RrIntervals
+from firmware_bridge.frames import (
+    DeviceEvent,
+    DeviceEventKind,
+    EcgChunk,
+    Frame,
+    RrIntervals,
+    Spo2Reading,
+    TemperatureReading,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -180,54 +188,7 @@ TEMPERATURE_MAX_PLAUSIBLE_C = 45.0
 off the body reads ambient); such values are dropped and counted."""
 
 
-@dataclass(frozen=True, slots=True)
-class Spo2Reading:
-    """One pulse-oximeter reading (PLX Continuous Measurement, normal response).
-
-    Attributes
-    ----------
-    spo2_pct : float
-        Functional oxygen saturation, %.
-    pulse_rate_bpm : float | None
-        Pulse rate, bpm, when the oximeter sent a valid one.
-    t_s : float
-        Seconds since the source started, at arrival.
-    t0_monotonic_ns : int
-        ``time.monotonic_ns()`` at arrival.
-    device : str
-        The device id (:attr:`BleDeviceConfig.device_id`).
-    """
-
-    spo2_pct: float
-    pulse_rate_bpm: float | None
-    t_s: float
-    t0_monotonic_ns: int
-    device: str
-
-
-@dataclass(frozen=True, slots=True)
-class TemperatureReading:
-    """One body-temperature reading (Health Thermometer 0x2A1C).
-
-    Attributes
-    ----------
-    temperature_c : float
-        Temperature, °C (converted from °F when the thermometer sends °F).
-    t_s : float
-        Seconds since the source started, at arrival.
-    t0_monotonic_ns : int
-        ``time.monotonic_ns()`` at arrival.
-    device : str
-        The device id (:attr:`BleDeviceConfig.device_id`).
-    """
-
-    temperature_c: float
-    t_s: float
-    t0_monotonic_ns: int
-    device: str
-
-
-BleFrame = Frame | Spo2Reading | TemperatureReading
+BleFrame = Frame
 """Any frame :class:`BleSource` yields."""
 
 

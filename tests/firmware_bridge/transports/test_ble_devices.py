@@ -27,7 +27,6 @@ from tests.fake_bluez.devices import DeviceSpec
 if TYPE_CHECKING:
     from tests.fake_bluez.fixtures import FakeBluezHandle
 
-pytest_plugins = ["tests.fake_bluez.fixtures"]  # until tests/conftest.py registers it
 
 HRS_ADDRESS = "C4:7C:8D:6A:11:22"
 HRS_NAME = "HRS Strap 1122"

@@ -26,7 +26,6 @@ from tests.fake_bluez.devices import H10_SAMPLES_PER_FRAME, PMD_DATA, DeviceSpec
 if TYPE_CHECKING:
     from tests.fake_bluez.fixtures import FakeBluezHandle
 
-pytest_plugins = ["tests.fake_bluez.fixtures"]  # until tests/conftest.py registers it
 
 H10_ADDRESS = "A0:9E:1A:AB:CD:12"
 H10_NAME = "Polar H10 ABCD1234"
