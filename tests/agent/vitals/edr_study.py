@@ -129,9 +129,10 @@ def reference(
     return float(60.0 / np.mean(np.diff(inside)))
 
 
-def simulation_table(methods: Sequence[EdrMethod]) -> None:
+def simulation_table(
+    methods: Sequence[EdrMethod], rates: Sequence[int] = (6, 8, 10, 12, 15, 18, 21, 24, 27, 30, 36)
+) -> None:
     """Print error statistics per method, breathing kind and rate."""
-    rates = (6, 8, 10, 12, 15, 18, 21, 24, 27, 30, 36)
     for breathing in ("sin", "rsp"):
         for method in methods:
             print(f"\n## method={method} breathing={breathing} (32 s windows, every 4 s)")
@@ -196,12 +197,13 @@ def main() -> None:
     parser.add_argument("--mitdb", type=Path, default=None)
     parser.add_argument("--methods", default="fft_peak,khodadad2018")
     parser.add_argument("--skip-sim", action="store_true")
+    parser.add_argument("--rates", default="6,8,10,12,15,18,21,24,27,30,36")
     parser.add_argument("--amplitude", choices=("pp", "apex"), default="pp")
     args = parser.parse_args()
     global AMPLITUDE  # a study script's switch
     AMPLITUDE = args.amplitude
     if not args.skip_sim:
-        simulation_table(args.methods.split(","))
+        simulation_table(args.methods.split(","), [int(r) for r in args.rates.split(",")])
         null_table()
     if args.mitdb is not None:
         ds1 = ("101", "106", "112", "115", "116", "118", "119", "122", "205", "209", "220")
