@@ -32,12 +32,13 @@ which read as a false rate in most windows and up to 15 breaths/min wrong.
 amplitude x ``1 + 0.1 r(t)``, 20 µV noise, R peaks from the agent's streaming detector,
 3 seeds, HR 60/80/100, a 32 s estimate every 4 s from 40 s on):
 
-- ``"fft_peak"`` (default), breathing a sinusoid: every window gave a rate, with a maximum
-  error of 0.5 breaths/min, for every rate from 6 to 36/min below 0.45 x HR. With
-  ``nk.rsp_simulate`` breathing (irregular breaths; reference = mean breath period in the
-  window): 60-100 % of windows gave a rate, max error <= 2.4/min except 6/min (4.8) and
-  24/min at HR 60 (9.0, at the sampling limit). Unmodulated ECG still gave a rate in 21/65
-  windows at HR 60, 4/65 at 80, 5/65 at 100. About 0.1-0.3 ms per estimate (numpy only).
+- ``"fft_peak"`` (default), ``--rates 6,8,12,24``: breathing a sinusoid, every window gave
+  a rate, max error 0.44 breaths/min. With ``nk.rsp_simulate`` breathing (irregular breaths;
+  reference = mean breath period in the window): 51-100 % of windows gave a rate (fewest at
+  24/min with HR 60, near the sampling limit), max error 1.5/min except one 6/min case
+  (4.8). Unmodulated ECG gave a (false) rate in 12/65 windows at HR 60, 0/65 at 80, 4/65
+  at 100. 0.1-0.4 ms per estimate here (numpy only). An earlier run of all rates 6-36/min
+  (before the drift rule) gave the same picture: below 0.45 x HR, errors <= 2.4/min.
 - ``"khodadad2018"`` (``nk.rsp_process`` breath detection on the series resampled at 10 Hz,
   since its 3 Hz low-pass needs more than 4 Hz) is kept for comparison: a 32 s window holds
   only three breaths at 6/min, so breath counting often returns nothing there, and it costs
@@ -46,11 +47,12 @@ amplitude x ``1 + 0.1 r(t)``, 20 µV noise, R peaks from the agent's streaming d
   on age and vagal tone and, in ECGSYN, carries a fixed 0.25 Hz (15/min) component: it
   would measure the simulator, not the modulation, so it was not retained.
 
-**Accuracy, honestly.** We have no respiration reference for real ECGs (mitdb has none): the
-figures above are simulations. On ten minutes of each of eleven mitdb DS1 records (MLII,
-no reference) the estimator gave a rate in 4-70 % of windows, medians 9-22 breaths/min
-(plausible at rest, not validated). On real recordings, Charlton et al. (2016) found that
-the best ECG-based algorithms reached a bias near 0 with 95 % limits of agreement of about
+**Accuracy, honestly.** We have no respiration reference for real ECGs (mitdb has none):
+the figures above are simulations. On ten minutes of each of eleven mitdb DS1 records
+(MLII, no reference) the estimator gave a rate in only 2-50 % of windows (3/141 to 70/141),
+medians 7-18.5 breaths/min (plausible at rest, not validated): on real ECG the quality gate
+mostly says "don't know". On real recordings, Charlton et al. (2016) found that the best
+ECG-based algorithms reached a bias near 0 with 95 % limits of agreement of about
 ±5 breaths/min: expect that, not the simulation's figures. Breathing faster than half the
 heart rate aliases to a wrong, lower rate when the alias falls inside the band (36/min at
 HR 60 read as 24/min): a physical limit of beat-sampled EDR. EDR is a trend for NEWS2, not
