@@ -138,6 +138,7 @@ RR_FEATURE_NAMES: Final = (
     "post_over_local",
     "pre_over_long",
     "post_over_pre",
+    "local_rr_cv",
 )
 """Order of :meth:`RrFeatures.as_array`."""
 
@@ -290,6 +291,10 @@ class RrFeatures:
     long_rr_s : float
         Mean RR interval over the last :data:`LONG_RR_WINDOW_S` ending at the next beat, s
         (the patient's own rhythm; fewer beats right after the start).
+    local_rr_cv : float
+        Coefficient of variation (SD / mean) of the same RR intervals as ``local_rr_s``,
+        dimensionless: high in atrial fibrillation, where a short pre-RR does not make a beat
+        supraventricular ectopic (AAMI labels AF beats N).
     """
 
     r_peak_time_s: float
@@ -297,6 +302,7 @@ class RrFeatures:
     post_rr_s: float
     local_rr_s: float
     long_rr_s: float
+    local_rr_cv: float
 
     def as_array(self) -> NDArray[np.float32]:
         """Return the model's RR input, shape ``(N_RR_FEATURES,)``.
@@ -313,6 +319,7 @@ class RrFeatures:
             self.post_rr_s / self.local_rr_s,
             self.pre_rr_s / self.long_rr_s,
             self.post_rr_s / self.pre_rr_s,
+            self.local_rr_cv,
         )
         return np.clip(np.asarray(values, dtype=np.float32), 0.0, RATIO_CLIP)
 
@@ -409,7 +416,8 @@ class RrFeatureTracker:
                 r_peak_time_s=beat_t,
                 pre_rr_s=pre_rr_s,
                 post_rr_s=rr_s,
-                local_rr_s=sum(self._local) / len(self._local),
+                local_rr_s=float(np.mean(self._local)),
+                local_rr_cv=float(np.std(self._local) / np.mean(self._local)),
                 long_rr_s=max(self._long_sum_s, 0.0) / len(self._long),
             )
         self._pending = (t, rr_s)

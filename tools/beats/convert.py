@@ -120,27 +120,22 @@ def to_tflite(model: KerasModel, calibration: BeatSet | None) -> bytes:
         The ``.tflite`` flatbuffer.
     """
     tf = _tf()
-    spec = [
-        tf.TensorSpec((1, WINDOW_LEN, N_WINDOW_CHANNELS), tf.float32, name="window"),
-        tf.TensorSpec((1, N_RR_FEATURES), tf.float32, name="rr"),
-    ]
-
-    @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]
-    def serve(window: Any, rr: Any) -> Any:  # noqa: ANN401
-        return {"aami": model({"window": window, "rr": rr}, training=False)}
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [serve.get_concrete_function()], model
-    )
+    keras = importlib.import_module("keras")
+    window = keras.Input(shape=(WINDOW_LEN, N_WINDOW_CHANNELS), batch_size=1, name="window")
+    rr = keras.Input(shape=(N_RR_FEATURES,), batch_size=1, name="rr")
+    fixed = keras.Model(inputs=[window, rr], outputs=model([window, rr]), name="beat_cnn")
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
     if calibration is not None:
         idx = representative_indices(calibration)
 
-        def representative() -> Iterator[list[np.ndarray[Any, Any]]]:
+        def representative() -> Iterator[dict[str, np.ndarray[Any, Any]]]:
+            # keyed by input name: the converted graph orders its inputs by name, not as the
+            # input signature lists them
             for i in idx.tolist():
-                yield [
-                    calibration.windows[i].reshape(1, WINDOW_LEN, N_WINDOW_CHANNELS),
-                    calibration.rr[i].reshape(1, N_RR_FEATURES),
-                ]
+                yield {
+                    "window": calibration.windows[i].reshape(1, WINDOW_LEN, N_WINDOW_CHANNELS),
+                    "rr": calibration.rr[i].reshape(1, N_RR_FEATURES),
+                }
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative

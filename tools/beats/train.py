@@ -1,16 +1,18 @@
 """Train the beat CNN (Keras 3) on DS1: patient-wise folds for choices, then all of DS1.
 
 The network is small on purpose (≈10 k parameters, < 20 KB in int8): three convolution
-blocks over the 96-sample window, a dense layer over the RR features, one joint dense layer,
-softmax over the five AAMI classes. Conv1D / MaxPool1D / Dense / Concatenate convert to
-TFLite ``CONV_2D``, ``MAX_POOL_2D``, ``FULLY_CONNECTED``, ``CONCATENATION``, ``RESHAPE`` and
-``SOFTMAX``, all on the Coral Edge TPU's supported-op list.
+blocks over the 96-sample, 2-channel window (beat and template), a dense layer over the RR
+features, one joint dense layer, softmax over the five AAMI classes. Conv1D / MaxPool1D /
+Dense / Concatenate convert to TFLite ``CONV_2D``, ``MAX_POOL_2D``, ``FULLY_CONNECTED``,
+``CONCATENATION``, ``RESHAPE`` and ``SOFTMAX``, all on the Coral Edge TPU's supported-op list.
 
 Class imbalance (DS1: ~46 k N, ~0.9 k S, ~3.8 k V, ~0.4 k F, 8 Q) is handled with class
-weights ``(n / (k · n_c)) ** power``, capped at :data:`MAX_CLASS_WEIGHT`: ``power = 1`` is
-fully balanced (Se-oriented), smaller powers trade Se for +P. The power is chosen on the
-patient-wise validation folds of DS1 (see :func:`cross_validate`). Q (8 beats in DS1) keeps
-the cap: too few to learn from, enough to not be ignored.
+weights in the loss, not resampling (the RR features and templates of a beat depend on its
+neighbours, so duplicating beats would duplicate contexts): N, S and V get
+``(n / (k · n_c)) ** power``, capped at :data:`MAX_CLASS_WEIGHT`; ``power = 1`` is fully
+balanced (Se-oriented), smaller powers trade Se for +P; the power is chosen on DS1's
+patient-wise validation folds (:func:`cross_validate`, docs/beat_classifier.md). F and Q keep
+weight 1 (:data:`UNWEIGHTED_CLASSES`).
 
 TensorFlow and Keras are imported inside the functions: the main venv (no TensorFlow) can
 import and type-check this module.
@@ -22,7 +24,7 @@ import importlib
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -82,6 +84,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     class_weight_power: float = 0.75
     seed: int = SEED
+    n_models: int = 1
     scaling: Scaling = DEFAULT_SCALING
 
 
@@ -91,21 +94,31 @@ def model_windows(data: BeatSet) -> NDArray[np.float32]:
     return w if w.ndim == 3 else w[:, :, None]
 
 
+UNWEIGHTED_CLASSES: Final = ("F", "Q")
+"""Classes kept at weight 1: DS1's F beats are 90 % from one patient (208) and Q has 8 beats;
+weighting them up made held-out patients' N beats F (DS1 folds: 832 N→F for 12 true F)."""
+
+
 def class_weights(labels: NDArray[np.int64], power: float) -> dict[int, float]:
     """Return ``{class index: weight}``, ``(n / (k · n_c)) ** power`` capped at the maximum.
 
-    Classes absent from ``labels`` get weight 1.
+    Classes in :data:`UNWEIGHTED_CLASSES` or absent from ``labels`` get weight 1.
     """
     n = labels.size
     k = len(LABELS)
     out: dict[int, float] = {}
     for i in range(k):
         n_c = int((labels == i).sum())
-        out[i] = 1.0 if n_c == 0 else float(min((n / (k * n_c)) ** power, MAX_CLASS_WEIGHT))
+        if n_c == 0 or LABELS[i] in UNWEIGHTED_CLASSES:
+            out[i] = 1.0
+        else:
+            out[i] = float(min((n / (k * n_c)) ** power, MAX_CLASS_WEIGHT))
     return out
 
 
-def build_model(seed: int = SEED, n_channels: int = N_WINDOW_CHANNELS) -> KerasModel:
+def build_model(
+    seed: int = SEED, n_channels: int = N_WINDOW_CHANNELS, name: str = "beat_cnn"
+) -> KerasModel:
     """Return the uncompiled Keras 3 beat CNN (inputs ``window`` and ``rr``)."""
     keras = _keras()
 
@@ -126,21 +139,40 @@ def build_model(seed: int = SEED, n_channels: int = N_WINDOW_CHANNELS) -> KerasM
     h = layers.Dense(32, activation="relu")(h)
     h = layers.Dropout(0.2, seed=seed)(h)
     out = layers.Dense(len(LABELS), activation="softmax", name="aami")(h)
-    return keras.Model(inputs=[window, rr], outputs=out, name="beat_cnn")
+    return keras.Model(inputs=[window, rr], outputs=out, name=name)
 
 
 def train_model(data: BeatSet, config: TrainConfig) -> KerasModel:
     """Train a fresh model on ``data`` and return it (Keras model).
 
+    With ``config.n_models > 1``, that many networks are trained with seeds ``seed + i`` and
+    joined into one model that averages their probabilities (a seed ensemble: with ~16
+    training patients per fold, single runs differ by several points on held-out patients).
+
     Uses the GPU when TensorFlow sees one, the CPU otherwise; single-threaded ops on the CPU
     so that training shares the machine politely. Deterministic for a given seed on the CPU.
     """
+    if config.n_models > 1:
+        keras = _keras()
+        members = [
+            _train_one(data, replace(config, n_models=1, seed=config.seed + i), f"member{i}")
+            for i in range(config.n_models)
+        ]
+        window = keras.Input(shape=(WINDOW_LEN, model_windows(data).shape[-1]), name="window")
+        rr = keras.Input(shape=(N_RR_FEATURES,), name="rr")
+        outs = [m([window, rr]) for m in members]
+        avg = keras.layers.Average(name="aami")(outs)
+        return keras.Model(inputs=[window, rr], outputs=avg, name="beat_cnn")
+    return _train_one(data, config, "beat_cnn")
+
+
+def _train_one(data: BeatSet, config: TrainConfig, name: str) -> KerasModel:
     keras = _keras()
     tf = _tf()
 
     gpus = tf.config.list_physical_devices("GPU")
     logger.info("training on %s", "GPU" if gpus else "CPU")
-    model = build_model(config.seed, model_windows(data).shape[-1])
+    model = build_model(config.seed, model_windows(data).shape[-1], name)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
