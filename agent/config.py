@@ -243,6 +243,28 @@ class AlarmConfig(_Section):
         return self
 
 
+class VitalsConfig(_Section):
+    """Vital signs beyond the ECG, and NEWS2 (Royal College of Physicians 2017)."""
+
+    edr: bool = Field(default=True, description="Respiration rate from the ECG (EDR).")
+    edr_period_s: float = Field(
+        default=4.0, ge=1.0, le=60.0, description="How often the EDR rate is re-estimated, s."
+    )
+    edr_in_news2: bool = Field(
+        default=False,
+        description="Score the EDR respiration rate in NEWS2. Off by default: EDR is an"
+        " estimate, not validated against a respiration reference (agent.vitals.edr), and a"
+        " wrong rate would raise NEWS2 alarms; nurse-entered rates are always scored.",
+    )
+    news2: bool = Field(default=True, description="Score NEWS2 and raise its alarms.")
+    news2_onset_delay_s: float = Field(
+        default=60.0, ge=0.0, le=3600.0, description="NEWS2 condition must hold this long, s."
+    )
+    news2_clear_after_s: float = Field(
+        default=60.0, ge=0.0, le=3600.0, description="NEWS2 alarm held this long after, s."
+    )
+
+
 class InferenceConfig(_Section):
     """Which models run, and where (CPU or a Coral Edge TPU)."""
 
@@ -342,6 +364,7 @@ class AgentConfig(BaseSettings):
     dsp: DspConfig = Field(default_factory=lambda: DspConfig(powerline_hz=50))
     alarms: AlarmConfig = Field(default_factory=AlarmConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    vitals: VitalsConfig = Field(default_factory=VitalsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
     @classmethod

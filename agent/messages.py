@@ -174,6 +174,35 @@ class AlarmEvent(_Message):
     )
 
 
+class News2Parameter(BaseModel):
+    """One NEWS2 parameter as scored: its value, where it came from and how old it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    param: str = Field(description="respiration_rate, spo2, air_or_oxygen, systolic_bp, ...")
+    value: float | bool | str = Field(description="The observed value (not rounded).")
+    score: int | None = Field(description="Chart 1 score 0-3; None when not scored.")
+    source: str = Field(description="ecg, edr, ble:<device>, manual[:<station>].")
+    age_s: float = Field(ge=0.0, description="Age of the value, s.")
+    stale: bool = Field(description="Older than its maximum age: shown, not scored.")
+
+
+class News2Summary(BaseModel):
+    """The bed's NEWS2 (Royal College of Physicians 2017) from what is available."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    total: int | None = Field(description="Sum over fresh parameters (a lower bound if partial).")
+    complete: bool = Field(description="All seven parameters present and fresh.")
+    risk: str | None = Field(description="low, low-medium, medium or high (RCP triggers).")
+    urgent: bool = Field(description="Total >= 5 or any single parameter scoring 3.")
+    emergency: bool = Field(description="Total >= 7.")
+    spo2_scale: int = Field(description="SpO2 scale in use (1, or 2 for hypercapnic failure).")
+    missing: list[str] = Field(default_factory=list)
+    stale: list[str] = Field(default_factory=list)
+    parameters: list[News2Parameter] = Field(default_factory=list)
+
+
 class VitalsMessage(_Message):
     """Current vitals, published at 1 Hz with QoS 0 on ``.../vitals``."""
 
@@ -186,6 +215,16 @@ class VitalsMessage(_Message):
     )
     leads_off: bool = Field(default=False)
     active_alarms: list[AlarmCode] = Field(default_factory=list)
+    spo2_pct: float | None = Field(default=None, description="Latest SpO2, %.")
+    respiration_rate_per_min: float | None = Field(
+        default=None, description="Latest respiration rate, breaths/min."
+    )
+    respiration_source: str | None = Field(default=None, description="edr or manual.")
+    temperature_c: float | None = Field(default=None, description="Latest temperature, °C.")
+    rhythm: str | None = Field(
+        default=None, description="Current rhythm label (PhysioNet code, e.g. AFIB), if known."
+    )
+    news2: News2Summary | None = Field(default=None, description="NEWS2, when any vital is known.")
 
 
 class StatusMessage(_Message):
@@ -206,7 +245,7 @@ class AlarmAck(_Message):
     station_id: str = Field(description="Identity of the acknowledging nurse station.")
 
 
-TopicKind = Literal["status", "vitals", "alarms", "alarms/ack", "ecg"]
+TopicKind = Literal["status", "vitals", "alarms", "alarms/ack", "ecg", "observations"]
 
 PAYLOAD_MODELS: Final[dict[str, type[_Message]]] = {
     "status": StatusMessage,
@@ -257,8 +296,18 @@ def parse_topic(name: str) -> tuple[str, str, str] | None:
 
 
 def json_schemas() -> dict[str, dict[str, object]]:
-    """Return the JSON Schema of every published payload, keyed by topic suffix."""
-    return {name: model.model_json_schema() for name, model in PAYLOAD_MODELS.items()}
+    """Return the JSON Schema of every payload, keyed by topic suffix.
+
+    Includes the nurse station's manual observations (``observations``), which the agent
+    receives rather than publishes.
+    """
+    from agent.vitals.observations import ManualObservations  # here: agent.vitals imports us
+
+    out: dict[str, dict[str, object]] = {
+        name: model.model_json_schema() for name, model in PAYLOAD_MODELS.items()
+    }
+    out["observations"] = ManualObservations.model_json_schema()
+    return out
 
 
 def schemas_json() -> str:

@@ -15,6 +15,7 @@ does not depend on chunk sizes.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -33,7 +34,19 @@ from agent.dsp.quality import QualityChange, SignalQualityMonitor
 from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import BeatClassifier, StreamingBeatClassifier
-from agent.messages import AlarmCode, AlarmEvent, EcgStrip, VitalsMessage, utc_now
+from agent.messages import (
+    AlarmCode,
+    AlarmEvent,
+    EcgStrip,
+    News2Parameter,
+    News2Summary,
+    VitalsMessage,
+    utc_now,
+)
+from agent.vitals.alarms import News2Rules
+from agent.vitals.edr import EdrRespirationEstimator, qrs_peak_to_peak_uv
+from agent.vitals.news2 import News2Result, Param
+from agent.vitals.observations import ManualObservations, VitalsStore, stream_time_s
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, Spo2Reading, TemperatureReading
 
 logger = logging.getLogger(__name__)
@@ -42,6 +55,12 @@ RING_S: Final = 40.0
 """ECG kept for evidence strips, s: the strip (<= 30 s) plus the detector's commit lag."""
 
 _JUST_BEFORE_S: Final = 1e-6
+
+EDR_FRESH_S: Final = 60.0
+"""An EDR respiration estimate is shown for this long, s."""
+
+NEWS2_PERIOD_S: Final = 1.0
+"""NEWS2 is re-scored at most this often (stream time), s."""
 
 MAX_PLAUSIBLE_UV: Final = 50_000.0
 """Samples beyond ±50 mV are not ECG (surface ECG is a few mV; clinical front ends clip
@@ -89,6 +108,30 @@ class DeviceChange:
 _Pending = FlatlineChange | QualityChange | DeviceChange
 _TimelineObj = RPeak | Beat | _Pending
 _TimelineItem = tuple[float, RPeak | Beat]
+
+
+def _news2_summary(result: News2Result) -> News2Summary:
+    return News2Summary(
+        total=result.total,
+        complete=result.complete,
+        risk=None if result.risk is None else str(result.risk),
+        urgent=result.urgent,
+        emergency=result.emergency,
+        spo2_scale=int(result.spo2_scale),
+        missing=[str(p) for p in result.missing],
+        stale=[str(p) for p in result.stale],
+        parameters=[
+            News2Parameter(
+                param=str(ps.param),
+                value=ps.value if isinstance(ps.value, bool | int | float) else str(ps.value),
+                score=ps.score,
+                source=ps.source,
+                age_s=round(max(ps.age_s, 0.0), 1),
+                stale=ps.stale,
+            )
+            for ps in result.parameters
+        ],
+    )
 
 
 class _Ring:
@@ -167,6 +210,24 @@ class EcgPipeline:
         specs = ecg_condition_specs(cfg.alarms)
         if beat_classifier is not None:
             specs += ectopy_condition_specs(cfg.alarms.ectopy)
+        self.vitals_store = VitalsStore()
+        self.edr = EdrRespirationEstimator() if cfg.vitals.edr else None
+        self._edr_last_s = -math.inf
+        self._edr_rate: tuple[float, float] | None = None  # (breaths/min, t_s)
+        self.news2_rules = (
+            News2Rules(
+                onset_delay_s=cfg.vitals.news2_onset_delay_s,
+                clear_after_s=cfg.vitals.news2_clear_after_s,
+            )
+            if cfg.vitals.news2
+            else None
+        )
+        if self.news2_rules is not None:
+            specs += self.news2_rules.specs()
+        self._news2: News2Result | None = None
+        self._news2_last_s = -math.inf
+        self._news2_judged_s = -math.inf
+        self._news2_findings: list[Finding] = []
         self.engine = AlarmEngine(
             specs,
             device_id=cfg.bed.device_id,
@@ -181,7 +242,8 @@ class EcgPipeline:
         """Samples rejected by the plausibility gate (non-finite or beyond ±50 mV)."""
         self.beats_total = 0
         self.committed_s = 0.0
-        self.last_readings: dict[str, Spo2Reading | TemperatureReading] = {}
+        self.values_rejected = 0
+        """Vital-sign values rejected as implausible."""
 
     def process(self, samples_uv: NDArray[np.float32]) -> StepOutput:
         """Push a chunk of ECG; return the beats and alarm events it completed.
@@ -253,13 +315,37 @@ class EcgPipeline:
         return self._run_timeline([], max(event.t_s, self.committed_s))
 
     def observe(self, reading: Spo2Reading | TemperatureReading) -> StepOutput:
-        """Record a vital sign from another device (oximeter, thermometer)."""
-        self.vitals_store_put(reading)
-        return StepOutput(committed_s=self.committed_s)
+        """Record a vital sign from another device (oximeter, thermometer).
 
-    def vitals_store_put(self, reading: Spo2Reading | TemperatureReading) -> None:
-        """Placeholder until NEWS2 is wired: keep the latest reading."""
-        self.last_readings[type(reading).__name__] = reading
+        An implausible value (SpO2 > 100 %, say) is counted in ``values_rejected`` and
+        dropped; it never stops the stream.
+        """
+        t_s = min(reading.t_s, max(self.committed_s, 0.0)) if self.samples_in else reading.t_s
+        try:
+            if isinstance(reading, Spo2Reading):
+                self.vitals_store.put_spo2(
+                    reading.spo2_pct, source=f"ble:{reading.device}", t_s=t_s
+                )
+            else:
+                self.vitals_store.put_temperature(
+                    reading.temperature_c, source=f"ble:{reading.device}", t_s=t_s
+                )
+        except (ValueError, TypeError) as err:
+            self.values_rejected += 1
+            logger.warning("vital sign rejected: %s", err)
+        return self._after_vitals_input()
+
+    def add_manual(self, obs: ManualObservations, ts_utc: datetime | None = None) -> StepOutput:
+        """Record a nurse-station observation message (BP, consciousness, oxygen, ...)."""
+        t_s = stream_time_s(ts_utc or obs.ts_utc, self.engine.stream_start_utc)
+        self.vitals_store.add_manual(obs, t_s=min(t_s, self.committed_s))
+        return self._after_vitals_input()
+
+    def _after_vitals_input(self) -> StepOutput:
+        if self.samples_in > 0:  # the waveform clock decides; the next chunk re-scores
+            return StepOutput(committed_s=self.committed_s)
+        self._news2_last_s = -math.inf
+        return self._run_timeline([], self.committed_s)
 
     def tick(self, t_s: float) -> StepOutput:
         """Advance stream time with no new data (RR-only streams: asystole needs a clock)."""
@@ -303,7 +389,31 @@ class EcgPipeline:
             signal_quality=None if self._quality.sqi is None else round(self._quality.sqi, 3),
             leads_off=self.rules.leads_off,
             active_alarms=[e.condition for e in self.engine.active],
+            spo2_pct=self._latest(Param.SPO2),
+            respiration_rate_per_min=self._respiration()[0],
+            respiration_source=self._respiration()[1],
+            temperature_c=self._latest(Param.TEMPERATURE),
+            news2=None if self._news2 is None else _news2_summary(self._news2),
         )
+
+    def _respiration(self) -> tuple[float | None, str | None]:
+        """Latest respiration rate for display: a scored one, else a fresh EDR estimate."""
+        scored = self._latest(Param.RESPIRATION_RATE)
+        if scored is not None:
+            return scored, self._source(Param.RESPIRATION_RATE)
+        if self._edr_rate is not None and self.committed_s - self._edr_rate[1] <= EDR_FRESH_S:
+            return round(self._edr_rate[0], 1), "edr"
+        return None, None
+
+    def _latest(self, param: Param) -> float | None:
+        obs = self.vitals_store.latest(param)
+        if obs is None or isinstance(obs.value, bool) or not isinstance(obs.value, int | float):
+            return None
+        return round(float(obs.value), 1)
+
+    def _source(self, param: Param) -> str | None:
+        obs = self.vitals_store.latest(param)
+        return None if obs is None else obs.source
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -335,9 +445,12 @@ class EcgPipeline:
                     if self._labeller is not None:
                         self._labeller.reset()
                     self.ectopy.reset(t)
+                    if self.edr is not None:
+                        self.edr.reset()
             out.events.extend(self.engine.update(t, self._findings(t)))
         if committed_s > self.committed_s:
             self.committed_s = committed_s
+        self._update_vitals(self.committed_s)
         out.events.extend(self.engine.update(self.committed_s, self._findings(self.committed_s)))
         self.beats_total += len(out.beats)
         return StepOutput(out.beats, out.events, self.committed_s)
@@ -346,12 +459,16 @@ class EcgPipeline:
         findings = self.rules.findings(t_s)
         if self._labeller is not None:
             findings += self.ectopy.findings(t_s)
+        if self.news2_rules is not None and t_s >= self._news2_judged_s:
+            self._news2_judged_s = t_s
+            self._news2_findings = self.news2_rules.findings(self._news2, t_s)
+        findings += self._news2_findings
         return findings
 
     def _label(self, beat: Beat, out: StepOutput) -> None:
         """Classify the previous beat now that this one is known (its post-RR)."""
         if self._labeller is None or not np.isfinite(beat.amplitude_uv):
-            out.beats.append(beat)
+            self._emit_beat(beat, out)
             return
         labelled = self._labeller.push(beat.r_peak_idx, beat.r_peak_time_s)
         prev, self._unlabelled = self._unlabelled, beat
@@ -360,15 +477,44 @@ class EcgPipeline:
         if labelled is not None and labelled.r_peak_idx == prev.r_peak_idx:
             prev = replace(prev, aami_class=labelled.aami_class, confidence=labelled.confidence)
             self.rules.relabel(prev)
-        self.ectopy.add_beat(prev)
-        out.beats.append(prev)
+        self._emit_beat(prev, out)
 
     def _flush_unlabelled(self, out: StepOutput) -> None:
         """Emit the beat waiting for its class without one (a gap, or the end of stream)."""
         if self._unlabelled is not None:
-            self.ectopy.add_beat(self._unlabelled)
-            out.beats.append(self._unlabelled)
+            self._emit_beat(self._unlabelled, out)
             self._unlabelled = None
+
+    def _emit_beat(self, beat: Beat, out: StepOutput) -> None:
+        """Hand a final beat (labelled, or never to be) to the beat-level consumers."""
+        if self._labeller is not None:
+            self.ectopy.add_beat(beat)
+        if self.edr is not None and np.isfinite(beat.amplitude_uv):
+            half = int(np.ceil(0.08 * self.fs_hz))
+            seg = self._raw_segment(beat.r_peak_idx - half, beat.r_peak_idx + half + 1)
+            amp = None if seg is None else qrs_peak_to_peak_uv(seg, half, self.fs_hz)
+            self.edr.add(beat, amp)
+        out.beats.append(beat)
+
+    def _update_vitals(self, t_s: float) -> None:
+        """Refresh the vitals store from the ECG, and NEWS2, at stream time ``t_s``."""
+        store = self.vitals_store
+        hr = self.rules.hr_bpm
+        if hr is not None and not self.engine.is_active(AlarmCode.ASYSTOLE):
+            store.put_pulse(min(hr, 350.0), source="ecg", t_s=t_s)
+        if self.edr is not None and t_s - self._edr_last_s >= self.cfg.vitals.edr_period_s:
+            self._edr_last_s = t_s
+            rate = self.edr.rate_per_min(t_s)
+            self._edr_rate = (rate, t_s) if rate is not None else self._edr_rate
+            if rate is not None and self.cfg.vitals.edr_in_news2:
+                store.put_respiration_rate(rate, source="edr", t_s=t_s)
+        if self.news2_rules is not None and t_s - self._news2_last_s >= NEWS2_PERIOD_S:
+            self._news2_last_s = t_s
+            result = store.news2(t_s)
+            # NEWS2 is a multi-parameter score: from the ECG pulse alone it would only repeat
+            # the heart-rate alarms, so it is published and judged once another vital is known
+            others = [p for p in result.parameters if p.param is not Param.PULSE and not p.stale]
+            self._news2 = result if result.total is not None and others else None
 
     def _raw_segment(self, start_idx: int, stop_idx: int) -> NDArray[np.float32] | None:
         """Raw µV samples ``[start, stop)`` of the stream, or None if not all are buffered."""
