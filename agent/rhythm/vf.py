@@ -194,7 +194,38 @@ class VfParams:
 
 # Tuned by `python -m tools.vf tune --data ../shared/data` (leave-one-record-out folds on
 # vfdb 418-428 and MIT-BIH DS1; DS2 never used). Provenance and figures: docs/vf_detector.md.
-VF_PARAMS_TUNED: Final = VfParams()
+VF_PARAMS_TUNED: Final = VfParams(
+    window_s=6.0,
+    hop_s=1.0,
+    feature_mean=(
+        17.0279,
+        0.77423,
+        0.20212,
+        3.50621,
+        3.26562,
+        0.116631,
+        0.193255,
+        9.90909,
+        2.37355,
+    ),
+    feature_scale=(
+        14.8203,
+        0.105196,
+        0.116631,
+        1.84185,
+        1.63065,
+        0.05657,
+        0.150424,
+        7.0853,
+        0.25107,
+    ),
+    coef=(2.71268, -0.891952, -0.974276, 2.71445, 4.28155, 0.381076, -7.76468, 0.313131, -0.842184),
+    intercept=-10.9127,
+    threshold=0.9,
+    k_on=4,
+    n_on=4,
+    n_off=3,
+)
 
 
 @dataclass(frozen=True, slots=True)

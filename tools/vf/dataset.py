@@ -44,16 +44,69 @@ NOISE_CODES: Final = frozenset({"NOISE"})
 """Rhythm code of stretches annotated unreadable."""
 
 DS1: Final = (
-    "101 106 108 109 112 114 115 116 118 119 122 124 "
-    "201 203 205 207 208 209 215 220 223 230"
-).split()
+    "101",
+    "106",
+    "108",
+    "109",
+    "112",
+    "114",
+    "115",
+    "116",
+    "118",
+    "119",
+    "122",
+    "124",
+    "201",
+    "203",
+    "205",
+    "207",
+    "208",
+    "209",
+    "215",
+    "220",
+    "223",
+    "230",
+)
 """MIT-BIH DS1 (de Chazal et al. 2004): may be used for tuning."""
 DS2: Final = (
-    "100 103 105 111 113 117 121 123 200 202 210 212 "
-    "213 214 219 221 222 228 231 232 233 234"
-).split()
+    "100",
+    "103",
+    "105",
+    "111",
+    "113",
+    "117",
+    "121",
+    "123",
+    "200",
+    "202",
+    "210",
+    "212",
+    "213",
+    "214",
+    "219",
+    "221",
+    "222",
+    "228",
+    "231",
+    "232",
+    "233",
+    "234",
+)
 """MIT-BIH DS2 (de Chazal et al. 2004): held out, never used for tuning."""
-NSTDB: Final = "118e_6 118e00 118e06 118e12 118e18 118e24 119e_6 119e00 119e06 119e12 119e18 119e24".split()
+NSTDB: Final = (
+    "118e_6",
+    "118e00",
+    "118e06",
+    "118e12",
+    "118e18",
+    "118e24",
+    "119e_6",
+    "119e00",
+    "119e06",
+    "119e12",
+    "119e18",
+    "119e24",
+)
 """MIT-BIH Noise Stress Test records (noise added to 118 and 119; no VF in them)."""
 
 
@@ -220,9 +273,11 @@ class WindowSet:
     noise_frac: NDArray[np.float64]
 
 
-def _window_fraction(mask: NDArray[np.bool_], end_idx: NDArray[np.int64], n: int) -> NDArray[np.float64]:
+def _window_fraction(
+    mask: NDArray[np.bool_], end_idx: NDArray[np.int64], n: int
+) -> NDArray[np.float64]:
     csum = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-    return (csum[end_idx] - csum[end_idx - n]) / n
+    return np.asarray((csum[end_idx] - csum[end_idx - n]) / n, dtype=np.float64)
 
 
 def record_windows(record: RecordData, params: VfParams) -> WindowSet:

@@ -152,7 +152,9 @@ def simulate_votes(
             break
         j = i + 1 + int(offs[0])
         last_vf = int(last_pos[j])
-        out.append(DetectorChange("none", int(end_idx[last_vf]) if last_vf >= 0 else 0, int(end_idx[j])))
+        out.append(
+            DetectorChange("none", int(end_idx[last_vf]) if last_vf >= 0 else 0, int(end_idx[j]))
+        )
         s = j + 1
     return out
 

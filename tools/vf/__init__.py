@@ -1,0 +1,1 @@
+"""VF/VFL detector tooling: window dataset, patient-wise tuning, evaluation report."""

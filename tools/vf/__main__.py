@@ -1,0 +1,79 @@
+"""``python -m tools.vf tune|evaluate --data ../shared/data --out reports``.
+
+``tune`` fits the detector on vfdb + MIT-BIH DS1 (all of them; DS2 is never read) and writes
+``OUT/vf_params.json`` plus the ``VfParams(...)`` literal to paste into
+``agent/rhythm/vf.py`` as ``VF_PARAMS_TUNED``. ``evaluate`` writes ``OUT/vf_report.md`` and
+``OUT/vf_report.json`` (cross-validated and shipped figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from agent.rhythm.vf import VF_PARAMS_TUNED, VfParams
+from tools.vf.dataset import load_record, record_windows, tuning_records
+from tools.vf.evaluate import evaluate_vf
+from tools.vf.tune import tune_params
+
+logger = logging.getLogger("tools.vf")
+
+
+def _tune(data_dir: Path, out: Path, window_s: float) -> VfParams:
+    base = VfParams(window_s=window_s)
+    windows = []
+    for db, name in tuning_records(data_dir):
+        logger.info("windows %s/%s", db, name)
+        windows.append(record_windows(load_record(data_dir, db, name), base))
+    params = tune_params(windows, base)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "vf_params.json").write_text(json.dumps(dataclasses.asdict(params), indent=1))
+    return params
+
+
+def _literal(p: VfParams) -> str:
+    def tup(v: tuple[float, ...]) -> str:
+        return "(" + ", ".join(f"{x:.6g}" for x in v) + ",)"
+
+    return (
+        "VfParams(\n"
+        f"    window_s={p.window_s!r},\n    hop_s={p.hop_s!r},\n"
+        f"    feature_mean={tup(p.feature_mean)},\n"
+        f"    feature_scale={tup(p.feature_scale)},\n"
+        f"    coef={tup(p.coef)},\n    intercept={p.intercept:.6g},\n"
+        f"    threshold={p.threshold!r},\n    k_on={p.k_on},\n    n_on={p.n_on},\n"
+        f"    n_off={p.n_off},\n)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    ap = argparse.ArgumentParser(prog="python -m tools.vf", description=__doc__)
+    ap.add_argument("command", choices=("tune", "evaluate"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--window-s", type=float, default=VF_PARAMS_TUNED.window_s)
+    ap.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not (args.data / "vfdb").is_dir():
+        print(f"vfdb not found under {args.data}", file=sys.stderr)
+        return 2
+    if args.command == "tune":
+        params = _tune(args.data, args.out, args.window_s)
+        print(_literal(params))
+        return 0
+    report = evaluate_vf(args.data, cross_validated=not args.no_cv, progress=logger.info)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "vf_report.md").write_text(report.to_markdown())
+    (args.out / "vf_report.json").write_text(report.to_json())
+    print(report.to_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
