@@ -157,6 +157,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source_desc=source.describe(),
         agent_version=__version__,
         on_ack=lambda ack: runtime[0].submit_ack(ack) if runtime else None,
+        on_observations=lambda obs: runtime[0].submit_observations(obs) if runtime else None,
     )
     try:
         publisher.connect()

@@ -30,6 +30,7 @@ from agent.config import AgentConfig
 from agent.inference.factory import load_beat_classifier
 from agent.messages import AlarmAck, AlarmEvent, VitalsMessage, utc_now
 from agent.pipeline import EcgPipeline, StepOutput
+from agent.vitals.observations import ManualObservations
 from firmware_bridge.frames import (
     DeviceEvent,
     DeviceEventKind,
@@ -224,9 +225,16 @@ class AgentRuntime:
         self._last_rr: tuple[float, int] | None = None  # (stream t_s, arrival monotonic ns)
         self._extra: dict[str, Any] = {"beat_classifier": load_beat_classifier(cfg.inference)}
         self._acks: asyncio.Queue[AlarmAck] = asyncio.Queue()
+        self._observations: asyncio.Queue[ManualObservations] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._done = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def submit_observations(self, obs: ManualObservations) -> None:
+        """Queue nurse-entered observations; safe to call from any thread (paho's, say)."""
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._observations.put_nowait, obs)
 
     def submit_ack(self, ack: AlarmAck) -> None:
         """Queue an acknowledgement; safe to call from any thread (paho's, say)."""
@@ -244,6 +252,7 @@ class AgentRuntime:
                 tg.create_task(self._vitals()),
                 tg.create_task(self._status()),
                 tg.create_task(self._handle_acks()),
+                tg.create_task(self._handle_observations()),
             ]
             await process
             for task in side:
@@ -403,6 +412,20 @@ class AgentRuntime:
                 logger.info("ack for unknown or inactive alarm %s", ack.alarm_id)
             for event in events:
                 self.sink.publish_alarm(event)
+
+    async def _handle_observations(self) -> None:
+        while True:
+            obs = await self._observations.get()
+            if self.pipeline is None:
+                logger.info("observations before the stream started: ignored")
+                continue
+            async with self._lock:
+                try:
+                    out = self.pipeline.add_manual(obs)
+                except (ValueError, TypeError) as err:
+                    logger.warning("observations rejected: %s", err)
+                    continue
+            self._emit(out, time.monotonic_ns())
 
 
 async def run_until_done(runtime: AgentRuntime, stop: asyncio.Event | None = None) -> RunStats:

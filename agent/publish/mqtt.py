@@ -31,6 +31,7 @@ from agent.config import BedConfig, MqttConfig
 from agent.errors import BrokerUnreachableError
 from agent.messages import AlarmAck, AlarmEvent, StatusMessage, VitalsMessage, topic, utc_now
 from agent.publish.outbox import Outbox
+from agent.vitals.observations import ManualObservations
 
 __all__ = ["ConnackWaiter", "MqttPublisher", "connect_client", "mqtt_client_id"]
 
@@ -146,6 +147,10 @@ class MqttPublisher:
         Called with each valid :class:`~agent.messages.AlarmAck` received on this bed's
         ``alarms/ack`` topic. It runs in paho's network thread: hand work to asyncio with
         ``loop.call_soon_threadsafe``. Exceptions it raises are logged and swallowed.
+    on_observations
+        Called with each valid :class:`~agent.vitals.observations.ManualObservations`
+        received on this bed's ``observations`` topic (nurse-entered BP, consciousness,
+        oxygen...), in paho's thread like ``on_ack``.
 
     Raises
     ------
@@ -161,12 +166,15 @@ class MqttPublisher:
         source_desc: str,
         agent_version: str,
         on_ack: Callable[[AlarmAck], None] | None = None,
+        on_observations: Callable[[ManualObservations], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.bed = bed
         self.source_desc = source_desc
         self.agent_version = agent_version
         self.on_ack = on_ack
+        self.on_observations = on_observations
+        self._obs_topic = topic(bed.unit, bed.bed, "observations")
         self._status_topic = topic(bed.unit, bed.bed, "status")
         self._alarm_topic = topic(bed.unit, bed.bed, "alarms")
         self._vitals_topic = topic(bed.unit, bed.bed, "vitals")
@@ -183,6 +191,8 @@ class MqttPublisher:
             "mqtt_vitals_dropped": 0,
             "mqtt_alarms_resent": 0,
             "mqtt_acks_received": 0,
+            "mqtt_observations_received": 0,
+            "mqtt_observations_invalid": 0,
             "mqtt_acks_invalid": 0,
         }
         self._outbox = Outbox(cfg.outbox_path)
@@ -377,6 +387,7 @@ class MqttPublisher:
                 reconnect = self.counters["mqtt_connects"] > 1
             self._publish_online()
             client.subscribe(self._ack_topic, qos=1)
+            client.subscribe(self._obs_topic, qos=1)
             rows = self._outbox.pending()
             for row_id, row_topic, payload in rows:
                 self._send_row(row_id, row_topic, payload)
@@ -431,6 +442,9 @@ class MqttPublisher:
     def _on_message(
         self, client: mqtt.Client, userdata: ConnackWaiter, msg: mqtt.MQTTMessage
     ) -> None:
+        if msg.topic == self._obs_topic:
+            self._on_observations(msg)
+            return
         if msg.topic != self._ack_topic:
             return
         try:
@@ -451,3 +465,21 @@ class MqttPublisher:
                 self.on_ack(ack)
             except Exception:
                 logger.exception("on_ack callback failed for alarm %s", ack.alarm_id)
+
+    def _on_observations(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            obs = ManualObservations.model_validate_json(msg.payload)
+        except ValidationError as err:
+            self._count("mqtt_observations_invalid")
+            first = err.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            logger.warning(
+                "ignored invalid observations on %s: %s: %s", msg.topic, field, first["msg"]
+            )
+            return
+        self._count("mqtt_observations_received")
+        if self.on_observations is not None:
+            try:
+                self.on_observations(obs)
+            except Exception:
+                logger.exception("on_observations callback failed")
