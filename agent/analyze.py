@@ -69,6 +69,8 @@ class RecordResult:
         Alarm events in publication order.
     leads_off : list[tuple[float, float]]
         ``(start_s, end_s)`` of flat/stuck/invalid stretches.
+    episodes : dict[str, list[tuple[float, float]]]
+        Rhythm code (``AFIB``, ``VF``) → ``(start_s, end_s)`` episodes the detectors found.
     cpu_s : float
         CPU time spent on the record (process time), s.
     """
@@ -80,6 +82,7 @@ class RecordResult:
     beats: list[Beat] = field(default_factory=list)
     events: list[AlarmEvent] = field(default_factory=list)
     leads_off: list[tuple[float, float]] = field(default_factory=list)
+    episodes: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     cpu_s: float = 0.0
 
     def source_samples(self) -> list[int]:
@@ -148,6 +151,7 @@ async def analyze_record(
     result.beats.extend(out.beats)
     result.events.extend(out.events)
     result.leads_off = _leads_off_episodes(result.events, result.duration_s)
+    result.episodes = pipeline.rhythm_episodes()
     result.cpu_s = time.process_time() - cpu0
     return result
 
@@ -177,6 +181,7 @@ async def _analyze_rr(
     result.beats.extend(out.beats)
     result.events.extend(out.events)
     result.leads_off = _leads_off_episodes(result.events, result.duration_s)
+    result.episodes = pipeline.rhythm_episodes()
     result.cpu_s = time.process_time() - cpu0
     return result
 
@@ -195,6 +200,7 @@ def rhythm_segments(
     *,
     asystole_s: float,
     duration_s: float,
+    episodes: dict[str, list[tuple[float, float]]] | None = None,
 ) -> list[tuple[float, float, str]]:
     """Label the record's timeline with PhysioNet rhythm codes (see module docstring).
 
@@ -208,6 +214,9 @@ def rhythm_segments(
         Gaps between beats at least this long (s) are ``ASYS``.
     duration_s
         Record duration, s.
+    episodes
+        Rhythm episodes from the detectors (``AFIB`` from the RR model, ``VF`` from the
+        waveform detector), laid over the HR-based labels; ``NOISE`` is laid last.
 
     Returns
     -------
@@ -241,6 +250,9 @@ def rhythm_segments(
     if duration_s > prev_t:
         tail = "ASYS" if duration_s - prev_t >= asystole_s else current
         labels.append((prev_t, duration_s, tail))
+    for code in ("AFIB", "VF"):
+        for start, end in (episodes or {}).get(code, []):
+            labels = _overlay(labels, start, end, code)
     for start, end in leads_off:
         labels = _overlay(labels, start, end, "NOISE")
     return _merge(labels)
@@ -301,6 +313,7 @@ def write_outputs(result: RecordResult, out_dir: Path, cfg: AgentConfig) -> Path
         result.leads_off,
         asystole_s=cfg.alarms.asystole_s,
         duration_s=result.duration_s,
+        episodes=result.episodes,
     )
     with (folder / "rhythm.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)

@@ -19,13 +19,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from agent.alarms.ectopy import EctopyRules, ectopy_condition_specs
-from agent.alarms.engine import AlarmEngine, Finding
+from agent.alarms.engine import AlarmEngine, ConditionSpec, Finding
 from agent.alarms.rules import EcgRules, ecg_condition_specs
 from agent.beats import Beat
 from agent.config import AgentConfig
@@ -36,13 +37,17 @@ from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import BeatClassifier, StreamingBeatClassifier
 from agent.messages import (
     AlarmCode,
+    AlarmCondition,
     AlarmEvent,
+    AlarmPriority,
     EcgStrip,
     News2Parameter,
     News2Summary,
     VitalsMessage,
     utc_now,
 )
+from agent.rhythm.vf import MIN_FS_HZ as VF_MIN_FS_HZ
+from agent.rhythm.vf import VfDetector
 from agent.vitals.alarms import News2Rules
 from agent.vitals.edr import EdrRespirationEstimator, qrs_peak_to_peak_uv
 from agent.vitals.news2 import News2Result, Param
@@ -55,6 +60,10 @@ RING_S: Final = 40.0
 """ECG kept for evidence strips, s: the strip (<= 30 s) plus the detector's commit lag."""
 
 _JUST_BEFORE_S: Final = 1e-6
+
+VF_DETECTOR_NAME: Final = "vf_features"
+VF_DETECTOR_VERSION: Final = "1"
+"""Name/version of the VF detector in alarms' ``model_versions`` (agent.rhythm.vf)."""
 
 EDR_FRESH_S: Final = 60.0
 """An EDR respiration estimate is shown for this long, s."""
@@ -196,6 +205,7 @@ class EcgPipeline:
         )
         self._quality = SignalQualityMonitor(fs_hz)
         self._ring = _Ring(round(RING_S * fs_hz))
+        start_utc = stream_start_utc or utc_now()
         self.rules = EcgRules(cfg.alarms, strip=self._strip)
         self.ectopy = EctopyRules(cfg.alarms.ectopy, strip=self._strip, strip_s=cfg.alarms.strip_s)
         self._labeller = (
@@ -224,6 +234,26 @@ class EcgPipeline:
         )
         if self.news2_rules is not None:
             specs += self.news2_rules.specs()
+        # VF/VFL is judged on the raw waveform as it arrives, not at the R-peak detector's
+        # commit horizon (seconds behind): it has its own engine, so its alarm is raised the
+        # moment the detector decides, and signal quality never suppresses it.
+        self._vf = VfDetector(fs_hz) if cfg.inference.vf and fs_hz >= VF_MIN_FS_HZ else None
+        self._vf_onset_s = 0.0
+        self._vf_active = False
+        self.vf_episodes: list[tuple[float, float | None]] = []
+        self.af_episodes: list[tuple[float, float | None]] = []
+        """``(onset_s, end_s)`` of VF/VFL episodes (``end_s`` None while ongoing)."""
+        self.vf_engine = AlarmEngine(
+            [
+                ConditionSpec(
+                    AlarmCode.VFIB, AlarmPriority.HIGH, AlarmCondition.PHYSIOLOGICAL, latched=True
+                )
+            ],
+            device_id=cfg.bed.device_id,
+            stream_start_utc=start_utc,
+            clear_delay_s=cfg.alarms.clear_delay_s,
+            model_versions={VF_DETECTOR_NAME: VF_DETECTOR_VERSION},
+        )
         self._news2: News2Result | None = None
         self._news2_last_s = -math.inf
         self._news2_judged_s = -math.inf
@@ -231,7 +261,7 @@ class EcgPipeline:
         self.engine = AlarmEngine(
             specs,
             device_id=cfg.bed.device_id,
-            stream_start_utc=stream_start_utc or utc_now(),
+            stream_start_utc=start_utc,
             clear_delay_s=cfg.alarms.clear_delay_s,
             model_versions=versions,
         )
@@ -264,10 +294,43 @@ class EcgPipeline:
         self.samples_in += len(samples)
         self._pending.extend(self._flat.push(samples))
         self._pending.extend(self._quality.push(samples))
+        vf_events = self._judge_vf(samples)
         step = self._detector.push(samples)
         fs = self.fs_hz
         items: list[_TimelineItem] = [(p.r_peak_idx / fs, p) for p in step.r_peaks]
-        return self._run_timeline(items, step.committed_until_idx / fs)
+        out = self._run_timeline(items, step.committed_until_idx / fs)
+        out.events[:0] = vf_events
+        return out
+
+    def _judge_vf(self, samples: NDArray[np.float32]) -> list[AlarmEvent]:
+        """Run the VF detector on new samples; return vfib alarm events (raised at once)."""
+        if self._vf is None:
+            return []
+        fs = self.fs_hz
+        events: list[AlarmEvent] = []
+        for change in self._vf.push(samples):
+            t = change.decided_idx / fs
+            if change.rhythm == "VF":
+                self._vf_active, self._vf_onset_s = True, change.onset_idx / fs
+                self.vf_episodes.append((self._vf_onset_s, None))
+            else:
+                self._vf_active = False
+                if self.vf_episodes and self.vf_episodes[-1][1] is None:
+                    self.vf_episodes[-1] = (self.vf_episodes[-1][0], change.onset_idx / fs)
+            events += self.vf_engine.update(t, [self._vf_finding(t, change.probability)])
+        now = self.samples_in / fs
+        events += self.vf_engine.update(now, [self._vf_finding(now, None)])
+        return events
+
+    def _vf_finding(self, t_s: float, probability: float | None) -> Finding:
+        if not self._vf_active:
+            return Finding(AlarmCode.VFIB, active=False)
+        text = "Ventricular fibrillation / flutter"
+        if probability is not None:
+            text += f" (p={probability:.2f})"
+        return Finding(
+            AlarmCode.VFIB, True, self._vf_onset_s, text, partial(self.rules.evidence, t_s)
+        )
 
     def process_rr(self, rr_ms: Sequence[float], t_s: float) -> StepOutput:
         """Push RR intervals from a strap with no waveform (BLE Heart Rate Service).
@@ -363,6 +426,9 @@ class EcgPipeline:
             out = self._run_timeline(items, end_s)
         else:
             out = self._run_timeline([], self.committed_s)
+        if self.vf_episodes and self.vf_episodes[-1][1] is None:
+            self.vf_episodes[-1] = (self.vf_episodes[-1][0], self.samples_in / self.fs_hz)
+        out.events.extend(self.vf_engine.clear_all(self.samples_in / self.fs_hz))
         n_before = len(out.beats)
         self._flush_unlabelled(out)
         self.beats_total += len(out.beats) - n_before
@@ -372,7 +438,23 @@ class EcgPipeline:
 
     def acknowledge(self, alarm_id: str) -> list[AlarmEvent]:
         """Apply a nurse-station acknowledgement; return the events to publish."""
-        return self.engine.acknowledge(alarm_id, self.committed_s)
+        events = self.engine.acknowledge(alarm_id, self.committed_s)
+        now = max(self.samples_in / self.fs_hz, self.committed_s)
+        events += self.vf_engine.acknowledge(alarm_id, now)
+        return events
+
+    def rhythm_episodes(self) -> dict[str, list[tuple[float, float]]]:
+        """Return the rhythm episodes so far, ``{"VF": [(onset_s, end_s), ...], "AFIB": ...}``."""
+        now = max(self.samples_in / self.fs_hz, self.committed_s)
+        out: dict[str, list[tuple[float, float]]] = {}
+        for code, episodes in (("VF", self.vf_episodes), ("AFIB", self.af_episodes)):
+            out[code] = [(a, now if b is None else b) for a, b in episodes]
+        return out
+
+    @property
+    def active_alarms(self) -> list[AlarmEvent]:
+        """The latest event of every active alarm, all engines."""
+        return self.engine.active + self.vf_engine.active
 
     def vitals(self, device_id: str, ts_utc: datetime) -> VitalsMessage:
         """Return the current vitals (HR per IEC averaging, last RR, leads-off, alarms)."""
@@ -388,7 +470,7 @@ class EcgPipeline:
             beats_total=self.beats_total,
             signal_quality=None if self._quality.sqi is None else round(self._quality.sqi, 3),
             leads_off=self.rules.leads_off,
-            active_alarms=[e.condition for e in self.engine.active],
+            active_alarms=[e.condition for e in self.active_alarms],
             spo2_pct=self._latest(Param.SPO2),
             respiration_rate_per_min=self._respiration()[0],
             respiration_source=self._respiration()[1],
