@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import wfdb
 from numpy.typing import NDArray
+from scipy import signal
 
 from agent.inference.beat_features import (
     DEFAULT_SCALING,
@@ -209,7 +211,9 @@ def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
     return (rec.p_signal[:, 0] * 1000.0).astype(np.float32), float(rec.fs)
 
 
-def build_record(record_path: Path, *, scaling: Scaling = DEFAULT_SCALING) -> BeatSet:
+def build_record(
+    record_path: Path, *, scaling: Scaling = DEFAULT_SCALING, resample_hz: float | None = None
+) -> BeatSet:
     """Make the labelled examples of one record.
 
     Every annotated beat (:data:`tools.ec57.BEAT_SYMBOLS`) goes in order through one
@@ -225,16 +229,28 @@ def build_record(record_path: Path, *, scaling: Scaling = DEFAULT_SCALING) -> Be
         Record path without extension.
     scaling
         Window scaling.
+    resample_hz
+        Resample the record first (``scipy.signal.resample_poly``, annotation samples scaled
+        and rounded), e.g. 130 Hz to see the model on a wearable's rate; None keeps 360 Hz.
 
     Returns
     -------
     BeatSet
-        The record's examples.
+        The record's examples; ``samples`` are at the rate the beats were made at.
     """
     x_uv, fs_hz = read_lead_uv(record_path)
     ann = wfdb.rdann(str(record_path), "atr")
+    ratio = 1.0
+    if resample_hz is not None and resample_hz != fs_hz:
+        frac = Fraction(resample_hz / fs_hz).limit_denominator(1000)
+        x_uv = signal.resample_poly(x_uv.astype(np.float64), frac.numerator, frac.denominator)
+        x_uv = x_uv.astype(np.float32)
+        ratio = frac.numerator / frac.denominator
+        fs_hz *= ratio
     beats = [
-        (int(s), sym) for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in BEAT_SYMBOLS
+        (round(int(s) * ratio), sym)
+        for s, sym in zip(ann.sample, ann.symbol, strict=True)
+        if sym in BEAT_SYMBOLS
     ]
     tracker = RrFeatureTracker()
     templates = BeatTemplateTracker()
@@ -272,7 +288,11 @@ def build_record(record_path: Path, *, scaling: Scaling = DEFAULT_SCALING) -> Be
 
 
 def build_dataset(
-    mitdb_dir: Path, records: list[str] | tuple[str, ...], *, scaling: Scaling = DEFAULT_SCALING
+    mitdb_dir: Path,
+    records: list[str] | tuple[str, ...],
+    *,
+    scaling: Scaling = DEFAULT_SCALING,
+    resample_hz: float | None = None,
 ) -> BeatSet:
     """Make the examples of several records (see :func:`build_record`).
 
@@ -287,7 +307,7 @@ def build_dataset(
         raise ValueError(msg)
     sets = []
     for name in records:
-        s = build_record(mitdb_dir / name, scaling=scaling)
+        s = build_record(mitdb_dir / name, scaling=scaling, resample_hz=resample_hz)
         logger.info("record %s: %d beats %s", name, len(s), s.counts())
         sets.append(s)
     return BeatSet.concat(sets)

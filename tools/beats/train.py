@@ -79,12 +79,12 @@ class TrainConfig:
         """Return the configuration as JSON-ready values."""
         return asdict(self)
 
-    epochs: int = 24
+    epochs: int = 12
     batch_size: int = 256
     learning_rate: float = 2e-3
-    class_weight_power: float = 0.75
+    class_weight_power: float = 0.5
     seed: int = SEED
-    n_models: int = 1
+    n_models: int = 3
     scaling: Scaling = DEFAULT_SCALING
 
 
