@@ -7,11 +7,11 @@ Every ``hop_s`` (1 s) the detector judges the last ``window_s`` seconds of one E
    parameters serves every stream rate from 100 to 1000 Hz, and band-passed 1-30 Hz
    (Butterworth order 2, zero phase over the window: the usual VF-detector preprocessing,
    Amann et al. 2005);
-2. eight published features are computed (:data:`FEATURE_NAMES`): TCSC (Arafat et al.
+2. nine features are computed (:data:`FEATURE_NAMES`): TCSC (Arafat et al.
    2009), the VF-filter leakage (Kuo & Dillman 1978), Barro's spectral A2 and FSMN and the
    spectral peak frequency (Barro et al. 1989, as implemented in Amann et al. 2005), the
    phase-space occupancy PSR (Amann et al. 2007), the 12-30 Hz power fraction (QRS and
-   muscle noise have it, VF has almost none) and the log amplitude;
+   muscle noise have it, VF has almost none), the excess kurtosis and the log amplitude;
 3. a logistic regression over the standardised features gives a VF probability; the window
    votes VF when the probability reaches ``threshold``, its band amplitude is above
    ``MIN_STD_UV`` and at most ``MAX_INVALID_FRAC`` of it is NaN;
