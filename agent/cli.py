@@ -181,8 +181,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        stats = await run_until_done(runtime[0], stop)
-        publisher.publish_status(stats.counters())
+        await run_until_done(runtime[0], stop)
+        publisher.publish_status(runtime[0].counters())
 
     try:
         asyncio.run(_main())

@@ -234,20 +234,27 @@ class EcgPipeline:
         )
         if self.news2_rules is not None:
             specs += self.news2_rules.specs()
-        # VF/VFL is judged on the raw waveform as it arrives, not at the R-peak detector's
-        # commit horizon (seconds behind): it has its own engine, so its alarm is raised the
-        # moment the detector decides, and signal quality never suppresses it.
+        # VF/VFL and a lost sensor link are judged as they happen, not at the R-peak
+        # detector's commit horizon (seconds behind; and no samples come while the link is
+        # down): they have their own engine, so their alarms are raised at once, and signal
+        # quality never suppresses vfib.
         self._vf = VfDetector(fs_hz) if cfg.inference.vf and fs_hz >= VF_MIN_FS_HZ else None
         self._vf_onset_s = 0.0
         self._vf_active = False
+        self._disconnected_since_s: float | None = None
+        self._reconnect_pending = False
         self.vf_episodes: list[tuple[float, float | None]] = []
-        self.af_episodes: list[tuple[float, float | None]] = []
         """``(onset_s, end_s)`` of VF/VFL episodes (``end_s`` None while ongoing)."""
-        self.vf_engine = AlarmEngine(
+        self.af_episodes: list[tuple[float, float | None]] = []
+        """``(onset_s, end_s)`` of AF episodes (``end_s`` None while ongoing)."""
+        self.fast_engine = AlarmEngine(
             [
                 ConditionSpec(
                     AlarmCode.VFIB, AlarmPriority.HIGH, AlarmCondition.PHYSIOLOGICAL, latched=True
-                )
+                ),
+                ConditionSpec(
+                    AlarmCode.SENSOR_DISCONNECTED, AlarmPriority.MEDIUM, AlarmCondition.TECHNICAL
+                ),
             ],
             device_id=cfg.bed.device_id,
             stream_start_utc=start_utc,
@@ -290,8 +297,10 @@ class EcgPipeline:
         if bad.any():
             samples = np.where(bad, np.float32(np.nan), samples)
             self.samples_implausible += int(bad.sum())
+        first_idx = self.samples_in
         self._ring.push(samples)
         self.samples_in += len(samples)
+        link_events = self._resume_link(samples, first_idx) if self._reconnect_pending else []
         self._pending.extend(self._flat.push(samples))
         self._pending.extend(self._quality.push(samples))
         vf_events = self._judge_vf(samples)
@@ -299,7 +308,7 @@ class EcgPipeline:
         fs = self.fs_hz
         items: list[_TimelineItem] = [(p.r_peak_idx / fs, p) for p in step.r_peaks]
         out = self._run_timeline(items, step.committed_until_idx / fs)
-        out.events[:0] = vf_events
+        out.events[:0] = link_events + vf_events
         return out
 
     def _judge_vf(self, samples: NDArray[np.float32]) -> list[AlarmEvent]:
@@ -317,9 +326,12 @@ class EcgPipeline:
                 self._vf_active = False
                 if self.vf_episodes and self.vf_episodes[-1][1] is None:
                     self.vf_episodes[-1] = (self.vf_episodes[-1][0], change.onset_idx / fs)
-            events += self.vf_engine.update(t, [self._vf_finding(t, change.probability)])
+            findings = [self._vf_finding(t, change.probability), self._link_finding(t)]
+            events += self.fast_engine.update(t, findings)
         now = self.samples_in / fs
-        events += self.vf_engine.update(now, [self._vf_finding(now, None)])
+        events += self.fast_engine.update(
+            now, [self._vf_finding(now, None), self._link_finding(now)]
+        )
         return events
 
     def _vf_finding(self, t_s: float, probability: float | None) -> Finding:
@@ -366,16 +378,54 @@ class EcgPipeline:
         return self._run_timeline(items, max(t_s, self.committed_s))
 
     def device_event(self, event: DeviceEvent) -> StepOutput:
-        """Apply a device event (link, skin contact, battery) at its stream time.
+        """Apply a device event (link, skin contact, battery).
 
-        With a waveform the change waits until the pipeline has decided everything before
-        ``event.t_s`` (so its alarms are ordered with the beats); without one it applies now.
+        With a waveform, events are placed on the ECG's own time axis: at the newest sample
+        received, except a reconnection, which takes effect where real samples resume after
+        the NaN the transport fills the gap with (so the gap reads as "disconnected", not as
+        leads-off). State changes then wait for the commit horizon, to stay ordered with the
+        beats, but ``sensor_disconnected`` is raised and cleared at once (``fast_engine``).
+        Without a waveform (RR-only) everything applies at ``event.t_s``.
         """
-        change = DeviceChange(event.kind, event.t_s, event.battery_pct)
-        if self.samples_in > 0:
-            self._pending.append(change)
-            return StepOutput(committed_s=self.committed_s)
-        return self._run_timeline([], max(event.t_s, self.committed_s))
+        out = StepOutput(committed_s=self.committed_s)
+        waveform = self.samples_in > 0
+        now = self.samples_in / self.fs_hz if waveform else max(event.t_s, self.committed_s)
+        if event.kind is DeviceEventKind.CONNECTED and waveform:
+            if self._disconnected_since_s is not None:
+                self._reconnect_pending = True  # resolved by the next chunk (process)
+            return out
+        self._pending.append(DeviceChange(event.kind, now, event.battery_pct))
+        if event.kind is DeviceEventKind.DISCONNECTED and self._disconnected_since_s is None:
+            self._disconnected_since_s = now
+            out.events.extend(self.fast_engine.update(now, [self._link_finding(now)]))
+        elif event.kind is DeviceEventKind.CONNECTED:
+            self._disconnected_since_s = None
+            out.events.extend(self.fast_engine.update(now, [self._link_finding(now)]))
+        if not waveform:
+            rest = self._run_timeline([], now)
+            out = StepOutput(rest.beats, out.events + rest.events, rest.committed_s)
+        return out
+
+    def _link_finding(self, t_s: float) -> Finding:
+        if self._disconnected_since_s is None:
+            return Finding(AlarmCode.SENSOR_DISCONNECTED, active=False)
+        return Finding(
+            AlarmCode.SENSOR_DISCONNECTED,
+            True,
+            self._disconnected_since_s,
+            "ECG sensor disconnected: reconnecting, ECG alarms suspended",
+        )
+
+    def _resume_link(self, samples: NDArray[np.float32], first_idx: int) -> list[AlarmEvent]:
+        """Apply a pending reconnection at the first real sample of ``samples``."""
+        finite = np.flatnonzero(np.isfinite(samples))
+        if len(finite) == 0:
+            return []
+        t = (first_idx + int(finite[0])) / self.fs_hz
+        self._reconnect_pending = False
+        self._disconnected_since_s = None
+        self._pending.append(DeviceChange(DeviceEventKind.CONNECTED, t))
+        return self.fast_engine.update(t, [self._link_finding(t)])
 
     def observe(self, reading: Spo2Reading | TemperatureReading) -> StepOutput:
         """Record a vital sign from another device (oximeter, thermometer).
@@ -383,7 +433,8 @@ class EcgPipeline:
         An implausible value (SpO2 > 100 %, say) is counted in ``values_rejected`` and
         dropped; it never stops the stream.
         """
-        t_s = min(reading.t_s, max(self.committed_s, 0.0)) if self.samples_in else reading.t_s
+        # on the ECG's time axis when there is one: the reading arrived with the newest sample
+        t_s = self.samples_in / self.fs_hz if self.samples_in else reading.t_s
         try:
             if isinstance(reading, Spo2Reading):
                 self.vitals_store.put_spo2(
@@ -428,7 +479,7 @@ class EcgPipeline:
             out = self._run_timeline([], self.committed_s)
         if self.vf_episodes and self.vf_episodes[-1][1] is None:
             self.vf_episodes[-1] = (self.vf_episodes[-1][0], self.samples_in / self.fs_hz)
-        out.events.extend(self.vf_engine.clear_all(self.samples_in / self.fs_hz))
+        out.events.extend(self.fast_engine.clear_all(self.samples_in / self.fs_hz))
         n_before = len(out.beats)
         self._flush_unlabelled(out)
         self.beats_total += len(out.beats) - n_before
@@ -440,7 +491,7 @@ class EcgPipeline:
         """Apply a nurse-station acknowledgement; return the events to publish."""
         events = self.engine.acknowledge(alarm_id, self.committed_s)
         now = max(self.samples_in / self.fs_hz, self.committed_s)
-        events += self.vf_engine.acknowledge(alarm_id, now)
+        events += self.fast_engine.acknowledge(alarm_id, now)
         return events
 
     def rhythm_episodes(self) -> dict[str, list[tuple[float, float]]]:
@@ -454,7 +505,7 @@ class EcgPipeline:
     @property
     def active_alarms(self) -> list[AlarmEvent]:
         """The latest event of every active alarm, all engines."""
-        return self.engine.active + self.vf_engine.active
+        return self.engine.active + self.fast_engine.active
 
     def vitals(self, device_id: str, ts_utc: datetime) -> VitalsMessage:
         """Return the current vitals (HR per IEC averaging, last RR, leads-off, alarms)."""

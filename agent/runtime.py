@@ -19,7 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -261,8 +261,9 @@ class AgentRuntime:
 
     async def _read(self) -> None:
         ended = False
+        frames = self.source.frames()
         try:
-            async for frame in self.source.frames():
+            async for frame in frames:
                 if not isinstance(frame, DeviceEvent):
                     self.stats.frames_in += 1
                 else:
@@ -276,6 +277,11 @@ class AgentRuntime:
                     self._put_wave(frame)
             ended = True
         finally:
+            # close the source now (a BLE source stops its streams and disconnects)
+            aclose = getattr(frames, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
             # the end-of-stream marker is never dropped; with backpressure nothing is
             if ended and self.backpressure:
                 await self._wave.put(None)
@@ -396,9 +402,21 @@ class AgentRuntime:
     async def _status(self) -> None:
         while True:
             await asyncio.sleep(STATUS_PERIOD_S)
-            if self.pipeline is not None:
-                self.stats.samples_implausible = self.pipeline.samples_implausible
-            self.sink.publish_status(self.stats.counters())
+            self.sink.publish_status(self.counters())
+
+    def counters(self) -> dict[str, int]:
+        """Every counter: the runtime's, plus the source's (``ble_*`` per wearable, summed)."""
+        if self.pipeline is not None:
+            self.stats.samples_implausible = self.pipeline.samples_implausible
+        out = self.stats.counters()
+        stats = getattr(self.source, "stats", None)
+        if isinstance(stats, dict):
+            for device_stats in stats.values():
+                if is_dataclass(device_stats) and not isinstance(device_stats, type):
+                    for name, value in asdict(device_stats).items():
+                        if isinstance(value, int):
+                            out[f"ble_{name}"] = out.get(f"ble_{name}", 0) + value
+        return out
 
     async def _handle_acks(self) -> None:
         while True:

@@ -18,9 +18,11 @@ Definitions and defaults (all configurable in :class:`agent.config.AlarmConfig`)
   (:mod:`agent.dsp.quality`). Same suppression as leads-off: noise must not raise asystole,
   pause, brady or tachy; RR history is dropped when the signal recovers, so HR restarts from
   clean beats. Leads-off takes precedence (one technical alarm for one cause).
-- **sensor_disconnected** (medium, technical): the wearable's link is down or silent (the BLE
-  transport's watchdog). Same suppression as leads-off, and it takes precedence over
-  leads-off and signal_poor (the NaN the transport fills the gap with reads as a flat line).
+- **sensor disconnected**: while the wearable's link is down or silent (the BLE transport's
+  watchdog), ECG alarms are suppressed as for leads-off, and leads-off and signal_poor are
+  not raised (the NaN the transport fills the gap with would read as a flat line). The
+  ``sensor_disconnected`` alarm itself is raised by the pipeline at once
+  (:class:`agent.pipeline.EcgPipeline`), without waiting for the commit horizon.
 - **battery_low** (low, technical): the sensor reports a battery level at or below
   ``battery_low_pct``. IEC 60601-1-8, 6.1.2: low priority = operator awareness.
 
@@ -70,7 +72,6 @@ def ecg_condition_specs(cfg: AlarmConfig) -> list[ConditionSpec]:
         ConditionSpec(AlarmCode.HR_LOW, AlarmPriority.MEDIUM, _P, hr_delay),
         ConditionSpec(AlarmCode.LEADS_OFF, AlarmPriority.MEDIUM, _T),
         ConditionSpec(AlarmCode.SIGNAL_POOR, AlarmPriority.MEDIUM, _T),
-        ConditionSpec(AlarmCode.SENSOR_DISCONNECTED, AlarmPriority.MEDIUM, _T),
         ConditionSpec(AlarmCode.BATTERY_LOW, AlarmPriority.LOW, _T),
     ]
 
@@ -245,13 +246,6 @@ class EcgRules:
                 t_s,
                 self._signal_poor_since_s,
                 "ECG signal too poor to analyse: ECG alarms suspended",
-            ),
-            self._finding(
-                AlarmCode.SENSOR_DISCONNECTED,
-                self._disconnected,
-                t_s,
-                self._disconnected_since_s,
-                "ECG sensor disconnected: reconnecting, ECG alarms suspended",
             ),
             self._finding(
                 AlarmCode.BATTERY_LOW,
