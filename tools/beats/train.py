@@ -73,11 +73,21 @@ FOLDS: Final[tuple[tuple[str, ...], ...]] = (
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    """Training hyper-parameters (defaults are the shipped model's)."""
+    """Training hyper-parameters (defaults are the shipped model's).
 
-    def as_dict(self) -> dict[str, object]:
-        """Return the configuration as JSON-ready values."""
-        return asdict(self)
+    Attributes
+    ----------
+    epochs, batch_size, learning_rate
+        Adam training schedule.
+    class_weight_power
+        Exponent of the N / S / V class weights (see the module docstring).
+    seed
+        Seed of the first network; ensemble members use ``seed + i``.
+    n_models
+        Networks in the seed ensemble.
+    scaling
+        Window scaling (:data:`agent.inference.beat_features.Scaling`).
+    """
 
     epochs: int = 12
     batch_size: int = 256
@@ -86,6 +96,10 @@ class TrainConfig:
     seed: int = SEED
     n_models: int = 3
     scaling: Scaling = DEFAULT_SCALING
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the configuration as JSON-ready values."""
+        return asdict(self)
 
 
 def model_windows(data: BeatSet) -> NDArray[np.float32]:
