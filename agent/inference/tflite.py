@@ -19,6 +19,7 @@ agent calls it from its worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -293,6 +294,10 @@ def load_model(
     actual: Backend = "cpu"
     if backend == "edgetpu":
         try:
+            # Probe the shared library first: when it is missing, the runtimes'
+            # ``load_delegate`` raises from a half-built Delegate whose ``__del__`` then fails
+            # again ("Exception ignored ... no attribute '_library'") on stderr.
+            ctypes.CDLL(EDGETPU_LIBRARY)
             delegates = [module.load_delegate(EDGETPU_LIBRARY)]
             actual = "edgetpu"
         except (OSError, ValueError) as err:
