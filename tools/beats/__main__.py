@@ -1,9 +1,10 @@
-"""``python -m tools.beats {all,smoke} --data DIR --out DIR``: rebuild or smoke-test the beat CNN.
+"""``python -m tools.beats {all,smoke,agent} --data DIR``: rebuild, test or score the beat CNN.
 
 ``all``: dataset (DS1, DS2) → patient-wise cross-validation on DS1 → training on all of DS1 →
 float and int8 TFLite → DS2 evaluation (once) → model card. ``smoke``: a few training steps on
 two DS1 records, int8 conversion and one run in the runtime interpreter (CI keeps the tools
-alive with it). TensorFlow is needed (``.venv-train``).
+alive with it). Both need TensorFlow (``.venv-train``). ``agent``: the shipped model on the
+agent's own R-peaks (detector + classifier), scored per AAMI EC57 (no TensorFlow needed).
 """
 
 from __future__ import annotations
@@ -164,14 +165,33 @@ def run_smoke(data_dir: Path, out: Path) -> int:
     return 0 if ok else 1
 
 
+def run_agent(data_dir: Path, work: Path, records: Sequence[str]) -> int:
+    """Score the shipped classifier on the agent's own R-peaks; write ``agent_beats.md``."""
+    from agent.inference.beat_classifier import BeatClassifier
+    from tools.beats.agent_eval import score_agent
+
+    scores = score_agent(data_dir / "mitdb", records, BeatClassifier())
+    work.mkdir(parents=True, exist_ok=True)
+    text = (
+        f"# Beat classes on the agent's own R-peaks ({len(records)} records: "
+        f"{' '.join(records)})\n\n{scores.to_markdown()}\n"
+    )
+    (work / "agent_beats.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m tools.beats")
-    parser.add_argument("what", choices=["all", "smoke"])
+    parser.add_argument("what", choices=["all", "smoke", "agent"])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="PhysioNet")
     parser.add_argument("--out", type=Path, default=Path("models"), help="model output folder")
     parser.add_argument(
         "--work", type=Path, default=Path("build/beats"), help="datasets, Keras model, reports"
+    )
+    parser.add_argument(
+        "--records", nargs="+", help="agent: records to score (default DS2)", default=list(DS2)
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -180,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.what == "smoke":
         return run_smoke(args.data, args.out)
+    if args.what == "agent":
+        return run_agent(args.data, args.work, args.records)
     return run_all(args.data, args.out, args.work)
 
 
