@@ -151,7 +151,7 @@ def _write_model(
                 dtype=str(inp.dtype),
                 scale=inp.scale,
                 zero_point=inp.zero_point,
-                description="(1, seq_len, 2): log RR/median, scaled RR (agent.rhythm.af_features)",
+                description="(1, seq_len, 3): log RR/median, dRR/median, scaled RR (af_features)",
             )
         ],
         outputs=[

@@ -28,7 +28,13 @@ import numpy as np
 import wfdb
 from numpy.typing import NDArray
 
-from agent.rhythm.af_features import AF_CENTER_IDX, AF_SEQ_LEN, af_window_features, rr_clean
+from agent.rhythm.af_features import (
+    AF_CENTER_IDX,
+    AF_N_FEATURES,
+    AF_SEQ_LEN,
+    af_window_features,
+    rr_clean,
+)
 from tools.ec57 import BEAT_SYMBOLS
 
 AF_RHYTHMS: Final[frozenset[str]] = frozenset(["(AFIB", "(AFL"])
@@ -211,7 +217,7 @@ def record_windows(
         srcs.append(centre)
     if not xs:
         return (
-            np.zeros((0, AF_SEQ_LEN, 2), np.float32),
+            np.zeros((0, AF_SEQ_LEN, AF_N_FEATURES), np.float32),
             np.zeros(0, np.int8),
             np.zeros(0, np.int64),
         )

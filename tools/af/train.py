@@ -54,7 +54,7 @@ class TrainConfig:
     """
 
     units: int = 16
-    epochs: int = 4
+    epochs: int = 6
     batch_size: int = 256
     learning_rate: float = 3e-3
     stride: int = 4

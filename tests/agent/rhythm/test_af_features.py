@@ -21,8 +21,9 @@ def test_regular_window_is_zero_irregularity_and_scaled_rate() -> None:
     assert x.shape == (AF_SEQ_LEN, AF_N_FEATURES)
     assert x.dtype == np.float32
     np.testing.assert_allclose(x[:, 0], 0.0)
+    np.testing.assert_allclose(x[:, 1], 0.0)
     # (1.2 s - 0.8 s) / 0.4 s = 1.0
-    np.testing.assert_allclose(x[:, 1], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(x[:, 2], 1.0, rtol=1e-6)
 
 
 def test_batch_of_windows_and_log_ratio_to_median() -> None:
@@ -32,8 +33,15 @@ def test_batch_of_windows_and_log_ratio_to_median() -> None:
     x = af_window_features(rr)
     assert x.shape == (3, AF_SEQ_LEN, AF_N_FEATURES)
     assert x[1, 5, 0] == pytest.approx(np.log(2.0), rel=1e-5)
+    # successive differences / median 800 ms: +800 → clipped +1, then -800 → -1
+    assert (x[1, 5, 1], x[1, 6, 1], x[1, 4, 1]) == (1.0, -1.0, 0.0)
     assert x[2, 7, 0] == pytest.approx(-1.0)
-    assert x[2, 7, 1] == pytest.approx((0.2 - 0.8) / 0.4)
+    assert x[2, 7, 1] == pytest.approx(-0.75)  # (200 - 800) / 800
+    assert x[2, 7, 2] == pytest.approx((0.2 - 0.8) / 0.4)
+    rr[0, :] = np.arange(AF_SEQ_LEN) * 10.0 + 700.0  # median 855 ms, steps of 10 ms
+    x = af_window_features(rr[0])
+    assert x[0, 1] == 0.0  # no predecessor in the window
+    np.testing.assert_allclose(x[1:, 1], 10.0 / 855.0, rtol=1e-5)
 
 
 def test_wrong_window_length_is_rejected() -> None:
