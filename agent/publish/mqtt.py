@@ -211,6 +211,8 @@ class MqttPublisher:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._subscribed = threading.Event()
         self._started = False
         self._closed = False
 
@@ -246,6 +248,10 @@ class MqttPublisher:
             self.cfg.connect_timeout_s,
         )
         self._started = True
+        # the ack and observation subscriptions are part of being ready: a nurse's ack sent
+        # right after start-up must not fall between CONNACK and SUBACK
+        if not self._subscribed.wait(timeout=self.cfg.connect_timeout_s):
+            logger.warning("MQTT broker %s did not confirm our subscriptions yet", self.cfg.url)
         logger.info("connected to MQTT broker %s", self.cfg.url)
 
     def publish_alarm(self, event: AlarmEvent) -> None:
@@ -386,8 +392,7 @@ class MqttPublisher:
                 self.counters["mqtt_connects"] += 1
                 reconnect = self.counters["mqtt_connects"] > 1
             self._publish_online()
-            client.subscribe(self._ack_topic, qos=1)
-            client.subscribe(self._obs_topic, qos=1)
+            client.subscribe([(self._ack_topic, 1), (self._obs_topic, 1)])
             rows = self._outbox.pending()
             for row_id, row_topic, payload in rows:
                 self._send_row(row_id, row_topic, payload)
@@ -397,6 +402,19 @@ class MqttPublisher:
         if reconnect:
             logger.info("reconnected to MQTT broker %s", self.cfg.url)
         userdata.set(reason_code)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: ConnackWaiter,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            logger.error("MQTT broker refused a subscription: %s", failed)
+        self._subscribed.set()
 
     def _on_disconnect(
         self,

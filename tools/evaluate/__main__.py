@@ -1,4 +1,4 @@
-"""``python -m tools.evaluate qrs [--out DIR] [--data DIR] [--jobs N] [--sets ...]``."""
+"""``python -m tools.evaluate qrs|beats|rhythm [--data DIR] [--out DIR] ...``."""
 
 from __future__ import annotations
 
@@ -21,11 +21,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     qrs.add_argument("--jobs", type=int, default=1, help="records analysed in parallel")
     qrs.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(DEFAULT_SETS))
     qrs.add_argument("--records", nargs="+", help="restrict to these record names")
+    beats = sub.add_parser("beats", help="AAMI beat classes on MIT-BIH DS2 (Se, +P, accuracy)")
+    beats.add_argument("--data", type=Path, default=Path("../shared/data"), help="PhysioNet data")
+    beats.add_argument("--out", type=Path, default=Path("reports"), help="output folder")
+    beats.add_argument("--records", nargs="+", help="restrict to these DS2 record names")
+    beats.add_argument(
+        "--no-130", action="store_true", help="skip the run resampled to 130 Hz (Polar H10)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if not (args.data / "mitdb" / "100.hea").exists():
         print(f"error: PhysioNet data not found under {args.data}", file=sys.stderr)
         return 2
+    if args.what == "beats":
+        from tools.beats.dataset import DS2
+        from tools.evaluate.beats import run_beats_evaluation
+
+        run_beats_evaluation(
+            args.data,
+            args.out,
+            records=args.records or DS2,
+            rates=(None,) if args.no_130 else (None, 130.0),
+        )
+        print((args.out / "beats.md").read_text(encoding="utf-8"))
+        return 0
     run_qrs_evaluation(
         args.data, args.out, sets=args.sets, jobs=args.jobs, only_records=args.records
     )

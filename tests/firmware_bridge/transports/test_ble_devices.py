@@ -205,4 +205,4 @@ async def test_absent_device_reported_disconnected_then_connected_when_it_appear
     assert "not found within 0.3 s" in lost.detail
     assert source.stats[HRS_ADDRESS].connect_failures >= 1
     rr = [f for _, f in seen if isinstance(f, RrIntervals)]
-    assert rr[0].rr_ms == (750.0,)
+    assert set(rr[0].rr_ms) == {750.0}  # one interval, or two batched on a loaded machine
