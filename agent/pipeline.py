@@ -35,6 +35,7 @@ from agent.dsp.quality import QualityChange, SignalQualityMonitor
 from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import BeatClassifier, StreamingBeatClassifier
+from agent.inference.factory import load_af_detector
 from agent.messages import (
     AlarmCode,
     AlarmCondition,
@@ -46,6 +47,7 @@ from agent.messages import (
     VitalsMessage,
     utc_now,
 )
+from agent.rhythm.af import AfChange
 from agent.rhythm.vf import MIN_FS_HZ as VF_MIN_FS_HZ
 from agent.rhythm.vf import VfDetector
 from agent.vitals.alarms import News2Rules
@@ -60,6 +62,7 @@ RING_S: Final = 40.0
 """ECG kept for evidence strips, s: the strip (<= 30 s) plus the detector's commit lag."""
 
 _JUST_BEFORE_S: Final = 1e-6
+_PHYSIO: Final = AlarmCondition.PHYSIOLOGICAL
 
 VF_DETECTOR_NAME: Final = "vf_features"
 VF_DETECTOR_VERSION: Final = "1"
@@ -234,6 +237,11 @@ class EcgPipeline:
         )
         if self.news2_rules is not None:
             specs += self.news2_rules.specs()
+        self._af = load_af_detector(cfg.inference)
+        self._af_onset_s: float | None = None
+        if self._af is not None:
+            versions.setdefault(self._af.card.name, self._af.version)
+            specs.append(ConditionSpec(AlarmCode.AFIB, AlarmPriority.MEDIUM, _PHYSIO))
         # VF/VFL and a lost sensor link are judged as they happen, not at the R-peak
         # detector's commit horizon (seconds behind; and no samples come while the link is
         # down): they have their own engine, so their alarms are raised at once, and signal
@@ -479,6 +487,8 @@ class EcgPipeline:
             out = self._run_timeline([], self.committed_s)
         if self.vf_episodes and self.vf_episodes[-1][1] is None:
             self.vf_episodes[-1] = (self.vf_episodes[-1][0], self.samples_in / self.fs_hz)
+        if self.af_episodes and self.af_episodes[-1][1] is None:
+            self.af_episodes[-1] = (self.af_episodes[-1][0], self.committed_s)
         out.events.extend(self.fast_engine.clear_all(self.samples_in / self.fs_hz))
         n_before = len(out.beats)
         self._flush_unlabelled(out)
@@ -527,7 +537,16 @@ class EcgPipeline:
             respiration_source=self._respiration()[1],
             temperature_c=self._latest(Param.TEMPERATURE),
             news2=None if self._news2 is None else _news2_summary(self._news2),
+            rhythm=self.current_rhythm(),
         )
+
+    def current_rhythm(self) -> str | None:
+        """Return the rhythm the detectors currently see (``VF``, ``AFIB``), or None."""
+        if self._vf_active:
+            return "VF"
+        if self._af_onset_s is not None:
+            return "AFIB"
+        return None
 
     def _respiration(self) -> tuple[float | None, str | None]:
         """Latest respiration rate for display: a scored one, else a fresh EDR estimate."""
@@ -571,6 +590,8 @@ class EcgPipeline:
                 beat = self._beat(item, t) if isinstance(item, RPeak) else item
                 self._prev_beat_s = t
                 self.rules.add_beat(beat)
+                if self._af is not None and beat.rr_ms is not None:
+                    self._apply_af(self._af.push(beat.rr_ms, t))
                 self._label(beat, out)
             else:
                 if self._apply_change(item, t):
@@ -580,6 +601,8 @@ class EcgPipeline:
                     self.ectopy.reset(t)
                     if self.edr is not None:
                         self.edr.reset()
+                    if self._af is not None:
+                        self._apply_af(self._af.reset())
             out.events.extend(self.engine.update(t, self._findings(t)))
         if committed_s > self.committed_s:
             self.committed_s = committed_s
@@ -588,8 +611,29 @@ class EcgPipeline:
         self.beats_total += len(out.beats)
         return StepOutput(out.beats, out.events, self.committed_s)
 
+    def _apply_af(self, changes: list[AfChange]) -> None:
+        for change in changes:
+            if change.af:
+                self._af_onset_s = change.onset_s
+                self.af_episodes.append((change.onset_s, None))
+            else:
+                self._af_onset_s = None
+                if self.af_episodes and self.af_episodes[-1][1] is None:
+                    self.af_episodes[-1] = (self.af_episodes[-1][0], change.onset_s)
+
+    def _af_finding(self, t_s: float) -> Finding:
+        if self._af_onset_s is None:
+            return Finding(AlarmCode.AFIB, active=False)
+        p = self._af.probability if self._af is not None else None
+        text = "Atrial fibrillation" + (f" (p={p:.2f})" if p is not None else "")
+        return Finding(
+            AlarmCode.AFIB, True, self._af_onset_s, text, partial(self.rules.evidence, t_s)
+        )
+
     def _findings(self, t_s: float) -> list[Finding]:
         findings = self.rules.findings(t_s)
+        if self._af is not None:
+            findings.append(self._af_finding(t_s))
         if self._labeller is not None:
             findings += self.ectopy.findings(t_s)
         if self.news2_rules is not None and t_s >= self._news2_judged_s:

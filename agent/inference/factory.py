@@ -7,6 +7,7 @@ import logging
 from agent.config import InferenceConfig
 from agent.inference.beat_classifier import BeatClassifier
 from agent.inference.tflite import InferenceError
+from agent.rhythm.af import AfDetector
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +39,23 @@ def load_beat_classifier(cfg: InferenceConfig) -> BeatClassifier | None:
         classifier.model.runtime,
     )
     return classifier
+
+
+def load_af_detector(cfg: InferenceConfig) -> AfDetector | None:
+    """Return a fresh AF detector, or None when ``inference.af`` is off.
+
+    One per stream: it holds the RR history. The LSTM always runs on the CPU (LSTMs are
+    unreliable on the Edge TPU, ../shared/STACK.md).
+
+    Raises
+    ------
+    InferenceError
+        If the model card or model file is missing, or the model does not match its card.
+    """
+    if not cfg.af:
+        return None
+    try:
+        return AfDetector(cfg.af_model, backend="cpu", fallback_to_cpu=True)
+    except (OSError, ValueError) as err:
+        msg = f"cannot load the AF detector: {err}"
+        raise InferenceError(msg) from err
