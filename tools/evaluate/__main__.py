@@ -28,11 +28,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     beats.add_argument(
         "--no-130", action="store_true", help="skip the run resampled to 130 Hz (Polar H10)"
     )
+    rhythm = sub.add_parser(
+        "rhythm", help="AF (afdb cross-validated, mitdb) and VF/VFL (vfdb, mitdb, nstdb)"
+    )
+    rhythm.add_argument("--data", type=Path, default=Path("../shared/data"), help="PhysioNet data")
+    rhythm.add_argument("--out", type=Path, default=Path("reports"), help="output folder")
+    rhythm.add_argument(
+        "--rr-source",
+        choices=("agent", "reference"),
+        default="agent",
+        help="mitdb beat times for AF: the agent's own R-peaks (default) or the annotations",
+    )
+    rhythm.add_argument(
+        "--no-vf-cv", action="store_true", help="skip the VF cross-validation (the slow part)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if not (args.data / "mitdb" / "100.hea").exists():
         print(f"error: PhysioNet data not found under {args.data}", file=sys.stderr)
         return 2
+    if args.what == "rhythm":
+        from tools.evaluate.rhythm import run_rhythm_evaluation
+
+        text = run_rhythm_evaluation(
+            args.data, args.out, rr_source=args.rr_source, vf_cross_validated=not args.no_vf_cv
+        )
+        print(text)
+        return 0
     if args.what == "beats":
         from tools.beats.dataset import DS2
         from tools.evaluate.beats import run_beats_evaluation
