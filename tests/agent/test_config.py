@@ -80,3 +80,14 @@ def test_password_needs_user() -> None:
     with pytest.raises(ConfigError, match="username"):
         load_config(overrides={"mqtt.password": "s"})
     assert AgentConfig.model_validate({"mqtt": {"username": "u", "password": "s"}}).mqtt.username
+
+
+def test_shipped_examples_are_valid() -> None:
+    from agent.config import load_config
+    from tests.conftest import REPO_ROOT
+
+    for name in ("bedside.toml", "ble-bed.toml"):
+        cfg = load_config(REPO_ROOT / "examples" / name)
+        assert cfg.bed.unit == "ward1"
+    ble = load_config(REPO_ROOT / "examples" / "ble-bed.toml")
+    assert [d.kind for d in ble.source.devices] == ["polar_h10", "plx", "thermometer"]
