@@ -273,6 +273,7 @@ class AfDetector:
         list[AfChange]
             Episode changes confirmed by this interval (usually none).
         """
+        rr_ms, t_s = float(rr_ms), float(t_s)
         out = self._cleaner.push(rr_ms, t_s)
         if out is GAP:
             changes = self.reset()

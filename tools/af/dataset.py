@@ -32,6 +32,8 @@ from agent.rhythm.af_features import (
     AF_CENTER_IDX,
     AF_N_FEATURES,
     AF_SEQ_LEN,
+    RR_MAX_MS,
+    RR_MIN_MS,
     af_window_features,
     rr_clean,
 )
@@ -183,42 +185,109 @@ def load_rr_record(
     )
 
 
-def record_windows(
+def record_rr_windows(
     rec: RrRecord, *, stride: int = 1
-) -> tuple[NDArray[np.float32], NDArray[np.int8], NDArray[np.int64]]:
-    """Model windows of one record, cleaned exactly as the agent cleans them.
+) -> tuple[NDArray[np.float64], NDArray[np.int8], NDArray[np.int64]]:
+    """Windows of cleaned RR intervals of one record, cleaned exactly as the agent cleans them.
 
     Parameters
     ----------
     rec
         The record.
     stride
-        Keep every ``stride``-th window (training thins overlapping windows).
+        Keep every ``stride``-th window of each gap-free segment, starting with the first
+        full one (with ``stride = AF_HOP_BEATS`` these are exactly the agent's windows).
 
     Returns
     -------
-    x : NDArray[np.float32]
-        Shape ``(n_windows, AF_SEQ_LEN, AF_N_FEATURES)``.
+    rr : NDArray[np.float64]
+        Cleaned RR intervals, ms, shape ``(n_windows, AF_SEQ_LEN)``.
     y : NDArray[np.int8]
         Label of each window's centre interval (1 AF, 0 not, -1 unlabelled), ``(n_windows,)``.
     src : NDArray[np.int64]
         Index in ``rec.rr_ms`` of each window's centre interval, ``(n_windows,)``.
     """
-    xs: list[NDArray[np.float32]] = []
+    wins: list[NDArray[np.float64]] = []
     ys: list[NDArray[np.int8]] = []
     srcs: list[NDArray[np.int64]] = []
     for rr, _t, idx in rr_clean(rec.rr_ms, rec.t_s):
         if rr.size < AF_SEQ_LEN:
             continue
-        win = np.lib.stride_tricks.sliding_window_view(rr, AF_SEQ_LEN)[::stride]
+        wins.append(np.lib.stride_tricks.sliding_window_view(rr, AF_SEQ_LEN)[::stride])
         centre = idx[AF_CENTER_IDX:][: len(idx) - AF_SEQ_LEN + 1][::stride]
-        xs.append(af_window_features(win))
         ys.append(rec.label[centre])
         srcs.append(centre)
-    if not xs:
-        return (
-            np.zeros((0, AF_SEQ_LEN, AF_N_FEATURES), np.float32),
-            np.zeros(0, np.int8),
-            np.zeros(0, np.int64),
-        )
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(srcs)
+    if not wins:
+        return np.zeros((0, AF_SEQ_LEN)), np.zeros(0, np.int8), np.zeros(0, np.int64)
+    return np.concatenate(wins), np.concatenate(ys), np.concatenate(srcs)
+
+
+def record_windows(
+    rec: RrRecord, *, stride: int = 1
+) -> tuple[NDArray[np.float32], NDArray[np.int8], NDArray[np.int64]]:
+    """Model input windows of one record (:func:`record_rr_windows` → features).
+
+    Returns
+    -------
+    x : NDArray[np.float32]
+        Shape ``(n_windows, AF_SEQ_LEN, AF_N_FEATURES)``.
+    y, src
+        As in :func:`record_rr_windows`.
+    """
+    rr, y, src = record_rr_windows(rec, stride=stride)
+    if len(rr) == 0:
+        return np.zeros((0, AF_SEQ_LEN, AF_N_FEATURES), np.float32), y, src
+    return af_window_features(rr), y, src
+
+
+ECTOPIC_COUPLING: Final = (0.5, 0.8)
+"""Range of the premature interval as a fraction of the underlying RR (PVCs and PACs
+typically arrive at 50-80 % of the sinus cycle)."""
+
+
+def ectopy_augment(
+    rr_windows: NDArray[np.float64], rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Insert premature beats into non-AF RR windows (training augmentation, label unchanged).
+
+    afdb's non-AF stretches hold little ectopy, while the wards (and mitdb) are full of it;
+    irregular RR from isolated premature beats, bigeminy and trigeminy is the classic false
+    positive of RR-based AF detectors (Petrėnas 2015, section 4). Each window gets one pattern:
+    isolated premature beats at a random rate of 3-25 % (60 % of windows), bigeminy (20 %) or
+    trigeminy (20 %). A premature beat shortens its interval to a coupling of
+    :data:`ECTOPIC_COUPLING` and lengthens the next: fully compensatory (PVC-like, the two
+    sum to two cycles) or partly (PAC-like, reset of the sinus node).
+
+    Parameters
+    ----------
+    rr_windows
+        Cleaned non-AF RR windows, ms, shape ``(n_windows, AF_SEQ_LEN)``.
+    rng
+        Random generator (seeded by the caller).
+
+    Returns
+    -------
+    NDArray[np.float64]
+        Augmented copies, same shape, intervals clipped to the plausible range.
+    """
+    out = np.array(rr_windows, dtype=np.float64, copy=True)
+    n, length = out.shape
+    pattern: list[int] = np.asarray(rng.choice(3, size=n, p=[0.6, 0.2, 0.2])).tolist()
+    for w in range(n):
+        if pattern[w] == 0:
+            hits = rng.random(length - 1) < rng.uniform(0.03, 0.25)
+            pos = [i for i in range(length - 1) if hits[i]]
+        else:
+            period = 2 if pattern[w] == 1 else 3
+            pos = list(range(int(rng.integers(period)), length - 1, period))
+        last = -2
+        for i in pos:
+            if i == last + 1:
+                continue
+            c = rng.uniform(*ECTOPIC_COUPLING)
+            saved = out[w, i] * (1.0 - c)
+            comp = 1.0 if rng.random() < 0.5 else rng.uniform(0.0, 1.0)
+            out[w, i] *= c
+            out[w, i + 1] += saved * comp
+            last = i
+    return np.clip(out, RR_MIN_MS, RR_MAX_MS)

@@ -7,10 +7,11 @@ and the episode logic the agent ships), never through the float Keras model:
   (``tools/af/folds/af_rr_fold*.json``; the card's ``training.records`` lists what it saw),
   with the episode hysteresis chosen on the other folds only (nested, stored in the fold
   card). Beat times come from afdb's ``.qrs`` files.
-- **mitdb AF records** (201, 202, 203, 210, 219, 221, 222) and **mitdb records without AF**
-  (the other 41): the shipped model, never trained or tuned on mitdb. Beat times are either
-  the reference ``.atr`` beat labels (``rr_source="reference"``) or the agent's own R-peaks
-  (``rr_source="agent"``, :func:`agent.analyze.analyze_record`).
+- **mitdb AF records** (201, 202, 203, 210, 219, 221, 222, and 217 whose annotations also
+  hold AF) and **mitdb records without AF** (the other 40): the shipped model, never trained
+  or tuned on mitdb. Beat times are either the reference ``.atr`` beat labels
+  (``rr_source="reference"``) or the agent's own R-peaks (``rr_source="agent"``,
+  :func:`agent.analyze.analyze_record`).
 
 Definitions (ANSI/AAMI EC57:2012 section 3.3 for AF; Petrėnas 2015 for per-beat figures):
 
@@ -38,11 +39,12 @@ from pathlib import Path
 from typing import Final, Literal
 
 import numpy as np
+import wfdb
 from numpy.typing import NDArray
 
 from agent.rhythm.af import AfDetector, AfEpisodeLogic, EpisodeParams
 from models.card import load_card
-from tools.af.dataset import MITDB_AF_RECORDS, RrRecord, afdb_records, load_rr_record
+from tools.af.dataset import AF_RHYTHMS, MITDB_AF_RECORDS, RrRecord, afdb_records, load_rr_record
 
 logger = logging.getLogger(__name__)
 
@@ -491,6 +493,11 @@ def _mitdb_beats(mitdb_dir: Path, name: str, rr_source: RrSource) -> RrRecord:
     return load_rr_record(path, beat_samples=samples)
 
 
+def _has_af_annotation(path: Path) -> bool:
+    ann = wfdb.rdann(str(path), "atr")
+    return any(str(a).rstrip("\x00") in AF_RHYTHMS for a in (ann.aux_note or []))
+
+
 def mitdb_records(mitdb_dir: Path) -> list[str]:
     """All mitdb record names, sorted.
 
@@ -539,9 +546,15 @@ def evaluate_af(
     notes = [
         "afdb_cv: 23 afdb records, each through the int8 fold model (5-fold, patient-wise)"
         " that did not see it, episode hysteresis chosen on the other folds; beats from .qrs.",
-        f"mitdb: shipped int8 model {det.version}, never trained or tuned on mitdb; beats"
-        f" from {'the reference .atr annotations' if rr_source == 'reference' else 'the agent'}"
-        "'s R-peaks" + (" (not the agent's own detector)" if rr_source == "reference" else ""),
+        f"mitdb: shipped int8 model {det.version}, never trained or tuned on mitdb; beat times"
+        + (
+            " from the reference .atr beat annotations (not the agent's own R-peaks)"
+            if rr_source == "reference"
+            else " from the agent's own R-peaks (agent.analyze.analyze_record, MLII)"
+        ),
+        "mitdb_af: the 7 records with AF named in the issue (201 202 203 210 219 221 222)"
+        " plus any other record whose annotations contain (AFIB or (AFL (217);"
+        " mitdb_non_af: the other records.",
         "AF = AFIB + AFL (tools/af/dataset.py); per-beat Se/Sp gross over records.",
     ]
     if "afdb_cv" in sets:
@@ -553,9 +566,11 @@ def evaluate_af(
     for set_name, wanted in (("mitdb_af", True), ("mitdb_non_af", False)):
         if set_name not in sets:
             continue
-        names = [n for n in mitdb_records(mitdb_dir) if (n in MITDB_AF_RECORDS) == wanted]
         triples = []
-        for name in names:
+        for name in mitdb_records(mitdb_dir):
+            has_af = name in MITDB_AF_RECORDS or _has_af_annotation(mitdb_dir / name)
+            if has_af != wanted:
+                continue
             rec = _mitdb_beats(mitdb_dir, name, rr_source)
             run = run_detector(det, rec)
             triples.append((rec, run.episodes, run.confirmed_s))
