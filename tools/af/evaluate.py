@@ -407,7 +407,11 @@ class AfReport:
 
             def v(key: str, f: dict[str, float | int | None] = f) -> str:
                 x = f[key]
-                return "–" if x is None else f"{x:.1f}" if isinstance(x, float) else str(x)
+                if x is None:
+                    return "–"
+                if key == "false_alarms_per_hour":
+                    return f"{x:.2f}"
+                return f"{x:.1f}" if isinstance(x, float) else str(x)
 
             lines.append(
                 f"| {s.name} | {s.rr_source} | {v('beat_se_pct')} | {v('beat_sp_pct')} |"
