@@ -13,13 +13,17 @@ import numpy as np
 import pytest
 import wfdb
 
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind, RrIntervals
+from firmware_bridge.frames import (
+    DeviceEvent,
+    DeviceEventKind,
+    RrIntervals,
+    Spo2Reading,
+    TemperatureReading,
+)
 from firmware_bridge.transports.ble import (
     BleDeviceConfig,
     BleFrame,
     BleSource,
-    Spo2Reading,
-    TemperatureReading,
     scan_supported,
 )
 from tests.fake_bluez.devices import DeviceSpec
