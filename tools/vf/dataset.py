@@ -18,6 +18,7 @@ import wfdb
 from numpy.typing import NDArray
 
 from agent.rhythm.vf import MARGIN_S, N_FEATURES, VfParams, vf_window_features
+from tools.beats.dataset import DS1, DS2  # de Chazal 2004: DS1 tunes, DS2 is held out
 
 logger = logging.getLogger(__name__)
 
@@ -43,56 +44,6 @@ VT_CODES: Final = frozenset({"VT"})
 NOISE_CODES: Final = frozenset({"NOISE"})
 """Rhythm code of stretches annotated unreadable."""
 
-DS1: Final = (
-    "101",
-    "106",
-    "108",
-    "109",
-    "112",
-    "114",
-    "115",
-    "116",
-    "118",
-    "119",
-    "122",
-    "124",
-    "201",
-    "203",
-    "205",
-    "207",
-    "208",
-    "209",
-    "215",
-    "220",
-    "223",
-    "230",
-)
-"""MIT-BIH DS1 (de Chazal et al. 2004): may be used for tuning."""
-DS2: Final = (
-    "100",
-    "103",
-    "105",
-    "111",
-    "113",
-    "117",
-    "121",
-    "123",
-    "200",
-    "202",
-    "210",
-    "212",
-    "213",
-    "214",
-    "219",
-    "221",
-    "222",
-    "228",
-    "231",
-    "232",
-    "233",
-    "234",
-)
-"""MIT-BIH DS2 (de Chazal et al. 2004): held out, never used for tuning."""
 NSTDB: Final = (
     "118e_6",
     "118e00",
