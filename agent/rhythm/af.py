@@ -66,6 +66,15 @@ __all__ = [
 ]
 
 AF_CARD: Final = MODELS_DIR / "af_rr.json"
+
+MIN_IRREGULARITY: Final = 0.03
+"""A window whose mean absolute successive RR difference is below 3 % of its median RR is
+regular, so not AF, whatever the model says. AF is "irregularly irregular" (2023 ACC/AHA/ACCP/
+HRS AF guideline); RR-irregularity is the basis of RR-only AF detection (Tateno & Glass 2001;
+Sarkar et al. 2008). Added because the LSTM also reads *rate*: a perfectly regular 175 bpm
+sinus tachycardia (the demo's simulated patient) came out at P = 1.0. The threshold is
+physiological, not tuned: resting sinus rhythm's successive differences are a few percent of
+RR, AF's typically well above 10 %."""
 """Card of the shipped AF model."""
 
 
@@ -289,6 +298,8 @@ class AfDetector:
         rr = np.fromiter((c.rr_ms for c in self._window), dtype=np.float64, count=AF_SEQ_LEN)
         x = af_window_features(rr)
         p = float(self._model.predict([x[None]])[0].reshape(-1)[0])
+        if float(np.mean(np.abs(np.diff(rr)))) < MIN_IRREGULARITY * float(np.median(rr)):
+            p = 0.0  # regular: not AF (see MIN_IRREGULARITY)
         self.probability = p
         self.n_windows += 1
         start_s = self._window[AF_CENTER_IDX].start_s
