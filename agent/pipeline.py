@@ -489,7 +489,8 @@ class EcgPipeline:
             self.vf_episodes[-1] = (self.vf_episodes[-1][0], self.samples_in / self.fs_hz)
         if self.af_episodes and self.af_episodes[-1][1] is None:
             self.af_episodes[-1] = (self.af_episodes[-1][0], self.committed_s)
-        out.events.extend(self.fast_engine.clear_all(self.samples_in / self.fs_hz))
+        end = max(self.samples_in / self.fs_hz, self.committed_s)
+        out.events.extend(self.fast_engine.clear_all(end))
         n_before = len(out.beats)
         self._flush_unlabelled(out)
         self.beats_total += len(out.beats) - n_before
