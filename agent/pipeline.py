@@ -609,6 +609,9 @@ class EcgPipeline:
             self.committed_s = committed_s
         self._update_vitals(self.committed_s)
         out.events.extend(self.engine.update(self.committed_s, self._findings(self.committed_s)))
+        if self.samples_in == 0:  # RR-only: nothing else moves the fast engine's clock
+            now = self.committed_s
+            out.events.extend(self.fast_engine.update(now, [self._link_finding(now)]))
         self.beats_total += len(out.beats)
         return StepOutput(out.beats, out.events, self.committed_s)
 
