@@ -13,7 +13,7 @@ from __future__ import annotations
 from firmware_bridge.errors import FrameDecodeError
 
 # Bluetooth Base UUID (Core Specification v5.3, Vol 3, Part B, §2.5.1): a 16-bit assigned
-# number ``0xXXXX`` stands for ``0000XXXX-0000-1000-8000-00805F9B34FB``.
+# number ``0xNNNN`` stands for ``0000NNNN-0000-1000-8000-00805F9B34FB``.
 RawValue = bytes | bytearray | memoryview
 """What a decoder accepts: ``bytes``, or the ``bytearray`` bleak hands to notify callbacks."""
 
