@@ -320,12 +320,11 @@ class EcgPipeline:
         return out
 
     def _judge_vf(self, samples: NDArray[np.float32]) -> list[AlarmEvent]:
-        """Run the VF detector on new samples; return vfib alarm events (raised at once)."""
-        if self._vf is None:
-            return []
+        """Run the VF detector on new samples; return the fast engine's events (at once)."""
         fs = self.fs_hz
         events: list[AlarmEvent] = []
-        for change in self._vf.push(samples):
+        changes = self._vf.push(samples) if self._vf is not None else []
+        for change in changes:
             t = change.decided_idx / fs
             if change.rhythm == "VF":
                 self._vf_active, self._vf_onset_s = True, change.onset_idx / fs

@@ -50,6 +50,13 @@ from agent.messages import (
     EcgStrip,
 )
 
+LINK_SETTLE_S: Final = 6.0
+"""After a sensor reconnects, a flat or poor signal must persist this long to raise leads_off
+or signal_poor: the NaN-filled gap is the disconnection, already alarmed as
+sensor_disconnected, and the signal-quality monitor needs its 2 s window plus 3 s of good
+windows (:mod:`agent.dsp.quality`) to call the returning signal good. ECG alarms stay
+suppressed meanwhile."""
+
 EVIDENCE_BEATS: Final = 12
 """Labelled beats attached to an alarm as evidence (the last 12, as for HR averaging)."""
 
@@ -103,6 +110,7 @@ class EcgRules:
         self._signal_poor_since_s = 0.0
         self._disconnected = False
         self._disconnected_since_s = 0.0
+        self._reconnected_s = -LINK_SETTLE_S  # when the link last came back
         self._battery_pct: int | None = None
         self._battery_since_s = 0.0
         self.hr_bpm: float | None = None
@@ -184,6 +192,7 @@ class EcgRules:
         if disconnected:
             self._disconnected_since_s = t_s
         else:
+            self._reconnected_s = t_s
             self._reference_s = max(self._reference_s, t_s)
             self._rr_ms.clear()
             self.hr_bpm = None
@@ -209,6 +218,11 @@ class EcgRules:
         cfg = self._cfg
         gap = self.gap_s(t_s)
         ecg_ok = not self._leads_off and not self._signal_poor and not self._disconnected
+        # a flat or poor signal that began while the link was down is the gap the transport
+        # filled with NaN; it counts as leads-off / poor only if it outlasts LINK_SETTLE_S
+        # after the link is back (its onset then moves to the reconnection)
+        settled = not self._disconnected and t_s - self._reconnected_s >= LINK_SETTLE_S
+        after_link = max(self._reconnected_s, 0.0)
         asystole = ecg_ok and gap >= cfg.asystole_s
         pause = ecg_ok and gap >= cfg.pause_s
         hr = self.hr_bpm if ecg_ok and not asystole else None
@@ -235,16 +249,16 @@ class EcgRules:
             ),
             self._finding(
                 AlarmCode.LEADS_OFF,
-                self._leads_off and not self._disconnected,
+                self._leads_off and settled,
                 t_s,
-                self._leads_off_since_s,
+                max(self._leads_off_since_s, after_link),
                 "ECG leads off / flat line: ECG alarms suspended",
             ),
             self._finding(
                 AlarmCode.SIGNAL_POOR,
-                self._signal_poor and not self._leads_off and not self._disconnected,
+                self._signal_poor and not self._leads_off and settled,
                 t_s,
-                self._signal_poor_since_s,
+                max(self._signal_poor_since_s, after_link),
                 "ECG signal too poor to analyse: ECG alarms suspended",
             ),
             self._finding(

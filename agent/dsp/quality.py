@@ -158,9 +158,10 @@ class SignalQualityMonitor:
     Notes
     -----
     Needs ``window_s`` of signal before the first index; before that ``sqi`` is None and
-    no change is reported (the state starts usable). NaN samples are treated as 0 µV after
-    the band-pass state is kept finite; a flat or invalid lead is the flat-line detector's
-    business (:mod:`agent.dsp.flatline`) and reads as clean here.
+    no change is reported (the state starts usable). NaN samples (invalid) are not judged: the
+    window restarts after them and the filter restarts at rest on the first valid sample, so
+    a lead or link coming back is not read as noise; a flat or invalid lead is the flat-line
+    detector's business (:mod:`agent.dsp.flatline`).
 
     References
     ----------
@@ -205,6 +206,7 @@ class SignalQualityMonitor:
         self.poor = False
         self._run = 0  # windows in a row that disagree with the state
         self._run_onset = 0
+        self._restart = False  # restart the band-pass filter at the next valid sample
 
     @property
     def sqi(self) -> float | None:
@@ -233,9 +235,23 @@ class SignalQualityMonitor:
         x = np.asarray(samples_uv, dtype=np.float64).reshape(-1)
         if x.size == 0:
             return []
-        x = np.where(np.isfinite(x), x, 0.0)
-        band, self._zi = signal.sosfilt(self._sos, x, zi=self._zi)
-        buf = np.concatenate([self._pending, np.abs(band)])
+        finite = np.isfinite(x)
+        if finite.all():
+            band = self._band(x)
+        else:
+            # invalid runs (leads off, a link gap filled with NaN) become NaN blocks, which
+            # restart the window; the filter restarts at the first valid sample after them,
+            # so the jump from "nothing" back to the signal is not read as noise
+            edges = np.flatnonzero(np.diff(finite.astype(np.int8))) + 1
+            parts = []
+            for seg in np.split(np.arange(x.size), edges):
+                if finite[seg[0]]:
+                    parts.append(self._band(x[seg]))
+                else:
+                    self._restart = True
+                    parts.append(np.full(seg.size, np.nan))
+            band = np.concatenate(parts)
+        buf = np.concatenate([self._pending, band])
         n_blocks = buf.size // self._block_n
         changes: list[QualityChange] = []
         if n_blocks:
@@ -243,9 +259,28 @@ class SignalQualityMonitor:
             meds = np.median(blocks, axis=1).tolist()
             maxs = blocks.max(axis=1).tolist()
             for med, mx in zip(meds, maxs, strict=True):
-                changes.extend(self._step(med, mx))
+                if math.isfinite(med):
+                    changes.extend(self._step(med, mx))
+                else:
+                    self._gap_block()
         self._pending = buf[n_blocks * self._block_n :]
         return changes
+
+    def _band(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Rectified 8-20 Hz band of valid samples (filter restarted at rest after a gap)."""
+        if self._restart:
+            self._zi = signal.sosfilt_zi(self._sos) * x[0]
+            self._restart = False
+        band, self._zi = signal.sosfilt(self._sos, x, zi=self._zi)
+        return np.abs(np.asarray(band, dtype=np.float64))
+
+    def _gap_block(self) -> None:
+        """Skip a block with invalid samples: the window starts again after it."""
+        self._n_blocks += 1
+        self._block_med.clear()
+        self._block_max.clear()
+        self._run = 0
+        self._sqi = None
 
     def _window_sqi(self) -> float:
         """Index of the current window; updates the QRS reference when it is good."""
@@ -268,7 +303,7 @@ class SignalQualityMonitor:
         self._block_med.append(block_med)
         self._block_max.append(block_max)
         self._n_blocks += 1
-        if self._n_blocks < self._win_blocks:
+        if len(self._block_med) < self._win_blocks:
             return []
         end_idx = self._n_blocks * self._block_n
         win_start = end_idx - self._win_blocks * self._block_n

@@ -1,0 +1,60 @@
+"""A wearable's link drops mid-stream: sensor_disconnected at once, no leads-off for the gap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from agent.config import AgentConfig
+from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
+from agent.pipeline import EcgPipeline
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind
+
+FS = 360.0
+
+
+def _lifecycle(events: list[AlarmEvent], code: AlarmCode, what: AlarmLifecycle) -> list[float]:
+    return [e.onset_s for e in events if e.condition is code and e.lifecycle is what]
+
+
+@pytest.mark.parametrize("vf", [True, False])
+def test_link_drop_with_nan_filled_gap(mitdb: Path, vf: bool) -> None:
+    rec = wfdb.rdrecord(str(mitdb / "100"), channels=[0], sampto=round(FS * 60))
+    x = (rec.p_signal[:, 0] * 1000).astype(np.float32)
+    cfg = AgentConfig.model_validate(
+        {"dsp": {"powerline_hz": 60}, "inference": {"beats": False, "af": False, "vf": vf}}
+    )
+    p = EcgPipeline(cfg, FS)
+    events: list[AlarmEvent] = []
+    chunk = round(FS * 0.5)
+    drop_at, back_at = round(FS * 20), round(FS * 30)
+    for i in range(0, drop_at, chunk):
+        events += p.process(x[i : min(i + chunk, drop_at)]).events
+    # the link drops at 20 s: raised at once, before any further sample
+    out = p.device_event(DeviceEvent(DeviceEventKind.DISCONNECTED, 99.0, 0, "link lost"))
+    (onset,) = _lifecycle(out.events, AlarmCode.SENSOR_DISCONNECTED, AlarmLifecycle.RAISED)
+    assert onset == pytest.approx(20.0)
+    events += out.events
+    # it comes back: the transport fills the 10 s gap with NaN, then real samples flow
+    events += p.device_event(DeviceEvent(DeviceEventKind.CONNECTED, 99.5, 0)).events
+    gap = np.full(back_at - drop_at, np.nan, dtype=np.float32)
+    events += p.process(np.concatenate([gap, x[back_at : back_at + chunk]])).events
+    for i in range(back_at + chunk, len(x), chunk):
+        events += p.process(x[i : i + chunk]).events
+    events += p.finish().events
+    cleared = [
+        e
+        for e in events
+        if e.condition is AlarmCode.SENSOR_DISCONNECTED and e.lifecycle is AlarmLifecycle.CLEARED
+    ]
+    assert len(cleared) == 1
+    assert cleared[0].cleared_s is not None
+    # the condition ended where real samples resumed (the engine reports the end, after its
+    # clear delay has confirmed it)
+    assert cleared[0].cleared_s == pytest.approx(30.0)
+    # the NaN gap is the disconnection, not a flat line or an asystole
+    for code in (AlarmCode.LEADS_OFF, AlarmCode.ASYSTOLE, AlarmCode.PAUSE, AlarmCode.SIGNAL_POOR):
+        assert not _lifecycle(events, code, AlarmLifecycle.RAISED), code
