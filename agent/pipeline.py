@@ -37,6 +37,7 @@ from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import BeatClassifier, StreamingBeatClassifier
 from agent.inference.factory import load_af_detector
 from agent.messages import (
+    AamiClass,
     AlarmCode,
     AlarmCondition,
     AlarmEvent,
@@ -239,6 +240,7 @@ class EcgPipeline:
             specs += self.news2_rules.specs()
         self._af = load_af_detector(cfg.inference)
         self._af_onset_s: float | None = None
+        self._af_skip_next = False  # the next beat's RR follows a PVC
         if self._af is not None:
             versions.setdefault(self._af.card.name, self._af.version)
             specs.append(ConditionSpec(AlarmCode.AFIB, AlarmPriority.MEDIUM, _PHYSIO))
@@ -590,8 +592,8 @@ class EcgPipeline:
                 beat = self._beat(item, t) if isinstance(item, RPeak) else item
                 self._prev_beat_s = t
                 self.rules.add_beat(beat)
-                if self._af is not None and beat.rr_ms is not None:
-                    self._apply_af(self._af.push(beat.rr_ms, t))
+                if self._af is not None and self._labeller is None and beat.rr_ms is not None:
+                    self._apply_af(self._af.push(beat.rr_ms, t))  # no classes: every RR
                 self._label(beat, out)
             else:
                 if self._apply_change(item, t):
@@ -669,12 +671,29 @@ class EcgPipeline:
         """Hand a final beat (labelled, or never to be) to the beat-level consumers."""
         if self._labeller is not None:
             self.ectopy.add_beat(beat)
+            if self._af is not None:
+                self._feed_af_labelled(beat)
         if self.edr is not None and np.isfinite(beat.amplitude_uv):
             half = int(np.ceil(0.08 * self.fs_hz))
             seg = self._raw_segment(beat.r_peak_idx - half, beat.r_peak_idx + half + 1)
             amp = None if seg is None else qrs_peak_to_peak_uv(seg, half, self.fs_hz)
             self.edr.add(beat, amp)
         out.beats.append(beat)
+
+    def _feed_af_labelled(self, beat: Beat) -> None:
+        """Feed the AF detector a labelled beat's RR, leaving out both RR intervals of a PVC.
+
+        A premature ventricular beat makes a short-long RR pair that, repeated (bigeminy,
+        frequent PVCs), reads as irregularly irregular; AF is a supraventricular rhythm, so
+        those intervals say nothing about it. Only V beats called with at least the ectopy
+        rules' confidence are left out (S beats are not: the classifier calls many AF beats S).
+        """
+        assert self._af is not None  # noqa: S101  (checked by the caller)
+        threshold = self.cfg.alarms.ectopy.min_confidence
+        ectopic = beat.aami_class is AamiClass.V and (beat.confidence or 1.0) >= threshold
+        if beat.rr_ms is not None and not ectopic and not self._af_skip_next:
+            self._apply_af(self._af.push(beat.rr_ms, beat.r_peak_time_s))
+        self._af_skip_next = ectopic
 
     def _update_vitals(self, t_s: float) -> None:
         """Refresh the vitals store from the ECG, and NEWS2, at stream time ``t_s``."""

@@ -10,19 +10,99 @@
   delay (median, maximum) and false VF alarms per hour on non-VF stretches of vfdb, mitdb and
   nstdb, cross-validated by record and with the shipped parameters, plus a run at 130 Hz.
 
-Writes ``OUT/rhythm.md`` (both reports) and ``OUT/rhythm_af.json`` / ``OUT/rhythm_vf.json``.
+- **afib alarms of the agent itself** (:func:`agent_afib_alarms`): ``bedside analyze`` over
+  every mitdb record with the beat classifier on, as the live agent runs (there the AF
+  detector leaves out the RR intervals around beats called V); counts the ``afib`` alarms on
+  records without AF (false alarms per hour) and the AF time found on records with AF.
+
+Writes ``OUT/rhythm.md`` (all reports) and ``OUT/rhythm_af.json`` / ``OUT/rhythm_vf.json`` /
+``OUT/rhythm_agent_afib.json``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import wfdb
+
+from agent.analyze import analyze_record
+from agent.config import AgentConfig, DspConfig
+from agent.inference.factory import load_beat_classifier
+from agent.messages import AlarmCode, AlarmLifecycle
 from tools.af.evaluate import evaluate_af
 from tools.vf.evaluate import evaluate_vf
 
 logger = logging.getLogger(__name__)
+
+
+def agent_afib_alarms(mitdb: Path) -> dict[str, Any]:
+    """Run ``bedside analyze``'s pipeline over every mitdb record and count its afib alarms.
+
+    Returns
+    -------
+    dict
+        ``records``: name → has reference AF, afib alarms raised, AF seconds found, duration;
+        ``non_af``: false alarms, hours, per hour; ``af``: records with AF found / all.
+    """
+    cfg = AgentConfig(dsp=DspConfig(powerline_hz=60))  # MIT-BIH: Boston
+    classifier = load_beat_classifier(cfg.inference)
+    rows: dict[str, dict[str, Any]] = {}
+    for name in (mitdb / "RECORDS").read_text(encoding="utf-8").split():
+        ann = wfdb.rdann(str(mitdb / name), "atr")
+        has_af = any(n.strip("\x00") in {"(AFIB", "(AFL"} for n in ann.aux_note)
+        res = asyncio.run(analyze_record(mitdb / name, cfg, beat_classifier=classifier))
+        alarms = sum(
+            1
+            for e in res.events
+            if e.condition is AlarmCode.AFIB and e.lifecycle is AlarmLifecycle.RAISED
+        )
+        af_s = sum(b - a for a, b in res.episodes.get("AFIB", []))
+        rows[name] = {
+            "reference_af": has_af,
+            "afib_alarms": alarms,
+            "af_found_s": round(af_s, 1),
+            "duration_s": round(res.duration_s, 1),
+        }
+        logger.info("mitdb %s: %d afib alarms", name, alarms)
+    non_af = [r for r in rows.values() if not r["reference_af"]]
+    hours = sum(r["duration_s"] for r in non_af) / 3600.0
+    false_alarms = sum(r["afib_alarms"] for r in non_af)
+    with_af = [r for r in rows.values() if r["reference_af"]]
+    return {
+        "records": rows,
+        "non_af": {
+            "records": len(non_af),
+            "false_alarms": false_alarms,
+            "hours": round(hours, 2),
+            "per_hour": round(false_alarms / hours, 2),
+        },
+        "af": {"records": len(with_af), "found": sum(r["afib_alarms"] > 0 for r in with_af)},
+    }
+
+
+def _agent_afib_markdown(report: dict[str, Any]) -> str:
+    non_af, af = report["non_af"], report["af"]
+    lines = [
+        "## afib alarms raised by the agent on mitdb (`bedside analyze`, beat classifier on)",
+        "",
+        f"- records without AF: {non_af['false_alarms']} false afib alarms in"
+        f" {non_af['hours']} h = **{non_af['per_hour']} per hour** ({non_af['records']}"
+        " records)",
+        f"- records with AF (reference `(AFIB`/`(AFL`): AF found in {af['found']} of"
+        f" {af['records']}",
+        "",
+        "| record | reference AF | afib alarms | AF found, s |",
+        "|---|---|---|---|",
+    ]
+    for name, row in report["records"].items():
+        if row["reference_af"] or row["afib_alarms"]:
+            ref = "yes" if row["reference_af"] else "no"
+            lines.append(f"| {name} | {ref} | {row['afib_alarms']} | {row['af_found_s']} |")
+    return "\n".join(lines) + "\n"
 
 
 def run_rhythm_evaluation(
@@ -44,6 +124,11 @@ def run_rhythm_evaluation(
     af = evaluate_af(data_dir, rr_source=rr_source)
     logger.info("VF/VFL: vfdb, mitdb, nstdb")
     vf = evaluate_vf(data_dir, cross_validated=vf_cross_validated, progress=logger.info)
+    logger.info("afib alarms of the agent on mitdb")
+    agent_af = agent_afib_alarms(data_dir / "mitdb")
+    (out_dir / "rhythm_agent_afib.json").write_text(
+        json.dumps(agent_af, indent=2) + "\n", encoding="utf-8"
+    )
     (out_dir / "rhythm_af.json").write_text(af.to_json(), encoding="utf-8")
     (out_dir / "rhythm_vf.json").write_text(vf.to_json(), encoding="utf-8")
     text = (
@@ -51,6 +136,8 @@ def run_rhythm_evaluation(
         " ../shared/data --out reports`.\n\n"
         + af.to_markdown().replace("\n# ", "\n## ", 1)
         + "\n\n"
+        + _agent_afib_markdown(agent_af)
+        + "\n"
         + vf.to_markdown()
         + "\n"
     )
