@@ -140,20 +140,7 @@ async def analyze_record(
         duration_s=source.duration_s,
     )
     pipeline = EcgPipeline(cfg, source.fs_hz, beat_classifier=beat_classifier)
-    async for frame in source.frames():
-        if isinstance(frame, EcgChunk):
-            out = pipeline.process(frame.samples_uv)
-            result.beats.extend(out.beats)
-            result.events.extend(out.events)
-        elif isinstance(frame, DeviceEvent):
-            logger.debug("device event %s", frame.kind)
-    out = pipeline.finish()
-    result.beats.extend(out.beats)
-    result.events.extend(out.events)
-    result.leads_off = _leads_off_episodes(result.events, result.duration_s)
-    result.episodes = pipeline.rhythm_episodes()
-    result.cpu_s = time.process_time() - cpu0
-    return result
+    return await _run(source, pipeline, result, cpu0)
 
 
 async def _analyze_rr(
@@ -167,9 +154,20 @@ async def _analyze_rr(
         source_fs_hz=source.fs_hz,
         duration_s=source.duration_s,
     )
-    pipeline = EcgPipeline(cfg, source.fs_hz)
+    return await _run(source, EcgPipeline(cfg, source.fs_hz), result, cpu0)
+
+
+async def _run(
+    source: WfdbReplaySource | RrReplaySource,
+    pipeline: EcgPipeline,
+    result: RecordResult,
+    cpu0: float,
+) -> RecordResult:
+    """Drive ``pipeline`` with every frame of ``source`` and fill ``result``."""
     async for frame in source.frames():
-        if isinstance(frame, RrIntervals):
+        if isinstance(frame, EcgChunk):
+            out = pipeline.process(frame.samples_uv)
+        elif isinstance(frame, RrIntervals):
             out = pipeline.process_rr(frame.rr_ms, frame.t_s)
         elif isinstance(frame, DeviceEvent) and frame.kind is not DeviceEventKind.END_OF_STREAM:
             out = pipeline.device_event(frame)

@@ -524,6 +524,7 @@ class EcgPipeline:
         asystole = self.engine.is_active(AlarmCode.ASYSTOLE)
         hr = 0.0 if asystole else self.rules.hr_bpm
         rr = self.rules.rr_ms
+        resp_rate, resp_source = self._respiration()
         return VitalsMessage(
             device_id=device_id,
             ts_utc=ts_utc,
@@ -535,8 +536,8 @@ class EcgPipeline:
             leads_off=self.rules.leads_off,
             active_alarms=[e.condition for e in self.active_alarms],
             spo2_pct=self._latest(Param.SPO2),
-            respiration_rate_per_min=self._respiration()[0],
-            respiration_source=self._respiration()[1],
+            respiration_rate_per_min=resp_rate,
+            respiration_source=resp_source,
             temperature_c=self._latest(Param.TEMPERATURE),
             news2=None if self._news2 is None else _news2_summary(self._news2),
             rhythm=self.current_rhythm(),

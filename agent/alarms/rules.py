@@ -158,9 +158,7 @@ class EcgRules:
         if leads_off:
             self._leads_off_since_s = t_s
         else:
-            self._reference_s = max(self._reference_s, t_s)
-            self._rr_ms.clear()
-            self.hr_bpm = None
+            self._restart_beats(t_s)
 
     @property
     def signal_poor(self) -> bool:
@@ -175,9 +173,7 @@ class EcgRules:
         if poor:
             self._signal_poor_since_s = t_s
         else:
-            self._reference_s = max(self._reference_s, t_s)
-            self._rr_ms.clear()
-            self.hr_bpm = None
+            self._restart_beats(t_s)
 
     @property
     def sensor_disconnected(self) -> bool:
@@ -193,9 +189,7 @@ class EcgRules:
             self._disconnected_since_s = t_s
         else:
             self._reconnected_s = t_s
-            self._reference_s = max(self._reference_s, t_s)
-            self._rr_ms.clear()
-            self.hr_bpm = None
+            self._restart_beats(t_s)
 
     @property
     def battery_pct(self) -> int | None:
@@ -208,6 +202,16 @@ class EcgRules:
         self._battery_pct = battery_pct
         if battery_pct <= self._cfg.battery_low_pct and not was_low:
             self._battery_since_s = t_s
+
+    def _restart_beats(self, t_s: float) -> None:
+        """Restart beat tracking at ``t_s``, where the signal is usable again.
+
+        The asystole clock restarts there and RR history is dropped (the interval across the
+        gap is not a real RR).
+        """
+        self._reference_s = max(self._reference_s, t_s)
+        self._rr_ms.clear()
+        self.hr_bpm = None
 
     def gap_s(self, t_s: float) -> float:
         """Seconds since the last QRS (or since the signal became analysable)."""

@@ -497,7 +497,8 @@ def _mitdb_beats(mitdb_dir: Path, name: str, rr_source: RrSource) -> RrRecord:
     return load_rr_record(path, beat_samples=samples)
 
 
-def _has_af_annotation(path: Path) -> bool:
+def has_af_annotation(path: Path) -> bool:
+    """Whether a record's ``.atr`` rhythm annotations contain AF (``(AFIB`` or ``(AFL``)."""
     ann = wfdb.rdann(str(path), "atr")
     return any(str(a).rstrip("\x00") in AF_RHYTHMS for a in (ann.aux_note or []))
 
@@ -572,7 +573,7 @@ def evaluate_af(
             continue
         triples = []
         for name in mitdb_records(mitdb_dir):
-            has_af = name in MITDB_AF_RECORDS or _has_af_annotation(mitdb_dir / name)
+            has_af = name in MITDB_AF_RECORDS or has_af_annotation(mitdb_dir / name)
             if has_af != wanted:
                 continue
             rec = _mitdb_beats(mitdb_dir, name, rr_source)

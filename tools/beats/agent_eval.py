@@ -73,18 +73,38 @@ def classify_record_with_agent_peaks(
     return np.asarray(samples, dtype=np.int64), classes
 
 
+def score_against_reference(
+    record: Path, det_idx: NDArray[np.int64], det_cls: Sequence[str]
+) -> ClassScores:
+    """Score detected, classified beats against a record's reference annotations.
+
+    Parameters
+    ----------
+    record
+        mitdb record path without extension.
+    det_idx
+        Detected R-peak samples at the record's rate, shape ``(n_det,)``.
+    det_cls
+        AAMI class of each detection (``"Q"`` for unclassified).
+
+    Reference beats inside VF/VFL episodes are excluded and detections there dropped
+    (EC57 4.2.1, :func:`tools.ec57.load_reference_beats`).
+    """
+    ref = load_reference_beats(record)
+    keep = [i for i, s in enumerate(ref.symbols) if s in AAMI_CLASS_OF_SYMBOL]
+    ref_idx = ref.beat_idx[keep]
+    ref_cls = [AAMI_CLASS_OF_SYMBOL[ref.symbols[i]] for i in keep]
+    inside = ref.keep_mask(det_idx)
+    kept_cls = [c for c, k in zip(det_cls, inside.tolist(), strict=True) if k]
+    return score_classes(ref_idx, ref_cls, det_idx[inside], kept_cls, ref.fs_hz)
+
+
 def score_agent(mitdb: Path, records: Sequence[str], classifier: BeatClassifier) -> ClassScores:
     """Gross class scores of the agent's detector + classifier over ``records``."""
     total: ClassScores | None = None
     for name in records:
-        ref = load_reference_beats(mitdb / name)
-        keep = [i for i, s in enumerate(ref.symbols) if s in AAMI_CLASS_OF_SYMBOL]
-        ref_idx = ref.beat_idx[keep]
-        ref_cls = [AAMI_CLASS_OF_SYMBOL[ref.symbols[i]] for i in keep]
         det_idx, det_cls = classify_record_with_agent_peaks(mitdb / name, classifier)
-        inside = ref.keep_mask(det_idx)
-        det_cls = [c for c, k in zip(det_cls, inside.tolist(), strict=True) if k]
-        scores = score_classes(ref_idx, ref_cls, det_idx[inside], det_cls, ref.fs_hz)
+        scores = score_against_reference(mitdb / name, det_idx, det_cls)
         logger.info(
             "record %s: V %.1f/%.1f S %.1f/%.1f",
             name,

@@ -34,9 +34,9 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     RrFeatures,
 )
-from tools.beats.dataset import AAMI_CLASS_OF_SYMBOL, DS2
-from tools.beats.score import ClassScores, score_classes
-from tools.ec57 import load_reference_beats
+from tools.beats.agent_eval import score_against_reference
+from tools.beats.dataset import DS2
+from tools.beats.score import ClassScores
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +63,7 @@ def score_record(record: Path, classifier: BeatClassifier, fs_hz: float | None) 
     det_idx = np.asarray(result.source_samples(), dtype=np.int64)
     # a beat the agent could not classify (no clean window) is "unclassified": EC57 Q
     det_cls = [b.aami_class.value if b.aami_class is not None else "Q" for b in result.beats]
-    ref = load_reference_beats(record)
-    keep = [i for i, s in enumerate(ref.symbols) if s in AAMI_CLASS_OF_SYMBOL]
-    ref_idx = ref.beat_idx[keep]
-    ref_cls = [AAMI_CLASS_OF_SYMBOL[ref.symbols[i]] for i in keep]
-    inside = ref.keep_mask(det_idx)
-    det_cls = [c for c, k in zip(det_cls, inside.tolist(), strict=True) if k]
-    return score_classes(ref_idx, ref_cls, det_idx[inside], det_cls, ref.fs_hz)
+    return score_against_reference(record, det_idx, det_cls)
 
 
 def latency_us(classifier: BeatClassifier, n: int = LATENCY_BEATS) -> dict[str, float]:

@@ -27,13 +27,11 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import wfdb
-
 from agent.analyze import analyze_record
 from agent.config import AgentConfig, DspConfig
 from agent.inference.factory import load_beat_classifier
 from agent.messages import AlarmCode, AlarmLifecycle
-from tools.af.evaluate import evaluate_af
+from tools.af.evaluate import evaluate_af, has_af_annotation
 from tools.vf.evaluate import evaluate_vf
 
 logger = logging.getLogger(__name__)
@@ -52,8 +50,7 @@ def agent_afib_alarms(mitdb: Path) -> dict[str, Any]:
     classifier = load_beat_classifier(cfg.inference)
     rows: dict[str, dict[str, Any]] = {}
     for name in (mitdb / "RECORDS").read_text(encoding="utf-8").split():
-        ann = wfdb.rdann(str(mitdb / name), "atr")
-        has_af = any(n.strip("\x00") in {"(AFIB", "(AFL"} for n in ann.aux_note)
+        has_af = has_af_annotation(mitdb / name)
         res = asyncio.run(analyze_record(mitdb / name, cfg, beat_classifier=classifier))
         alarms = sum(
             1
