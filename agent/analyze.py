@@ -1,4 +1,4 @@
-"""``bedside analyze``: the live pipeline run over WFDB records as fast as the CPU allows.
+"""``bedside analyze``: the live agent's core and driver over recordings, as fast as the CPU allows.
 
 For each record it writes ``OUT/<record name>/`` (DESIGN.md, "Offline analysis output"):
 
@@ -28,11 +28,10 @@ from typing import Final
 from agent.beats import Beat
 from agent.config import AgentConfig
 from agent.dsp.heart_rate import hr_bpm_monitor
-from agent.inference.beat_classifier import BeatClassifier
-from agent.inference.factory import load_beat_classifier
+from agent.core.driver import CoreDriver
+from agent.core.monitor import StepOutput
+from agent.inference.bundle import ModelBundle, load_models
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
-from agent.pipeline import EcgPipeline
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, RrIntervals
 from firmware_bridge.transports.replay import WfdbReplaySource
 from firmware_bridge.transports.rr_replay import RrReplaySource
 
@@ -94,13 +93,13 @@ class RecordResult:
 async def analyze_record(
     record: str | Path,
     cfg: AgentConfig,
+    models: ModelBundle,
     *,
     channel: int = 0,
     fs_hz: float | None = None,
     rr_annotations: str | None = None,
-    beat_classifier: BeatClassifier | None = None,
 ) -> RecordResult:
-    """Run the pipeline over one WFDB record, as fast as possible.
+    """Run the core over one WFDB record, as fast as possible, with the live agent's driver.
 
     Parameters
     ----------
@@ -108,6 +107,9 @@ async def analyze_record(
         WFDB record path without extension (e.g. ``../shared/data/mitdb/100``).
     cfg
         Agent configuration (DSP and alarm settings).
+    models
+        The loaded models (:func:`agent.inference.bundle.load_models`), shared by every
+        record of a run.
     channel
         Signal channel to analyse.
     fs_hz
@@ -116,9 +118,6 @@ async def analyze_record(
         RR-only input: read the record's beats from this WFDB annotation file (``qrs``) and
         feed only their RR intervals, as a Heart Rate Service strap would. A ``*.csv``
         ``record`` is always RR-only (RR intervals in ms).
-    beat_classifier
-        Labels every beat (load it once with
-        :func:`agent.inference.factory.load_beat_classifier`); None leaves classes empty.
 
     Raises
     ------
@@ -127,59 +126,34 @@ async def analyze_record(
     RecordReadError
         If the signal is truncated, unreadable, or has no such channel.
     """
+    cpu0 = time.process_time()
+    source: WfdbReplaySource | RrReplaySource
     if rr_annotations is not None or str(record).endswith(".csv"):
-        return await _analyze_rr(record, cfg, rr_annotations)
-    cpu0 = time.process_time()
-    source = WfdbReplaySource(
-        record, channel=channel, speed=None, fs_hz=fs_hz, chunk_s=ANALYZE_CHUNK_S
-    )
+        source = RrReplaySource(record, annotations=rr_annotations, speed=None, frame_s=1.0)
+        source_fs_hz = source.fs_hz
+    else:
+        source = WfdbReplaySource(
+            record, channel=channel, speed=None, fs_hz=fs_hz, chunk_s=ANALYZE_CHUNK_S
+        )
+        source_fs_hz = source.source_fs_hz
     result = RecordResult(
         record=source.record_name,
         fs_hz=source.fs_hz,
-        source_fs_hz=source.source_fs_hz,
+        source_fs_hz=source_fs_hz,
         duration_s=source.duration_s,
     )
-    pipeline = EcgPipeline(cfg, source.fs_hz, beat_classifier=beat_classifier)
-    return await _run(source, pipeline, result, cpu0)
 
-
-async def _analyze_rr(
-    record: str | Path, cfg: AgentConfig, annotations: str | None
-) -> RecordResult:
-    cpu0 = time.process_time()
-    source = RrReplaySource(record, annotations=annotations, speed=None, frame_s=1.0)
-    result = RecordResult(
-        record=source.record_name,
-        fs_hz=source.fs_hz,
-        source_fs_hz=source.fs_hz,
-        duration_s=source.duration_s,
-    )
-    return await _run(source, EcgPipeline(cfg, source.fs_hz), result, cpu0)
-
-
-async def _run(
-    source: WfdbReplaySource | RrReplaySource,
-    pipeline: EcgPipeline,
-    result: RecordResult,
-    cpu0: float,
-) -> RecordResult:
-    """Drive ``pipeline`` with every frame of ``source`` and fill ``result``."""
-    async for frame in source.frames():
-        if isinstance(frame, EcgChunk):
-            out = pipeline.process(frame.samples_uv)
-        elif isinstance(frame, RrIntervals):
-            out = pipeline.process_rr(frame.rr_ms, frame.t_s)
-        elif isinstance(frame, DeviceEvent) and frame.kind is not DeviceEventKind.END_OF_STREAM:
-            out = pipeline.device_event(frame)
-        else:
-            continue
+    def collect(out: StepOutput, arrival_ns: int) -> None:  # noqa: ARG001  (offline)
         result.beats.extend(out.beats)
         result.events.extend(out.events)
-    out = pipeline.finish()
-    result.beats.extend(out.beats)
-    result.events.extend(out.events)
+
+    driver = CoreDriver(cfg, models, collect, rr_fs_hz=source.fs_hz)
+    await driver.run(source.frames())
+    if driver.pipeline_errors:
+        logger.warning("%s: %d frame(s) failed", result.record, driver.pipeline_errors)
     result.leads_off = _leads_off_episodes(result.events, result.duration_s)
-    result.episodes = pipeline.rhythm_episodes()
+    if driver.core is not None:
+        result.episodes = driver.core.rhythm_episodes()
     result.cpu_s = time.process_time() - cpu0
     return result
 
@@ -328,20 +302,15 @@ async def _analyze_all(
     records: Sequence[str],
     out_dir: Path,
     cfg: AgentConfig,
+    models: ModelBundle,
     channel: int,
     fs_hz: float | None,
     rr_annotations: str | None,
 ) -> list[RecordResult]:
     results = []
-    classifier = load_beat_classifier(cfg.inference)
     for record in records:
         result = await analyze_record(
-            record,
-            cfg,
-            channel=channel,
-            fs_hz=fs_hz,
-            rr_annotations=rr_annotations,
-            beat_classifier=classifier,
+            record, cfg, models, channel=channel, fs_hz=fs_hz, rr_annotations=rr_annotations
         )
         write_outputs(result, out_dir, cfg)
         logger.info(
@@ -360,6 +329,7 @@ def analyze_records(
     records: Sequence[str],
     out_dir: Path,
     cfg: AgentConfig,
+    models: ModelBundle | None = None,
     *,
     channel: int = 0,
     fs_hz: float | None = None,
@@ -367,6 +337,7 @@ def analyze_records(
 ) -> list[RecordResult]:
     """Analyse every record in one process and write its outputs under ``out_dir``.
 
+    ``models`` defaults to :func:`agent.inference.bundle.load_models` of ``cfg``.
     ``rr_annotations`` (or ``*.csv`` records) selects RR-only input; see
     :func:`analyze_record`.
 
@@ -374,6 +345,11 @@ def analyze_records(
     ------
     RecordNotFoundError, RecordReadError
         On the first record that cannot be read (records before it are already written).
+    InferenceError
+        If a model cannot be loaded.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_analyze_all(records, out_dir, cfg, channel, fs_hz, rr_annotations))
+    bundle = models if models is not None else load_models(cfg.inference)
+    return asyncio.run(
+        _analyze_all(records, out_dir, cfg, bundle, channel, fs_hz, rr_annotations)
+    )

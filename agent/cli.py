@@ -144,20 +144,22 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from agent.inference.bundle import load_models
     from agent.publish.mqtt import MqttPublisher
-    from agent.runtime import AgentRuntime, run_until_done
+    from agent.runtime import AgentRuntime, StationInbox, run_until_done
     from agent.sources import make_source
 
     cfg = load_config(args.config, _overrides(args))
+    models = load_models(cfg.inference)
     source = make_source(cfg.source)
-    runtime: list[AgentRuntime] = []
+    inbox = StationInbox()
     publisher = MqttPublisher(
         cfg.mqtt,
         cfg.bed,
         source_desc=source.describe(),
         agent_version=__version__,
-        on_ack=lambda ack: runtime[0].submit_ack(ack) if runtime else None,
-        on_observations=lambda obs: runtime[0].submit_observations(obs) if runtime else None,
+        on_ack=inbox.submit_ack,
+        on_observations=inbox.submit_observations,
     )
     try:
         publisher.connect()
@@ -172,8 +174,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg.bed.unit,
         cfg.bed.bed,
     )
-    runtime.append(
-        AgentRuntime(cfg, source, publisher, backpressure=cfg.source.kind in {"replay", "rr"})
+    runtime = AgentRuntime(
+        cfg,
+        source,
+        publisher,
+        models,
+        inbox=inbox,
+        backpressure=cfg.source.kind in {"replay", "rr"},
     )
 
     async def _main() -> None:
@@ -181,8 +188,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_until_done(runtime[0], stop)
-        publisher.publish_status(runtime[0].counters())
+        await run_until_done(runtime, stop)
+        publisher.publish_status(runtime.counters())
 
     try:
         asyncio.run(_main())
@@ -193,14 +200,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from agent.analyze import analyze_records
+    from agent.inference.bundle import load_models
 
     cfg = load_config(args.config, {})
+    models = load_models(cfg.inference)
     channel = args.channel if args.channel is not None else cfg.source.channel
     fs_hz = args.fs_hz if args.fs_hz is not None else cfg.source.fs_hz
     results = analyze_records(
         args.records,
         args.out,
         cfg,
+        models,
         channel=channel,
         fs_hz=fs_hz,
         rr_annotations=args.rr_annotations,

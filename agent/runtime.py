@@ -1,4 +1,4 @@
-"""The live agent: source → bounded queue → pipeline (off the event loop) → publisher.
+"""The live agent: source → bounded queue → the core's driver (off the event loop) → publisher.
 
 Stages run in one :class:`asyncio.TaskGroup` and are joined by queues with stated overflow
 policies (STYLE.md, "The pipeline is stages joined by bounded queues"):
@@ -7,8 +7,11 @@ policies (STYLE.md, "The pipeline is stages joined by bounded queues"):
   *oldest* chunk is dropped and ``frames_dropped`` counts it (published in ``status``);
 - device events and acknowledgements: never dropped.
 
-NeuroKit2 work runs in a worker thread (``asyncio.to_thread``) so the event loop keeps
-serving MQTT acknowledgements, vitals and the source while a window is analysed.
+The core is stepped by :class:`agent.core.driver.CoreDriver`, the same driver as
+``bedside analyze``: every call into the core (frames, vitals, acknowledgements,
+observations, RR ticks) runs in a worker thread under the driver's lock, so the event loop
+keeps serving MQTT and the source while a window is analysed, and nothing reads the core's
+state while it changes.
 """
 
 from __future__ import annotations
@@ -16,30 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, is_dataclass
-from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
-
-import numpy as np
-from numpy.typing import NDArray
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, Protocol
 
 from agent.config import AgentConfig
-from agent.inference.factory import load_beat_classifier
-from agent.messages import AlarmAck, AlarmEvent, VitalsMessage, utc_now
-from agent.pipeline import EcgPipeline, StepOutput
-from agent.vitals.observations import ManualObservations
-from firmware_bridge.frames import (
-    DeviceEvent,
-    DeviceEventKind,
-    EcgChunk,
-    Frame,
-    RrIntervals,
-    Spo2Reading,
-    TemperatureReading,
-)
+from agent.core.driver import CoreDriver, OutputHandler
+from agent.core.monitor import MonitorCore, StepOutput
+from agent.core.timing import StageTimes
+from agent.inference.bundle import ModelBundle
+from agent.messages import AlarmAck, AlarmEvent, ManualObservations, VitalsMessage, utc_now
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame, RrIntervals
 from firmware_bridge.transports import Source
 
 logger = logging.getLogger(__name__)
@@ -49,16 +43,6 @@ WAVE_QUEUE_CHUNKS: Final = 120
 
 STATUS_PERIOD_S: Final = 10.0
 """Status (with counters) is republished this often, s."""
-
-MAX_GAP_FILL_S: Final = 120.0
-"""Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so
-stream time stays exact and the gap reads as invalid signal (leads-off past 2 s)."""
-
-EARLY_MAX: Final = 1000
-"""Device events and vitals kept while waiting for the first ECG / RR frame."""
-
-RR_STREAM_FS_HZ: Final = 1000.0
-"""Beat sample indices of RR-only streams are counted in ms."""
 
 RR_TICK_MARGIN_S: Final = 2.0
 """RR-only streams: stream time is advanced between notifications to this much behind the
@@ -185,8 +169,55 @@ class RunStats:
         }
 
 
+class StationInbox:
+    """Acknowledgements and nurse observations from the station, for the runtime.
+
+    The MQTT publisher's thread (paho's) calls :meth:`submit_ack` and
+    :meth:`submit_observations`; the runtime reads them on its event loop. Created before both
+    (the publisher needs its callbacks, the runtime needs the publisher), so neither refers to
+    the other. Items submitted before the runtime's loop is bound wait for it.
+    """
+
+    def __init__(self) -> None:
+        self.acks: asyncio.Queue[AlarmAck] = asyncio.Queue()
+        self.observations: asyncio.Queue[ManualObservations] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._early: list[AlarmAck | ManualObservations] = []
+        self._lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver on ``loop`` from now on (and what came before)."""
+        with self._lock:
+            self._loop = loop
+            early, self._early = self._early, []
+        for item in early:
+            self._put(item)
+
+    def submit_ack(self, ack: AlarmAck) -> None:
+        """Queue an acknowledgement; safe to call from any thread."""
+        self._submit(ack)
+
+    def submit_observations(self, obs: ManualObservations) -> None:
+        """Queue nurse-entered observations; safe to call from any thread."""
+        self._submit(obs)
+
+    def _submit(self, item: AlarmAck | ManualObservations) -> None:
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                self._early.append(item)
+                return
+        loop.call_soon_threadsafe(self._put, item)
+
+    def _put(self, item: AlarmAck | ManualObservations) -> None:
+        if isinstance(item, AlarmAck):
+            self.acks.put_nowait(item)
+        else:
+            self.observations.put_nowait(item)
+
+
 class AgentRuntime:
-    """Run the pipeline over a live source and hand results to a sink.
+    """Run the core over a live source and hand results to a sink.
 
     Parameters
     ----------
@@ -196,12 +227,22 @@ class AgentRuntime:
         Where frames come from.
     sink
         Where alarms, vitals and status go.
+    models
+        The loaded models (:func:`agent.inference.bundle.load_models`, once per process).
+    inbox
+        Acknowledgements and observations from the station (a fresh, empty one by default).
     clock
         UTC clock for message timestamps.
     backpressure
         When True the reader waits for room in the waveform queue instead of dropping the
         oldest chunk: right for recordings (a file can wait), wrong for live sensors (they
         cannot), which keep the drop-oldest policy.
+    on_output
+        Observer called with every step's output and the arrival time (``monotonic_ns``) of
+        the frame that produced it, before its events go to the sink (``tools.bench`` pairs
+        alarms with the chunk that decided them).
+    stage_times
+        When given, the core adds the CPU time of each stage to it.
     """
 
     def __init__(
@@ -209,42 +250,36 @@ class AgentRuntime:
         cfg: AgentConfig,
         source: Source,
         sink: AlarmSink,
+        models: ModelBundle,
         *,
+        inbox: StationInbox | None = None,
         clock: Callable[[], datetime] = utc_now,
         backpressure: bool = False,
+        on_output: OutputHandler | None = None,
+        stage_times: StageTimes | None = None,
     ) -> None:
         self.cfg = cfg
         self.backpressure = backpressure
         self.source = source
         self.sink = sink
         self.clock = clock
+        self.inbox = inbox if inbox is not None else StationInbox()
         self.stats = RunStats()
-        self.pipeline: EcgPipeline | None = None
+        self._observer = on_output
+        self.driver = CoreDriver(
+            cfg, models, self._emit, clock=clock, stage_times=stage_times
+        )
         self._wave = FrameQueue(WAVE_QUEUE_CHUNKS)
-        self._rr_mode = False
         self._last_rr: tuple[float, int] | None = None  # (stream t_s, arrival monotonic ns)
-        self._extra: dict[str, Any] = {"beat_classifier": load_beat_classifier(cfg.inference)}
-        self._acks: asyncio.Queue[AlarmAck] = asyncio.Queue()
-        self._observations: asyncio.Queue[ManualObservations] = asyncio.Queue()
-        self._lock = asyncio.Lock()
-        self._done = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def submit_observations(self, obs: ManualObservations) -> None:
-        """Queue nurse-entered observations; safe to call from any thread (paho's, say)."""
-        if self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._observations.put_nowait, obs)
-
-    def submit_ack(self, ack: AlarmAck) -> None:
-        """Queue an acknowledgement; safe to call from any thread (paho's, say)."""
-        if self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._acks.put_nowait, ack)
+    @property
+    def core(self) -> MonitorCore | None:
+        """The stream's core, once its first ECG / RR frame has come."""
+        return self.driver.core
 
     async def run(self) -> RunStats:
         """Run until the source ends (replay) or the task is cancelled (live)."""
-        self._loop = asyncio.get_running_loop()
+        self.inbox.bind(asyncio.get_running_loop())
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._read())
             process = tg.create_task(self._process())
@@ -291,92 +326,30 @@ class AgentRuntime:
     def _put_wave(self, item: Frame | None) -> None:
         self.stats.frames_dropped += self._wave.put_nowait(item)
 
-    def _make_pipeline(self, frame: EcgChunk | RrIntervals) -> EcgPipeline:
-        if isinstance(frame, EcgChunk):
-            return EcgPipeline(self.cfg, frame.fs_hz, stream_start_utc=frame.t0_utc, **self._extra)
-        start = self.clock() - timedelta(seconds=frame.t_s)
-        return EcgPipeline(self.cfg, RR_STREAM_FS_HZ, stream_start_utc=start, **self._extra)
-
     async def _process(self) -> None:
-        # events and vitals that come before the first ECG / RR frame (a BLE strap connects
-        # before it streams) wait for the pipeline, which needs the stream's rate
-        early: deque[DeviceEvent | Spo2Reading | TemperatureReading] = deque(maxlen=EARLY_MAX)
         while True:
             frame = await self._wave.get()
             if frame is None:
                 break
-            async with self._lock:
-                if self.pipeline is None:
-                    if not isinstance(frame, EcgChunk | RrIntervals):
-                        early.append(frame)
-                        continue
-                    self.pipeline = self._make_pipeline(frame)
-                    self._rr_mode = isinstance(frame, RrIntervals)
-                    for item in early:
-                        self._emit(self._apply_other(self.pipeline, item), item.t0_monotonic_ns)
-                    early.clear()
-                pipeline = self.pipeline
-                try:
-                    if isinstance(frame, EcgChunk):
-                        if self._rr_mode:
-                            self.stats.frames_ignored += 1
-                            continue
-                        samples = self._align(pipeline, frame)
-                        out = await asyncio.to_thread(pipeline.process, samples)
-                    elif isinstance(frame, RrIntervals):
-                        if not self._rr_mode:  # the waveform is authoritative for beats
-                            self.stats.frames_ignored += 1
-                            continue
-                        self._last_rr = (frame.t_s, time.monotonic_ns())
-                        out = pipeline.process_rr(frame.rr_ms, frame.t_s)
-                    else:
-                        out = self._apply_other(pipeline, frame)
-                except Exception:
-                    # Never let one frame stop the bedside loop: count it, log it, go on.
-                    self.stats.pipeline_errors += 1
-                    logger.exception("pipeline failed on a frame; frame dropped")
-                    continue
-            self._emit(out, frame.t0_monotonic_ns)
-        if self.pipeline is not None:
-            async with self._lock:
-                out = await asyncio.to_thread(self.pipeline.finish)
-            self._emit(out, time.monotonic_ns())
-        self._done.set()
-
-    @staticmethod
-    def _apply_other(
-        pipeline: EcgPipeline, frame: DeviceEvent | Spo2Reading | TemperatureReading
-    ) -> StepOutput:
-        if isinstance(frame, DeviceEvent):
-            return pipeline.device_event(frame)
-        return pipeline.observe(frame)
+            if isinstance(frame, RrIntervals):
+                self._last_rr = (frame.t_s, time.monotonic_ns())
+            await self.driver.feed(frame)
+        await self.driver.finish()
 
     async def _tick_rr(self) -> None:
         """RR-only streams: advance stream time between notifications (asystole needs it)."""
-        if not self._rr_mode or self.pipeline is None or self._last_rr is None:
+        core = self.driver.core
+        if core is None or self._last_rr is None:
             return
         t_s, arrival_ns = self._last_rr
         speed = self.cfg.source.speed if self.backpressure else 1.0
         now_s = t_s + (time.monotonic_ns() - arrival_ns) / 1e9 * speed - RR_TICK_MARGIN_S
-        async with self._lock:
-            out = self.pipeline.tick(now_s)
+        out = await self.driver.call(core.tick, now_s)
         self._emit(out, time.monotonic_ns())
 
-    def _align(self, pipeline: EcgPipeline, chunk: EcgChunk) -> NDArray[np.float32]:
-        """Return the chunk's samples, preceded by NaN for any gap since the last one."""
-        gap = chunk.first_sample_idx - pipeline.samples_in
-        if gap == 0:
-            return chunk.samples_uv
-        if 0 < gap <= MAX_GAP_FILL_S * chunk.fs_hz:
-            self.stats.samples_gap_filled += gap
-            filler = np.full(gap, np.nan, dtype=np.float32)
-            return np.concatenate([filler, chunk.samples_uv])
-        if gap < 0:  # overlap with what was already processed
-            return chunk.samples_uv[-gap:]
-        logger.warning("stream jumped %.1f s ahead; not filled", gap / chunk.fs_hz)
-        return chunk.samples_uv
-
     def _emit(self, out: StepOutput, arrival_ns: int) -> None:
+        if self._observer is not None:
+            self._observer(out, arrival_ns)
         self.stats.beats += len(out.beats)
         for event in out.events:
             self.stats.alarm_events += 1
@@ -396,8 +369,10 @@ class AgentRuntime:
         while True:
             await asyncio.sleep(period)
             await self._tick_rr()
-            if self.pipeline is not None:
-                self.sink.publish_vitals(self.pipeline.vitals(self.cfg.bed.device_id, self.clock()))
+            core = self.driver.core
+            if core is not None:
+                msg = await self.driver.call(core.vitals, self.cfg.bed.device_id, self.clock())
+                self.sink.publish_vitals(msg)
 
     async def _status(self) -> None:
         while True:
@@ -405,27 +380,26 @@ class AgentRuntime:
             self.sink.publish_status(self.counters())
 
     def counters(self) -> dict[str, int]:
-        """Every counter: the runtime's, plus the source's (``ble_*`` per wearable, summed)."""
-        if self.pipeline is not None:
-            self.stats.samples_implausible = self.pipeline.samples_implausible
+        """Every counter: the runtime's, the core's and the source's (``ble_*``, summed)."""
+        self.stats.pipeline_errors = self.driver.pipeline_errors
+        self.stats.frames_ignored = self.driver.frames_ignored
+        core = self.driver.core
+        if core is not None:
+            core_counters = core.counters()
+            self.stats.samples_implausible = core_counters.get("samples_implausible", 0)
+            self.stats.samples_gap_filled = core_counters.get("samples_gap_filled", 0)
         out = self.stats.counters()
-        stats = getattr(self.source, "stats", None)
-        if isinstance(stats, dict):
-            for device_stats in stats.values():
-                if is_dataclass(device_stats) and not isinstance(device_stats, type):
-                    for name, value in asdict(device_stats).items():
-                        if isinstance(value, int):
-                            out[f"ble_{name}"] = out.get(f"ble_{name}", 0) + value
+        out.update(self.source.counters())
         return out
 
     async def _handle_acks(self) -> None:
         while True:
-            ack = await self._acks.get()
+            ack = await self.inbox.acks.get()
             self.stats.acks += 1
-            if self.pipeline is None:
+            core = self.driver.core
+            if core is None:
                 continue
-            async with self._lock:
-                events = self.pipeline.acknowledge(ack.alarm_id)
+            events = await self.driver.call(core.acknowledge, ack.alarm_id)
             if not events:
                 logger.info("ack for unknown or inactive alarm %s", ack.alarm_id)
             for event in events:
@@ -433,16 +407,16 @@ class AgentRuntime:
 
     async def _handle_observations(self) -> None:
         while True:
-            obs = await self._observations.get()
-            if self.pipeline is None:
+            obs = await self.inbox.observations.get()
+            core = self.driver.core
+            if core is None:
                 logger.info("observations before the stream started: ignored")
                 continue
-            async with self._lock:
-                try:
-                    out = self.pipeline.add_manual(obs)
-                except (ValueError, TypeError) as err:
-                    logger.warning("observations rejected: %s", err)
-                    continue
+            try:
+                out = await self.driver.call(core.add_manual, obs)
+            except (ValueError, TypeError) as err:
+                logger.warning("observations rejected: %s", err)
+                continue
             self._emit(out, time.monotonic_ns())
 
 

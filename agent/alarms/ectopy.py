@@ -113,6 +113,7 @@ from agent.alarms.engine import ConditionSpec, Finding
 from agent.alarms.rules import StripProvider
 from agent.beats import Beat
 from agent.config import EctopyConfig
+from agent.core.items import StateChange, TimelineItem
 from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.messages import (
     AamiClass,
@@ -258,9 +259,10 @@ def _at_rate(rate_bpm: float | None) -> str:
 class EctopyRules:
     """Beat-pattern state behind the ventricular ectopy alarms.
 
-    Feed it labelled beats (:meth:`add_beat`) in stream order, call :meth:`reset` when the
-    signal has a gap (leads off, sensor disconnected, unusable signal), and ask
-    :meth:`findings` at any stream time at or after the last beat added.
+    A timeline consumer (:class:`agent.core.consumers.Consumer`): feed it final, labelled
+    beats in stream order (:meth:`add_beat`); a gap (leads off, sensor disconnected, unusable
+    signal) calls :meth:`reset`; ask :meth:`findings` at any stream time at or after the last
+    beat added.
 
     Parameters
     ----------
@@ -289,6 +291,14 @@ class EctopyRules:
         self._episodes: dict[AlarmCode, _Episode] = {}
         self._last_t_s: float | None = None
         self._clear_patterns()
+        self.specs: Sequence[ConditionSpec] = ectopy_condition_specs(cfg)
+
+    def feed(self, item: TimelineItem) -> None:
+        """Take the next timeline item: final beats (:meth:`add_beat`), gaps (:meth:`reset`)."""
+        if isinstance(item, Beat):
+            self.add_beat(item)
+        elif isinstance(item, StateChange) and item.unusable:
+            self.reset(item.t_s)
 
     def _clear_patterns(self) -> None:
         self._history.clear()

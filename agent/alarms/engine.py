@@ -19,7 +19,7 @@ times map to UTC through the stream's start time).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -51,6 +51,12 @@ class ConditionSpec:
         The condition must be continuously true this long before the alarm is raised, s.
     latched : bool
         The alarm stays active until acknowledged, even after the condition ends.
+    immediate : bool
+        Judged the moment its input is decided (VF/VFL, link loss), on the newest sample's
+        clock, not at the R-peak detector's commit horizon (seconds behind). Its clears and
+        acknowledgements use that clock too.
+    model_versions : Mapping[str, str] | None
+        The models that decide this condition, copied into its alarms; None: the engine's.
     """
 
     code: AlarmCode
@@ -58,6 +64,8 @@ class ConditionSpec:
     kind: AlarmCondition
     onset_delay_s: float = 0.0
     latched: bool = False
+    immediate: bool = False
+    model_versions: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +182,14 @@ class AlarmEngine:
                     events.append(self._clear(finding.code, t_s))
         return events
 
-    def acknowledge(self, alarm_id: str, t_s: float) -> list[AlarmEvent]:
+    def acknowledge(
+        self, alarm_id: str, t_s: float, immediate_t_s: float | None = None
+    ) -> list[AlarmEvent]:
         """Record a nurse's acknowledgement; return the events to publish (none if unknown).
 
-        A latched alarm whose condition is already gone clears at once; any other active alarm
-        is updated with ``acknowledged=True`` and clears by the usual rule.
+        A latched alarm whose condition is already gone clears at once (at ``t_s``, or at
+        ``immediate_t_s`` for an immediate condition); any other active alarm is updated with
+        ``acknowledged=True`` and clears by the usual rule.
         """
         for code, active in self._active.items():
             if active.event.alarm_id != alarm_id:
@@ -195,13 +206,22 @@ class AlarmEngine:
             events = [active.event]
             spec = self._specs[code]
             if spec.latched and active.condition_gone:
-                events.append(self._clear(code, t_s))
+                now = t_s if immediate_t_s is None or not spec.immediate else immediate_t_s
+                events.append(self._clear(code, now))
             return events
         return []
 
-    def clear_all(self, t_s: float) -> list[AlarmEvent]:
-        """Clear every active alarm (end of stream); return the events."""
-        return [self._clear(code, t_s) for code in list(self._active)]
+    def clear_all(self, t_s: float, *, immediate: bool | None = None) -> list[AlarmEvent]:
+        """Clear every active alarm (end of stream); return the events.
+
+        ``immediate`` True / False clears only the immediate / the other conditions.
+        """
+        codes = [
+            code
+            for code in self._active
+            if immediate is None or self._specs[code].immediate is immediate
+        ]
+        return [self._clear(code, t_s) for code in codes]
 
     def _utc(self, t_s: float) -> datetime:
         return self.stream_start_utc + timedelta(seconds=t_s)
@@ -223,7 +243,9 @@ class AlarmEngine:
             latched=spec.latched,
             message=finding.message or spec.code.value,
             evidence=finding.evidence() if finding.evidence else AlarmEvidence(),
-            model_versions=dict(self.model_versions),
+            model_versions=dict(
+                self.model_versions if spec.model_versions is None else spec.model_versions
+            ),
         )
         self._active[spec.code] = _Active(event=event, last_true_s=t_s)
         return event

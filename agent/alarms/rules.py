@@ -21,8 +21,8 @@ Definitions and defaults (all configurable in :class:`agent.config.AlarmConfig`)
 - **sensor disconnected**: while the wearable's link is down or silent (the BLE transport's
   watchdog), ECG alarms are suppressed as for leads-off, and leads-off and signal_poor are
   not raised (the NaN the transport fills the gap with would read as a flat line). The
-  ``sensor_disconnected`` alarm itself is raised by the pipeline at once
-  (:class:`agent.pipeline.EcgPipeline`), without waiting for the commit horizon.
+  ``sensor_disconnected`` alarm itself is raised at once by an immediate consumer
+  (:class:`agent.core.consumers.LinkConsumer`), without waiting for the commit horizon.
 - **battery_low** (low, technical): the sensor reports a battery level at or below
   ``battery_low_pct``. IEC 60601-1-8, 6.1.2: low priority = operator awareness.
 
@@ -33,13 +33,14 @@ possible within minutes; medium: prompt response needed).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final
 
 from agent.alarms.engine import ConditionSpec, Finding
 from agent.beats import Beat
 from agent.config import AlarmConfig
+from agent.core.items import Qrs, Signal, StateChange, TimelineItem
 from agent.dsp.heart_rate import HR_AVERAGE_BEATS, hr_bpm_monitor
 from agent.messages import (
     AlarmCode,
@@ -62,6 +63,10 @@ EVIDENCE_BEATS: Final = 12
 
 StripProvider = Callable[[float, float], EcgStrip | None]
 """``(end_s, duration_s) -> EcgStrip | None``: the ECG that ended at ``end_s``."""
+
+BeatsProvider = Callable[[int], list[Beat]]
+"""``(n) -> beats``: the last ``n`` beats in stream order, for evidence (the newest may still
+await its class: :meth:`agent.core.finaliser.BeatFinaliser.recent`)."""
 
 _P = AlarmCondition.PHYSIOLOGICAL
 _T = AlarmCondition.TECHNICAL
@@ -86,8 +91,11 @@ def ecg_condition_specs(cfg: AlarmConfig) -> list[ConditionSpec]:
 class EcgRules:
     """Beat-and-time state behind the ECG alarms.
 
-    Feed it beats (:meth:`add_beat`) and leads-off changes (:meth:`set_leads_off`) in stream
-    order, and ask :meth:`findings` at any stream time at or after the last input.
+    A timeline consumer (:class:`agent.core.consumers.Consumer`): feed it committed QRS
+    complexes and state changes in stream order, and ask :meth:`findings` at any stream time
+    at or after the last input. It reads beat *timing* only, the moment a QRS is committed
+    (waiting a beat for the class would delay asystole by a beat); the beats shown as
+    evidence come, with their classes, from ``beats``.
 
     Parameters
     ----------
@@ -95,12 +103,20 @@ class EcgRules:
         Limits and delays.
     strip
         Gives the ECG strip for evidence, or None for no strips.
+    beats
+        Gives the recent beats for evidence, or None for none.
     """
 
-    def __init__(self, cfg: AlarmConfig, strip: StripProvider | None = None) -> None:
+    def __init__(
+        self,
+        cfg: AlarmConfig,
+        strip: StripProvider | None = None,
+        beats: BeatsProvider | None = None,
+    ) -> None:
         self._cfg = cfg
         self._strip = strip
-        self._beats: deque[Beat] = deque(maxlen=max(EVIDENCE_BEATS, HR_AVERAGE_BEATS) + 1)
+        self._beats = beats
+        self.specs: Sequence[ConditionSpec] = ecg_condition_specs(cfg)
         self._rr_ms: deque[float] = deque(maxlen=HR_AVERAGE_BEATS)
         self._last_beat_s: float | None = None
         self._reference_s = 0.0  # time since which we would have seen a beat
@@ -130,21 +146,29 @@ class EcgRules:
         """The last (up to 12) RR intervals, ms, oldest first."""
         return list(self._rr_ms)
 
-    def add_beat(self, beat: Beat) -> None:
-        """Record a detected beat (in stream order)."""
-        self._beats.append(beat)
-        if beat.rr_ms is not None:
-            self._rr_ms.append(beat.rr_ms)
-        self._last_beat_s = beat.r_peak_time_s
-        self._reference_s = max(self._reference_s, beat.r_peak_time_s)
-        self.hr_bpm = hr_bpm_monitor(list(self._rr_ms))
+    def feed(self, item: TimelineItem) -> None:
+        """Take the next timeline item: QRS timing and state changes (classes are not used)."""
+        if isinstance(item, Qrs):
+            self.add_qrs(item.t_s, item.rr_ms)
+        elif isinstance(item, StateChange):
+            if item.signal is Signal.FLAT:
+                self.set_leads_off(item.active, item.t_s)
+            elif item.signal is Signal.POOR:
+                self.set_signal_poor(item.active, item.t_s)
+            elif item.signal is Signal.LINK:
+                self.set_sensor_disconnected(item.active, item.t_s)
+            elif item.signal is Signal.CONTACT:
+                self.set_leads_off(item.active, item.t_s)
+            elif item.battery_pct is not None:
+                self.set_battery(item.battery_pct, item.t_s)
 
-    def relabel(self, beat: Beat) -> None:
-        """Replace a beat already added by the same beat with its class (one beat late)."""
-        for i, old in enumerate(self._beats):
-            if old.r_peak_idx == beat.r_peak_idx:
-                self._beats[i] = beat
-                return
+    def add_qrs(self, t_s: float, rr_ms: float | None) -> None:
+        """Record a committed QRS at stream time ``t_s`` with the RR interval ending there, ms."""
+        if rr_ms is not None:
+            self._rr_ms.append(rr_ms)
+        self._last_beat_s = t_s
+        self._reference_s = max(self._reference_s, t_s)
+        self.hr_bpm = hr_bpm_monitor(list(self._rr_ms))
 
     def set_leads_off(self, leads_off: bool, t_s: float) -> None:
         """Record a leads-off change at stream time ``t_s``.
@@ -300,7 +324,7 @@ class EcgRules:
                 aami_class=b.aami_class,
                 confidence=b.confidence,
             )
-            for b in list(self._beats)[-EVIDENCE_BEATS:]
+            for b in (self._beats(EVIDENCE_BEATS) if self._beats is not None else [])
         ]
         return AlarmEvidence(
             rr_ms=[round(rr, 1) for rr in self._rr_ms],

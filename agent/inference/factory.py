@@ -7,7 +7,7 @@ import logging
 from agent.config import InferenceConfig
 from agent.inference.beat_classifier import BeatClassifier
 from agent.inference.tflite import InferenceError
-from agent.rhythm.af import AfDetector
+from agent.rhythm.af import AfModel
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +41,12 @@ def load_beat_classifier(cfg: InferenceConfig) -> BeatClassifier | None:
     return classifier
 
 
-def load_af_detector(cfg: InferenceConfig) -> AfDetector | None:
-    """Return a fresh AF detector, or None when ``inference.af`` is off.
+def load_af_model(cfg: InferenceConfig) -> AfModel | None:
+    """Return the AF model (read and checked once), or None when ``inference.af`` is off.
 
-    One per stream: it holds the RR history. The LSTM always runs on the CPU (LSTMs are
-    unreliable on the Edge TPU, ../shared/STACK.md).
+    Each stream makes its own detector from it (:meth:`AfModel.interpreter`): the LSTM holds
+    state. It always runs on the CPU (LSTMs are unreliable on the Edge TPU,
+    ../shared/STACK.md).
 
     Raises
     ------
@@ -55,7 +56,9 @@ def load_af_detector(cfg: InferenceConfig) -> AfDetector | None:
     if not cfg.af:
         return None
     try:
-        return AfDetector(cfg.af_model, backend="cpu", fallback_to_cpu=True)
+        model = AfModel.load(cfg.af_model)
+        model.interpreter()  # a model that does not load fails here, once, not per stream
     except (OSError, ValueError) as err:
         msg = f"cannot load the AF detector: {err}"
         raise InferenceError(msg) from err
+    return model

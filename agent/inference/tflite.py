@@ -261,6 +261,7 @@ def load_model(
     backend: Backend = "cpu",
     fallback_to_cpu: bool = True,
     num_threads: int = 1,
+    content: bytes | None = None,
 ) -> TfliteModel:
     """Load a ``.tflite`` model on the requested backend.
 
@@ -276,6 +277,9 @@ def load_model(
         CPU; False raises :class:`DelegateUnavailableError`.
     num_threads
         CPU threads for the interpreter (1 keeps the Pi's other cores for the pipeline).
+    content
+        The model's bytes, already read (and checked against its card): no file is read,
+        ``path`` only names the model in messages.
 
     Raises
     ------
@@ -286,7 +290,7 @@ def load_model(
     InferenceError
         If no interpreter is installed or the file is not a valid model.
     """
-    if not path.is_file():
+    if content is None and not path.is_file():
         msg = f"model file not found: {path}"
         raise FileNotFoundError(msg)
     runtime, module = interpreter_module()
@@ -310,8 +314,11 @@ def load_model(
                 path.name,
             )
     try:
+        source: dict[str, Any] = (
+            {"model_path": str(path)} if content is None else {"model_content": content}
+        )
         interp = module.Interpreter(
-            model_path=str(path), experimental_delegates=delegates, num_threads=num_threads
+            **source, experimental_delegates=delegates, num_threads=num_threads
         )
         return TfliteModel(
             interp, path=path, backend=actual, requested_backend=backend, runtime=runtime

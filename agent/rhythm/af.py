@@ -177,6 +177,56 @@ class AfEpisodeLogic:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class AfModel:
+    """The AF model, read and checked once per process; each stream gets its own interpreter.
+
+    The fused LSTM keeps its state in the interpreter between invocations, so two streams
+    must never share one: :meth:`interpreter` makes a fresh one from the bytes in memory.
+
+    Attributes
+    ----------
+    card : ModelCard
+        The model card.
+    path : Path
+        The model file (for messages).
+    content : bytes
+        The model's bytes, checked against the card's sha256.
+    """
+
+    card: ModelCard
+    path: Path
+    content: bytes
+
+    @classmethod
+    def load(cls, card_path: Path | None = None) -> AfModel:
+        """Read the card and the model beside it (default: the shipped ``af_rr``).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the card or model is missing.
+        ValueError
+            If the model does not match its card's sha256.
+        """
+        path = card_path if card_path is not None else AF_CARD
+        card = load_card(path)
+        model_path = path.parent / card.file
+        return cls(card, model_path, model_path.read_bytes())
+
+    def interpreter(self, *, backend: Backend = "cpu", fallback_to_cpu: bool = True) -> TfliteModel:
+        """A fresh interpreter for one stream (no file is read).
+
+        Raises
+        ------
+        InferenceError
+            If the bytes are not a valid model.
+        """
+        return load_model(
+            self.path, backend=backend, fallback_to_cpu=fallback_to_cpu, content=self.content
+        )
+
+
 class AfDetector:
     """Streaming AF detector over RR intervals (see the module docstring).
 
@@ -190,6 +240,9 @@ class AfDetector:
         See :func:`agent.inference.tflite.load_model`.
     episode
         Override the card's episode hysteresis.
+    model
+        The model already loaded (:meth:`AfModel.load`): then ``card_path`` is ignored and no
+        file is read.
 
     Attributes
     ----------
@@ -221,12 +274,13 @@ class AfDetector:
         backend: Backend = "cpu",
         fallback_to_cpu: bool = True,
         episode: EpisodeParams | None = None,
+        model: AfModel | None = None,
     ) -> None:
-        path = card_path if card_path is not None else AF_CARD
-        self.card = load_card(path)
+        loaded = model if model is not None else AfModel.load(card_path)
+        self.card = loaded.card
         self.version = self.card.version
-        self._model: TfliteModel = load_model(
-            path.parent / self.card.file, backend=backend, fallback_to_cpu=fallback_to_cpu
+        self._model: TfliteModel = loaded.interpreter(
+            backend=backend, fallback_to_cpu=fallback_to_cpu
         )
         expected = (1, AF_SEQ_LEN, AF_N_FEATURES)
         got = self._model.inputs[0].shape if len(self._model.inputs) == 1 else ()

@@ -70,6 +70,8 @@ __all__ = [
     "FEATURE_NAMES",
     "MARGIN_S",
     "N_FEATURES",
+    "VF_DETECTOR_NAME",
+    "VF_DETECTOR_VERSION",
     "VF_PARAMS_TUNED",
     "VfChange",
     "VfDetector",
@@ -78,6 +80,11 @@ __all__ = [
     "vf_window_features",
     "vf_window_probability",
 ]
+
+VF_DETECTOR_NAME: Final = "vf_features"
+VF_DETECTOR_VERSION: Final = "1"
+"""Name and version of this detector in alarms' ``model_versions`` (it has no model file:
+bump the version whenever :data:`VF_PARAMS_TUNED` or the features change)."""
 
 CANONICAL_FS_HZ: Final = 125.0
 """Rate at which every window is analysed, Hz: VF energy lies below 10 Hz and the features

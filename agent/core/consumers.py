@@ -1,0 +1,344 @@
+"""Consumers: the rules and detectors that read the timeline and say what is true.
+
+Every consumer speaks one small protocol (:class:`Consumer`): it declares the alarm conditions
+it judges (``specs``), is fed items in stream-time order (``feed``), and gives its verdicts at
+any stream time (``findings``). The core (:mod:`agent.core.monitor`) feeds them and hands every
+finding to the one alarm engine.
+
+A consumer is either on the *timeline* (fed at the commit horizon, in order with the beats:
+ECG rules, ectopy, AF, vitals/NEWS2) or *immediate* (fed the moment its input is decided:
+VF/VFL, the sensor link); its conditions carry ``ConditionSpec.immediate``. The ECG rules
+(:class:`agent.alarms.rules.EcgRules`) and ectopy rules (:class:`agent.alarms.ectopy.EctopyRules`)
+live with the other alarm rules; the consumers here wrap the detectors that are not rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Final, Protocol
+
+import numpy as np
+
+from agent.alarms.engine import ConditionSpec, Finding
+from agent.beats import Beat
+from agent.config import VitalsConfig
+from agent.core.items import Commit, Qrs, Signal, StateChange
+from agent.inference.beat_classifier import SegmentGetter
+from agent.messages import (
+    AamiClass,
+    AlarmCode,
+    AlarmCondition,
+    AlarmEvidence,
+    AlarmPriority,
+)
+from agent.rhythm.af import AfChange, AfDetector
+from agent.rhythm.vf import VF_DETECTOR_NAME, VF_DETECTOR_VERSION, VfChange
+from agent.vitals.alarms import News2Rules
+from agent.vitals.edr import EdrRespirationEstimator, qrs_peak_to_peak_uv
+from agent.vitals.news2 import News2Result, Param
+from agent.vitals.observations import VitalsStore
+
+Item = Qrs | Beat | StateChange | Commit | VfChange
+"""Everything a consumer can be fed (immediate consumers: ``VfChange`` and link changes)."""
+
+EvidenceAt = Callable[[float], AlarmEvidence]
+"""Evidence at a stream time (recent RR, labelled beats, the strip ending there)."""
+
+EDR_FRESH_S: Final = 60.0
+"""An EDR respiration estimate is shown for this long, s."""
+
+NEWS2_PERIOD_S: Final = 1.0
+"""NEWS2 is re-scored at most this often (stream time), s."""
+
+MAX_DISPLAY_PULSE_BPM: Final = 350.0
+"""The ECG pulse put into NEWS2 is capped here (above any human rate; a detector artefact)."""
+
+_PHYSIO: Final = AlarmCondition.PHYSIOLOGICAL
+
+
+class Consumer(Protocol):
+    """One reader of the timeline (see the module docstring)."""
+
+    @property
+    def specs(self) -> Sequence[ConditionSpec]:
+        """The alarm conditions this consumer judges (may be empty)."""
+        ...
+
+    def feed(self, item: Item) -> None:
+        """Take the next item in stream-time order (ignore kinds it does not use)."""
+        ...
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """Judge every condition of :attr:`specs` at stream time ``t_s``."""
+        ...
+
+
+class AfConsumer:
+    """AF from RR intervals (:class:`agent.rhythm.af.AfDetector`) → the ``afib`` alarm.
+
+    Fed final beats. Both RR intervals around a beat called V with at least
+    ``min_confidence`` are left out: a premature ventricular beat makes a short-long pair that,
+    repeated (bigeminy, frequent PVCs), reads as irregularly irregular, and AF is a
+    supraventricular rhythm. S beats are not left out (the classifier calls many AF beats S).
+
+    Parameters
+    ----------
+    detector
+        A fresh detector for this stream.
+    min_confidence
+        V beats at or above this confidence are ectopic (the ectopy rules' threshold).
+    evidence
+        Evidence for the alarm.
+    """
+
+    def __init__(self, detector: AfDetector, min_confidence: float, evidence: EvidenceAt) -> None:
+        self.detector = detector
+        self._min_confidence = min_confidence
+        self._evidence = evidence
+        self._skip_next = False  # the next beat's RR follows a PVC
+        self.onset_s: float | None = None
+        self.episodes: list[tuple[float, float | None]] = []
+        """``(onset_s, end_s)`` of AF episodes (``end_s`` None while ongoing)."""
+        self.specs: Sequence[ConditionSpec] = (
+            ConditionSpec(AlarmCode.AFIB, AlarmPriority.MEDIUM, _PHYSIO),
+        )
+
+    def feed(self, item: Item) -> None:
+        """Final beats feed the detector; a gap restarts it."""
+        if isinstance(item, Beat):
+            ectopic = (
+                item.aami_class is AamiClass.V and (item.confidence or 1.0) >= self._min_confidence
+            )
+            if item.rr_ms is not None and not ectopic and not self._skip_next:
+                self._apply(self.detector.push(item.rr_ms, item.r_peak_time_s))
+            self._skip_next = ectopic
+        elif isinstance(item, StateChange) and item.unusable:
+            self._apply(self.detector.reset())
+
+    def _apply(self, changes: list[AfChange]) -> None:
+        for change in changes:
+            if change.af:
+                self.onset_s = change.onset_s
+                self.episodes.append((change.onset_s, None))
+            else:
+                self.onset_s = None
+                if self.episodes and self.episodes[-1][1] is None:
+                    self.episodes[-1] = (self.episodes[-1][0], change.onset_s)
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """The ``afib`` finding: active while an AF episode is open."""
+        if self.onset_s is None:
+            return [Finding(AlarmCode.AFIB, active=False)]
+        p = self.detector.probability
+        text = "Atrial fibrillation" + (f" (p={p:.2f})" if p is not None else "")
+        return [Finding(AlarmCode.AFIB, True, self.onset_s, text, partial(self._evidence, t_s))]
+
+
+class VfConsumer:
+    """VF/VFL decisions (:class:`agent.rhythm.vf.VfDetector`, run by the waveform front end)
+    → the ``vfib`` alarm, high priority, latched, immediate, never suppressed by signal quality.
+    """
+
+    def __init__(self, fs_hz: float, evidence: EvidenceAt) -> None:
+        self._fs_hz = fs_hz
+        self._evidence = evidence
+        self.active = False
+        self._onset_s = 0.0
+        self._probability = 0.0
+        self._decided_s = -math.inf
+        self.episodes: list[tuple[float, float | None]] = []
+        """``(onset_s, end_s)`` of VF/VFL episodes (``end_s`` None while ongoing)."""
+        self.specs: Sequence[ConditionSpec] = (
+            ConditionSpec(
+                AlarmCode.VFIB,
+                AlarmPriority.HIGH,
+                _PHYSIO,
+                latched=True,
+                immediate=True,
+                model_versions={VF_DETECTOR_NAME: VF_DETECTOR_VERSION},
+            ),
+        )
+
+    def feed(self, item: Item) -> None:
+        """Take a VF state change (other items are ignored)."""
+        if not isinstance(item, VfChange):
+            return
+        self._probability = item.probability
+        self._decided_s = item.decided_idx / self._fs_hz
+        if item.rhythm == "VF":
+            self.active, self._onset_s = True, item.onset_idx / self._fs_hz
+            self.episodes.append((self._onset_s, None))
+        else:
+            self.active = False
+            if self.episodes and self.episodes[-1][1] is None:
+                self.episodes[-1] = (self.episodes[-1][0], item.onset_idx / self._fs_hz)
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """The ``vfib`` finding; at the moment of a decision it quotes the window's P(VF)."""
+        if not self.active:
+            return [Finding(AlarmCode.VFIB, active=False)]
+        text = "Ventricular fibrillation / flutter"
+        if t_s == self._decided_s:
+            text += f" (p={self._probability:.2f})"
+        evidence = partial(self._evidence, t_s)
+        return [Finding(AlarmCode.VFIB, True, self._onset_s, text, evidence)]
+
+
+class LinkConsumer:
+    """The sensor's radio link → ``sensor_disconnected`` (medium, technical), immediate."""
+
+    def __init__(self) -> None:
+        self.since_s: float | None = None
+        self.specs: Sequence[ConditionSpec] = (
+            ConditionSpec(
+                AlarmCode.SENSOR_DISCONNECTED,
+                AlarmPriority.MEDIUM,
+                AlarmCondition.TECHNICAL,
+                immediate=True,
+            ),
+        )
+
+    @property
+    def disconnected(self) -> bool:
+        """Whether the link is down now."""
+        return self.since_s is not None
+
+    def feed(self, item: Item) -> None:
+        """Take a link change (other items are ignored)."""
+        if isinstance(item, StateChange) and item.signal is Signal.LINK:
+            if not item.active:
+                self.since_s = None
+            elif self.since_s is None:
+                self.since_s = item.t_s
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """The ``sensor_disconnected`` finding."""
+        if self.since_s is None:
+            return [Finding(AlarmCode.SENSOR_DISCONNECTED, active=False)]
+        return [
+            Finding(
+                AlarmCode.SENSOR_DISCONNECTED,
+                True,
+                self.since_s,
+                "ECG sensor disconnected: reconnecting, ECG alarms suspended",
+            )
+        ]
+
+
+class VitalsConsumer:
+    """Vital signs for display and NEWS2: ECG pulse, EDR respiration, other devices, nurses.
+
+    Fed final beats (EDR), gaps (EDR restarts) and commits (the store is refreshed and NEWS2
+    re-scored at most every :data:`NEWS2_PERIOD_S`). Judges ``news2_urgent`` and
+    ``news2_emergency`` (:class:`agent.vitals.alarms.News2Rules`) when NEWS2 is on.
+
+    Parameters
+    ----------
+    cfg
+        Vitals settings.
+    fs_hz
+        Stream rate (for the QRS segment EDR measures), Hz.
+    segment
+        Raw ECG around a beat, for EDR (None on RR-only streams).
+    hr_bpm
+        The monitor-averaged heart rate now, bpm, or None.
+    asystole
+        Whether an asystole alarm is active (the pulse is then not reported).
+    """
+
+    def __init__(
+        self,
+        cfg: VitalsConfig,
+        fs_hz: float,
+        segment: SegmentGetter | None,
+        hr_bpm: Callable[[], float | None],
+        asystole: Callable[[], bool],
+    ) -> None:
+        self._cfg = cfg
+        self._fs_hz = fs_hz
+        self._segment = segment
+        self._hr_bpm = hr_bpm
+        self._asystole = asystole
+        self.store = VitalsStore()
+        self.edr = EdrRespirationEstimator() if cfg.edr else None
+        self._edr_last_s = -math.inf
+        self.edr_rate: tuple[float, float] | None = None  # (breaths/min, t_s)
+        self._rules = (
+            News2Rules(onset_delay_s=cfg.news2_onset_delay_s, clear_after_s=cfg.news2_clear_after_s)
+            if cfg.news2
+            else None
+        )
+        self.news2: News2Result | None = None
+        self._news2_last_s = -math.inf
+        self._judged_s = -math.inf
+        self._findings: list[Finding] = []
+        self.specs: Sequence[ConditionSpec] = [] if self._rules is None else self._rules.specs()
+
+    def rescore(self) -> None:
+        """Re-score NEWS2 at the next commit, however recent the last score."""
+        self._news2_last_s = -math.inf
+
+    def feed(self, item: Item) -> None:
+        """Final beats feed EDR, gaps restart it, commits refresh the store and NEWS2."""
+        if isinstance(item, Beat):
+            self._add_beat(item)
+        elif isinstance(item, StateChange) and item.unusable:
+            if self.edr is not None:
+                self.edr.reset()
+        elif isinstance(item, Commit):
+            self._commit(item.t_s)
+
+    def _add_beat(self, beat: Beat) -> None:
+        if self.edr is None or not np.isfinite(beat.amplitude_uv) or self._segment is None:
+            return
+        half = int(np.ceil(0.08 * self._fs_hz))
+        seg = self._segment(beat.r_peak_idx - half, beat.r_peak_idx + half + 1)
+        amp = None if seg is None else qrs_peak_to_peak_uv(seg, half, self._fs_hz)
+        self.edr.add(beat, amp)
+
+    def _commit(self, t_s: float) -> None:
+        store = self.store
+        hr = self._hr_bpm()
+        if hr is not None and not self._asystole():
+            store.put_pulse(min(hr, MAX_DISPLAY_PULSE_BPM), source="ecg", t_s=t_s)
+        if self.edr is not None and t_s - self._edr_last_s >= self._cfg.edr_period_s:
+            self._edr_last_s = t_s
+            rate = self.edr.rate_per_min(t_s)
+            self.edr_rate = (rate, t_s) if rate is not None else self.edr_rate
+            if rate is not None and self._cfg.edr_in_news2:
+                store.put_respiration_rate(rate, source="edr", t_s=t_s)
+        if self._rules is not None and t_s - self._news2_last_s >= NEWS2_PERIOD_S:
+            self._news2_last_s = t_s
+            result = store.news2(t_s)
+            # NEWS2 is a multi-parameter score: from the ECG pulse alone it would only repeat
+            # the heart-rate alarms, so it is published and judged once another vital is known
+            others = [p for p in result.parameters if p.param is not Param.PULSE and not p.stale]
+            self.news2 = result if result.total is not None and others else None
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """NEWS2 findings, judged once per stream time (repeated asks reuse the verdict)."""
+        if self._rules is None:
+            return []
+        if t_s >= self._judged_s:
+            self._judged_s = t_s
+            self._findings = self._rules.findings(self.news2, t_s)
+        return self._findings
+
+    def respiration(self, now_s: float) -> tuple[float | None, str | None]:
+        """Respiration rate for display: a scored one, else a fresh EDR estimate."""
+        scored = self.latest(Param.RESPIRATION_RATE)
+        if scored is not None:
+            obs = self.store.latest(Param.RESPIRATION_RATE)
+            return scored, None if obs is None else obs.source
+        if self.edr_rate is not None and now_s - self.edr_rate[1] <= EDR_FRESH_S:
+            return round(self.edr_rate[0], 1), "edr"
+        return None, None
+
+    def latest(self, param: Param) -> float | None:
+        """The latest numeric value of ``param``, rounded to 0.1, or None."""
+        obs = self.store.latest(param)
+        if obs is None or isinstance(obs.value, bool) or not isinstance(obs.value, int | float):
+            return None
+        return round(float(obs.value), 1)

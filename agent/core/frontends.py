@@ -1,0 +1,281 @@
+"""Front ends: one per input kind, each turning its frames into timeline items in stream time.
+
+- :class:`WaveformFrontEnd`: ECG chunks → plausibility gate → ring buffer (for beat windows
+  and evidence strips) → flat-line and signal-quality states, R-peaks (committed a little
+  behind the newest sample) and VF/VFL decisions (made as the samples arrive).
+- :class:`RrFrontEnd`: RR-interval notifications (a Heart Rate Service strap) → beats
+  reconstructed backwards from the notification time.
+
+Both are synchronous and do no I/O. Which one a stream gets is decided once, by its first
+frame (:func:`agent.core.monitor.build_core`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.config import DspConfig
+from agent.core.items import Qrs, Signal, StateChange
+from agent.core.timing import StageTimes, timed
+from agent.dsp.flatline import FlatlineDetector
+from agent.dsp.quality import SignalQualityMonitor
+from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
+from agent.messages import EcgStrip
+from agent.rhythm.vf import VfChange, VfDetector, VfParams
+from firmware_bridge.frames import EcgChunk
+
+logger = logging.getLogger(__name__)
+
+RING_S: Final = 40.0
+"""ECG kept for evidence strips, s: the strip (<= 30 s) plus the detector's commit lag."""
+
+MAX_PLAUSIBLE_ECG_UV: Final = 50_000.0
+"""Samples beyond ±50 mV are not ECG (surface ECG is a few mV; clinical front ends clip
+at ±5-10 mV): they are treated as invalid (NaN, i.e. lead-off) and counted."""
+
+MAX_GAP_FILL_S: Final = 120.0
+"""Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so
+stream time stays exact and the gap reads as invalid signal (leads-off past 2 s)."""
+
+
+class _Ring:
+    """The last ``capacity`` samples of the stream, for beat windows and ECG strips."""
+
+    def __init__(self, capacity: int) -> None:
+        self._buf = np.zeros(capacity, dtype=np.float32)
+        self._end = 0  # stream index one past the newest sample
+
+    def push(self, samples: NDArray[np.float32]) -> None:
+        n = len(samples)
+        cap = len(self._buf)
+        if n == 0:
+            return
+        if n >= cap:
+            self._buf[:] = samples[-cap:]
+        else:
+            self._buf = np.roll(self._buf, -n)
+            self._buf[-n:] = samples
+        self._end += n
+
+    def window(self, start_idx: int, stop_idx: int) -> tuple[int, NDArray[np.float32]]:
+        first = max(start_idx, self._end - len(self._buf), 0)
+        stop = min(stop_idx, self._end)
+        if stop <= first:
+            return first, np.empty(0, dtype=np.float32)
+        off = len(self._buf) - self._end
+        return first, self._buf[first + off : stop + off]
+
+
+@dataclass(frozen=True, slots=True)
+class WaveStep:
+    """What one chunk produced in :class:`WaveformFrontEnd`.
+
+    Attributes
+    ----------
+    samples_uv : NDArray[np.float32]
+        The chunk after the gap fill and the plausibility gate, shape ``(n_samples,)``, µV.
+    first_idx : int
+        Stream index of ``samples_uv[0]``.
+    changes : list[StateChange]
+        Flat-line and signal-quality changes, in detection order (they wait for the commit
+        horizon on the timeline).
+    rhythm : list[VfChange]
+        VF/VFL decisions, applied at once (they do not wait for the horizon).
+    peaks : list[tuple[float, RPeak]]
+        Newly committed R-peaks with their stream times, s.
+    committed_s : float
+        The R-peak detector's commit horizon, s.
+    """
+
+    samples_uv: NDArray[np.float32]
+    first_idx: int
+    changes: list[StateChange] = field(default_factory=list)
+    rhythm: list[VfChange] = field(default_factory=list)
+    peaks: list[tuple[float, RPeak]] = field(default_factory=list)
+    committed_s: float = 0.0
+
+
+class WaveformFrontEnd:
+    """Everything that reads the ECG waveform of one stream.
+
+    Parameters
+    ----------
+    fs_hz
+        Sampling rate of the stream, Hz.
+    dsp
+        Detector settings.
+    vf
+        VF/VFL detector parameters, or None for no VF detection (also when ``fs_hz`` is
+        outside the detector's range).
+    stage_times
+        Collects the CPU time of each stage when given.
+
+    Attributes
+    ----------
+    samples_in : int
+        Samples taken in so far (including NaN gap fill).
+    samples_implausible : int
+        Samples rejected by the plausibility gate (beyond ±``MAX_PLAUSIBLE_ECG_UV``).
+    samples_gap_filled : int
+        Samples filled with NaN where chunks were missing.
+    """
+
+    def __init__(
+        self,
+        fs_hz: float,
+        dsp: DspConfig,
+        vf: VfParams | None,
+        stage_times: StageTimes | None = None,
+    ) -> None:
+        self.fs_hz = fs_hz
+        self._times = stage_times
+        self._detector = StreamingRPeakDetector(
+            fs_hz, dsp.powerline_hz, window_s=dsp.window_s, hop_s=dsp.hop_s
+        )
+        self._flat = FlatlineDetector(fs_hz, ptp_uv=dsp.flatline_ptp_uv, min_s=dsp.flatline_s)
+        self._quality = SignalQualityMonitor(fs_hz)
+        self._vf = None if vf is None else VfDetector(fs_hz, vf)
+        self._ring = _Ring(round(RING_S * fs_hz))
+        self.samples_in = 0
+        self.samples_implausible = 0
+        self.samples_gap_filled = 0
+
+    @property
+    def now_s(self) -> float:
+        """Stream time of the newest sample, s."""
+        return self.samples_in / self.fs_hz
+
+    @property
+    def sqi(self) -> float | None:
+        """The latest signal-quality index (0..1), or None before the first window."""
+        return self._quality.sqi
+
+    def align(self, chunk: EcgChunk) -> NDArray[np.float32]:
+        """Return the chunk's samples, preceded by NaN for any gap since the last one."""
+        gap = chunk.first_sample_idx - self.samples_in
+        if gap == 0:
+            return chunk.samples_uv
+        if 0 < gap <= MAX_GAP_FILL_S * chunk.fs_hz:
+            self.samples_gap_filled += gap
+            filler = np.full(gap, np.nan, dtype=np.float32)
+            return np.concatenate([filler, chunk.samples_uv])
+        if gap < 0:  # overlap with what was already processed
+            return chunk.samples_uv[-gap:]
+        logger.warning("stream jumped %.1f s ahead; not filled", gap / chunk.fs_hz)
+        return chunk.samples_uv
+
+    def push(self, samples_uv: NDArray[np.float32]) -> WaveStep:
+        """Take the next contiguous samples, shape ``(n_samples,)``, µV, NaN = invalid."""
+        samples = np.asarray(samples_uv, dtype=np.float32)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(samples) <= MAX_PLAUSIBLE_ECG_UV) & ~np.isnan(samples)
+        if bad.any():
+            samples = np.where(bad, np.float32(np.nan), samples)
+            self.samples_implausible += int(bad.sum())
+        first_idx = self.samples_in
+        self._ring.push(samples)
+        self.samples_in += len(samples)
+        fs, times = self.fs_hz, self._times
+        flat = timed(times, "flatline", self._flat.push, samples)
+        poor = timed(times, "quality", self._quality.push, samples)
+        changes = [StateChange(Signal.FLAT, c.flat, c.onset_idx / fs) for c in flat]
+        changes += [StateChange(Signal.POOR, c.poor, c.onset_idx / fs) for c in poor]
+        rhythm = timed(times, "vf", self._vf.push, samples) if self._vf is not None else []
+        step = timed(times, "rpeaks", self._detector.push, samples)
+        return WaveStep(
+            samples,
+            first_idx,
+            changes,
+            rhythm,
+            [(p.r_peak_idx / fs, p) for p in step.r_peaks],
+            step.committed_until_idx / fs,
+        )
+
+    def flush(self) -> tuple[list[tuple[float, RPeak]], float]:
+        """End of stream: the R-peaks still held back and the final horizon, s."""
+        step = self._detector.flush()
+        fs = self.fs_hz
+        end_s = max(step.committed_until_idx, self.samples_in) / fs
+        return [(p.r_peak_idx / fs, p) for p in step.r_peaks], end_s
+
+    def segment(self, start_idx: int, stop_idx: int) -> NDArray[np.float32] | None:
+        """Raw µV samples ``[start, stop)`` of the stream, or None if not all are buffered."""
+        first, samples = self._ring.window(start_idx, stop_idx)
+        if first != start_idx or len(samples) != stop_idx - start_idx:
+            return None
+        return samples.copy()
+
+    def strip(self, end_s: float, duration_s: float) -> EcgStrip | None:
+        """The ECG that ended at stream time ``end_s`` (up to ``duration_s``), or None."""
+        fs = self.fs_hz
+        stop = round(end_s * fs)
+        first, samples = self._ring.window(stop - round(duration_s * fs), stop)
+        if len(samples) == 0:
+            return None
+        clean = np.nan_to_num(samples, nan=0.0)
+        return EcgStrip(
+            fs_hz=fs,
+            t0_s=round(first / fs, 4),
+            samples_uv=[int(v) for v in np.rint(clean)],
+        )
+
+
+class RrFrontEnd:
+    """Beats from RR-interval notifications (no waveform).
+
+    Parameters
+    ----------
+    fs_hz
+        Rate at which beat sample indices are counted (1000: indices in ms).
+    """
+
+    def __init__(self, fs_hz: float) -> None:
+        self.fs_hz = fs_hz
+
+    def beats(
+        self,
+        rr_ms: Sequence[float],
+        t_s: float,
+        *,
+        last_beat_s: float | None,
+        after_gap: bool,
+    ) -> list[tuple[float, Qrs]]:
+        """Reconstruct the beats of one notification, backwards from ``t_s``.
+
+        Parameters
+        ----------
+        rr_ms
+            RR intervals in ms, oldest first, as one notification carries them.
+        t_s
+            Stream time of the R-peak that ends the last interval, s.
+        last_beat_s
+            Stream time of the last beat already on the timeline (None before the first):
+            beats at or before it are a repeated notification and are dropped.
+        after_gap
+            True at the start of the stream or after a gap: the beat that starts the first
+            interval is added too, without an RR.
+        """
+        items: list[tuple[float, Qrs]] = []
+        t = t_s
+        times: list[tuple[float, float]] = []
+        for rr in reversed(rr_ms):
+            times.append((t, float(rr)))
+            t -= float(rr) / 1000.0
+        times.reverse()
+        if times and after_gap:
+            start = times[0][0] - times[0][1] / 1000.0
+            if start >= 0.0 and (last_beat_s is None or start > last_beat_s):
+                items.append((start, self._qrs(start, None)))
+        for t_beat, rr in times:
+            if last_beat_s is None or t_beat > last_beat_s + 1e-6:
+                items.append((t_beat, self._qrs(t_beat, rr)))
+        return items
+
+    def _qrs(self, t_s: float, rr_ms: float | None) -> Qrs:
+        return Qrs(round(t_s * self.fs_hz), t_s, rr_ms, float("nan"))

@@ -1,0 +1,354 @@
+"""The synchronous core of one monitored stream: front end → timeline → consumers → one engine.
+
+One :class:`MonitorCore` per stream, built from the stream's first frame:
+a waveform stream (ECG chunks) gets a :class:`~agent.core.streams.WaveformMonitor`, an
+RR-only stream (a Heart Rate Service strap) an :class:`~agent.core.streams.RrMonitor`
+(:func:`agent.core.streams.build_core`). Both take every kind of frame through
+:meth:`MonitorCore.step`. The core does no I/O and no waiting: the live agent runs it in a
+worker thread and ``bedside analyze`` runs it as fast as the CPU allows, through the same
+driver (:mod:`agent.core.driver`), so offline numbers *are* the live agent's numbers.
+
+Each step: the front end turns the frame into items; immediate items (VF/VFL decisions, link
+loss) are judged at once; the others wait on the :class:`~agent.core.items.Timeline` for the
+commit horizon and are then applied in stream-time order: the open RR interval is judged just
+before each beat, each QRS goes to the timing rules, the :class:`~agent.core.finaliser.BeatFinaliser`
+turns it into a final classified beat (one beat late) for the class consumers, and the one
+:class:`~agent.alarms.engine.AlarmEngine` turns every finding into alarm events.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from agent.alarms.ectopy import EctopyRules
+from agent.alarms.engine import AlarmEngine, Finding
+from agent.alarms.rules import EcgRules, StripProvider
+from agent.beats import Beat
+from agent.config import AgentConfig
+from agent.core.consumers import (
+    AfConsumer,
+    Consumer,
+    Item,
+    LinkConsumer,
+    VfConsumer,
+    VitalsConsumer,
+)
+from agent.core.finaliser import BeatFinaliser
+from agent.core.items import JUST_BEFORE_S, Commit, Qrs, Signal, StateChange, Timeline
+from agent.core.timing import StageTimes, timed
+from agent.core.vitals import vitals_message
+from agent.dsp.rpeaks import RPeak
+from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
+from agent.inference.beat_classifier import SegmentGetter
+from agent.inference.bundle import ModelBundle
+from agent.messages import AlarmCode, AlarmEvent, ManualObservations, VitalsMessage
+from agent.rhythm.af import AfDetector
+from agent.vitals.observations import stream_time_s
+from firmware_bridge.frames import (
+    DeviceEvent,
+    DeviceEventKind,
+    EcgChunk,
+    Frame,
+    RrIntervals,
+    Spo2Reading,
+    TemperatureReading,
+)
+
+logger = logging.getLogger(__name__)
+
+_DEVICE_SIGNALS: Final = {
+    DeviceEventKind.DISCONNECTED: (Signal.LINK, True),
+    DeviceEventKind.CONNECTED: (Signal.LINK, False),
+    DeviceEventKind.CONTACT_LOST: (Signal.CONTACT, True),
+    DeviceEventKind.CONTACT_RESTORED: (Signal.CONTACT, False),
+    DeviceEventKind.BATTERY: (Signal.BATTERY, True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutput:
+    """What one step of the core produced.
+
+    Attributes
+    ----------
+    beats : list[Beat]
+        Beats made final by this step (classified, one beat late), in order.
+    events : list[AlarmEvent]
+        Alarm events to publish, in order.
+    committed_s : float
+        Stream time up to which everything has been decided, s.
+    """
+
+    beats: list[Beat] = field(default_factory=list)
+    events: list[AlarmEvent] = field(default_factory=list)
+    committed_s: float = 0.0
+
+
+class MonitorCore:
+    """What both kinds of stream share: timeline walk, consumers, the engine, vitals.
+
+    Parameters
+    ----------
+    cfg
+        Agent configuration.
+    fs_hz
+        Rate of the stream's sample indices, Hz.
+    models
+        The loaded models (:func:`agent.inference.bundle.load_models`).
+    stream_start_utc
+        Wall-clock time of stream time 0 (maps ``onset_s`` to ``onset_utc``).
+    finaliser, strip, segment, vf
+        Set by the subclass for its input kind.
+    stage_times
+        Collects the CPU time of the timeline walk (``timeline``) when given.
+    """
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        fs_hz: float,
+        models: ModelBundle,
+        *,
+        stream_start_utc: datetime,
+        finaliser: BeatFinaliser,
+        strip: StripProvider | None,
+        segment: SegmentGetter | None,
+        vf: VfConsumer | None = None,
+        stage_times: StageTimes | None = None,
+    ) -> None:
+        self._times = stage_times
+        self.cfg, self.fs_hz = cfg, fs_hz
+        self._finaliser = finaliser
+        self.rules = EcgRules(cfg.alarms, strip=strip, beats=finaliser.recent)
+        versions: dict[str, str] = {}
+        self.timeline: list[Consumer] = [self.rules]
+        self.af: AfConsumer | None = None
+        if models.af is not None:
+            self.af = AfConsumer(
+                AfDetector(model=models.af), cfg.alarms.ectopy.min_confidence, self.rules.evidence
+            )
+            versions[models.af.card.name] = models.af.card.version
+            self.timeline.append(self.af)
+        if finaliser.classifier is not None:
+            versions[BEAT_MODEL_NAME] = finaliser.classifier.version
+            ectopy = EctopyRules(cfg.alarms.ectopy, strip=strip, strip_s=cfg.alarms.strip_s)
+            self.timeline.append(ectopy)
+        self.vitals_in = VitalsConsumer(
+            cfg.vitals, fs_hz, segment, lambda: self.rules.hr_bpm, self._asystole
+        )
+        self.timeline.append(self.vitals_in)
+        self.vf, self.link = vf, LinkConsumer()
+        self.immediate: list[Consumer] = [c for c in (vf, self.link) if c is not None]
+        self.engine = AlarmEngine(
+            [s for c in self.timeline + self.immediate for s in c.specs],
+            device_id=cfg.bed.device_id,
+            stream_start_utc=stream_start_utc,
+            clear_delay_s=cfg.alarms.clear_delay_s,
+            model_versions=versions,
+        )
+        self.committed_s = 0.0
+        self.beats_total = 0
+        self.values_rejected = 0
+        """Vital-sign values rejected as implausible."""
+        self._prev_beat_s: float | None = None  # the last beat; None at the start or a gap
+        self.pending = Timeline()
+        """State changes waiting for the commit horizon."""
+
+    # -- what subclasses provide -------------------------------------------------------------
+
+    def clock_s(self) -> float:
+        """The newest stream time known (at or past the commit horizon), s."""
+        return self.committed_s
+
+    def counters(self) -> dict[str, int]:
+        """Integer counters of this stream (published in ``status``)."""
+        return {"values_rejected": self.values_rejected}
+
+    def sqi(self) -> float | None:
+        """The latest signal-quality index, or None."""
+        return None
+
+    def _ecg_chunk(self, chunk: EcgChunk) -> StepOutput:
+        raise NotImplementedError
+
+    def _rr(self, frame: RrIntervals) -> StepOutput:
+        raise NotImplementedError
+
+    def _device(self, event: DeviceEvent) -> StepOutput:
+        raise NotImplementedError
+
+    def _vitals_time_s(self, reading: Spo2Reading | TemperatureReading) -> float:
+        raise NotImplementedError
+
+    def _after_vitals_input(self) -> StepOutput:
+        raise NotImplementedError
+
+    def tick(self, t_s: float) -> StepOutput:
+        """Advance stream time with no new data (RR-only streams: asystole needs a clock)."""
+        return StepOutput(committed_s=self.committed_s)
+
+    def _flush_front(self) -> StepOutput:
+        return self._advance([], self.committed_s)
+
+    # -- the one entry point ---------------------------------------------------------------
+
+    def step(self, frame: Frame) -> StepOutput:
+        """Apply one frame of any kind; return the beats and alarm events it completed.
+
+        A chunk of the wrong kind for this stream (ECG on an RR-only stream, RR
+        notifications beside a waveform, which is authoritative for beats) is ignored:
+        see :meth:`accepts`.
+        """
+        if isinstance(frame, EcgChunk):
+            return self._ecg_chunk(frame)
+        if isinstance(frame, RrIntervals):
+            return self._rr(frame)
+        if isinstance(frame, DeviceEvent):
+            if frame.kind is DeviceEventKind.END_OF_STREAM:
+                return StepOutput(committed_s=self.committed_s)
+            return self._device(frame)
+        return self.observe(frame)
+
+    def accepts(self, frame: Frame) -> bool:
+        """Whether this stream uses ``frame`` (False: count it as ignored)."""
+        raise NotImplementedError
+
+    def observe(self, reading: Spo2Reading | TemperatureReading) -> StepOutput:
+        """Record a vital sign from another device (oximeter, thermometer).
+
+        An implausible value (SpO2 > 100 %, say) is counted in ``values_rejected`` and
+        dropped; it never stops the stream.
+        """
+        t_s = self._vitals_time_s(reading)
+        store = self.vitals_in.store
+        try:
+            if isinstance(reading, Spo2Reading):
+                store.put_spo2(reading.spo2_pct, source=f"ble:{reading.device}", t_s=t_s)
+            else:
+                store.put_temperature(
+                    reading.temperature_c, source=f"ble:{reading.device}", t_s=t_s
+                )
+        except (ValueError, TypeError) as err:
+            self.values_rejected += 1
+            logger.warning("vital sign rejected: %s", err)
+        return self._after_vitals_input()
+
+    def add_manual(self, obs: ManualObservations, ts_utc: datetime | None = None) -> StepOutput:
+        """Record a nurse-station observation message (BP, consciousness, oxygen, ...).
+
+        Raises
+        ------
+        ValueError, TypeError
+            If a value is implausible (nothing is stored then).
+        """
+        t_s = stream_time_s(ts_utc or obs.ts_utc, self.engine.stream_start_utc)
+        self.vitals_in.store.add_manual(obs, t_s=min(t_s, self.committed_s))
+        return self._after_vitals_input()
+
+    def finish(self) -> StepOutput:
+        """End of stream: commit what is left, then clear every active alarm."""
+        out = self._flush_front()
+        events = out.events
+        if self.af is not None and self.af.episodes and self.af.episodes[-1][1] is None:
+            self.af.episodes[-1] = (self.af.episodes[-1][0], self.committed_s)
+        events += self.engine.clear_all(self.clock_s(), immediate=True)
+        beats = out.beats
+        n_before = len(beats)
+        self._finalise(self._finaliser.flush(), beats)
+        self.beats_total += len(beats) - n_before
+        events += self.engine.update(self.committed_s, self._findings(self.committed_s))
+        events += self.engine.clear_all(self.committed_s, immediate=False)
+        return StepOutput(beats, events, self.committed_s)
+
+    def acknowledge(self, alarm_id: str) -> list[AlarmEvent]:
+        """Apply a nurse-station acknowledgement; return the events to publish."""
+        return self.engine.acknowledge(alarm_id, self.committed_s, self.clock_s())
+
+    def rhythm_episodes(self) -> dict[str, list[tuple[float, float]]]:
+        """The rhythm episodes so far, ``{"VF": [(onset_s, end_s), ...], "AFIB": ...}``."""
+        now = self.clock_s()
+        out: dict[str, list[tuple[float, float]]] = {}
+        vf = self.vf.episodes if self.vf is not None else []
+        af = self.af.episodes if self.af is not None else []
+        for code, episodes in (("VF", vf), ("AFIB", af)):
+            out[code] = [(a, now if b is None else b) for a, b in episodes]
+        return out
+
+    def current_rhythm(self) -> str | None:
+        """The rhythm the detectors see now (``VF``, ``AFIB``), or None."""
+        if self.vf is not None and self.vf.active:
+            return "VF"
+        if self.af is not None and self.af.onset_s is not None:
+            return "AFIB"
+        return None
+
+    def vitals(self, device_id: str, ts_utc: datetime) -> VitalsMessage:
+        """The current vitals (HR per IEC averaging, last RR, leads-off, alarms, NEWS2)."""
+        return vitals_message(self, device_id, ts_utc)
+
+    # -- the timeline walk -----------------------------------------------------------------
+
+    def _asystole(self) -> bool:
+        return self.engine.is_active(AlarmCode.ASYSTOLE)
+
+    def _findings(self, t_s: float) -> list[Finding]:
+        return [f for c in self.timeline for f in c.findings(t_s)]
+
+    def _judge_immediate(self, t_s: float, consumers: list[Consumer]) -> list[AlarmEvent]:
+        return self.engine.update(t_s, [f for c in consumers for f in c.findings(t_s)])
+
+    def _feed(self, item: Item) -> None:
+        for consumer in self.timeline:
+            consumer.feed(item)
+
+    def _finalise(self, beats: list[Beat], out: list[Beat]) -> None:
+        for beat in beats:
+            self._feed(beat)
+            out.append(beat)
+
+    def _advance(self, beats: list[tuple[float, RPeak | Qrs]], committed_s: float) -> StepOutput:
+        """Apply beats and waiting state changes in stream-time order up to ``committed_s``."""
+        return timed(self._times, "timeline", self._walk, beats, committed_s)
+
+    def _walk(self, beats: list[tuple[float, RPeak | Qrs]], committed_s: float) -> StepOutput:
+        final: list[Beat] = []
+        events: list[AlarmEvent] = []
+        for t, item in self.pending.drain(beats, committed_s):
+            if isinstance(item, StateChange):
+                if item.unusable:  # a gap: the waiting beat goes unclassified, RR restarts
+                    self._prev_beat_s = None
+                    self._finalise(self._finaliser.flush(), final)
+                self._feed(item)
+            else:
+                before = t - JUST_BEFORE_S
+                events += self.engine.update(before, self._findings(before))
+                qrs = item if isinstance(item, Qrs) else self._qrs(item, t)
+                self._prev_beat_s = t
+                self._feed(qrs)
+                self._finalise(self._finaliser.push(qrs), final)
+            events += self.engine.update(t, self._findings(t))
+        self.committed_s = max(self.committed_s, committed_s)
+        self._feed(Commit(self.committed_s))
+        events += self.engine.update(self.committed_s, self._findings(self.committed_s))
+        events += self._after_commit()
+        self.beats_total += len(final)
+        return StepOutput(final, events, self.committed_s)
+
+    def _after_commit(self) -> list[AlarmEvent]:
+        return []
+
+    def _qrs(self, peak: RPeak, t_s: float) -> Qrs:
+        rr = None if self._prev_beat_s is None else (t_s - self._prev_beat_s) * 1000.0
+        return Qrs(peak.r_peak_idx, t_s, rr, peak.amplitude_uv)
+
+
+def device_change(event: DeviceEvent, t_s: float) -> StateChange:
+    """The timeline item of a device event, placed at stream time ``t_s``."""
+    signal, active = _DEVICE_SIGNALS[event.kind]
+    return StateChange(signal, active, t_s, event.battery_pct)
+
+
+__all__ = ["MonitorCore", "StepOutput", "device_change"]

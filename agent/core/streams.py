@@ -1,0 +1,280 @@
+"""The two kinds of stream: a waveform, or RR intervals only. Each places time its own way.
+
+- :class:`WaveformMonitor`: the ECG's samples are the clock. Device events and vital signs
+  from other devices are placed at the newest sample; a reconnection takes effect where real
+  samples resume after the NaN the transport fills the gap with (so the gap reads as
+  "disconnected", not as leads-off). Nothing but ECG chunks moves the commit horizon.
+- :class:`RrMonitor`: no samples; each notification, device event and tick moves stream time
+  to its own time, and everything is judged there.
+
+:func:`build_core` picks one from the stream's first ECG or RR frame.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.config import AgentConfig
+from agent.core.consumers import VfConsumer
+from agent.core.finaliser import BeatFinaliser
+from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
+from agent.core.items import Signal, StateChange
+from agent.core.monitor import MonitorCore, StepOutput, device_change
+from agent.core.timing import StageTimes
+from agent.inference.bundle import ModelBundle
+from agent.messages import AlarmEvent, utc_now
+from agent.rhythm.vf import MAX_FS_HZ as VF_MAX_FS_HZ
+from agent.rhythm.vf import MIN_FS_HZ as VF_MIN_FS_HZ
+from firmware_bridge.frames import (
+    DeviceEvent,
+    DeviceEventKind,
+    EcgChunk,
+    Frame,
+    RrIntervals,
+    Spo2Reading,
+    TemperatureReading,
+)
+
+RR_STREAM_FS_HZ: Final = 1000.0
+"""Beat sample indices of live RR-only streams are counted in ms."""
+
+
+class WaveformMonitor(MonitorCore):
+    """The core of an ECG waveform stream (see the module docstring).
+
+    Parameters
+    ----------
+    cfg
+        Agent configuration.
+    fs_hz
+        Sampling rate of the ECG, Hz.
+    models
+        The loaded models (beat classes, AF, VF).
+    stream_start_utc
+        Wall-clock time of sample 0.
+    stage_times
+        Collects the CPU time of each stage when given (``tools.bench``).
+    """
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        fs_hz: float,
+        models: ModelBundle,
+        *,
+        stream_start_utc: datetime,
+        stage_times: StageTimes | None = None,
+    ) -> None:
+        vf_ok = models.vf is not None and VF_MIN_FS_HZ <= fs_hz <= VF_MAX_FS_HZ
+        self.front = WaveformFrontEnd(fs_hz, cfg.dsp, models.vf if vf_ok else None, stage_times)
+        front = self.front
+        finaliser = BeatFinaliser(
+            models.beat_classifier, fs_hz, front.segment, stage_times=stage_times
+        )
+        super().__init__(
+            cfg,
+            fs_hz,
+            models,
+            stream_start_utc=stream_start_utc,
+            finaliser=finaliser,
+            strip=front.strip,
+            segment=front.segment,
+            vf=VfConsumer(fs_hz, lambda t: self.rules.evidence(t)) if vf_ok else None,
+            stage_times=stage_times,
+        )
+        self._reconnect_pending = False
+
+    def clock_s(self) -> float:
+        """The newest sample's stream time, s."""
+        return max(self.front.now_s, self.committed_s)
+
+    def sqi(self) -> float | None:
+        """The latest signal-quality index (0..1), or None before the first window."""
+        return self.front.sqi
+
+    def counters(self) -> dict[str, int]:
+        """Counters: values rejected, samples implausible or gap-filled."""
+        return {
+            **super().counters(),
+            "samples_implausible": self.front.samples_implausible,
+            "samples_gap_filled": self.front.samples_gap_filled,
+        }
+
+    def accepts(self, frame: Frame) -> bool:
+        """Everything but RR notifications (the waveform is authoritative for beats)."""
+        return not isinstance(frame, RrIntervals)
+
+    def _ecg_chunk(self, chunk: EcgChunk) -> StepOutput:
+        step = self.front.push(self.front.align(chunk))
+        events: list[AlarmEvent] = []
+        if self._reconnect_pending:
+            events += self._resume_link(step.samples_uv, step.first_idx)
+        self.pending.add(step.changes)
+        for change in step.rhythm:  # judged at once, never at the commit horizon
+            t = change.decided_idx / self.fs_hz
+            for consumer in self.immediate:
+                consumer.feed(change)
+            events += self._judge_immediate(t, self.immediate)
+        events += self._judge_immediate(self.front.now_s, self.immediate)
+        out = self._advance(step.peaks, step.committed_s)
+        return StepOutput(out.beats, events + out.events, out.committed_s)
+
+    def _rr(self, frame: RrIntervals) -> StepOutput:
+        return StepOutput(committed_s=self.committed_s)
+
+    def _resume_link(self, samples: NDArray[np.float32], first_idx: int) -> list[AlarmEvent]:
+        """Apply a pending reconnection at the first real sample of ``samples``."""
+        finite = np.flatnonzero(np.isfinite(samples))
+        if len(finite) == 0:
+            return []
+        t = (first_idx + int(finite[0])) / self.fs_hz
+        self._reconnect_pending = False
+        change = StateChange(Signal.LINK, False, t)
+        self.link.feed(change)
+        self.pending.add([change])
+        return self._judge_immediate(t, [self.link])
+
+    def _device(self, event: DeviceEvent) -> StepOutput:
+        now = self.front.now_s
+        out = StepOutput(committed_s=self.committed_s)
+        if event.kind is DeviceEventKind.CONNECTED:
+            if self.link.disconnected:
+                self._reconnect_pending = True  # resolved by the next chunk
+            return out
+        change = device_change(event, now)
+        self.pending.add([change])
+        if event.kind is DeviceEventKind.DISCONNECTED and not self.link.disconnected:
+            self.link.feed(change)
+            out.events.extend(self._judge_immediate(now, [self.link]))
+        return out
+
+    def _vitals_time_s(self, reading: Spo2Reading | TemperatureReading) -> float:
+        return self.front.now_s  # the reading arrived with the newest sample
+
+    def _after_vitals_input(self) -> StepOutput:
+        return StepOutput(committed_s=self.committed_s)  # the next chunk re-scores
+
+    def _flush_front(self) -> StepOutput:
+        peaks, end_s = self.front.flush()
+        out = self._advance(peaks, end_s)
+        if self.vf is not None and self.vf.episodes and self.vf.episodes[-1][1] is None:
+            self.vf.episodes[-1] = (self.vf.episodes[-1][0], self.front.now_s)
+        return out
+
+
+class RrMonitor(MonitorCore):
+    """The core of an RR-only stream (see the module docstring).
+
+    Parameters
+    ----------
+    cfg
+        Agent configuration.
+    fs_hz
+        Rate at which beat sample indices are counted, Hz.
+    models
+        The loaded models (AF; the beat classifier and VF need a waveform).
+    stream_start_utc
+        Wall-clock time of stream time 0.
+    """
+
+    def __init__(
+        self, cfg: AgentConfig, fs_hz: float, models: ModelBundle, *, stream_start_utc: datetime
+    ) -> None:
+        self.front = RrFrontEnd(fs_hz)
+        finaliser = BeatFinaliser(None, fs_hz, lambda start, stop: None)
+        super().__init__(
+            cfg,
+            fs_hz,
+            models,
+            stream_start_utc=stream_start_utc,
+            finaliser=finaliser,
+            strip=None,
+            segment=None,
+        )
+
+    def accepts(self, frame: Frame) -> bool:
+        """Everything but ECG chunks (the stream started without a waveform)."""
+        return not isinstance(frame, EcgChunk)
+
+    def _ecg_chunk(self, chunk: EcgChunk) -> StepOutput:
+        return StepOutput(committed_s=self.committed_s)
+
+    def _rr(self, frame: RrIntervals) -> StepOutput:
+        beats = self.front.beats(
+            frame.rr_ms,
+            frame.t_s,
+            last_beat_s=self.rules.last_beat_s,
+            after_gap=self._prev_beat_s is None,
+        )
+        return self._advance(list(beats), max(frame.t_s, self.committed_s))
+
+    def _device(self, event: DeviceEvent) -> StepOutput:
+        now = max(event.t_s, self.committed_s)
+        change = device_change(event, now)
+        self.pending.add([change])
+        events: list[AlarmEvent] = []
+        link_change = event.kind is DeviceEventKind.CONNECTED or not self.link.disconnected
+        if change.signal is Signal.LINK and link_change:
+            self.link.feed(change)
+            events += self._judge_immediate(now, [self.link])
+        rest = self._advance([], now)
+        return StepOutput(rest.beats, events + rest.events, rest.committed_s)
+
+    def tick(self, t_s: float) -> StepOutput:
+        """Advance stream time to ``t_s`` with no new beat (asystole needs a clock)."""
+        if t_s <= self.committed_s:
+            return StepOutput(committed_s=self.committed_s)
+        return self._advance([], t_s)
+
+    def _vitals_time_s(self, reading: Spo2Reading | TemperatureReading) -> float:
+        return reading.t_s
+
+    def _after_vitals_input(self) -> StepOutput:
+        self.vitals_in.rescore()
+        return self._advance([], self.committed_s)
+
+    def _after_commit(self) -> list[AlarmEvent]:
+        # no samples move the immediate conditions' clock: the commit horizon does
+        return self._judge_immediate(self.committed_s, [self.link])
+
+
+def build_core(
+    cfg: AgentConfig,
+    models: ModelBundle,
+    first: EcgChunk | RrIntervals,
+    *,
+    rr_fs_hz: float = RR_STREAM_FS_HZ,
+    clock_utc: datetime | None = None,
+    stage_times: StageTimes | None = None,
+) -> MonitorCore:
+    """Build the core for a stream from its first ECG or RR frame.
+
+    Parameters
+    ----------
+    cfg
+        Agent configuration.
+    models
+        The loaded models.
+    first
+        The stream's first ECG chunk (waveform) or RR notification (RR only).
+    rr_fs_hz
+        Rate at which an RR-only stream counts beat sample indices, Hz (an annotation
+        file's rate offline, ms live).
+    clock_utc
+        Wall-clock time now (an RR stream's start is ``clock_utc - first.t_s``).
+    stage_times
+        Collects the CPU time of each stage when given (``tools.bench``).
+    """
+    if isinstance(first, EcgChunk):
+        return WaveformMonitor(
+            cfg, first.fs_hz, models, stream_start_utc=first.t0_utc, stage_times=stage_times
+        )
+    start = (clock_utc or utc_now()) - timedelta(seconds=first.t_s)
+    return RrMonitor(cfg, rr_fs_hz, models, stream_start_utc=start)
+
+
+__all__ = ["RR_STREAM_FS_HZ", "RrMonitor", "WaveformMonitor", "build_core"]
