@@ -27,9 +27,10 @@ from typing import Final
 
 from agent.beats import Beat
 from agent.config import AgentConfig
-from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.core.driver import CoreDriver
 from agent.core.monitor import StepOutput
+from agent.core.timing import StageTimes, timed
+from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.inference.bundle import ModelBundle, load_models
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from firmware_bridge.transports.replay import WfdbReplaySource
@@ -98,6 +99,7 @@ async def analyze_record(
     channel: int = 0,
     fs_hz: float | None = None,
     rr_annotations: str | None = None,
+    stage_times: StageTimes | None = None,
 ) -> RecordResult:
     """Run the core over one WFDB record, as fast as possible, with the live agent's driver.
 
@@ -118,6 +120,9 @@ async def analyze_record(
         RR-only input: read the record's beats from this WFDB annotation file (``qrs``) and
         feed only their RR intervals, as a Heart Rate Service strap would. A ``*.csv``
         ``record`` is always RR-only (RR intervals in ms).
+    stage_times
+        When given, the CPU time of reading (``read_resample``) and of each stage of the core
+        is added to it (``tools.bench``).
 
     Raises
     ------
@@ -132,8 +137,15 @@ async def analyze_record(
         source = RrReplaySource(record, annotations=rr_annotations, speed=None, frame_s=1.0)
         source_fs_hz = source.fs_hz
     else:
-        source = WfdbReplaySource(
-            record, channel=channel, speed=None, fs_hz=fs_hz, chunk_s=ANALYZE_CHUNK_S
+        source = timed(
+            stage_times,
+            "read_resample",
+            WfdbReplaySource,
+            record,
+            channel=channel,
+            speed=None,
+            fs_hz=fs_hz,
+            chunk_s=ANALYZE_CHUNK_S,
         )
         source_fs_hz = source.source_fs_hz
     result = RecordResult(
@@ -143,11 +155,11 @@ async def analyze_record(
         duration_s=source.duration_s,
     )
 
-    def collect(out: StepOutput, arrival_ns: int) -> None:  # noqa: ARG001  (offline)
+    def collect(out: StepOutput, arrival_ns: int) -> None:
         result.beats.extend(out.beats)
         result.events.extend(out.events)
 
-    driver = CoreDriver(cfg, models, collect, rr_fs_hz=source.fs_hz)
+    driver = CoreDriver(cfg, models, collect, rr_fs_hz=source.fs_hz, stage_times=stage_times)
     await driver.run(source.frames())
     if driver.pipeline_errors:
         logger.warning("%s: %d frame(s) failed", result.record, driver.pipeline_errors)
@@ -350,6 +362,4 @@ def analyze_records(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = models if models is not None else load_models(cfg.inference)
-    return asyncio.run(
-        _analyze_all(records, out_dir, cfg, bundle, channel, fs_hz, rr_annotations)
-    )
+    return asyncio.run(_analyze_all(records, out_dir, cfg, bundle, channel, fs_hz, rr_annotations))

@@ -146,7 +146,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from agent.inference.bundle import load_models
     from agent.publish.mqtt import MqttPublisher
-    from agent.runtime import AgentRuntime, StationInbox, run_until_done
+    from agent.queues import StationInbox
+    from agent.runtime import AgentRuntime, run_until_done
     from agent.sources import make_source
 
     cfg = load_config(args.config, _overrides(args))

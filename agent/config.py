@@ -3,6 +3,11 @@
 Precedence, highest first: CLI flags, environment variables (``BEDSIDE_`` prefix, ``__`` between
 levels, e.g. ``BEDSIDE_MQTT__URL``), the TOML file given with ``--config``, then the defaults
 below. Unknown keys are errors that name the field.
+
+The module is over 400 lines because it is the whole tree in one place: one section class per
+TOML table, each field with its description, unit and bounds. Device models embedded in it
+come from :mod:`firmware_bridge.devices` (no bleak import), shared limits from
+:mod:`firmware_bridge.limits`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from pydantic_settings import (
 
 from agent.errors import ConfigError
 from agent.messages import validate_bed_segment
-from firmware_bridge.transports.ble import BleDeviceConfig
+from firmware_bridge.devices import BleDeviceConfig
+from firmware_bridge.limits import BATTERY_LOW_PCT
 
 
 class _Section(BaseModel):
@@ -224,7 +230,10 @@ class AlarmConfig(_Section):
         default_factory=EctopyConfig, description="Ventricular ectopy alarms (beat classifier)."
     )
     battery_low_pct: int = Field(
-        default=15, ge=0, le=100, description="Sensor battery at or below this raises battery_low."
+        default=BATTERY_LOW_PCT,
+        ge=0,
+        le=100,
+        description="Sensor battery at or below this raises battery_low.",
     )
 
     @model_validator(mode="after")

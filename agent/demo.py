@@ -2,111 +2,34 @@
 
 Nothing to configure: the broker listens on a free loopback port, the agent runs the embedded
 NeuroKit2 simulation (a tachycardia run at ~20 s, a 5 s asystole at ~52 s, then it loops) and
-the nurse station shows its alarms as they are raised, within the first minute.
+the nurse station shows its alarms as they are raised, within the first minute. The broker
+comes from :mod:`agent.publish.broker`, the launcher the tests use too.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Final
 
-from agent.errors import BedsideError
+from agent.publish.broker import private_broker, stop_process
+
+__all__ = [
+    "DEMO_BED",
+    "run_demo",
+]
 
 logger = logging.getLogger(__name__)
 
-MOSQUITTO_PATHS: Final = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-BROKER_START_TIMEOUT_S: Final = 10.0
 DEMO_BED: Final = "demo/bed1"
 
-
-class BrokerStartError(BedsideError):
-    """mosquitto is missing or did not start."""
-
-
-def find_mosquitto() -> str:
-    """Return the path of the ``mosquitto`` binary.
-
-    Raises
-    ------
-    BrokerStartError
-        If it is not installed (``apt-get install mosquitto``).
-    """
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    for path in MOSQUITTO_PATHS:
-        if Path(path).exists():
-            return path
-    msg = "mosquitto is not installed (sudo apt-get install -y mosquitto), or pass --broker"
-    raise BrokerStartError(msg)
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            msg = f"mosquitto exited with status {proc.returncode}"
-            raise BrokerStartError(msg)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    msg = f"mosquitto did not listen on port {port} within {timeout_s:.0f} s"
-    raise BrokerStartError(msg)
-
-
-def stop_process(proc: subprocess.Popen[bytes], *, timeout_s: float) -> None:
-    """SIGTERM ``proc``, wait up to ``timeout_s``, then SIGKILL it."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@contextmanager
-def private_broker(workdir: Path) -> Iterator[str]:
-    """Run mosquitto on a free loopback port for the duration of the block; yield its URL.
-
-    Raises
-    ------
-    BrokerStartError
-        If mosquitto is missing or does not start.
-    """
-    binary = find_mosquitto()
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
-        encoding="utf-8",
-    )
-    log = (workdir / "mosquitto.log").open("wb")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_port(port, proc, BROKER_START_TIMEOUT_S)
-        yield f"mqtt://127.0.0.1:{port}"
-    finally:
-        stop_process(proc, timeout_s=5)
-        log.close()
+AGENT_STOP_TIMEOUT_S: Final = 10.0
+"""SIGTERM grace for the demo agent before SIGKILL: it flushes its outbox and says offline."""
 
 
 def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> int:
@@ -114,7 +37,7 @@ def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> in
 
     Raises
     ------
-    BrokerStartError
+    agent.publish.broker.BrokerStartError
         If mosquitto is needed but missing.
     BrokerUnreachableError
         If the nurse station cannot reach the broker.
@@ -152,7 +75,7 @@ def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> in
                 url, station_id="demo-station", duration_s=duration_s, plain=plain
             )
         finally:
-            stop_process(agent, timeout_s=10)
+            stop_process(agent, timeout_s=AGENT_STOP_TIMEOUT_S)
         if agent.returncode not in (0, -15):
             agent_log.flush()
             tail = (workdir / "agent.log").read_text(encoding="utf-8", errors="replace")[-2000:]

@@ -8,6 +8,12 @@ Schema, which ``tests/agent/test_messages.py`` compares with the committed snaps
 Times: ``*_s`` fields are *stream time*, seconds from the first sample of the stream (for a
 replayed record, seconds from the start of the record), so offline analysis and the live agent
 agree; ``*_utc`` fields are timezone-aware UTC wall-clock times for humans.
+
+Every payload on the wire is here, including the one the agent receives rather than publishes
+(:class:`ManualObservations`, from the nurse station, which has no ``device_id``) and the enums
+it carries (:class:`Consciousness`, :class:`SpO2Scale`, which :mod:`agent.vitals.news2`
+scores). The module is over 400 lines for that reason: one file is the whole wire contract.
+Its numeric bounds come from :mod:`firmware_bridge.limits`; nothing here imports ``agent.vitals``.
 """
 
 from __future__ import annotations
@@ -16,9 +22,18 @@ import enum
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from firmware_bridge.limits import (
+    RESPIRATION_RATE_MAX_PLAUSIBLE_PER_MIN,
+    RESPIRATION_RATE_MIN_PLAUSIBLE_PER_MIN,
+    SYSTOLIC_BP_MAX_PLAUSIBLE_MMHG,
+    SYSTOLIC_BP_MIN_PLAUSIBLE_MMHG,
+    TEMPERATURE_MAX_PLAUSIBLE_C,
+    TEMPERATURE_MIN_PLAUSIBLE_C,
+)
 
 SCHEMA_VERSION: Final = 1
 """Version of every payload below; bump it when a published field changes meaning."""
@@ -245,7 +260,97 @@ class AlarmAck(_Message):
     station_id: str = Field(description="Identity of the acknowledging nurse station.")
 
 
+class SpO2Scale(enum.IntEnum):
+    """Which SpO2 row of chart 1 applies (RCP 2017, section "SpO2 scale 2").
+
+    Scale 2 is only for patients with hypercapnic respiratory failure whose target range is
+    88-92 %, prescribed by a clinician; every other patient is scored on scale 1.
+    """
+
+    SCALE_1 = 1
+    SCALE_2 = 2
+
+
+class Consciousness(enum.StrEnum):
+    """ACVPU level (RCP 2017, chart 1 "Consciousness"; C = new confusion)."""
+
+    ALERT = "A"
+    CONFUSION = "C"
+    VOICE = "V"
+    PAIN = "P"
+    UNRESPONSIVE = "U"
+
+
+# The docstring below is the schema's "description" (tests/agent/schemas): edit it only with a
+# snapshot update. PLAUSIBLE_RANGE is built from firmware_bridge.limits, as the bounds here are.
+class ManualObservations(BaseModel):
+    """Observations entered at the nurse station for one bed (MQTT ``.../observations``).
+
+    Every field but ``ts_utc`` is optional: a nurse enters what was measured; at least one
+    observation (or ``spo2_scale``) must be present. Ranges are the NEWS2 plausibility gates
+    (:data:`agent.vitals.news2.PLAUSIBLE_RANGE`). No patient identifiers: the bed is in the
+    topic, and ``entered_by`` is a role or station id (letters, digits, ``._:@-``; no spaces,
+    so a person's full name does not fit).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = Field(default=1, description="Payload schema version.")
+    ts_utc: AwareDatetime = Field(description="When the observations were made, UTC.")
+    systolic_bp_mmhg: float | None = Field(
+        default=None,
+        ge=SYSTOLIC_BP_MIN_PLAUSIBLE_MMHG,
+        le=SYSTOLIC_BP_MAX_PLAUSIBLE_MMHG,
+        description="Systolic blood pressure, mmHg.",
+    )
+    consciousness: Consciousness | None = Field(
+        default=None, description="ACVPU: A, C (new confusion), V, P or U."
+    )
+    supplemental_o2: bool | None = Field(
+        default=None, description="True when the patient is on supplemental oxygen."
+    )
+    spo2_scale: SpO2Scale | None = Field(
+        default=None,
+        description="NEWS2 SpO2 scale (2 only for hypercapnic respiratory failure, prescribed).",
+    )
+    respiration_rate_per_min: float | None = Field(
+        default=None,
+        ge=RESPIRATION_RATE_MIN_PLAUSIBLE_PER_MIN,
+        le=RESPIRATION_RATE_MAX_PLAUSIBLE_PER_MIN,
+        description="Counted respiration rate, breaths/min.",
+    )
+    temperature_c: float | None = Field(
+        default=None,
+        ge=TEMPERATURE_MIN_PLAUSIBLE_C,
+        le=TEMPERATURE_MAX_PLAUSIBLE_C,
+        description="Body temperature, °C.",
+    )
+    entered_by: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:@-]{1,64}$",
+        description="Role or station id of who entered it (never patient data).",
+    )
+
+    @model_validator(mode="after")
+    def _something_observed(self) -> Self:
+        fields = (
+            self.systolic_bp_mmhg,
+            self.consciousness,
+            self.supplemental_o2,
+            self.spo2_scale,
+            self.respiration_rate_per_min,
+            self.temperature_c,
+        )
+        if all(v is None for v in fields):
+            msg = "no observation: give at least one of the observation fields"
+            raise ValueError(msg)
+        return self
+
+
 TopicKind = Literal["status", "vitals", "alarms", "alarms/ack", "ecg", "observations"]
+
+OBSERVATIONS_TOPIC_KIND: Final = "observations"
+"""Topic suffix of :class:`ManualObservations`: ``bedside/v1/{unit}/{bed}/observations``."""
 
 PAYLOAD_MODELS: Final[dict[str, type[_Message]]] = {
     "status": StatusMessage,
@@ -301,12 +406,10 @@ def json_schemas() -> dict[str, dict[str, object]]:
     Includes the nurse station's manual observations (``observations``), which the agent
     receives rather than publishes.
     """
-    from agent.vitals.observations import ManualObservations  # here: agent.vitals imports us
-
     out: dict[str, dict[str, object]] = {
         name: model.model_json_schema() for name, model in PAYLOAD_MODELS.items()
     }
-    out["observations"] = ManualObservations.model_json_schema()
+    out[OBSERVATIONS_TOPIC_KIND] = ManualObservations.model_json_schema()
     return out
 
 

@@ -8,6 +8,8 @@ terminal), and ``ack`` commands typed on stdin.
 Alarms are ordered as IEC 60601-1-8:2006+A1:2012, 6.1.2 ranks them (high, medium, low), then by
 onset, oldest first. Agents re-send alarms after a reconnection, so events are deduplicated by
 ``(alarm_id, lifecycle)``.
+
+Length: the engineers' terminal station in one module (state, rendering, typed commands).
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ class Spo2Reading:
     t0_monotonic_ns : int
         ``time.monotonic_ns()`` at arrival.
     device : str
-        The device id (:attr:`BleDeviceConfig.device_id`).
+        The device id (:attr:`firmware_bridge.devices.BleDeviceConfig.device_id`).
     """
 
     spo2_pct: float
@@ -157,7 +157,7 @@ class TemperatureReading:
     t0_monotonic_ns : int
         ``time.monotonic_ns()`` at arrival.
     device : str
-        The device id (:attr:`BleDeviceConfig.device_id`).
+        The device id (:attr:`firmware_bridge.devices.BleDeviceConfig.device_id`).
     """
 
     temperature_c: float

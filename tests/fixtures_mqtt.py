@@ -1,5 +1,8 @@
 """MQTT test plugin: a real local mosquitto per test, and a message collector.
 
+The broker is the agent's own launcher, :class:`agent.publish.broker.MosquittoBroker` (the one
+``bedside demo`` and ``tools/bench.py`` use), so the tests exercise the code that ships.
+
 Fixtures
 --------
 ``mqtt_broker``
@@ -24,17 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, NamedTuple, cast
+from typing import NamedTuple, cast
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -43,6 +40,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import parse_mqtt_url
+from agent.publish.broker import MosquittoBroker, mosquitto_path
 
 __all__ = [
     "MosquittoBroker",
@@ -53,144 +51,23 @@ __all__ = [
     "mqtt_collector",
 ]
 
-BROKER_START_TIMEOUT_S = 10.0
-"""A loopback mosquitto listens within ~50 ms; 10 s leaves room for a loaded 2-core CI box."""
-
-BROKER_STOP_TIMEOUT_S = 5.0
-"""SIGTERM grace before SIGKILL (mosquitto saves its persistence file on SIGTERM)."""
-
 COLLECTOR_CONNECT_TIMEOUT_S = 5.0
 
-
-def find_mosquitto() -> str | None:
-    """Return the path of the ``mosquitto`` binary (PATH, then /usr/sbin), or None."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    for candidate in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class MosquittoBroker:
-    """A mosquitto process on ``127.0.0.1:port`` that can be stopped and restarted.
-
-    Parameters
-    ----------
-    binary
-        Path of the mosquitto executable.
-    workdir
-        Folder for the config, the log and (with ``persistence``) the database.
-    persistence
-        Keep sessions and retained messages across :meth:`stop` / :meth:`start`.
-    """
-
-    host = "127.0.0.1"
-
-    def __init__(self, binary: str, workdir: Path, *, persistence: bool = False) -> None:
-        self.binary = binary
-        self.workdir = workdir
-        self.port = _free_port()
-        self.conf_path = workdir / "mosquitto.conf"
-        self.log_path = workdir / "mosquitto.log"
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
-            f"persistence {'true' if persistence else 'false'}",
-        ]
-        if persistence:
-            lines.append(f"persistence_location {workdir}/")
-            lines.append("autosave_interval 0")
-        if os.geteuid() == 0:
-            # As root, mosquitto 2 switches to the user "mosquitto", which cannot write workdir.
-            lines.append("user root")
-        self.conf_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Broker URL, ``mqtt://127.0.0.1:PORT``."""
-        return f"mqtt://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        """Whether the mosquitto process is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self) -> None:
-        """Start mosquitto (again, on the same port) and wait until it accepts connections.
-
-        Raises
-        ------
-        RuntimeError
-            If it exits or does not listen within ``BROKER_START_TIMEOUT_S``.
-        """
-        if self.running:
-            return
-        self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [self.binary, "-c", str(self.conf_path)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                break
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        log = self.log_path.read_text(encoding="utf-8", errors="replace")
-        msg = f"mosquitto did not start on port {self.port}; log:\n{log}"
-        raise RuntimeError(msg)
-
-    def stop(self) -> None:
-        """Stop mosquitto by its PID (SIGTERM, then SIGKILL) and wait for it to exit."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=BROKER_STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            else:
-                proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
+find_mosquitto = mosquitto_path
+"""Path of the ``mosquitto`` binary (PATH, then /usr/sbin), or None: the agent's own lookup."""
 
 MqttBroker = MosquittoBroker
 """Alias used by tests written against the fixture's type name."""
 
 
 def _make_broker(tmp_path: Path, *, persistence: bool) -> Iterator[MosquittoBroker]:
-    binary = find_mosquitto()
+    binary = mosquitto_path()
     if binary is None:
         pytest.skip("mosquitto not found in PATH or /usr/sbin (apt-get install mosquitto)")
     workdir = tmp_path / f"mosquitto-{uuid.uuid4().hex[:8]}"
     workdir.mkdir()
-    broker = MosquittoBroker(binary, workdir, persistence=persistence)
-    broker.start()
-    try:
+    with MosquittoBroker(workdir, binary=binary, persistence=persistence) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

@@ -25,15 +25,15 @@ Three measurements, printed as a table and written as JSON with ``--json FILE``
    CLOCK_MONOTONIC is system-wide, so the difference is valid within one machine.
 
 Each figure is printed next to its target (PASS/MISS), with the machine's load during the run.
+
+Length: three measurements, the report and the before/after comparison share the child-process
+and machine-load helpers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import functools
-import importlib
 import json
 import os
 import platform
@@ -43,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -211,84 +211,28 @@ def run_pinned(cmd: Sequence[str], cpu: int, *, timeout_s: float = 600.0) -> Chi
 # ---------------------------------------------------------------------------------- offline
 
 
-class StageTimers:
-    """CPU time (``process_time_ns``) spent in named methods, patched on their classes."""
-
-    def __init__(self) -> None:
-        self.ns: dict[str, int] = {}
-        self.calls: dict[str, int] = {}
-
-    @contextlib.contextmanager
-    def patch(self, cls: type, method: str, name: str) -> Iterator[None]:
-        """Time every call of ``cls.method`` under ``name`` while the block runs."""
-        original: Callable[..., Any] = getattr(cls, method)
-        self.ns.setdefault(name, 0)
-        self.calls.setdefault(name, 0)
-
-        @functools.wraps(original)
-        def timed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401  (wraps any method)
-            t0 = time.process_time_ns()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.ns[name] += time.process_time_ns() - t0
-                self.calls[name] += 1
-
-        setattr(cls, method, timed)
-        try:
-            yield
-        finally:
-            setattr(cls, method, original)
-
-    def s(self, name: str) -> float:
-        """Return the seconds spent under ``name``."""
-        return self.ns.get(name, 0) / 1e9
-
-
-STAGE_METHODS: Final = (
-    ("firmware_bridge.transports.replay", "WfdbReplaySource", "__init__", "read_resample"),
-    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "push", "detector"),
-    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "flush", "detector"),
-    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "_ecg_clean", "detector_clean"),
-    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "_candidates", "detector_candidates"),
-    ("agent.dsp.rpeaks", "StreamingRPeakDetector", "_decide", "detector_decision"),
-    ("agent.dsp.flatline", "FlatlineDetector", "push", "flatline"),
-    ("agent.dsp.quality", "SignalQualityMonitor", "push", "signal_quality"),
-    ("agent.alarms.rules", "EcgRules", "findings", "alarm_rules"),
-    ("agent.alarms.rules", "EcgRules", "add_beat", "alarm_rules"),
-    ("agent.alarms.rules", "EcgRules", "set_leads_off", "alarm_rules"),
-    ("agent.alarms.rules", "EcgRules", "set_signal_poor", "alarm_rules"),
-    ("agent.alarms.engine", "AlarmEngine", "update", "alarm_engine"),
-    ("agent.alarms.engine", "AlarmEngine", "clear_all", "alarm_engine"),
-    ("agent.pipeline", "EcgPipeline", "process", "pipeline"),
-    ("agent.pipeline", "EcgPipeline", "finish", "pipeline"),
+STAGES: Final = (
+    "read_resample",
+    "rpeaks",
+    "flatline",
+    "quality",
+    "vf",
+    "beat_classifier",
+    "timeline_other",
+    "core_other",
+    "csv_write",
 )
-"""``(module, class, method, stage)``: the methods timed by :func:`offline_stages`. Stages
-are exclusive except ``detector`` (contains the ``detector_*`` ones) and ``pipeline``
-(contains everything but reading and writing); a method missing from the tree (the code moves
-on) is skipped and listed in ``stages_not_found``."""
-
-
-def _stage_patches() -> tuple[list[tuple[type, str, str]], list[str]]:
-    found: list[tuple[type, str, str]] = []
-    missing: list[str] = []
-    for module, cls_name, method, stage in STAGE_METHODS:
-        try:
-            cls = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError):
-            missing.append(f"{module}.{cls_name}")
-            continue
-        if not callable(getattr(cls, method, None)):
-            missing.append(f"{module}.{cls_name}.{method}")
-            continue
-        found.append((cls, method, stage))
-    return found, missing
+"""Stages of :func:`offline_stages`, exclusive: the core's own stage timer
+(:class:`agent.core.timing.StageTimes`) gives reading, the R-peak detector, the flat-line and
+quality monitors, the VF detector and the beat classifier; ``timeline_other`` is the rest of
+the timeline walk (rules, AF, ectopy, EDR, NEWS2, the alarm engine), ``core_other`` the rest
+of the analysis (driver, gate, ring buffer), ``csv_write`` the output files."""
 
 
 def offline_stages(record: str, fs_hz: float | None) -> dict[str, Any]:
-    """Analyse ``record`` twice in this process: once plain, once with stage timers.
+    """Analyse ``record`` twice in this process: once plain, once with the stage timer.
 
-    Run it in a pinned child (``--stages-child``); the class patches stay in that process.
+    Run it in a pinned child (``--stages-child``).
 
     Returns
     -------
@@ -300,45 +244,27 @@ def offline_stages(record: str, fs_hz: float | None) -> dict[str, Any]:
     """
     from agent.analyze import analyze_record, write_outputs
     from agent.config import load_config
+    from agent.core.timing import StageTimes
+    from agent.inference.bundle import load_models
 
     cfg = load_config()
+    models = load_models(cfg.inference)
     with tempfile.TemporaryDirectory(prefix="bedside-bench-") as tmp:
-        plain = asyncio.run(analyze_record(record, cfg, fs_hz=fs_hz))
-        timers = StageTimers()
-        patches, missing = _stage_patches()
-        with contextlib.ExitStack() as stack:
-            for cls, method, name in patches:
-                stack.enter_context(timers.patch(cls, method, name))
-            cpu0 = time.process_time_ns()
-            result = asyncio.run(analyze_record(record, cfg, fs_hz=fs_hz))
-            analyze_s = (time.process_time_ns() - cpu0) / 1e9
+        plain = asyncio.run(analyze_record(record, cfg, models, fs_hz=fs_hz))
+        times = StageTimes()
+        cpu0 = time.process_time_ns()
+        result = asyncio.run(analyze_record(record, cfg, models, fs_hz=fs_hz, stage_times=times))
+        analyze_s = (time.process_time_ns() - cpu0) / 1e9
         cpu0 = time.process_time_ns()
         write_outputs(result, Path(tmp), cfg)
         csv_s = (time.process_time_ns() - cpu0) / 1e9
-    t = timers.s
-    clean = t("detector_clean")
-    decision = t("detector_decision")
-    feature = t("detector_candidates") - clean
-    detector = t("detector")
-    stages = {
-        "read_resample": t("read_resample"),
-        "detector_clean": clean,
-        "detector_feature": feature,
-        "detector_decision": decision,
-        "detector_other": detector - clean - feature - decision,
-        "flatline": t("flatline"),
-        "signal_quality": t("signal_quality"),
-        "alarm_rules": t("alarm_rules"),
-        "alarm_engine": t("alarm_engine"),
-        "pipeline_other": t("pipeline")
-        - detector
-        - t("flatline")
-        - t("signal_quality")
-        - t("alarm_rules")
-        - t("alarm_engine"),
-        "source_other": analyze_s - t("read_resample") - t("pipeline"),
-        "csv_write": csv_s,
-    }
+    t = times.s
+    front = ("read_resample", "rpeaks", "flatline", "quality", "vf")
+    stages = {name: t(name) for name in front}
+    stages["beat_classifier"] = t("beat_classifier")
+    stages["timeline_other"] = t("timeline") - t("beat_classifier")
+    stages["core_other"] = analyze_s - sum(t(n) for n in front) - t("timeline")
+    stages["csv_write"] = csv_s
     total = sum(stages.values())
     return {
         "record": plain.record,
@@ -352,8 +278,7 @@ def offline_stages(record: str, fs_hz: float | None) -> dict[str, Any]:
         "stages_total_s": round(total, 4),
         "stages_s": {k: round(v, 4) for k, v in stages.items()},
         "stages_pct": {k: round(100.0 * v / max(total, 1e-12), 1) for k, v in stages.items()},
-        "stage_calls": dict(timers.calls),
-        "stages_not_found": missing,
+        "stage_calls": dict(times.calls),
         "hwm_mb": proc_memory_mb()["hwm_mb"],
     }
 
@@ -551,8 +476,9 @@ def bench_latency(
     """
     from agent import __version__
     from agent.config import load_config
+    from agent.core.monitor import StepOutput
+    from agent.inference.bundle import load_models
     from agent.messages import AlarmEvent, AlarmLifecycle, VitalsMessage
-    from agent.pipeline import StepOutput
     from agent.publish.mqtt import MqttPublisher
     from agent.publish.subscriber import MqttSubscriber
     from agent.runtime import AgentRuntime, AlarmSink
@@ -576,6 +502,10 @@ def bench_latency(
             self.inner = inner
             self.arrival_ns = 0
 
+        def note(self, out: StepOutput, arrival_ns: int) -> None:
+            """Note the arrival of the frame that decided ``out`` (the runtime's ``on_output``)."""
+            self.arrival_ns = arrival_ns
+
         def publish_alarm(self, event: AlarmEvent) -> None:
             handover = time.monotonic_ns()
             if event.lifecycle is AlarmLifecycle.RAISED:
@@ -589,18 +519,6 @@ def bench_latency(
 
         def publish_status(self, counters: dict[str, int]) -> None:
             self.inner.publish_status(counters)
-
-    class TracingRuntime(AgentRuntime):
-        """Tells the sink which chunk's arrival the runtime attributes each event to.
-
-        ``AgentRuntime._emit(out, arrival_ns)`` is where the runtime pairs events with the
-        ``t0_monotonic_ns`` of the chunk being processed; it is not part of the sink API.
-        """
-
-        def _emit(self, out: StepOutput, arrival_ns: int) -> None:
-            if isinstance(self.sink, TracingSink):
-                self.sink.arrival_ns = arrival_ns
-            super()._emit(out, arrival_ns)
 
     source = WfdbReplaySource(
         record_path,
@@ -621,7 +539,9 @@ def bench_latency(
     try:
         publisher.connect()
         try:
-            runtime = TracingRuntime(cfg, source, tracing)
+            runtime = AgentRuntime(
+                cfg, source, tracing, load_models(cfg.inference), on_output=tracing.note
+            )
             stats = asyncio.run(runtime.run())
             deadline = time.monotonic() + drain_s
             while time.monotonic() < deadline:
@@ -816,7 +736,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     RuntimeError
         If a child process fails.
     """
-    from agent.demo import private_broker
+    from agent.publish.broker import private_broker
 
     report: dict[str, Any] = {
         "meta": {
@@ -864,6 +784,82 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     return report
 
 
+def bench_baseline(ref: str, argv: Sequence[str]) -> dict[str, Any]:
+    """Run this benchmark as the code was at git ``ref``, on this machine, now.
+
+    The tree at ``ref`` is checked out in a temporary ``git worktree`` and its own
+    ``python -m tools.bench`` runs there with the same options (this environment's
+    packages), so "before" and "after" come from one machine in one run.
+
+    Raises
+    ------
+    RuntimeError
+        If the worktree cannot be made or the baseline's benchmark fails.
+    """
+    with tempfile.TemporaryDirectory(prefix="bedside-baseline-") as tmp:
+        tree = Path(tmp) / "tree"
+        made = subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), ref],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if made.returncode != 0:
+            msg = f"cannot check out {ref}: {made.stderr.strip()}"
+            raise RuntimeError(msg)
+        try:
+            out = Path(tmp) / "baseline.json"
+            run = subprocess.run(
+                [sys.executable, "-m", "tools.bench", *argv, "--json", str(out)],
+                cwd=tree,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if run.returncode != 0:
+                msg = f"baseline benchmark at {ref} failed:\n{run.stderr[-2000:]}"
+                raise RuntimeError(msg)
+            report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                check=False,
+            )
+    report["meta"]["ref"] = ref
+    return report
+
+
+def _headline(report: dict[str, Any]) -> dict[str, float]:
+    """Return the figures compared before/after: analyze speed and RSS, live CPU and RSS."""
+    out: dict[str, float] = {}
+    for r in report.get("offline", []):
+        tag = f"{r['record']}@{r['fs_hz']:g}Hz"
+        out[f"analyze {tag} x real time (CPU, whole process)"] = r["cli"]["x_realtime_cpu"]
+        out[f"analyze {tag} x real time (analysis only)"] = r["x_realtime_analyze"]
+        out[f"analyze {tag} peak RSS MB"] = r["cli"]["max_rss_mb"]
+    for r in report.get("live", []):
+        out[f"live {r['fs_hz']:g} Hz CPU % of one core"] = r["cpu_pct_one_core"]
+        out[f"live {r['fs_hz']:g} Hz RSS MB"] = r["rss_mb"]
+    lat = report.get("latency")
+    if lat:
+        out["alarm latency p50 ms"] = lat["p50_ms"]
+    return out
+
+
+def format_comparison(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Return a before/after table of the :func:`_headline` figures."""
+    b, a = _headline(before), _headline(after)
+    ref = before["meta"].get("ref", before["meta"].get("git", "?"))
+    head = f"{'':<52} {'before':>10} {'after':>10}"
+    lines = [f"Before ({ref}) and after ({after['meta'].get('git', '?')}), this machine", head]
+    for key in a:
+        lines.append(f"{key:<52} {b.get(key, float('nan')):>10} {a[key]:>10}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``python -m tools.bench``."""
     p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
@@ -888,6 +884,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=["offline", "live", "latency"],
         help="run only these measurements",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="GIT_REF",
+        help="also run the benchmark as the code was at GIT_REF, first, and compare",
     )
     p.add_argument("--stages-child", metavar="RECORD", help=argparse.SUPPRESS)
     p.add_argument("--fs", type=float, help=argparse.SUPPRESS)
@@ -929,16 +930,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from agent.errors import BedsideError
 
+    before = None
+    if args.baseline:
+        passed = list(argv if argv is not None else sys.argv[1:])
+        same = _without_options(passed, {"--baseline": 1, "--json": 1})
+        try:
+            before = bench_baseline(args.baseline, same)
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     try:
         report = run_bench(opts)
     except BedsideError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_report(report))
+    if before is not None:
+        report["baseline"] = before
+        print()
+        print(format_comparison(before, report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _without_options(argv: Sequence[str], drop: dict[str, int]) -> list[str]:
+    """``argv`` less each option in ``drop`` and the number of values it takes."""
+    out: list[str] = []
+    skip = 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in drop:
+            skip = 0 if "=" in arg else drop[name]
+            continue
+        out.append(arg)
+    return out
 
 
 if __name__ == "__main__":

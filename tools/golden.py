@@ -107,9 +107,7 @@ def _analyze(gset: GoldenSet, names: Sequence[str], data: Path, out: Path) -> st
     cmd = [sys.executable, "-m", "agent", "-q", "analyze"]
     cmd += [str(data / gset.folder / n) for n in names]
     cmd += ["--out", str(out), *gset.extra_args]
-    proc = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
-        cmd, cwd=REPO, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
     return None
@@ -131,21 +129,23 @@ def run_sets(
         batches += [(gset, names[i : i + BATCH]) for i in range(0, len(names), BATCH)]
     digests: dict[str, dict[str, str]] = {}
     errors: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="golden-") as tmp:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                pool.submit(_analyze, gset, names, data, Path(tmp) / gset.name): (gset, names)
-                for gset, names in batches
-            }
-            for fut in concurrent.futures.as_completed(futures):
-                gset, names = futures[fut]
-                err = fut.result()
-                for name in names:
-                    key = f"{gset.name}/{name}"
-                    if err is not None:
-                        errors[key] = err
-                        continue
-                    digests[key] = _store(Path(tmp) / gset.name / name, keep / key)
+    with (
+        tempfile.TemporaryDirectory(prefix="golden-") as tmp,
+        concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool,
+    ):
+        futures = {
+            pool.submit(_analyze, gset, names, data, Path(tmp) / gset.name): (gset, names)
+            for gset, names in batches
+        }
+        for fut in concurrent.futures.as_completed(futures):
+            gset, names = futures[fut]
+            err = fut.result()
+            for name in names:
+                key = f"{gset.name}/{name}"
+                if err is not None:
+                    errors[key] = err
+                    continue
+                digests[key] = _store(Path(tmp) / gset.name / name, keep / key)
     return dict(sorted(digests.items())), errors
 
 
@@ -174,7 +174,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.golden", description=__doc__)
     parser.add_argument("action", choices=["record", "check"])
     parser.add_argument(
-        "--data", type=Path, default=Path(os.environ.get("BEDSIDE_DATA_DIR", REPO.parent / "shared/data"))
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("BEDSIDE_DATA_DIR", REPO.parent / "shared/data")),
     )
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated set names")
     parser.add_argument("--records", help="only these, comma-separated set/record")

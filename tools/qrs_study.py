@@ -6,30 +6,36 @@ Usage::
     .venv/bin/python -m tools.qrs_study --set all --fs 130
     .venv/bin/python -m tools.qrs_study --db nstdb 118e06 119e06 118e12 119e12
 
+    .venv/bin/python -m tools.qrs_study --set ds1 --const THRESHOLD_COEF=0.25
+
 Records are read from ``$BEDSIDE_DATA_DIR`` (default ``../shared/data``), channel 0, whole
 records, converted from mV to µV and pushed in ``--chunk-s`` chunks. With ``--fs`` the signal
 is resampled with ``scipy.signal.resample_poly`` and the detections scaled back to the
-record's rate before scoring.
+record's rate before scoring. ``--const NAME=VALUE`` changes one detector constant for the run
+(any field of :class:`agent.dsp.rpeaks.RPeakTuning`, named as the module constant): the
+detector is built with that tuning, and the module is never patched.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import wfdb
 from numpy.typing import NDArray
 from scipy import signal
 
-from agent.dsp import rpeaks
-from agent.dsp.rpeaks import StreamingRPeakDetector
+from agent.dsp.rpeaks import DEFAULT_TUNING, RPeakTuning, StreamingRPeakDetector
 from tools.ec57 import MatchResult, gross, load_reference_beats, score_record
 
 DS1: Final = tuple(
@@ -104,15 +110,67 @@ def data_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-WINDOW: dict[str, float] = {"window_s": 10.0, "hop_s": 2.0}
-"""Window and hop of the detector under study (set from the command line)."""
-NK_METHOD: list[str] = []
-"""When set (one name), run the windowed NeuroKit2 baseline with that method instead."""
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One record to run, with everything the worker process needs (picklable).
+
+    Attributes
+    ----------
+    db, record : str
+        Database folder under the data directory and record name.
+    fs_hz : float | None
+        Resample to this rate, Hz; None keeps the record's.
+    chunk_s : float
+        Push size, s.
+    window_s, hop_s : float
+        Window and hop of the detector under study, s.
+    tuning : RPeakTuning
+        The detector's constants (default: the shipped ones).
+    nk_method : str | None
+        When set, run the windowed NeuroKit2 baseline with that method instead.
+    """
+
+    db: str
+    record: str
+    fs_hz: float | None
+    chunk_s: float
+    window_s: float = 10.0
+    hop_s: float = 2.0
+    tuning: RPeakTuning = DEFAULT_TUNING
+    nk_method: str | None = None
 
 
-def detect(x_uv: NDArray[np.float32], fs_hz: float, chunk_s: float) -> NDArray[np.int64]:
+def tuning_from_args(consts: Sequence[str]) -> RPeakTuning:
+    """Build the tuning from ``NAME=VALUE`` items (constant names of :mod:`agent.dsp.rpeaks`).
+
+    Raises
+    ------
+    ValueError
+        If an item has no ``=``, names no tuning constant, or its value is not a Python literal.
+    """
+    known = {f.name for f in dataclasses.fields(RPeakTuning)}
+    changes: dict[str, Any] = {}  # literal_eval values, checked by the detector's use
+    for item in consts:
+        name, sep, value = item.partition("=")
+        field = name.strip().lower()
+        if not sep or field not in known:
+            msg = f"no tuning constant {name!r} (one of: {', '.join(sorted(known)).upper()})"
+            raise ValueError(msg)
+        changes[field] = ast.literal_eval(value.strip())
+    return dataclasses.replace(DEFAULT_TUNING, **changes)
+
+
+def detect(
+    x_uv: NDArray[np.float32],
+    fs_hz: float,
+    chunk_s: float,
+    *,
+    window_s: float = 10.0,
+    hop_s: float = 2.0,
+    tuning: RPeakTuning = DEFAULT_TUNING,
+) -> NDArray[np.int64]:
     """Run the streaming detector over a whole signal; return R-peak indices at ``fs_hz``."""
-    det = StreamingRPeakDetector(fs_hz, 60, window_s=WINDOW["window_s"], hop_s=WINDOW["hop_s"])
+    det = StreamingRPeakDetector(fs_hz, 60, window_s=window_s, hop_s=hop_s, tuning=tuning)
     chunk_n = max(1, round(chunk_s * fs_hz))
     out: list[int] = []
     for i in range(0, x_uv.size, chunk_n):
@@ -146,10 +204,10 @@ def detect_nk_windowed(x_uv: NDArray[np.float32], fs_hz: float, method: str) -> 
     return np.asarray(out, dtype=np.int64)
 
 
-def run_record(args: tuple[str, str, float | None, float]) -> tuple[str, MatchResult, float]:
+def run_record(job: Job) -> tuple[str, MatchResult, float]:
     """Detect and score one record; return its name, match result and detector CPU s."""
-    db, name, fs_target, chunk_s = args
-    path = data_dir() / db / name
+    name, fs_target = job.record, job.fs_hz
+    path = data_dir() / job.db / name
     rec = wfdb.rdrecord(str(path), channels=[0])
     x = (rec.p_signal[:, 0] * 1000.0).astype(np.float32)
     fs = float(rec.fs)
@@ -158,7 +216,12 @@ def run_record(args: tuple[str, str, float | None, float]) -> tuple[str, MatchRe
         x = signal.resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
         fs = fs_target
     t0 = time.process_time()
-    peaks = detect(x, fs, chunk_s) if not NK_METHOD else detect_nk_windowed(x, fs, NK_METHOD[0])
+    if job.nk_method is None:
+        peaks = detect(
+            x, fs, job.chunk_s, window_s=job.window_s, hop_s=job.hop_s, tuning=job.tuning
+        )
+    else:
+        peaks = detect_nk_windowed(x, fs, job.nk_method)
     cpu_s = time.process_time() - t0
     ref = load_reference_beats(path)
     return name, score_record(ref, peaks, test_fs_hz=fs), cpu_s
@@ -174,7 +237,10 @@ def main() -> None:
     parser.add_argument("--chunk-s", type=float, default=60.0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
-        "--const", action="append", default=[], help="override a tuning constant: NAME=VALUE"
+        "--const",
+        action="append",
+        default=[],
+        help="change a detector constant (agent.dsp.rpeaks.RPeakTuning): NAME=VALUE",
     )
     parser.add_argument("--window-s", type=float, default=10.0)
     parser.add_argument("--hop-s", type=float, default=2.0)
@@ -182,16 +248,24 @@ def main() -> None:
         "--nk-method", default=None, help="baseline: windowed NeuroKit2 ecg_findpeaks method"
     )
     ns = parser.parse_args()
-    WINDOW["window_s"], WINDOW["hop_s"] = ns.window_s, ns.hop_s
-    if ns.nk_method:
-        NK_METHOD.append(ns.nk_method)
-    for item in ns.const:
-        name, value = item.split("=", 1)
-        if not hasattr(rpeaks, name):
-            parser.error(f"no constant {name} in agent.dsp.rpeaks")
-        setattr(rpeaks, name, ast.literal_eval(value))
+    try:
+        tuning = tuning_from_args(ns.const)
+    except (ValueError, SyntaxError) as bad:
+        parser.error(str(bad))
     records = list(ns.records) or SETS[ns.set or "must"]
-    jobs = [(ns.db, r, ns.fs, ns.chunk_s) for r in records]
+    jobs = [
+        Job(
+            ns.db,
+            r,
+            ns.fs,
+            ns.chunk_s,
+            window_s=ns.window_s,
+            hop_s=ns.hop_s,
+            tuning=tuning,
+            nk_method=ns.nk_method or None,
+        )
+        for r in records
+    ]
     with ProcessPoolExecutor(ns.jobs) as pool:
         results = list(pool.map(run_record, jobs))
     print(f"{'rec':>7} {'TP':>6} {'FN':>5} {'FP':>5} {'Se%':>7} {'+P%':>7} {'cpu_s':>6}")

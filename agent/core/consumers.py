@@ -24,7 +24,7 @@ import numpy as np
 from agent.alarms.engine import ConditionSpec, Finding
 from agent.beats import Beat
 from agent.config import VitalsConfig
-from agent.core.items import Commit, Qrs, Signal, StateChange
+from agent.core.items import Commit, Signal, StateChange, TimelineItem
 from agent.inference.beat_classifier import SegmentGetter
 from agent.messages import (
     AamiClass,
@@ -39,9 +39,9 @@ from agent.vitals.alarms import News2Rules
 from agent.vitals.edr import EdrRespirationEstimator, qrs_peak_to_peak_uv
 from agent.vitals.news2 import News2Result, Param
 from agent.vitals.observations import VitalsStore
+from firmware_bridge.limits import PULSE_MAX_PLAUSIBLE_BPM
 
-Item = Qrs | Beat | StateChange | Commit | VfChange
-"""Everything a consumer can be fed (immediate consumers: ``VfChange`` and link changes)."""
+Item = TimelineItem
 
 EvidenceAt = Callable[[float], AlarmEvidence]
 """Evidence at a stream time (recent RR, labelled beats, the strip ending there)."""
@@ -51,9 +51,6 @@ EDR_FRESH_S: Final = 60.0
 
 NEWS2_PERIOD_S: Final = 1.0
 """NEWS2 is re-scored at most this often (stream time), s."""
-
-MAX_DISPLAY_PULSE_BPM: Final = 350.0
-"""The ECG pulse put into NEWS2 is capped here (above any human rate; a detector artefact)."""
 
 _PHYSIO: Final = AlarmCondition.PHYSIOLOGICAL
 
@@ -106,7 +103,7 @@ class AfConsumer:
         )
 
     def feed(self, item: Item) -> None:
-        """Final beats feed the detector; a gap restarts it."""
+        """Feed final beats to the detector; restart it at a gap."""
         if isinstance(item, Beat):
             ectopic = (
                 item.aami_class is AamiClass.V and (item.confidence or 1.0) >= self._min_confidence
@@ -128,7 +125,7 @@ class AfConsumer:
                     self.episodes[-1] = (self.episodes[-1][0], change.onset_s)
 
     def findings(self, t_s: float) -> list[Finding]:
-        """The ``afib`` finding: active while an AF episode is open."""
+        """Return the ``afib`` finding: active while an AF episode is open."""
         if self.onset_s is None:
             return [Finding(AlarmCode.AFIB, active=False)]
         p = self.detector.probability
@@ -137,8 +134,10 @@ class AfConsumer:
 
 
 class VfConsumer:
-    """VF/VFL decisions (:class:`agent.rhythm.vf.VfDetector`, run by the waveform front end)
-    → the ``vfib`` alarm, high priority, latched, immediate, never suppressed by signal quality.
+    """VF/VFL decisions → the ``vfib`` alarm: high priority, latched, immediate.
+
+    The decisions come from :class:`agent.rhythm.vf.VfDetector`, run by the waveform front
+    end; signal quality never suppresses them.
     """
 
     def __init__(self, fs_hz: float, evidence: EvidenceAt) -> None:
@@ -176,7 +175,7 @@ class VfConsumer:
                 self.episodes[-1] = (self.episodes[-1][0], item.onset_idx / self._fs_hz)
 
     def findings(self, t_s: float) -> list[Finding]:
-        """The ``vfib`` finding; at the moment of a decision it quotes the window's P(VF)."""
+        """Return the ``vfib`` finding; at the moment of a decision it quotes P(VF)."""
         if not self.active:
             return [Finding(AlarmCode.VFIB, active=False)]
         text = "Ventricular fibrillation / flutter"
@@ -214,7 +213,7 @@ class LinkConsumer:
                 self.since_s = item.t_s
 
     def findings(self, t_s: float) -> list[Finding]:
-        """The ``sensor_disconnected`` finding."""
+        """Return the ``sensor_disconnected`` finding."""
         if self.since_s is None:
             return [Finding(AlarmCode.SENSOR_DISCONNECTED, active=False)]
         return [
@@ -281,7 +280,7 @@ class VitalsConsumer:
         self._news2_last_s = -math.inf
 
     def feed(self, item: Item) -> None:
-        """Final beats feed EDR, gaps restart it, commits refresh the store and NEWS2."""
+        """Feed final beats to EDR, restart it at gaps, refresh the store and NEWS2 at commits."""
         if isinstance(item, Beat):
             self._add_beat(item)
         elif isinstance(item, StateChange) and item.unusable:
@@ -302,7 +301,7 @@ class VitalsConsumer:
         store = self.store
         hr = self._hr_bpm()
         if hr is not None and not self._asystole():
-            store.put_pulse(min(hr, MAX_DISPLAY_PULSE_BPM), source="ecg", t_s=t_s)
+            store.put_pulse(min(hr, PULSE_MAX_PLAUSIBLE_BPM), source="ecg", t_s=t_s)
         if self.edr is not None and t_s - self._edr_last_s >= self._cfg.edr_period_s:
             self._edr_last_s = t_s
             rate = self.edr.rate_per_min(t_s)
@@ -337,7 +336,7 @@ class VitalsConsumer:
         return None, None
 
     def latest(self, param: Param) -> float | None:
-        """The latest numeric value of ``param``, rounded to 0.1, or None."""
+        """Return the latest numeric value of ``param``, rounded to 0.1, or None."""
         obs = self.store.latest(param)
         if obs is None or isinstance(obs.value, bool) or not isinstance(obs.value, int | float):
             return None

@@ -86,7 +86,7 @@ class BeatFinaliser:
         return out
 
     def recent(self, n: int) -> list[Beat]:
-        """The last ``n`` beats in stream order, as evidence; the newest may await its class."""
+        """Return the last ``n`` beats in stream order (the newest may await its class)."""
         return list(self._recent)[-n:]
 
     def _remember(self, final: Beat) -> None:

@@ -29,15 +29,12 @@ from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.messages import EcgStrip
 from agent.rhythm.vf import VfChange, VfDetector, VfParams
 from firmware_bridge.frames import EcgChunk
+from firmware_bridge.limits import ECG_MAX_PLAUSIBLE_UV
 
 logger = logging.getLogger(__name__)
 
 RING_S: Final = 40.0
 """ECG kept for evidence strips, s: the strip (<= 30 s) plus the detector's commit lag."""
-
-MAX_PLAUSIBLE_ECG_UV: Final = 50_000.0
-"""Samples beyond ±50 mV are not ECG (surface ECG is a few mV; clinical front ends clip
-at ±5-10 mV): they are treated as invalid (NaN, i.e. lead-off) and counted."""
 
 MAX_GAP_FILL_S: Final = 120.0
 """Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so
@@ -121,7 +118,8 @@ class WaveformFrontEnd:
     samples_in : int
         Samples taken in so far (including NaN gap fill).
     samples_implausible : int
-        Samples rejected by the plausibility gate (beyond ±``MAX_PLAUSIBLE_ECG_UV``).
+        Samples rejected by the plausibility gate (beyond ±``ECG_MAX_PLAUSIBLE_UV``, from
+        :mod:`firmware_bridge.limits`).
     samples_gap_filled : int
         Samples filled with NaN where chunks were missing.
     """
@@ -174,7 +172,7 @@ class WaveformFrontEnd:
         """Take the next contiguous samples, shape ``(n_samples,)``, µV, NaN = invalid."""
         samples = np.asarray(samples_uv, dtype=np.float32)
         with np.errstate(invalid="ignore"):
-            bad = ~(np.abs(samples) <= MAX_PLAUSIBLE_ECG_UV) & ~np.isnan(samples)
+            bad = ~(np.abs(samples) <= ECG_MAX_PLAUSIBLE_UV) & ~np.isnan(samples)
         if bad.any():
             samples = np.where(bad, np.float32(np.nan), samples)
             self.samples_implausible += int(bad.sum())
@@ -212,7 +210,7 @@ class WaveformFrontEnd:
         return samples.copy()
 
     def strip(self, end_s: float, duration_s: float) -> EcgStrip | None:
-        """The ECG that ended at stream time ``end_s`` (up to ``duration_s``), or None."""
+        """Return the ECG that ended at stream time ``end_s`` (up to ``duration_s``), or None."""
         fs = self.fs_hz
         stop = round(end_s * fs)
         first, samples = self._ring.window(stop - round(duration_s * fs), stop)

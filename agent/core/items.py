@@ -20,11 +20,13 @@ the beats in stream-time order, state changes first at equal times, so that an a
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from agent.beats import Beat
 from agent.dsp.rpeaks import RPeak
+from agent.rhythm.vf import VfChange
 
 JUST_BEFORE_S: Final = 1e-6
 """The open RR interval is judged this long before each beat (asystole, pause), s."""
@@ -52,7 +54,7 @@ class Qrs:
     amplitude_uv: float
 
     def beat(self) -> Beat:
-        """The beat as detected (no class yet)."""
+        """Return the beat as detected (no class yet)."""
         return Beat(self.r_peak_idx, self.t_s, self.rr_ms, self.amplitude_uv)
 
 
@@ -106,8 +108,10 @@ class Commit:
     t_s: float
 
 
-TimelineItem = Qrs | Beat | StateChange | Commit
-"""What consumers are fed, in stream-time order (:class:`agent.core.consumers.Consumer`)."""
+TimelineItem = Qrs | Beat | StateChange | Commit | VfChange
+"""What consumers are fed (:class:`agent.core.consumers.Consumer`): timeline consumers get
+``Qrs``, final ``Beat``, ``StateChange`` and ``Commit`` in stream-time order; immediate
+consumers get VF decisions (:class:`~agent.rhythm.vf.VfChange`) and link changes at once."""
 
 
 class Timeline:
@@ -121,7 +125,7 @@ class Timeline:
         self._pending.extend(changes)
 
     def drain(
-        self, beats: list[tuple[float, RPeak | Qrs]], committed_s: float
+        self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float
     ) -> list[tuple[float, RPeak | Qrs | StateChange]]:
         """Return ``(t_s, item)`` for ``beats`` and the queued changes up to ``committed_s``.
 

@@ -11,14 +11,16 @@ driver (:mod:`agent.core.driver`), so offline numbers *are* the live agent's num
 Each step: the front end turns the frame into items; immediate items (VF/VFL decisions, link
 loss) are judged at once; the others wait on the :class:`~agent.core.items.Timeline` for the
 commit horizon and are then applied in stream-time order: the open RR interval is judged just
-before each beat, each QRS goes to the timing rules, the :class:`~agent.core.finaliser.BeatFinaliser`
-turns it into a final classified beat (one beat late) for the class consumers, and the one
+before each beat, each QRS goes to the timing rules, the
+:class:`~agent.core.finaliser.BeatFinaliser` turns it into a final classified beat (one beat
+late) for the class consumers, and the one
 :class:`~agent.alarms.engine.AlarmEngine` turns every finding into alarm events.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -160,7 +162,7 @@ class MonitorCore:
     # -- what subclasses provide -------------------------------------------------------------
 
     def clock_s(self) -> float:
-        """The newest stream time known (at or past the commit horizon), s."""
+        """Return the newest stream time known (at or past the commit horizon), s."""
         return self.committed_s
 
     def counters(self) -> dict[str, int]:
@@ -168,7 +170,7 @@ class MonitorCore:
         return {"values_rejected": self.values_rejected}
 
     def sqi(self) -> float | None:
-        """The latest signal-quality index, or None."""
+        """Return the latest signal-quality index, or None."""
         return None
 
     def _ecg_chunk(self, chunk: EcgChunk) -> StepOutput:
@@ -268,7 +270,7 @@ class MonitorCore:
         return self.engine.acknowledge(alarm_id, self.committed_s, self.clock_s())
 
     def rhythm_episodes(self) -> dict[str, list[tuple[float, float]]]:
-        """The rhythm episodes so far, ``{"VF": [(onset_s, end_s), ...], "AFIB": ...}``."""
+        """Return the rhythm episodes so far, ``{"VF": [(onset_s, end_s), ...], "AFIB": ...}``."""
         now = self.clock_s()
         out: dict[str, list[tuple[float, float]]] = {}
         vf = self.vf.episodes if self.vf is not None else []
@@ -278,7 +280,7 @@ class MonitorCore:
         return out
 
     def current_rhythm(self) -> str | None:
-        """The rhythm the detectors see now (``VF``, ``AFIB``), or None."""
+        """Return the rhythm the detectors see now (``VF``, ``AFIB``), or None."""
         if self.vf is not None and self.vf.active:
             return "VF"
         if self.af is not None and self.af.onset_s is not None:
@@ -286,7 +288,7 @@ class MonitorCore:
         return None
 
     def vitals(self, device_id: str, ts_utc: datetime) -> VitalsMessage:
-        """The current vitals (HR per IEC averaging, last RR, leads-off, alarms, NEWS2)."""
+        """Return the current vitals (HR per IEC averaging, last RR, leads-off, alarms, NEWS2)."""
         return vitals_message(self, device_id, ts_utc)
 
     # -- the timeline walk -----------------------------------------------------------------
@@ -309,11 +311,13 @@ class MonitorCore:
             self._feed(beat)
             out.append(beat)
 
-    def _advance(self, beats: list[tuple[float, RPeak | Qrs]], committed_s: float) -> StepOutput:
+    def _advance(
+        self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float
+    ) -> StepOutput:
         """Apply beats and waiting state changes in stream-time order up to ``committed_s``."""
         return timed(self._times, "timeline", self._walk, beats, committed_s)
 
-    def _walk(self, beats: list[tuple[float, RPeak | Qrs]], committed_s: float) -> StepOutput:
+    def _walk(self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float) -> StepOutput:
         final: list[Beat] = []
         events: list[AlarmEvent] = []
         for t, item in self.pending.drain(beats, committed_s):
@@ -346,7 +350,7 @@ class MonitorCore:
 
 
 def device_change(event: DeviceEvent, t_s: float) -> StateChange:
-    """The timeline item of a device event, placed at stream time ``t_s``."""
+    """Return the timeline item of a device event, placed at stream time ``t_s``."""
     signal, active = _DEVICE_SIGNALS[event.kind]
     return StateChange(signal, active, t_s, event.battery_pct)
 

@@ -89,11 +89,11 @@ class WaveformMonitor(MonitorCore):
         self._reconnect_pending = False
 
     def clock_s(self) -> float:
-        """The newest sample's stream time, s."""
+        """Return the newest sample's stream time, s."""
         return max(self.front.now_s, self.committed_s)
 
     def sqi(self) -> float | None:
-        """The latest signal-quality index (0..1), or None before the first window."""
+        """Return the latest signal-quality index (0..1), or None before the first window."""
         return self.front.sqi
 
     def counters(self) -> dict[str, int]:

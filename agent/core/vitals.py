@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def news2_summary(result: News2Result) -> News2Summary:
-    """The wire form of a NEWS2 result (RCP 2017 chart 1 scores, sources and ages)."""
+    """Return the wire form of a NEWS2 result (RCP 2017 chart 1 scores, sources, ages)."""
     return News2Summary(
         total=result.total,
         complete=result.complete,
@@ -38,9 +38,11 @@ def news2_summary(result: News2Result) -> News2Summary:
 
 
 def vitals_message(core: MonitorCore, device_id: str, ts_utc: datetime) -> VitalsMessage:
-    """The current vitals of ``core``: HR per IEC 60601-2-27 averaging (0 during asystole),
-    last RR, signal quality, leads-off, active alarms, SpO2, respiration, temperature, NEWS2
-    and rhythm. Call it only while nothing else steps the core (the runtime holds its lock).
+    """Return the current vitals of ``core``.
+
+    HR per IEC 60601-2-27 averaging (0 during asystole), last RR, signal quality, leads-off,
+    active alarms, SpO2, respiration, temperature, NEWS2 and rhythm. Call it only while
+    nothing else steps the core (the runtime's driver holds its lock).
     """
     asystole = core.engine.is_active(AlarmCode.ASYSTOLE)
     hr = 0.0 if asystole else core.rules.hr_bpm

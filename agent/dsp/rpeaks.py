@@ -27,7 +27,8 @@ windows:
 
 Measured (tools/qrs_study.py, whole records, channel 0, EC57 150 ms window): all 48 mitdb
 records Se 99.87 %, +P 99.87 % at 360 Hz, 99.87 / 99.86 % at 130 Hz; about 0.55 s CPU per
-30-min 360 Hz record on one x86-64 core.
+30-min 360 Hz record on one x86-64 core. Studies vary the constants through
+:class:`RPeakTuning` (``tools/qrs_study.py --const NAME=VALUE``), never by patching them.
 
 Latency: ``committed_until_idx`` trails the newest pushed sample by at most
 ``hop_s + LOOKAHEAD_S + R_APEX_SEARCH_MS`` (2.58 s with the defaults) while beats come
@@ -35,6 +36,10 @@ regularly. Just after a beat, candidates that a later searchback could still pic
 commitment back by up to the searchback interval (1.5 mean RR, at most
 ``SEARCHBACK_MAX_S``); once that interval has passed without a QRS (e.g. asystole) the lag
 is again ``hop_s + LOOKAHEAD_S + R_APEX_SEARCH_MS`` at most.
+
+The module is over 400 lines because the decision stage is one state machine whose rules
+interact (refractory, T- and P-wave tests, searchback, re-learning), and every constant keeps
+beside it the measurement that chose its value.
 
 References
 ----------
@@ -66,8 +71,10 @@ from agent.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_TUNING",
     "DetectorStep",
     "RPeak",
+    "RPeakTuning",
     "StreamingRPeakDetector",
 ]
 
@@ -161,6 +168,55 @@ MIN_VALID_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
+class RPeakTuning:
+    """The detector's tuning constants as one value, for studies that vary them.
+
+    Each field is the module constant of the same name in lower case, and defaults to it
+    (``threshold_coef`` defaults to :data:`THRESHOLD_COEF`; the constants document each
+    value's reason and source). The agent always runs :data:`DEFAULT_TUNING`; a study passes
+    a changed copy, e.g. ``dataclasses.replace(DEFAULT_TUNING, threshold_coef=0.25)``
+    (``tools/qrs_study.py --const THRESHOLD_COEF=0.25``), instead of patching the module.
+    The NeuroKit2 cleaning constants (``NK_CLEAN_*``) and :data:`MIN_FS_HZ` are not tuning:
+    they pin the cleaning to ``nk.ecg_clean`` and the filters' validity.
+    """
+
+    qrs_band_hz: tuple[float, float] = QRS_BAND_HZ
+    qrs_band_order: int = QRS_BAND_ORDER
+    mwi_ms: float = MWI_MS
+    refractory_ms: float = REFRACTORY_MS
+    t_wave_window_ms: float = T_WAVE_WINDOW_MS
+    t_wave_slope_ratio: float = T_WAVE_SLOPE_RATIO
+    p_wave_window_ms: float = P_WAVE_WINDOW_MS
+    p_wave_slope_ratio: float = P_WAVE_SLOPE_RATIO
+    min_rr_ms: float = MIN_RR_MS
+    slope_half_width_ms: float = SLOPE_HALF_WIDTH_MS
+    threshold_coef: float = THRESHOLD_COEF
+    level_memory_beats: int = LEVEL_MEMORY_BEATS
+    searchback_rr_ratio: float = SEARCHBACK_RR_RATIO
+    searchback_threshold_ratio: float = SEARCHBACK_THRESHOLD_RATIO
+    searchback_min_s: float = SEARCHBACK_MIN_S
+    searchback_max_s: float = SEARCHBACK_MAX_S
+    rr_default_s: float = RR_DEFAULT_S
+    rr_min_s: float = RR_MIN_S
+    rr_max_s: float = RR_MAX_S
+    min_qrs_pp_uv: float = MIN_QRS_PP_UV
+    qrs_pp_half_width_ms: float = QRS_PP_HALF_WIDTH_MS
+    lookahead_s: float = LOOKAHEAD_S
+    init_s: float = INIT_S
+    init_qrs_fraction: float = INIT_QRS_FRACTION
+    reinit_s: float = REINIT_S
+    r_apex_search_ms: float = R_APEX_SEARCH_MS
+    apex_baseline_half_width_ms: float = APEX_BASELINE_HALF_WIDTH_MS
+    nan_guard_s: float = NAN_GUARD_S
+    stream_edge_s: float = STREAM_EDGE_S
+    min_valid_s: float = MIN_VALID_S
+
+
+DEFAULT_TUNING: Final = RPeakTuning()
+"""The shipped tuning: every module constant as written above."""
+
+
+@dataclass(frozen=True, slots=True)
 class RPeak:
     """One detected R peak.
 
@@ -218,6 +274,9 @@ class StreamingRPeakDetector:
         Length of each cleaning window, s (default 10). Must exceed ``hop_s + 2 s``.
     hop_s : float, optional
         Windows end every ``hop_s`` seconds (default 2).
+    tuning : RPeakTuning, optional
+        Detection constants (default :data:`DEFAULT_TUNING`, the module constants); only
+        studies change them.
 
     Raises
     ------
@@ -244,14 +303,16 @@ class StreamingRPeakDetector:
         *,
         window_s: float = 10.0,
         hop_s: float = 2.0,
+        tuning: RPeakTuning = DEFAULT_TUNING,
     ) -> None:
+        self._tuning = tuning
         if not fs_hz >= MIN_FS_HZ:
             msg = f"fs_hz must be >= 100 Hz, got {fs_hz}"
             raise ConfigError(msg, "fs_hz")
         if powerline_hz not in (50, 60):
             msg = f"powerline_hz must be 50 or 60, got {powerline_hz}"
             raise ConfigError(msg, "powerline_hz")
-        if not hop_s > 0 or not window_s >= hop_s + LOOKAHEAD_S + 1.5:
+        if not hop_s > 0 or not window_s >= hop_s + self._tuning.lookahead_s + 1.5:
             msg = f"need hop_s > 0 and window_s >= hop_s + 2 s, got {window_s=} {hop_s=}"
             raise ConfigError(
                 msg,
@@ -261,19 +322,19 @@ class StreamingRPeakDetector:
         self.powerline_hz: Literal[50, 60] = powerline_hz
         self._win_n = round(window_s * fs_hz)
         self._hop_n = max(1, round(hop_s * fs_hz))
-        self._look_n = round(LOOKAHEAD_S * fs_hz)
-        self._init_n = round(INIT_S * fs_hz)
-        self._refr_n = round(REFRACTORY_MS * fs_hz / 1000.0)
-        self._twave_n = round(T_WAVE_WINDOW_MS * fs_hz / 1000.0)
-        self._pwave_n = round(P_WAVE_WINDOW_MS * fs_hz / 1000.0)
-        self._close_n = round(MIN_RR_MS * fs_hz / 1000.0)
-        self._stream_edge_n = round(STREAM_EDGE_S * fs_hz)
-        self._slope_n = round(SLOPE_HALF_WIDTH_MS * fs_hz / 1000.0)
-        self._apex_n = round(R_APEX_SEARCH_MS * fs_hz / 1000.0)
-        self._base_n = round(APEX_BASELINE_HALF_WIDTH_MS * fs_hz / 1000.0)
-        self._pp_n = round(QRS_PP_HALF_WIDTH_MS * fs_hz / 1000.0)
-        self._mwi_n = max(1, round(MWI_MS * fs_hz / 1000.0))
-        self._nan_guard_n = round(NAN_GUARD_S * fs_hz)
+        self._look_n = round(self._tuning.lookahead_s * fs_hz)
+        self._init_n = round(self._tuning.init_s * fs_hz)
+        self._refr_n = round(self._tuning.refractory_ms * fs_hz / 1000.0)
+        self._twave_n = round(self._tuning.t_wave_window_ms * fs_hz / 1000.0)
+        self._pwave_n = round(self._tuning.p_wave_window_ms * fs_hz / 1000.0)
+        self._close_n = round(self._tuning.min_rr_ms * fs_hz / 1000.0)
+        self._stream_edge_n = round(self._tuning.stream_edge_s * fs_hz)
+        self._slope_n = round(self._tuning.slope_half_width_ms * fs_hz / 1000.0)
+        self._apex_n = round(self._tuning.r_apex_search_ms * fs_hz / 1000.0)
+        self._base_n = round(self._tuning.apex_baseline_half_width_ms * fs_hz / 1000.0)
+        self._pp_n = round(self._tuning.qrs_pp_half_width_ms * fs_hz / 1000.0)
+        self._mwi_n = max(1, round(self._tuning.mwi_ms * fs_hz / 1000.0))
+        self._nan_guard_n = round(self._tuning.nan_guard_s * fs_hz)
         # NeuroKit2 0.2.13 ecg_clean(method="neurokit"), with its filters designed once:
         # 5th-order Butterworth high-pass at 0.5 Hz run forward-backward, then a moving
         # average one mains period long, forward-backward (nk.signal_filter "powerline").
@@ -282,7 +343,11 @@ class StreamingRPeakDetector:
         )
         self._powerline_taps = max(1, int(fs_hz / powerline_hz))
         self._sos = signal.butter(
-            QRS_BAND_ORDER, QRS_BAND_HZ, btype="bandpass", fs=self.fs_hz, output="sos"
+            self._tuning.qrs_band_order,
+            self._tuning.qrs_band_hz,
+            btype="bandpass",
+            fs=self.fs_hz,
+            output="sos",
         )
         # stream buffer: the last window of samples (float64), starting at _buf_start
         self._buf = np.zeros(0, dtype=np.float64)
@@ -293,9 +358,9 @@ class StreamingRPeakDetector:
         self._decided_until = 0  # candidates below this have been decided
         self._last_cand_idx = -(10**9)  # last decided candidate (feature peak index)
         self._initialised = False
-        self._qrs_levels: deque[float] = deque(maxlen=LEVEL_MEMORY_BEATS)
-        self._noise_levels: deque[float] = deque(maxlen=LEVEL_MEMORY_BEATS)
-        self._rr_n: deque[int] = deque(maxlen=LEVEL_MEMORY_BEATS)
+        self._qrs_levels: deque[float] = deque(maxlen=self._tuning.level_memory_beats)
+        self._noise_levels: deque[float] = deque(maxlen=self._tuning.level_memory_beats)
+        self._rr_n: deque[int] = deque(maxlen=self._tuning.level_memory_beats)
         self._last_qrs: _Candidate | None = None
         self._last_qrs_feature_idx = -(10**9)
         self._sb_anchor = 0  # searchback measures time since max(last QRS, failed searchback)
@@ -391,7 +456,7 @@ class StreamingRPeakDetector:
         """Return the undecided QRS candidates of one window, in time order."""
         invalid = np.isnan(window)
         n_valid = int(window.size - invalid.sum())
-        if n_valid < MIN_VALID_S * self.fs_hz:
+        if n_valid < self._tuning.min_valid_s * self.fs_hz:
             return []
         x = window
         if n_valid < window.size:
@@ -427,7 +492,7 @@ class StreamingRPeakDetector:
             if k < peak_pos.size and peak_pos[k] - p <= self._pwave_n:
                 q = int(peak_pos[k])
                 pre_wave = feature[q] > feature[p] and (
-                    q - p <= self._close_n or slope < P_WAVE_SLOPE_RATIO * slope_at(q)
+                    q - p <= self._close_n or slope < self._tuning.p_wave_slope_ratio * slope_at(q)
                 )
             a0, a1 = max(0, p - self._apex_n), min(n, p + self._apex_n + 1)
             seg = clean[a0:a1]
@@ -456,13 +521,13 @@ class StreamingRPeakDetector:
         top = float(heights.max())
         if top <= 0.0:
             return False
-        is_qrs = heights > INIT_QRS_FRACTION * top
+        is_qrs = heights > self._tuning.init_qrs_fraction * top
         qrs_level = float(np.median(heights[is_qrs]))
         noise_level = float(np.median(heights[~is_qrs])) if (~is_qrs).any() else 0.0
         self._qrs_levels.clear()
         self._noise_levels.clear()
-        self._qrs_levels.extend([qrs_level] * LEVEL_MEMORY_BEATS)
-        self._noise_levels.extend([noise_level] * LEVEL_MEMORY_BEATS)
+        self._qrs_levels.extend([qrs_level] * self._tuning.level_memory_beats)
+        self._noise_levels.extend([noise_level] * self._tuning.level_memory_beats)
         self._initialised = True
         logger.debug("thresholds learnt: qrs %.3g noise %.3g", qrs_level, noise_level)
         return True
@@ -473,11 +538,16 @@ class StreamingRPeakDetector:
             return math.inf  # nothing learnt yet: nothing is a QRS
         qrs = statistics.median(self._qrs_levels)
         noise = statistics.median(self._noise_levels) if self._noise_levels else 0.0
-        return noise + THRESHOLD_COEF * (qrs - noise)
+        return noise + self._tuning.threshold_coef * (qrs - noise)
 
     def _sb_interval_n(self) -> int:
-        rr_s = statistics.fmean(self._rr_n) / self.fs_hz if self._rr_n else RR_DEFAULT_S
-        sb_s = min(max(SEARCHBACK_RR_RATIO * rr_s, SEARCHBACK_MIN_S), SEARCHBACK_MAX_S)
+        rr_s = (
+            statistics.fmean(self._rr_n) / self.fs_hz if self._rr_n else self._tuning.rr_default_s
+        )
+        sb_s = min(
+            max(self._tuning.searchback_rr_ratio * rr_s, self._tuning.searchback_min_s),
+            self._tuning.searchback_max_s,
+        )
         return round(sb_s * self.fs_hz)
 
     def _is_t_wave(self, cand: _Candidate) -> bool:
@@ -485,13 +555,13 @@ class StreamingRPeakDetector:
         return (
             last is not None
             and cand.idx - self._last_qrs_feature_idx < self._twave_n
-            and cand.slope < T_WAVE_SLOPE_RATIO * last.slope
+            and cand.slope < self._tuning.t_wave_slope_ratio * last.slope
         )
 
     def _accept(self, cand: _Candidate, out: list[RPeak], *, searchback: bool) -> None:
         if self._last_qrs is not None:
             rr = cand.idx - self._last_qrs_feature_idx
-            if RR_MIN_S * self.fs_hz <= rr <= RR_MAX_S * self.fs_hz:
+            if self._tuning.rr_min_s * self.fs_hz <= rr <= self._tuning.rr_max_s * self.fs_hz:
                 self._rr_n.append(rr)
         self._qrs_levels.append(cand.height)
         self._last_qrs = cand
@@ -507,7 +577,7 @@ class StreamingRPeakDetector:
     def _searchback(self, now: int, out: list[RPeak]) -> None:
         """Look for missed beats while ``now`` is a searchback interval past the anchor."""
         while now - self._sb_anchor > self._sb_interval_n():
-            limit = SEARCHBACK_THRESHOLD_RATIO * self._threshold()
+            limit = self._tuning.searchback_threshold_ratio * self._threshold()
             best: _Candidate | None = None
             for cand in self._pending:
                 better = best is None or cand.height > best.height
@@ -536,7 +606,7 @@ class StreamingRPeakDetector:
                 self._noise_levels.append(cand.height)  # MIN_RR_MS rule, backwards
                 continue
             self._searchback(cand.idx, out)
-            if cand.pp_uv < MIN_QRS_PP_UV or cand.pre_wave:
+            if cand.pp_uv < self._tuning.min_qrs_pp_uv or cand.pre_wave:
                 self._noise_levels.append(cand.height)
                 continue
             if cand.height > self._threshold() and not self._is_t_wave(cand):
@@ -545,7 +615,10 @@ class StreamingRPeakDetector:
                 self._noise_levels.append(cand.height)
                 self._pending.append(cand)
         self._searchback(region_end, out)
-        if self._initialised and region_end - self._last_qrs_feature_idx > REINIT_S * self.fs_hz:
+        if (
+            self._initialised
+            and region_end - self._last_qrs_feature_idx > self._tuning.reinit_s * self.fs_hz
+        ):
             self._initialised = False  # relearn from the next window
         self._decided_until = max(self._decided_until, region_end)
         hold = region_end if final else region_end - self._apex_n

@@ -29,6 +29,9 @@ Mar T, Zaunseder S, Martinez JP, Llamedo M, Poll R. Optimization of ECG classifi
 of feature selection. IEEE Trans Biomed Eng 2011;58(8):2168-2177. doi:10.1109/TBME.2011.2113395
 Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed Eng
 1985;32(3):230-236. doi:10.1109/TBME.1985.325532
+
+Length: every feature the beat classifier sees is defined here, in one place, so that training
+(``tools.beats``) and the agent cannot drift apart.
 """
 
 from __future__ import annotations

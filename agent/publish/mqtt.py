@@ -10,6 +10,9 @@ Threading: the public methods are called from the asyncio thread, the ``_on_*`` 
 in paho's thread. paho calls ``on_publish`` while holding its own outgoing-message lock, so our
 locks are ordered: ``_send_lock`` (held around ``client.publish``, never taken in
 ``on_publish``) before ``_lock`` (a leaf lock: paho is never called while it is held).
+
+The module is over 400 lines because that lock order and the outbox hand-off span every paho
+callback and every public method; split across files, the invariant could not be read at once.
 """
 
 from __future__ import annotations
@@ -29,9 +32,16 @@ from pydantic import ValidationError
 
 from agent.config import BedConfig, MqttConfig
 from agent.errors import BrokerUnreachableError
-from agent.messages import AlarmAck, AlarmEvent, StatusMessage, VitalsMessage, topic, utc_now
+from agent.messages import (
+    AlarmAck,
+    AlarmEvent,
+    ManualObservations,
+    StatusMessage,
+    VitalsMessage,
+    topic,
+    utc_now,
+)
 from agent.publish.outbox import Outbox
-from agent.vitals.observations import ManualObservations
 
 __all__ = ["ConnackWaiter", "MqttPublisher", "connect_client", "mqtt_client_id"]
 
@@ -148,7 +158,7 @@ class MqttPublisher:
         ``alarms/ack`` topic. It runs in paho's network thread: hand work to asyncio with
         ``loop.call_soon_threadsafe``. Exceptions it raises are logged and swallowed.
     on_observations
-        Called with each valid :class:`~agent.vitals.observations.ManualObservations`
+        Called with each valid :class:`~agent.messages.ManualObservations`
         received on this bed's ``observations`` topic (nurse-entered BP, consciousness,
         oxygen...), in paho's thread like ``on_ack``.
 

@@ -215,7 +215,7 @@ class AfModel:
         return cls(card, model_path, model_path.read_bytes())
 
     def interpreter(self, *, backend: Backend = "cpu", fallback_to_cpu: bool = True) -> TfliteModel:
-        """A fresh interpreter for one stream (no file is read).
+        """Return a fresh interpreter for one stream (no file is read).
 
         Raises
         ------

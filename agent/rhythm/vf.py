@@ -46,6 +46,9 @@ IEEE Trans Biomed Eng 2007;54(1):174-177. doi:10.1109/TBME.2006.880909
 Arafat MA, Chowdhury AW, Hasan MK. A simple time domain algorithm for the detection of
 ventricular fibrillation in electrocardiogram. Signal Image Video Process 2011;5:1-10
 (TCSC; conference version 2009). doi:10.1007/s11760-009-0136-1
+
+Length: the features, the logistic model and the streaming detector stay together because
+``tools.vf`` tunes exactly these functions.
 """
 
 from __future__ import annotations

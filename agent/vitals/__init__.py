@@ -1,6 +1,8 @@
 """Vital signs: NEWS2 (RCP 2017), the per-bed vitals store, ECG-derived respiration, alarms.
 
-Pure and synchronous: no I/O, no wall clock (times are stream seconds passed in).
+Pure and synchronous: no I/O, no wall clock (times are stream seconds passed in). The nurse
+station's payload, :class:`~agent.messages.ManualObservations`, is a wire contract and lives in
+:mod:`agent.messages` with the other payloads.
 """
 
 from __future__ import annotations
@@ -26,20 +28,13 @@ from agent.vitals.news2 import (
     score_systolic_bp,
     score_temperature,
 )
-from agent.vitals.observations import (
-    OBSERVATIONS_TOPIC_KIND,
-    ManualObservations,
-    VitalsStore,
-    stream_time_s,
-)
+from agent.vitals.observations import VitalsStore, stream_time_s
 
 __all__ = [
-    "OBSERVATIONS_TOPIC_KIND",
     "ClinicalRisk",
     "Consciousness",
     "EdrEstimate",
     "EdrRespirationEstimator",
-    "ManualObservations",
     "News2Result",
     "News2Rules",
     "Observation",

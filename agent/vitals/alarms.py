@@ -33,8 +33,8 @@ from functools import partial
 from typing import Final
 
 from agent.alarms.engine import ConditionSpec, Finding
-from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority
-from agent.vitals.news2 import Consciousness, News2Result, Param
+from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority, Consciousness
+from agent.vitals.news2 import News2Result, Param
 
 __all__ = [
     "DEFAULT_NEWS2_CLEAR_AFTER_S",

@@ -28,7 +28,7 @@ beat to beat by up to ±15 % (719, 981, 683, 974 µV... while the raw R peaks va
 which read as a false rate in most windows and up to 15 breaths/min wrong.
 
 **Why an FFT peak and not NeuroKit2.** Measured with
-``nice -n 10 .venv/bin/python -m tests.agent.vitals.edr_study`` (ECGSYN at 250 Hz, 90 s,
+``nice -n 10 .venv/bin/python -m tools.edr_study`` (ECGSYN at 250 Hz, 90 s,
 amplitude x ``1 + 0.1 r(t)``, 20 µV noise, R peaks from the agent's streaming detector,
 3 seeds, HR 60/80/100, a 32 s estimate every 4 s from 40 s on):
 
@@ -57,6 +57,9 @@ ECG-based algorithms reached a bias near 0 with 95 % limits of agreement of abou
 heart rate aliases to a wrong, lower rate when the alias falls inside the band (36/min at
 HR 60 read as 24/min): a physical limit of beat-sampled EDR. EDR is a trend for NEWS2, not
 an apnoea monitor.
+
+The module is over 400 lines because the measurements above, which justify each constant and
+the default method, are kept beside the code they describe.
 
 References
 ----------

@@ -44,6 +44,12 @@ reported (with their age) but never scored. Because every score is >= 0, a parti
 a lower bound of the complete one: ``urgent`` / ``emergency`` decided on a partial total are
 never false relative to the complete score, but they can be missed.
 
+**Where things live.** :class:`Consciousness` and :class:`SpO2Scale` are wire enums (the nurse
+station sends them), defined in :mod:`agent.messages` and re-exported here; the plausibility
+gates are :mod:`firmware_bridge.limits`. The module is long (about 780 lines) because it
+transcribes all of chart 1 (one documented scorer per row, checked together against the RCP
+report) and the aggregate that reads them.
+
 References
 ----------
 Royal College of Physicians. National Early Warning Score (NEWS) 2: Standardising the
@@ -60,6 +66,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Generic, TypeVar, cast
+
+from agent.messages import Consciousness, SpO2Scale
+from firmware_bridge.limits import (
+    PULSE_MAX_PLAUSIBLE_BPM,
+    PULSE_MIN_PLAUSIBLE_BPM,
+    RESPIRATION_RATE_MAX_PLAUSIBLE_PER_MIN,
+    RESPIRATION_RATE_MIN_PLAUSIBLE_PER_MIN,
+    SPO2_MAX_PLAUSIBLE_PCT,
+    SPO2_MIN_PLAUSIBLE_PCT,
+    SYSTOLIC_BP_MAX_PLAUSIBLE_MMHG,
+    SYSTOLIC_BP_MIN_PLAUSIBLE_MMHG,
+    TEMPERATURE_MAX_PLAUSIBLE_C,
+    TEMPERATURE_MIN_PLAUSIBLE_C,
+)
 
 __all__ = [
     "DEFAULT_MANUAL_MAX_AGE_S",
@@ -111,27 +131,6 @@ PARAM_ORDER: Final[tuple[Param, ...]] = tuple(Param)
 """Chart 1 row order; results list parameters in this order."""
 
 
-class SpO2Scale(enum.IntEnum):
-    """Which SpO2 row of chart 1 applies (RCP 2017, section "SpO2 scale 2").
-
-    Scale 2 is only for patients with hypercapnic respiratory failure whose target range is
-    88-92 %, prescribed by a clinician; every other patient is scored on scale 1.
-    """
-
-    SCALE_1 = 1
-    SCALE_2 = 2
-
-
-class Consciousness(enum.StrEnum):
-    """ACVPU level (RCP 2017, chart 1 "Consciousness"; C = new confusion)."""
-
-    ALERT = "A"
-    CONFUSION = "C"
-    VOICE = "V"
-    PAIN = "P"
-    UNRESPONSIVE = "U"
-
-
 class ClinicalRisk(enum.StrEnum):
     """Clinical risk from the aggregate score (RCP 2017, chart 2)."""
 
@@ -152,14 +151,21 @@ RED_SCORE: Final = 3
 
 PLAUSIBLE_RANGE: Final[dict[Param, tuple[float, float]]] = {
     # Gates for values that cannot be physiological (a sensor or entry error, not a patient):
-    # they are wider than anything survivable so that no real extreme is ever rejected.
-    Param.RESPIRATION_RATE: (0.0, 120.0),  # /min; 0 is apnoea, > 120 is not breathing
-    Param.SPO2: (0.0, 100.0),  # %; a saturation above 100 % does not exist
-    Param.SYSTOLIC_BP: (0.0, 350.0),  # mmHg; NIBP cuffs measure up to ~300
-    Param.PULSE: (0.0, 350.0),  # /min; 0 is arrest, IEC 60601-2-27 HR range ends at 300
-    Param.TEMPERATURE: (10.0, 46.0),  # °C; lowest survived core ~13.7, highest ~46.5
+    # wider than anything survivable. Values, reasons and sources: firmware_bridge.limits.
+    Param.RESPIRATION_RATE: (
+        RESPIRATION_RATE_MIN_PLAUSIBLE_PER_MIN,
+        RESPIRATION_RATE_MAX_PLAUSIBLE_PER_MIN,
+    ),
+    Param.SPO2: (SPO2_MIN_PLAUSIBLE_PCT, SPO2_MAX_PLAUSIBLE_PCT),
+    Param.SYSTOLIC_BP: (SYSTOLIC_BP_MIN_PLAUSIBLE_MMHG, SYSTOLIC_BP_MAX_PLAUSIBLE_MMHG),
+    Param.PULSE: (PULSE_MIN_PLAUSIBLE_BPM, PULSE_MAX_PLAUSIBLE_BPM),
+    Param.TEMPERATURE: (TEMPERATURE_MIN_PLAUSIBLE_C, TEMPERATURE_MAX_PLAUSIBLE_C),
 }
-"""Inclusive ``(low, high)`` plausibility gate per numeric parameter; outside -> ValueError."""
+"""Inclusive ``(low, high)`` plausibility gate per numeric parameter; outside -> ValueError.
+
+The table of :mod:`firmware_bridge.limits`, keyed by parameter; the nurse station's
+:class:`~agent.messages.ManualObservations` publishes the same bounds in its JSON Schema.
+"""
 
 _UNITS: Final[dict[Param, str]] = {
     Param.RESPIRATION_RATE: "/min",

@@ -2,9 +2,10 @@
 
 Values arrive from several places: the ECG pipeline (``pulse`` from ``"ecg"``, respiration
 from ``"edr"``), BLE wearables (``"ble:plx:AA:BB:..."`` for SpO2 and pulse, a thermometer),
-and the nurse station, which publishes a :class:`ManualObservations` on
+and the nurse station, which publishes a :class:`~agent.messages.ManualObservations` on
 ``bedside/v1/{unit}/{bed}/observations`` for what no sensor measures (blood pressure,
-consciousness, oxygen, a counted respiration rate, a temperature).
+consciousness, oxygen, a counted respiration rate, a temperature). That payload, like every
+wire payload, is defined in :mod:`agent.messages`; this module only stores what it carries.
 
 :class:`VitalsStore` keeps the latest value of each NEWS2 parameter with its source and stream
 time. "Latest" is by measurement time: a value older than the one held is ignored (a
@@ -22,20 +23,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Final, Literal, Self, cast
+from typing import Any, Final, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-
+from agent.messages import Consciousness, ManualObservations, SpO2Scale
 from agent.vitals.news2 import (
     MANUAL_SOURCE,
-    PLAUSIBLE_RANGE,
     AnyObservation,
-    Consciousness,
     News2Result,
     Observation,
     Observations,
     Param,
-    SpO2Scale,
     chart_round,
     default_max_age_s,
     is_manual_source,
@@ -44,8 +41,6 @@ from agent.vitals.news2 import (
 )
 
 __all__ = [
-    "OBSERVATIONS_TOPIC_KIND",
-    "ManualObservations",
     "VitalsStore",
     "stream_time_s",
 ]
@@ -62,68 +57,6 @@ _FIELD: Final[dict[Param, str]] = {
     Param.TEMPERATURE: "temperature_c",
 }
 """Field of :class:`~agent.vitals.news2.Observations` holding each parameter."""
-
-OBSERVATIONS_TOPIC_KIND: Final = "observations"
-"""Topic suffix of :class:`ManualObservations`: ``bedside/v1/{unit}/{bed}/observations``."""
-
-_RR = PLAUSIBLE_RANGE[Param.RESPIRATION_RATE]
-_SBP = PLAUSIBLE_RANGE[Param.SYSTOLIC_BP]
-_TEMP = PLAUSIBLE_RANGE[Param.TEMPERATURE]
-
-
-class ManualObservations(BaseModel):
-    """Observations entered at the nurse station for one bed (MQTT ``.../observations``).
-
-    Every field but ``ts_utc`` is optional: a nurse enters what was measured; at least one
-    observation (or ``spo2_scale``) must be present. Ranges are the NEWS2 plausibility gates
-    (:data:`agent.vitals.news2.PLAUSIBLE_RANGE`). No patient identifiers: the bed is in the
-    topic, and ``entered_by`` is a role or station id (letters, digits, ``._:@-``; no spaces,
-    so a person's full name does not fit).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    schema_version: Literal[1] = Field(default=1, description="Payload schema version.")
-    ts_utc: AwareDatetime = Field(description="When the observations were made, UTC.")
-    systolic_bp_mmhg: float | None = Field(
-        default=None, ge=_SBP[0], le=_SBP[1], description="Systolic blood pressure, mmHg."
-    )
-    consciousness: Consciousness | None = Field(
-        default=None, description="ACVPU: A, C (new confusion), V, P or U."
-    )
-    supplemental_o2: bool | None = Field(
-        default=None, description="True when the patient is on supplemental oxygen."
-    )
-    spo2_scale: SpO2Scale | None = Field(
-        default=None,
-        description="NEWS2 SpO2 scale (2 only for hypercapnic respiratory failure, prescribed).",
-    )
-    respiration_rate_per_min: float | None = Field(
-        default=None, ge=_RR[0], le=_RR[1], description="Counted respiration rate, breaths/min."
-    )
-    temperature_c: float | None = Field(
-        default=None, ge=_TEMP[0], le=_TEMP[1], description="Body temperature, °C."
-    )
-    entered_by: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_.:@-]{1,64}$",
-        description="Role or station id of who entered it (never patient data).",
-    )
-
-    @model_validator(mode="after")
-    def _something_observed(self) -> Self:
-        fields = (
-            self.systolic_bp_mmhg,
-            self.consciousness,
-            self.supplemental_o2,
-            self.spo2_scale,
-            self.respiration_rate_per_min,
-            self.temperature_c,
-        )
-        if all(v is None for v in fields):
-            msg = "no observation: give at least one of the observation fields"
-            raise ValueError(msg)
-        return self
 
 
 def stream_time_s(ts_utc: datetime, stream_start_utc: datetime) -> float:

@@ -47,6 +47,13 @@ from dataclasses import dataclass
 
 from firmware_bridge.codecs._wire import ByteReader, RawValue, uuid16
 from firmware_bridge.codecs.ieee11073 import SFLOAT_NAN, decode_sfloat, encode_sfloat
+from firmware_bridge.limits import (
+    PAI_MAX_PLAUSIBLE_PCT,
+    PAI_MIN_PLAUSIBLE_PCT,
+    PULSE_MIN_PLAUSIBLE_BPM,
+    SPO2_MAX_PLAUSIBLE_PCT,
+    SPO2_MIN_PLAUSIBLE_PCT,
+)
 
 PLX_SERVICE_UUID = uuid16(0x1822)
 PLX_CONTINUOUS_UUID = uuid16(0x2A5F)
@@ -88,13 +95,9 @@ DEV_STATUS_SENSOR_DISPLACED = 1 << 13
 DEV_STATUS_SENSOR_MALFUNCTIONING = 1 << 14
 DEV_STATUS_SENSOR_DISCONNECTED = 1 << 15
 
-# Plausibility gates: SpO2 and the Pulse Amplitude Index are percentages (0..100 %); a pulse rate
-# cannot be negative. Values outside are corrupt frames, not physiology.
-SPO2_MIN_PCT = 0.0
-SPO2_MAX_PCT = 100.0
-PAI_MIN_PCT = 0.0
-PAI_MAX_PCT = 100.0
-PR_MIN_BPM = 0.0
+# Plausibility gates (firmware_bridge.limits): SpO2 and the Pulse Amplitude Index are
+# percentages (0..100 %); a pulse rate cannot be negative. Values outside are corrupt frames,
+# not physiology. The upper pulse-rate gate is applied by the transport (it keeps the SpO2).
 
 _UINT16_MAX = 0xFFFF
 _UINT24_MAX = 0xFFFFFF
@@ -225,22 +228,30 @@ def decode_plx_continuous(data: RawValue) -> PlxContinuous:
     """
     reader = ByteReader(data, _WHAT)
     flags = reader.read_uint(1, "Flags")
-    spo2 = _read_sfloat(reader, "SpO2PR-Normal SpO2", SPO2_MIN_PCT, SPO2_MAX_PCT)
-    pr = _read_sfloat(reader, "SpO2PR-Normal PR", PR_MIN_BPM)
+    spo2 = _read_sfloat(
+        reader, "SpO2PR-Normal SpO2", SPO2_MIN_PLAUSIBLE_PCT, SPO2_MAX_PLAUSIBLE_PCT
+    )
+    pr = _read_sfloat(reader, "SpO2PR-Normal PR", PULSE_MIN_PLAUSIBLE_BPM)
     spo2_fast = pr_fast = spo2_slow = pr_slow = pai = None
     meas_status = dev_status = None
     if flags & PLX_FLAG_FAST:
-        spo2_fast = _read_sfloat(reader, "SpO2PR-Fast SpO2", SPO2_MIN_PCT, SPO2_MAX_PCT)
-        pr_fast = _read_sfloat(reader, "SpO2PR-Fast PR", PR_MIN_BPM)
+        spo2_fast = _read_sfloat(
+            reader, "SpO2PR-Fast SpO2", SPO2_MIN_PLAUSIBLE_PCT, SPO2_MAX_PLAUSIBLE_PCT
+        )
+        pr_fast = _read_sfloat(reader, "SpO2PR-Fast PR", PULSE_MIN_PLAUSIBLE_BPM)
     if flags & PLX_FLAG_SLOW:
-        spo2_slow = _read_sfloat(reader, "SpO2PR-Slow SpO2", SPO2_MIN_PCT, SPO2_MAX_PCT)
-        pr_slow = _read_sfloat(reader, "SpO2PR-Slow PR", PR_MIN_BPM)
+        spo2_slow = _read_sfloat(
+            reader, "SpO2PR-Slow SpO2", SPO2_MIN_PLAUSIBLE_PCT, SPO2_MAX_PLAUSIBLE_PCT
+        )
+        pr_slow = _read_sfloat(reader, "SpO2PR-Slow PR", PULSE_MIN_PLAUSIBLE_BPM)
     if flags & PLX_FLAG_MEASUREMENT_STATUS:
         meas_status = reader.read_uint(2, "Measurement Status")
     if flags & PLX_FLAG_DEVICE_SENSOR_STATUS:
         dev_status = reader.read_uint(3, "Device and Sensor Status")
     if flags & PLX_FLAG_PULSE_AMPLITUDE_INDEX:
-        pai = _read_sfloat(reader, "Pulse Amplitude Index", PAI_MIN_PCT, PAI_MAX_PCT)
+        pai = _read_sfloat(
+            reader, "Pulse Amplitude Index", PAI_MIN_PLAUSIBLE_PCT, PAI_MAX_PLAUSIBLE_PCT
+        )
     reader.expect_end()
     return PlxContinuous(
         spo2_pct=spo2,
@@ -287,16 +298,20 @@ def encode_plx_continuous(m: PlxContinuous) -> bytes:
     """
     flags = 0
     out = bytearray()
-    out += _sfloat_bytes("spo2_pct", m.spo2_pct, SPO2_MIN_PCT, SPO2_MAX_PCT)
-    out += _sfloat_bytes("pulse_rate_bpm", m.pulse_rate_bpm, PR_MIN_BPM)
+    out += _sfloat_bytes("spo2_pct", m.spo2_pct, SPO2_MIN_PLAUSIBLE_PCT, SPO2_MAX_PLAUSIBLE_PCT)
+    out += _sfloat_bytes("pulse_rate_bpm", m.pulse_rate_bpm, PULSE_MIN_PLAUSIBLE_BPM)
     if m.spo2_fast_pct is not None or m.pr_fast_bpm is not None:
         flags |= PLX_FLAG_FAST
-        out += _sfloat_bytes("spo2_fast_pct", m.spo2_fast_pct, SPO2_MIN_PCT, SPO2_MAX_PCT)
-        out += _sfloat_bytes("pr_fast_bpm", m.pr_fast_bpm, PR_MIN_BPM)
+        out += _sfloat_bytes(
+            "spo2_fast_pct", m.spo2_fast_pct, SPO2_MIN_PLAUSIBLE_PCT, SPO2_MAX_PLAUSIBLE_PCT
+        )
+        out += _sfloat_bytes("pr_fast_bpm", m.pr_fast_bpm, PULSE_MIN_PLAUSIBLE_BPM)
     if m.spo2_slow_pct is not None or m.pr_slow_bpm is not None:
         flags |= PLX_FLAG_SLOW
-        out += _sfloat_bytes("spo2_slow_pct", m.spo2_slow_pct, SPO2_MIN_PCT, SPO2_MAX_PCT)
-        out += _sfloat_bytes("pr_slow_bpm", m.pr_slow_bpm, PR_MIN_BPM)
+        out += _sfloat_bytes(
+            "spo2_slow_pct", m.spo2_slow_pct, SPO2_MIN_PLAUSIBLE_PCT, SPO2_MAX_PLAUSIBLE_PCT
+        )
+        out += _sfloat_bytes("pr_slow_bpm", m.pr_slow_bpm, PULSE_MIN_PLAUSIBLE_BPM)
     if m.measurement_status is not None:
         if not 0 <= m.measurement_status <= _UINT16_MAX:
             msg = f"measurement_status must fit a uint16, got {m.measurement_status!r}"
@@ -312,6 +327,9 @@ def encode_plx_continuous(m: PlxContinuous) -> bytes:
     if m.pulse_amplitude_index_pct is not None:
         flags |= PLX_FLAG_PULSE_AMPLITUDE_INDEX
         out += _sfloat_bytes(
-            "pulse_amplitude_index_pct", m.pulse_amplitude_index_pct, PAI_MIN_PCT, PAI_MAX_PCT
+            "pulse_amplitude_index_pct",
+            m.pulse_amplitude_index_pct,
+            PAI_MIN_PLAUSIBLE_PCT,
+            PAI_MAX_PLAUSIBLE_PCT,
         )
     return bytes([flags]) + bytes(out)

@@ -46,6 +46,9 @@ Data (``fb005c82-…``, notification)::
 With an ATT MTU of 232 the H10 packs 73 samples (229 = 10 + 73 * 3 octets) per notification.
 Only ECG frame type 0 (the H10's) is decoded; other measurement types, other ECG frame types and
 compressed frames raise :class:`~firmware_bridge.errors.FrameDecodeError` naming what was seen.
+
+Length: one protocol; each Polar PMD frame layout is written out with the captured replies it
+was checked against.
 """
 
 from __future__ import annotations

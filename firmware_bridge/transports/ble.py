@@ -1,5 +1,10 @@
 """BLE wearables as one :class:`~firmware_bridge.transports.Source`, with reconnection.
 
+The module is long (about 850 lines) because one device's whole connection lifecycle (scan,
+connect, subscribe, watchdog, decode, ECG gap filling, reconnect) is one state machine that
+reads best in one place; the configuration model ``BleDeviceConfig`` lives in
+:mod:`firmware_bridge.devices` and the plausibility gates in :mod:`firmware_bridge.limits`.
+
 Supported devices (``BleDeviceConfig.kind``):
 
 ``polar_h10``
@@ -72,9 +77,8 @@ import math
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Self
 
 import numpy as np
 from bleak import BleakClient, BleakScanner
@@ -84,7 +88,6 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from firmware_bridge.codecs.battery import BATTERY_LEVEL_UUID, decode_battery_level
 from firmware_bridge.codecs.heart_rate import (
@@ -111,6 +114,7 @@ from firmware_bridge.codecs.thermometer import (
     TEMPERATURE_MEASUREMENT_UUID,
     decode_temperature_measurement,
 )
+from firmware_bridge.devices import BleDeviceConfig, BleKind
 from firmware_bridge.errors import FrameDecodeError, SourceError
 from firmware_bridge.frames import (
     DeviceEvent,
@@ -121,11 +125,18 @@ from firmware_bridge.frames import (
     Spo2Reading,
     TemperatureReading,
 )
+from firmware_bridge.limits import (
+    PULSE_MAX_PLAUSIBLE_BPM,
+    PULSE_MIN_PLAUSIBLE_BPM,
+    RR_MAX_PLAUSIBLE_MS,
+    RR_MIN_PLAUSIBLE_MS,
+    SPO2_MAX_PLAUSIBLE_PCT,
+    SPO2_MIN_PLAUSIBLE_PCT,
+    TEMPERATURE_MAX_PLAUSIBLE_C,
+    TEMPERATURE_MIN_PLAUSIBLE_C,
+)
 
 logger = logging.getLogger(__name__)
-
-BleKind = Literal["polar_h10", "hrs", "plx", "thermometer"]
-"""Device kinds this transport drives."""
 
 H10_ECG_FS_HZ = 130
 """The Polar H10's only ECG sampling rate (PMD get-settings answer; Polar BLE SDK)."""
@@ -167,27 +178,6 @@ D-Bus reader, then bleak's dispatch, then our callback)."""
 NAN_CHUNK_MAX_S = 5.0
 """Gap fills are emitted as NaN chunks of at most this length."""
 
-RR_MIN_PLAUSIBLE_MS = 100.0
-"""Shortest RR interval accepted (600 bpm: beyond any human rhythm, even VF cycle lengths of
-~150-200 ms); shorter values are counted as implausible and dropped."""
-
-RR_MAX_PLAUSIBLE_MS = 30_000.0
-"""Longest RR interval accepted (a 30 s pause); the 0x2A37 field can carry up to 64 s."""
-
-SPO2_MIN_PLAUSIBLE_PCT = 0.0
-SPO2_MAX_PLAUSIBLE_PCT = 100.0
-"""SpO2 is a saturation: values outside 0-100 % are impossible and dropped (counted)."""
-
-PULSE_RATE_MAX_PLAUSIBLE_BPM = 350.0
-"""Pulse rates above 350 bpm are not physiological (ISO 80601-2-61 oximeters display up to
-~250-300 bpm); such values are dropped from the reading (SpO2 is kept)."""
-
-TEMPERATURE_MIN_PLAUSIBLE_C = 25.0
-TEMPERATURE_MAX_PLAUSIBLE_C = 45.0
-"""Body temperatures outside 25-45 °C are not survivable readings from a body probe (a probe
-off the body reads ambient); such values are dropped and counted."""
-
-
 BleFrame = Frame
 """Any frame :class:`BleSource` yields."""
 
@@ -221,80 +211,6 @@ class BleProtocolError(SourceError):
     def __init__(self, device: str, message: str) -> None:
         super().__init__(f"BLE device {device}: {message}")
         self.device = device
-
-
-class BleDeviceConfig(BaseModel):
-    """One BLE wearable to follow (embedded in the agent's config tree).
-
-    Exactly one of ``address`` and ``name`` identifies the device.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: BleKind = Field(description="What the device is and which services to use.")
-    address: str | None = Field(
-        default=None,
-        pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$",
-        description="Bluetooth address, AA:BB:CC:DD:EE:FF.",
-    )
-    name: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=248,  # Core spec: a local name is at most 248 octets
-        description="Advertised local name (e.g. 'Polar H10 ABCD1234').",
-    )
-    label: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="Id used in frames, stats and logs; default: the name, else the address.",
-    )
-    silence_s: float = Field(
-        default=5.0,
-        gt=0.0,
-        le=600.0,
-        description="Seconds without a decoded measurement before reconnecting (watchdog).",
-    )
-    battery_low_pct: int = Field(
-        default=15, ge=0, le=100, description="Battery level (%) reported as low."
-    )
-    scan_timeout_s: float = Field(
-        default=10.0, gt=0.0, le=120.0, description="Scan time per connection attempt, s."
-    )
-    connect_attempts: int = Field(
-        default=3, ge=1, le=10, description="Attempts per establish_connection call."
-    )
-    reconnect_initial_s: float = Field(
-        default=0.5, gt=0.0, le=60.0, description="First reconnection backoff, s."
-    )
-    reconnect_max_s: float = Field(
-        default=10.0, gt=0.0, le=300.0, description="Reconnection backoff cap, s."
-    )
-    emit_rr: bool | None = Field(
-        default=None,
-        description="Yield RrIntervals from 0x2A37; default: yes for 'hrs', no for 'polar_h10'"
-        " (whose beats come from the ECG).",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        if (self.address is None) == (self.name is None):
-            msg = "give exactly one of 'address' and 'name'"
-            raise ValueError(msg)
-        if self.reconnect_initial_s > self.reconnect_max_s:
-            msg = "reconnect_initial_s must not exceed reconnect_max_s"
-            raise ValueError(msg)
-        return self
-
-    @property
-    def device_id(self) -> str:
-        """The id frames and stats carry: ``label``, else ``name``, else ``address``."""
-        return self.label or self.name or self.address or ""
-
-    @property
-    def rr_enabled(self) -> bool:
-        """Whether RR intervals from 0x2A37 are yielded."""
-        return self.emit_rr if self.emit_rr is not None else self.kind == "hrs"
 
 
 @dataclass(slots=True)
@@ -755,7 +671,7 @@ class _DeviceLink:
             self.stats.implausible_values += 1
             return
         pr = m.pulse_rate_bpm
-        if pr is not None and not 0.0 <= pr <= PULSE_RATE_MAX_PLAUSIBLE_BPM:
+        if pr is not None and not PULSE_MIN_PLAUSIBLE_BPM <= pr <= PULSE_MAX_PLAUSIBLE_BPM:
             self.stats.implausible_values += 1
             pr = None
         await self._emit(Spo2Reading(m.spo2_pct, pr, self._t_s(arrival_ns), arrival_ns, self.id))
@@ -902,6 +818,15 @@ class BleSource:
             raise ValueError(msg)
         self.devices = tuple(devices)
         self.stats: dict[str, BleDeviceStats] = {i: BleDeviceStats() for i in ids}
+
+    def counters(self) -> dict[str, int]:
+        """Return every device's counters, summed, as ``ble_<name>`` (:class:`BleDeviceStats`)."""
+        out: dict[str, int] = {}
+        for device_stats in self.stats.values():
+            for name, value in asdict(device_stats).items():
+                if isinstance(value, int):
+                    out[f"ble_{name}"] = out.get(f"ble_{name}", 0) + value
+        return out
 
     def describe(self) -> str:
         """E.g. ``ble:polar_h10(Polar H10 ABCD1234)+plx(00:1C:05:12:34:56)``."""

@@ -22,6 +22,9 @@ References
    research resource for complex physiologic signals. Circulation 101(23):e215-e220 (2000).
 .. [3] WFDB header and signal file formats:
    https://physionet.org/physiotools/wag/header-5.htm, https://physionet.org/physiotools/wag/signal-5.htm
+
+Length: one transport; WFDB and CSV replay share pacing, resampling and the mapping of read
+errors.
 """
 
 from __future__ import annotations
@@ -393,6 +396,10 @@ class WfdbReplaySource:
             (so it includes ``start_s``).
         """
         return self._sampfrom + (2 * sample_idx * self._down + self._up) // (2 * self._up)
+
+    def counters(self) -> dict[str, int]:
+        """Return no counters: a recording or a simulation has nothing to count."""
+        return {}
 
     def describe(self) -> str:
         """Return e.g. ``"replay:232 ch0 MLII 360Hz→130Hz x50"`` (``xmax`` = unpaced)."""

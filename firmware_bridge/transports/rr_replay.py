@@ -202,6 +202,10 @@ class RrReplaySource:
         """Stream time of the last R-peak, s."""
         return float(self._beat_s[-1])
 
+    def counters(self) -> dict[str, int]:
+        """Return no counters: a recording or a simulation has nothing to count."""
+        return {}
+
     def describe(self) -> str:
         """Return e.g. ``"rr-replay:04015.qrs x1"``."""
         speed = "xmax" if self._speed is None else f"x{self._speed:g}"

@@ -42,6 +42,9 @@ References
    doi:10.1109/TBME.2003.808805
 .. [2] Makowski D, Pham T, Lau ZJ, et al. NeuroKit2: A Python toolbox for neurophysiological
    signal processing. Behav Res Methods 53(4):1689-1696 (2021). doi:10.3758/s13428-020-01516-y
+
+Length: one transport; the scripted patient, the ECGSYN generator and the pacing belong
+together.
 """
 
 from __future__ import annotations
@@ -339,6 +342,10 @@ class SimulatedSource:
     def loop_duration_s(self) -> float:
         """Scripted duration of one pass through the script, in seconds."""
         return sum(segment.duration_s for segment in self._script)
+
+    def counters(self) -> dict[str, int]:
+        """Return no counters: a recording or a simulation has nothing to count."""
+        return {}
 
     def describe(self) -> str:
         """Return e.g. ``"simulate:ecgsyn 250Hz x1 5 segments/82s loop seed=42"``."""

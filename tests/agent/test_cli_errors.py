@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.demo import free_port
+from agent.publish.broker import free_port
 
 
 def _bedside(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:

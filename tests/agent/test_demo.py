@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from agent.demo import find_mosquitto
 from agent.errors import BedsideError
+from agent.publish.broker import find_mosquitto
 
 
 @pytest.mark.slow

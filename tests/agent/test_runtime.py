@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from agent.config import load_config
+from agent.core.monitor import MonitorCore, StepOutput
+from agent.inference.bundle import load_models
 from agent.messages import AlarmEvent, VitalsMessage
-from agent.pipeline import EcgPipeline, StepOutput
 from agent.runtime import AgentRuntime
+from firmware_bridge.frames import EcgChunk, Frame
 from firmware_bridge.transports.replay import WfdbReplaySource
 
 
@@ -37,19 +37,21 @@ async def test_runtime_survives_a_failing_chunk(
     mitdb: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"n": 0}
-    real = EcgPipeline.process
+    real = MonitorCore.step
 
-    def flaky(self: EcgPipeline, samples_uv: NDArray[np.float32]) -> StepOutput:
-        calls["n"] += 1
+    def flaky(self: MonitorCore, frame: Frame) -> StepOutput:
+        calls["n"] += isinstance(frame, EcgChunk)
         if calls["n"] == 5:
             msg = "injected failure"
             raise RuntimeError(msg)
-        return real(self, samples_uv)
+        return real(self, frame)
 
-    monkeypatch.setattr(EcgPipeline, "process", flaky)
+    monkeypatch.setattr(MonitorCore, "step", flaky)
     source = WfdbReplaySource(mitdb / "232", speed=None, start_s=600.0, stop_s=700.0)
     sink = RecordingSink()
-    stats = await AgentRuntime(load_config(), source, sink, backpressure=True).run()
+    cfg = load_config()
+    runtime = AgentRuntime(cfg, source, sink, load_models(cfg.inference), backpressure=True)
+    stats = await runtime.run()
     assert stats.pipeline_errors == 1
     assert stats.frames_dropped == 0
     assert stats.frames_in == calls["n"]

@@ -13,14 +13,14 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from agent.config import load_config
+from agent.core.monitor import MonitorCore, StepOutput
+from agent.inference.bundle import load_models
 from agent.messages import VitalsMessage
-from agent.pipeline import EcgPipeline, StepOutput
 from agent.runtime import AgentRuntime
+from firmware_bridge.frames import Frame
 from firmware_bridge.transports.replay import WfdbReplaySource
 from tests.agent.test_runtime import RecordingSink
 
@@ -30,25 +30,25 @@ async def test_vitals_are_never_read_while_the_pipeline_processes(
 ) -> None:
     busy = threading.Event()
     seen = {"vitals": 0, "concurrent": 0}
-    real_process, real_vitals = EcgPipeline.process, EcgPipeline.vitals
+    real_step, real_vitals = MonitorCore.step, MonitorCore.vitals
 
-    def process(self: EcgPipeline, samples_uv: NDArray[np.float32]) -> StepOutput:
+    def step(self: MonitorCore, frame: Frame) -> StepOutput:
         busy.set()
         try:
-            return real_process(self, samples_uv)
+            return real_step(self, frame)
         finally:
             busy.clear()
 
-    def vitals(self: EcgPipeline, device_id: str, ts_utc: datetime) -> VitalsMessage:
+    def vitals(self: MonitorCore, device_id: str, ts_utc: datetime) -> VitalsMessage:
         seen["vitals"] += 1
         seen["concurrent"] += busy.is_set()
         return real_vitals(self, device_id, ts_utc)
 
-    monkeypatch.setattr(EcgPipeline, "process", process)
-    monkeypatch.setattr(EcgPipeline, "vitals", vitals)
+    monkeypatch.setattr(MonitorCore, "step", step)
+    monkeypatch.setattr(MonitorCore, "vitals", vitals)
     cfg = load_config(overrides={"mqtt.vitals_period_s": 0.1})
     source = WfdbReplaySource(mitdb / "208", speed=None, stop_s=900.0)
     sink = RecordingSink()
-    await AgentRuntime(cfg, source, sink, backpressure=True).run()
+    await AgentRuntime(cfg, source, sink, load_models(cfg.inference), backpressure=True).run()
     assert seen["vitals"] >= 5, "the stress loop must read vitals while the record is processed"
     assert seen["concurrent"] == 0, f"{seen['concurrent']} of {seen['vitals']} reads raced"

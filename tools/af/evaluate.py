@@ -27,6 +27,9 @@ Definitions (ANSI/AAMI EC57:2012 section 3.3 for AF; Petrėnas 2015 for per-beat
   when that episode was confirmed before the annotated onset);
 - false AF alarms per hour: detected episodes that overlap no reference AF, per hour of
   record.
+
+The module is over 400 lines because every figure above is computed here, from one set of
+summable counts, so that each definition and its code sit side by side.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Final, Literal
 
@@ -206,14 +209,11 @@ class Counts:
     delays_s: list[float] = field(default_factory=list)
     long_delays_s: list[float] = field(default_factory=list)
 
-    def add(self, other: Counts) -> None:
-        """Add another record's counts to these (gross sums)."""
-        for name in self.__slots__:
-            mine = getattr(self, name)
-            if isinstance(mine, list):
-                mine.extend(getattr(other, name))
-            else:
-                setattr(self, name, mine + getattr(other, name))
+    def __add__(self, other: Counts) -> Counts:
+        """Return the gross sum of two sets of counts (delay lists concatenated, in order)."""
+        return Counts(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Counts)}
+        )
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -350,7 +350,7 @@ def score_set(
     for rec, eps, conf in runs:
         c = score_record(rec, eps, conf)
         per[rec.name] = summarize(c)
-        total.add(c)
+        total += c
     return SetScore(
         name=name,
         records=[r.name for r, _e, _c in runs],
@@ -491,8 +491,9 @@ def _mitdb_beats(mitdb_dir: Path, name: str, rr_source: RrSource) -> RrRecord:
 
     from agent.analyze import analyze_record
     from agent.config import AgentConfig
+    from agent.inference.bundle import ModelBundle
 
-    result = asyncio.run(analyze_record(path, AgentConfig()))
+    result = asyncio.run(analyze_record(path, AgentConfig(), ModelBundle()))
     samples = np.asarray(result.source_samples(), dtype=np.int64)
     return load_rr_record(path, beat_samples=samples)
 

@@ -34,6 +34,7 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     RrFeatures,
 )
+from agent.inference.bundle import ModelBundle
 from tools.beats.agent_eval import score_against_reference
 from tools.beats.dataset import DS2
 from tools.beats.score import ClassScores
@@ -59,7 +60,9 @@ def score_record(record: Path, classifier: BeatClassifier, fs_hz: float | None) 
         Resample the record to this rate first (130 = a Polar H10), or None.
     """
     cfg = AgentConfig(dsp=DspConfig(powerline_hz=60))  # MIT-BIH was recorded in Boston
-    result = asyncio.run(analyze_record(record, cfg, fs_hz=fs_hz, beat_classifier=classifier))
+    result = asyncio.run(
+        analyze_record(record, cfg, ModelBundle(beat_classifier=classifier), fs_hz=fs_hz)
+    )
     det_idx = np.asarray(result.source_samples(), dtype=np.int64)
     # a beat the agent could not classify (no clean window) is "unclassified": EC57 Q
     det_cls = [b.aami_class.value if b.aami_class is not None else "Q" for b in result.beats]

@@ -38,6 +38,7 @@ import numpy as np
 
 from agent.analyze import analyze_record
 from agent.config import load_config
+from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCondition, AlarmLifecycle
 from tools.ec57 import MatchResult, gross, load_reference_beats, score_record
 
@@ -102,7 +103,7 @@ def score_one(set_name: str, record: str) -> tuple[RecordScore, MatchResult]:
     s = SETS[set_name]
     cfg = load_config()
     cpu0 = time.process_time()
-    result = asyncio.run(analyze_record(record, cfg, fs_hz=s.fs_hz))
+    result = asyncio.run(analyze_record(record, cfg, ModelBundle(), fs_hz=s.fs_hz))
     cpu_s = time.process_time() - cpu0
     match = score_record(load_reference_beats(record), np.asarray(result.source_samples()))
     errors = match.timing_errors_ms

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from agent.analyze import analyze_record
 from agent.config import AgentConfig, DspConfig
-from agent.inference.factory import load_beat_classifier
+from agent.inference.bundle import load_models
 from agent.messages import AlarmCode, AlarmLifecycle
 from tools.af.evaluate import evaluate_af, has_af_annotation
 from tools.vf.evaluate import evaluate_vf
@@ -47,11 +47,11 @@ def agent_afib_alarms(mitdb: Path) -> dict[str, Any]:
         ``non_af``: false alarms, hours, per hour; ``af``: records with AF found / all.
     """
     cfg = AgentConfig(dsp=DspConfig(powerline_hz=60))  # MIT-BIH: Boston
-    classifier = load_beat_classifier(cfg.inference)
+    models = load_models(cfg.inference)
     rows: dict[str, dict[str, Any]] = {}
     for name in (mitdb / "RECORDS").read_text(encoding="utf-8").split():
         has_af = has_af_annotation(mitdb / name)
-        res = asyncio.run(analyze_record(mitdb / name, cfg, beat_classifier=classifier))
+        res = asyncio.run(analyze_record(mitdb / name, cfg, models))
         alarms = sum(
             1
             for e in res.events

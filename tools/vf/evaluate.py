@@ -12,6 +12,9 @@ Two evaluations, both reported:
   detector is measured per second of signal.
 
 Scoring definitions: :mod:`tools.vf.scoring`.
+
+Length: the three evaluations share the episode scoring, the data loading and one report, so
+they stay in one module.
 """
 
 from __future__ import annotations

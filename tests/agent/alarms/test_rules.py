@@ -4,7 +4,6 @@ import pytest
 
 from agent.alarms.engine import AlarmEngine
 from agent.alarms.rules import EcgRules, ecg_condition_specs
-from agent.beats import Beat
 from agent.config import AlarmConfig
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle, AlarmPriority
 
@@ -27,7 +26,7 @@ class Harness:
         self.events += self.engine.update(t - 1e-6, self.rules.findings(t - 1e-6))
         rr = None if self.prev is None else (t - self.prev) * 1000
         self.prev = t
-        self.rules.add_beat(Beat(int(t * 360), t, rr, 1000.0))
+        self.rules.add_qrs(t, rr)
         self.events += self.engine.update(t, self.rules.findings(t))
 
     def tick(self, t: float) -> None:

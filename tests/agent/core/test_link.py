@@ -9,9 +9,10 @@ import pytest
 import wfdb
 
 from agent.config import AgentConfig
+from agent.inference.bundle import load_models
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
-from agent.pipeline import EcgPipeline
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind
+from firmware_bridge.frames import DeviceEventKind
+from tests.agent.core.streaming import Stream
 
 FS = 360.0
 
@@ -27,23 +28,23 @@ def test_link_drop_with_nan_filled_gap(mitdb: Path, vf: bool) -> None:
     cfg = AgentConfig.model_validate(
         {"dsp": {"powerline_hz": 60}, "inference": {"beats": False, "af": False, "vf": vf}}
     )
-    p = EcgPipeline(cfg, FS)
+    p = Stream(cfg, FS, load_models(cfg.inference))
     events: list[AlarmEvent] = []
     chunk = round(FS * 0.5)
     drop_at, back_at = round(FS * 20), round(FS * 30)
     for i in range(0, drop_at, chunk):
-        events += p.process(x[i : min(i + chunk, drop_at)]).events
+        events += p.ecg(x[i : min(i + chunk, drop_at)]).events
     # the link drops at 20 s: raised at once, before any further sample
-    out = p.device_event(DeviceEvent(DeviceEventKind.DISCONNECTED, 99.0, 0, "link lost"))
+    out = p.event(DeviceEventKind.DISCONNECTED, 99.0, "link lost")
     (onset,) = _lifecycle(out.events, AlarmCode.SENSOR_DISCONNECTED, AlarmLifecycle.RAISED)
     assert onset == pytest.approx(20.0)
     events += out.events
     # it comes back: the transport fills the 10 s gap with NaN, then real samples flow
-    events += p.device_event(DeviceEvent(DeviceEventKind.CONNECTED, 99.5, 0)).events
+    events += p.event(DeviceEventKind.CONNECTED, 99.5).events
     gap = np.full(back_at - drop_at, np.nan, dtype=np.float32)
-    events += p.process(np.concatenate([gap, x[back_at : back_at + chunk]])).events
+    events += p.ecg(np.concatenate([gap, x[back_at : back_at + chunk]])).events
     for i in range(back_at + chunk, len(x), chunk):
-        events += p.process(x[i : i + chunk]).events
+        events += p.ecg(x[i : i + chunk]).events
     events += p.finish().events
     cleared = [
         e

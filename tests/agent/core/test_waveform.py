@@ -1,20 +1,23 @@
-"""The pipeline core: hostile input never crashes it, and results do not depend on chunking."""
+"""The waveform core: hostile input never crashes it, and results do not depend on chunking."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import wfdb
+from numpy.typing import NDArray
 
 from agent.config import load_config
-from agent.messages import AlarmCode, AlarmLifecycle
-from agent.pipeline import EcgPipeline
+from agent.inference.bundle import ModelBundle, load_models
+from agent.messages import AamiClass, AlarmCode, AlarmEvent, AlarmLifecycle
+from tests.agent.core.streaming import Stream
 
 
 def test_hostile_samples_are_gated_and_counted() -> None:
-    p = EcgPipeline(load_config(), 360.0)
+    p = Stream(load_config(), 360.0, ModelBundle())
     rng = np.random.default_rng(0)
     bad = 0
     for i in range(400):
@@ -29,40 +32,65 @@ def test_hostile_samples_are_gated_and_counted() -> None:
             x[5:50] = np.nan
         if i % 17 == 0:
             x = x[:0]
-        p.process(x)
+        p.ecg(x)
     p.finish()
-    assert p.samples_implausible > 0
-    assert p.samples_implausible <= bad
+    implausible = p.core.counters()["samples_implausible"]
+    assert implausible > 0
+    assert implausible <= bad
 
 
 def test_stuck_at_huge_value_is_leads_off_not_asystole() -> None:
-    p = EcgPipeline(load_config(), 250.0)
+    p = Stream(load_config(), 250.0, ModelBundle())
     events = []
     for _ in range(40):  # 10 s of a rail-stuck front end
-        events += p.process(np.full(250 // 4, 3e6, dtype=np.float32)).events
+        events += p.ecg(np.full(250 // 4, 3e6, dtype=np.float32)).events
     raised = {e.condition for e in events if e.lifecycle is AlarmLifecycle.RAISED}
     assert AlarmCode.LEADS_OFF in raised
     assert AlarmCode.ASYSTOLE not in raised
 
 
-@pytest.mark.parametrize("chunk_s", [0.25, 3.7])
-def test_chunking_does_not_change_beats_or_alarms(mitdb: Path, chunk_s: float) -> None:
-    rec = wfdb.rdrecord(str(mitdb / "232"), channels=[0], sampto=360 * 700)
-    x = (rec.p_signal[:, 0] * 1000).astype(np.float32)
-
-    def run(step: int) -> tuple[list[int], list[tuple[str, str, float]]]:
-        p = EcgPipeline(load_config(), 360.0)
-        beats, events = [], []
-        for i in range(0, len(x), step):
-            out = p.process(x[i : i + step])
-            beats += [b.r_peak_idx for b in out.beats]
-            events += out.events
-        out = p.finish()
-        beats += [b.r_peak_idx for b in out.beats]
+def _run_232(
+    x: NDArray[np.float32], step: int, models: ModelBundle
+) -> tuple[list[tuple[int, AamiClass | None]], list[tuple[str, str, float]]]:
+    p = Stream(load_config(), 360.0, models)
+    beats: list[tuple[int, AamiClass | None]] = []
+    events: list[AlarmEvent] = []
+    for i in range(0, len(x), step):
+        out = p.ecg(x[i : i + step])
+        beats += [(b.r_peak_idx, b.aami_class) for b in out.beats]
         events += out.events
-        return beats, [(e.condition.value, e.lifecycle.value, e.onset_s) for e in events]
+    out = p.finish()
+    beats += [(b.r_peak_idx, b.aami_class) for b in out.beats]
+    events += out.events
+    return beats, [(e.condition.value, e.lifecycle.value, e.onset_s) for e in events]
 
-    ref = run(360 * 5)
-    got = run(round(360 * chunk_s))
+
+@pytest.fixture(scope="module")
+def record_232(mitdb: Path) -> NDArray[np.float32]:
+    rec = wfdb.rdrecord(str(mitdb / "232"), channels=[0], sampto=360 * 700)
+    x: NDArray[np.float32] = (np.asarray(rec.p_signal)[:, 0] * 1000).astype(np.float32)
+    return x
+
+
+@pytest.mark.parametrize("chunk_s", [0.25, 3.7])
+def test_chunking_does_not_change_beats_or_alarms(
+    record_232: NDArray[np.float32], chunk_s: float
+) -> None:
+    models = replace(load_models(load_config().inference), beat_classifier=None)  # AF, VF
+    ref = _run_232(record_232, 360 * 5, models)
+    got = _run_232(record_232, round(360 * chunk_s), models)
     assert got == ref
     assert any(c == "pause" for c, _, _ in ref[1])  # 232 pauses at 636 s and 646 s
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: a beat is classified when the next one is committed, and its 1.25 s raw "
+    "segment may not have arrived yet with 0.25 s chunks (it always has with 5 s chunks): "
+    "live classes differ from bedside analyze's for some beats",
+)
+def test_chunking_does_not_change_beat_classes(record_232: NDArray[np.float32]) -> None:
+    models = load_models(load_config().inference)
+    ref = _run_232(record_232, 360 * 5, models)
+    got = _run_232(record_232, round(360 * 0.25), models)
+    assert got[0] == ref[0]

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from agent.vitals.news2 import ClinicalRisk, Consciousness, Param, SpO2Scale
-from agent.vitals.observations import ManualObservations, VitalsStore, stream_time_s
+from agent.messages import Consciousness, ManualObservations, SpO2Scale
+from agent.vitals.news2 import ClinicalRisk, Param
+from agent.vitals.observations import VitalsStore, stream_time_s
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 

@@ -12,11 +12,16 @@ from pydantic import ValidationError
 from firmware_bridge.codecs.heart_rate import HEART_RATE_SERVICE_UUID
 from firmware_bridge.codecs.plx import PLX_SERVICE_UUID
 from firmware_bridge.codecs.pmd import PmdEcgFrame
-from firmware_bridge.codecs.thermometer import HEALTH_THERMOMETER_SERVICE_UUID
-from firmware_bridge.frames import EcgChunk
+from firmware_bridge.codecs.thermometer import (
+    HEALTH_THERMOMETER_SERVICE_UUID,
+    TemperatureMeasurement,
+    encode_temperature_measurement,
+)
+from firmware_bridge.devices import BleDeviceConfig
+from firmware_bridge.frames import EcgChunk, TemperatureReading
+from firmware_bridge.limits import TEMPERATURE_MAX_PLAUSIBLE_C, TEMPERATURE_MIN_PLAUSIBLE_C
 from firmware_bridge.transports import Source
 from firmware_bridge.transports.ble import (
-    BleDeviceConfig,
     BleDeviceStats,
     BleFrame,
     BleSource,
@@ -133,3 +138,20 @@ def test_ecg_clock_reset_falls_back_to_arrival_time() -> None:
     chunks = link._ecg_chunks(_frame(0, base_ns=0), t0 + 2_000_000_000, session=2)
     assert _idx(chunks) == [(73, 260 - 73, True), (260, 73, False)]
     assert link.stats.ecg_clock_resets == 1
+
+
+async def test_thermometer_gate_is_the_limits_table() -> None:
+    """A survivable extreme (24 °C, 45.5 °C) passes; outside 10-46 °C is counted and dropped."""
+    out: asyncio.Queue[tuple[str, BleFrame]] = asyncio.Queue()
+    stats = BleDeviceStats()
+    link = _DeviceLink(
+        BleDeviceConfig(kind="thermometer", name="t"), out, stats, time.monotonic_ns()
+    )
+    for value in (24.0, 45.5, TEMPERATURE_MIN_PLAUSIBLE_C, TEMPERATURE_MAX_PLAUSIBLE_C, 9.9, 46.1):
+        await link._temperature(
+            encode_temperature_measurement(TemperatureMeasurement(value)), time.monotonic_ns()
+        )
+    frames = [out.get_nowait()[1] for _ in range(out.qsize())]
+    kept = [f.temperature_c for f in frames if isinstance(f, TemperatureReading)]
+    assert kept == pytest.approx([24.0, 45.5, 10.0, 46.0])
+    assert stats.implausible_values == 2

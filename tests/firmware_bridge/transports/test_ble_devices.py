@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import wfdb
 
+from firmware_bridge.devices import BleDeviceConfig
 from firmware_bridge.frames import (
     DeviceEvent,
     DeviceEventKind,
@@ -20,12 +21,7 @@ from firmware_bridge.frames import (
     Spo2Reading,
     TemperatureReading,
 )
-from firmware_bridge.transports.ble import (
-    BleDeviceConfig,
-    BleFrame,
-    BleSource,
-    scan_supported,
-)
+from firmware_bridge.transports.ble import BleFrame, BleSource, scan_supported
 from tests.fake_bluez.devices import DeviceSpec
 
 if TYPE_CHECKING:

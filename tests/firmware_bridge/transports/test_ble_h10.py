@@ -18,8 +18,9 @@ import pytest
 import wfdb
 from numpy.typing import NDArray
 
+from firmware_bridge.devices import BleDeviceConfig
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk
-from firmware_bridge.transports.ble import BleDeviceConfig, BleFrame, BleSource
+from firmware_bridge.transports.ble import BleFrame, BleSource
 from firmware_bridge.transports.replay import resample_uv
 from tests.fake_bluez.devices import H10_SAMPLES_PER_FRAME, PMD_DATA, DeviceSpec
 

@@ -1,6 +1,6 @@
 """Measure the EDR respiration-rate estimator on simulated ECG (and mitdb, without reference).
 
-Run: ``nice -n 10 .venv/bin/python -m tests.agent.vitals.edr_study [--mitdb DIR]``
+Run: ``nice -n 10 .venv/bin/python -m tools.edr_study [--mitdb DIR]``
 
 Simulation: ECGSYN (``nk.ecg_simulate(method="ecgsyn")``) at 250 Hz, multiplied by
 ``1 + depth * r(t)`` where ``r`` is a unit sinusoid or ``nk.rsp_simulate`` (breathmetrics,
@@ -15,6 +15,7 @@ import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,9 +23,12 @@ from numpy.typing import NDArray
 from agent.dsp.rpeaks import RPeak, StreamingRPeakDetector
 from agent.vitals.edr import EdrMethod, EdrRespirationEstimator, qrs_peak_to_peak_uv
 
-FS_HZ = 250
-AMPLITUDE = "pp"  # "pp": qrs_peak_to_peak_uv of the raw ECG; "apex": RPeak.amplitude_uv
-DURATION_S = 90
+FS_HZ: Final = 250
+DURATION_S: Final = 90
+
+Amplitude = Literal["pp", "apex"]
+"""QRS amplitude fed to the estimator: ``"pp"`` is :func:`qrs_peak_to_peak_uv` of the raw
+ECG (what the agent uses), ``"apex"`` the detector's :attr:`RPeak.amplitude_uv`."""
 
 
 def simulate(
@@ -72,15 +76,17 @@ def simulate(
     return x.astype(np.float32), peaks_s
 
 
-def detect(x_uv: NDArray[np.float32], fs_hz: float) -> list[tuple[float, float]]:
-    """(time s, amplitude µV) of each R peak found by the agent's detector."""
+def detect(
+    x_uv: NDArray[np.float32], fs_hz: float, amplitude: Amplitude = "pp"
+) -> list[tuple[float, float]]:
+    """Return (time s, amplitude µV) of each R peak found by the agent's detector."""
     det = StreamingRPeakDetector(fs_hz, 50)
     step_n = int(fs_hz)
     peaks: list[RPeak] = []
     for i in range(0, x_uv.size, step_n):
         peaks += det.push(x_uv[i : i + step_n]).r_peaks
     peaks += det.flush().r_peaks
-    if AMPLITUDE == "apex":
+    if amplitude == "apex":
         return [(p.r_peak_idx / fs_hz, p.amplitude_uv) for p in peaks]
     out = []
     for p in peaks:
@@ -120,7 +126,7 @@ def run_estimator(
 def reference(
     rate: float, peaks_s: NDArray[np.float64] | None, start_s: float, end_s: float
 ) -> float:
-    """Reference breaths/min in [start_s, end_s]."""
+    """Return the reference rate in [start_s, end_s], breaths/min."""
     if peaks_s is None:
         return rate
     inside = peaks_s[(peaks_s >= start_s) & (peaks_s <= end_s)]
@@ -130,7 +136,9 @@ def reference(
 
 
 def simulation_table(
-    methods: Sequence[EdrMethod], rates: Sequence[int] = (6, 8, 10, 12, 15, 18, 21, 24, 27, 30, 36)
+    methods: Sequence[EdrMethod],
+    rates: Sequence[int] = (6, 8, 10, 12, 15, 18, 21, 24, 27, 30, 36),
+    amplitude: Amplitude = "pp",
 ) -> None:
     """Print error statistics per method, breathing kind and rate."""
     for breathing in ("sin", "rsp"):
@@ -144,7 +152,7 @@ def simulation_table(
                     cpu = 0.0
                     for seed in (0, 1, 2):
                         x, peaks_s = simulate(rate, hr_bpm=hr, seed=seed, breathing=breathing)
-                        beats = detect(x, FS_HZ)
+                        beats = detect(x, FS_HZ, amplitude)
                         for now, r, c in run_estimator(beats, DURATION_S, method=method):
                             n += 1
                             cpu += c
@@ -159,20 +167,20 @@ def simulation_table(
                     )
 
 
-def null_table() -> None:
+def null_table(amplitude: Amplitude = "pp") -> None:
     """Estimates on unmodulated ECG (no breathing in the amplitude): how often a rate."""
     print("\n## no modulation (depth 0): windows with a rate / windows")
     for hr in (60, 80, 100):
         n = given = 0
         for seed in range(5):
             x, _ = simulate(15, hr_bpm=hr, seed=seed, depth=0.0, noise_mv=0.05)
-            for _, r, _ in run_estimator(detect(x, FS_HZ), DURATION_S):
+            for _, r, _ in run_estimator(detect(x, FS_HZ, amplitude), DURATION_S):
                 n += 1
                 given += r is not None
         print(f"HR {hr}: {given}/{n}")
 
 
-def mitdb_table(mitdb: Path, records: Sequence[str]) -> None:
+def mitdb_table(mitdb: Path, records: Sequence[str], amplitude: Amplitude = "pp") -> None:
     """Rate distribution on mitdb DS1 records (no respiration reference: plausibility only)."""
     import wfdb
 
@@ -182,7 +190,7 @@ def mitdb_table(mitdb: Path, records: Sequence[str]) -> None:
         r = wfdb.rdrecord(str(mitdb / rec), sampto=360 * 600)
         ch = r.sig_name.index("MLII") if "MLII" in r.sig_name else 0
         x = (np.asarray(r.p_signal[:, ch], dtype=np.float64) * 1000.0).astype(np.float32)
-        res = run_estimator(detect(x, float(r.fs)), 600.0)
+        res = run_estimator(detect(x, float(r.fs), amplitude), 600.0)
         rates = [v for _, v, _ in res if v is not None]
         if rates:
             p5, med, p95 = np.percentile(rates, [5, 50, 95])
@@ -200,14 +208,14 @@ def main() -> None:
     parser.add_argument("--rates", default="6,8,10,12,15,18,21,24,27,30,36")
     parser.add_argument("--amplitude", choices=("pp", "apex"), default="pp")
     args = parser.parse_args()
-    global AMPLITUDE  # a study script's switch
-    AMPLITUDE = args.amplitude
+    amplitude: Amplitude = args.amplitude
     if not args.skip_sim:
-        simulation_table(args.methods.split(","), [int(r) for r in args.rates.split(",")])
-        null_table()
+        rates = [int(r) for r in args.rates.split(",")]
+        simulation_table(args.methods.split(","), rates, amplitude)
+        null_table(amplitude)
     if args.mitdb is not None:
         ds1 = ("101", "106", "112", "115", "116", "118", "119", "122", "205", "209", "220")
-        mitdb_table(args.mitdb, ds1)
+        mitdb_table(args.mitdb, ds1, amplitude)
 
 
 if __name__ == "__main__":
