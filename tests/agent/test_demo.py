@@ -1,8 +1,14 @@
-"""The demo command shows alarms at the nurse station within one minute, with no configuration."""
+"""The demo command shows alarms at the nurse station, with no configuration.
+
+The test waits on the events themselves (the station's "raised" lines), not on a wall-clock
+window: on a busy machine the simulated patient's stream may fall behind real time, and the
+asystole then comes later, but it must come. ``--duration`` only bounds a demo that hangs.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -11,25 +17,33 @@ import pytest
 from agent.errors import BedsideError
 from agent.publish.broker import find_mosquitto
 
+EXPECTED = ("extreme_tachy", "asystole")
+
 
 @pytest.mark.slow
-def test_demo_shows_alarms_within_a_minute() -> None:
+def test_demo_shows_alarms() -> None:
     try:
         find_mosquitto()
     except BedsideError as err:
         pytest.skip(str(err))
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent", "demo", "--plain", "--duration", "60"],
-        capture_output=True,
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "demo", "--plain", "--duration", "240"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
-        check=False,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout.lower()
-    raised = [ln for ln in out.splitlines() if "raised" in ln]
-    print("\n".join(raised))
-    for condition in ("extreme_tachy", "asystole"):
-        assert any(condition in ln for ln in raised), proc.stdout
-    assert "traceback" not in proc.stderr.lower()
+    assert proc.stdout is not None
+    raised: list[str] = []
+    for line in proc.stdout:
+        if "raised" in line.lower():
+            raised.append(line.lower())
+        if all(any(c in ln for ln in raised) for c in EXPECTED):
+            proc.send_signal(signal.SIGINT)  # Ctrl-C, as a user stops it
+            break
+    _, err = proc.communicate(timeout=60)
+    print("".join(raised))
+    for condition in EXPECTED:
+        assert any(condition in ln for ln in raised), condition
+    assert proc.returncode in (0, 130), err  # 130: stopped with Ctrl-C
+    assert "traceback" not in err.lower()
