@@ -188,6 +188,7 @@ class AgentRuntime:
             await process
             for task in side:
                 task.cancel()
+        self._sync_stats()
         return self.stats
 
     async def _read(self) -> None:
@@ -277,6 +278,13 @@ class AgentRuntime:
 
     def counters(self) -> dict[str, int]:
         """Every counter: the runtime's, the core's and the source's (``ble_*``, summed)."""
+        self._sync_stats()
+        out = self.stats.counters()
+        out.update(self.source.counters())
+        return out
+
+    def _sync_stats(self) -> None:
+        """Copy the driver's and the core's counters into :attr:`stats`."""
         self.stats.pipeline_errors = self.driver.pipeline_errors
         self.stats.frames_ignored = self.driver.frames_ignored
         core = self.driver.core
@@ -284,9 +292,6 @@ class AgentRuntime:
             core_counters = core.counters()
             self.stats.samples_implausible = core_counters.get("samples_implausible", 0)
             self.stats.samples_gap_filled = core_counters.get("samples_gap_filled", 0)
-        out = self.stats.counters()
-        out.update(self.source.counters())
-        return out
 
     async def _handle_acks(self) -> None:
         while True:

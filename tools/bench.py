@@ -575,6 +575,22 @@ def bench_latency(
     }
 
 
+def bench_simulate() -> dict[str, float]:
+    """CPU time of the demo's simulated patient: one minute of ECGSYN at 175 bpm, 250 Hz.
+
+    The live demo generates it continuously, so it must stay far below one core (it was a
+    timed test; speed is measured here, not asserted).
+    """
+    from firmware_bridge.transports.simulate import ecgsyn_block_uv
+
+    fs = 250
+    ecgsyn_block_uv(fs, fs, 72.0, random_state=0)  # warm up (import)
+    t0 = time.process_time()
+    for block_idx in range(3):  # 3 x 20 s at 175 bpm, the most expensive scripted rate
+        ecgsyn_block_uv(20 * fs, fs, 175.0, random_state=block_idx)
+    return {"cpu_s_per_min_175bpm": round(time.process_time() - t0, 3)}
+
+
 # ---------------------------------------------------------------------------------- report
 
 
@@ -776,6 +792,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                         start_s=start_s,
                         stop_s=stop_s,
                     )
+    if opts.run_live:
+        report["simulate"] = bench_simulate()
     report["meta"]["loadavg_after"] = loadavg()
     report["meta"]["bench_max_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _KIB, 1

@@ -160,7 +160,7 @@ DEFAULT_SCRIPT: tuple[Segment, ...] = (
 """The demo timeline (82 s, then it loops): alarms within the first minute."""
 
 
-def _ecgsyn_block_uv(
+def ecgsyn_block_uv(
     n_samples: int, fs_hz: float, hr_bpm: float, random_state: int, *, exact_length: bool = False
 ) -> NDArray[np.float64]:
     """Generate about ``n_samples`` of ECGSYN ECG that start and end in a T-P interval at 0 µV.
@@ -416,7 +416,7 @@ class SimulatedSource:
             block_serial = (
                 block.loop_idx * len(self._script) + block.segment_idx
             ) * 1_000 + block.block_idx
-            ecg_uv = _ecgsyn_block_uv(
+            ecg_uv = ecgsyn_block_uv(
                 n_target,
                 self._fs_hz,
                 block.hr_bpm,

