@@ -41,9 +41,9 @@ def test_demo_shows_alarms() -> None:
         if all(any(c in ln for ln in raised) for c in EXPECTED):
             proc.send_signal(signal.SIGINT)  # Ctrl-C, as a user stops it
             break
-    _, err = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     print("".join(raised))
     for condition in EXPECTED:
         assert any(condition in ln for ln in raised), condition
-    assert proc.returncode in (0, 130), err  # 130: stopped with Ctrl-C
-    assert "traceback" not in err.lower()
+    assert proc.returncode in (0, 130), stderr  # 130: stopped with Ctrl-C
+    assert "traceback" not in stderr.lower()
