@@ -827,6 +827,13 @@ def bench_baseline(ref: str, argv: Sequence[str]) -> dict[str, Any]:
             msg = f"cannot check out {ref}: {made.stderr.strip()}"
             raise RuntimeError(msg)
         try:
+            # compile first, as this tree already is: the first run would pay for it
+            subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "compileall", "-q", "agent", "firmware_bridge", "models"],
+                cwd=tree,
+                capture_output=True,
+                check=False,
+            )
             out = Path(tmp) / "baseline.json"
             run = subprocess.run(
                 [sys.executable, "-m", "tools.bench", *argv, "--json", str(out)],
@@ -855,8 +862,9 @@ def _headline(report: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for r in report.get("offline", []):
         tag = f"{r['record']}@{r['fs_hz']:g}Hz"
+        # whole process only: before this commit the stage child ran without the classifier
         out[f"analyze {tag} x real time (CPU, whole process)"] = r["cli"]["x_realtime_cpu"]
-        out[f"analyze {tag} x real time (analysis only)"] = r["x_realtime_analyze"]
+        out[f"analyze {tag} wall s (whole process)"] = r["cli"]["wall_s"]
         out[f"analyze {tag} peak RSS MB"] = r["cli"]["max_rss_mb"]
     for r in report.get("live", []):
         out[f"live {r['fs_hz']:g} Hz CPU % of one core"] = r["cpu_pct_one_core"]

@@ -60,7 +60,7 @@ def test_comparison_lists_every_headline_figure() -> None:
                 {
                     "record": "100",
                     "fs_hz": 360.0,
-                    "cli": {"x_realtime_cpu": x, "max_rss_mb": 180.0},
+                    "cli": {"x_realtime_cpu": x, "wall_s": 9.0, "max_rss_mb": 180.0},
                     "x_realtime_analyze": 2 * x,
                 }
             ],
