@@ -828,7 +828,7 @@ def bench_baseline(ref: str, argv: Sequence[str]) -> dict[str, Any]:
             raise RuntimeError(msg)
         try:
             # compile first, as this tree already is: the first run would pay for it
-            subprocess.run(  # noqa: S603
+            subprocess.run(
                 [sys.executable, "-m", "compileall", "-q", "agent", "firmware_bridge", "models"],
                 cwd=tree,
                 capture_output=True,
