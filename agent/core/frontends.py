@@ -112,6 +112,13 @@ class WaveformFrontEnd:
         outside the detector's range).
     stage_times
         Collects the CPU time of each stage when given.
+    lookahead_n
+        Samples that must have arrived after an R-peak before the beat *after* it is put on
+        the timeline: the beat finaliser classifies a beat when the next one comes, from a
+        raw segment reaching this far past its R-peak
+        (:func:`agent.inference.beat_features.segment_bounds`). Holding the commit horizon
+        back this way makes every beat's class independent of how the stream is chunked
+        (0.25 s live, 5 s offline). 0 without a classifier.
 
     Attributes
     ----------
@@ -130,9 +137,12 @@ class WaveformFrontEnd:
         dsp: DspConfig,
         vf: VfParams | None,
         stage_times: StageTimes | None = None,
+        lookahead_n: int = 0,
     ) -> None:
         self.fs_hz = fs_hz
         self._times = stage_times
+        self._lookahead_n = lookahead_n
+        self._held: list[RPeak] = []  # committed by the detector, not yet on the timeline
         self._detector = StreamingRPeakDetector(
             fs_hz, dsp.powerline_hz, window_s=dsp.window_s, hop_s=dsp.hop_s
         )
@@ -186,13 +196,17 @@ class WaveformFrontEnd:
         changes += [StateChange(Signal.POOR, c.poor, c.onset_idx / fs) for c in poor]
         rhythm = timed(times, "vf", self._vf.push, samples) if self._vf is not None else []
         step = timed(times, "rpeaks", self._detector.push, samples)
+        self._held.extend(step.r_peaks)
+        horizon_idx = min(step.committed_until_idx, self.samples_in - self._lookahead_n)
+        n = sum(1 for p in self._held if p.r_peak_idx <= horizon_idx)
+        released, self._held = self._held[:n], self._held[n:]
         return WaveStep(
             samples,
             first_idx,
             changes,
             rhythm,
-            [(p.r_peak_idx / fs, p) for p in step.r_peaks],
-            step.committed_until_idx / fs,
+            [(p.r_peak_idx / fs, p) for p in released],
+            max(horizon_idx, 0) / fs,
         )
 
     def flush(self) -> tuple[list[tuple[float, RPeak]], float]:
@@ -200,7 +214,8 @@ class WaveformFrontEnd:
         step = self._detector.flush()
         fs = self.fs_hz
         end_s = max(step.committed_until_idx, self.samples_in) / fs
-        return [(p.r_peak_idx / fs, p) for p in step.r_peaks], end_s
+        peaks, self._held = [*self._held, *step.r_peaks], []
+        return [(p.r_peak_idx / fs, p) for p in peaks], end_s
 
     def segment(self, start_idx: int, stop_idx: int) -> NDArray[np.float32] | None:
         """Raw µV samples ``[start, stop)`` of the stream, or None if not all are buffered."""

@@ -25,6 +25,7 @@ from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
 from agent.core.items import Signal, StateChange
 from agent.core.monitor import MonitorCore, StepOutput, device_change
 from agent.core.timing import StageTimes
+from agent.inference.beat_features import segment_bounds
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmEvent, utc_now
 from agent.rhythm.vf import MAX_FS_HZ as VF_MAX_FS_HZ
@@ -70,7 +71,10 @@ class WaveformMonitor(MonitorCore):
         stage_times: StageTimes | None = None,
     ) -> None:
         vf_ok = models.vf is not None and VF_MIN_FS_HZ <= fs_hz <= VF_MAX_FS_HZ
-        self.front = WaveformFrontEnd(fs_hz, cfg.dsp, models.vf if vf_ok else None, stage_times)
+        lookahead_n = segment_bounds(0, fs_hz)[1] if models.beat_classifier is not None else 0
+        self.front = WaveformFrontEnd(
+            fs_hz, cfg.dsp, models.vf if vf_ok else None, stage_times, lookahead_n
+        )
         front = self.front
         finaliser = BeatFinaliser(
             models.beat_classifier, fs_hz, front.segment, stage_times=stage_times
