@@ -11,12 +11,15 @@ For each record it writes ``OUT/<record name>/`` (DESIGN.md, "Offline analysis o
   *not* assert sinus rhythm);
 - ``alarms.jsonl``: every alarm event the live agent would have published, one JSON object a
   line, with ``onset_s`` (onset of the condition) and ``raised_s`` (when the agent raised it)
-  in seconds from the start of the record.
+  in seconds from the start of the record;
+- ``<record name>.bedside``: the same beats as a WFDB annotation file
+  (:func:`agent.batch.write_beat_annotations`).
+
+Many records, in parallel worker processes, with progress and a summary: :mod:`agent.batch`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import logging
 import time
@@ -31,7 +34,7 @@ from agent.core.driver import CoreDriver
 from agent.core.monitor import StepOutput
 from agent.core.timing import StageTimes, timed
 from agent.dsp.heart_rate import hr_bpm_monitor
-from agent.inference.bundle import ModelBundle, load_models
+from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from firmware_bridge.transports.replay import WfdbReplaySource
 from firmware_bridge.transports.rr_replay import RrReplaySource
@@ -308,58 +311,3 @@ def write_outputs(result: RecordResult, out_dir: Path, cfg: AgentConfig) -> Path
         for event in result.events:
             fh.write(event.model_dump_json() + "\n")
     return folder
-
-
-async def _analyze_all(
-    records: Sequence[str],
-    out_dir: Path,
-    cfg: AgentConfig,
-    models: ModelBundle,
-    channel: int,
-    fs_hz: float | None,
-    rr_annotations: str | None,
-) -> list[RecordResult]:
-    results = []
-    for record in records:
-        result = await analyze_record(
-            record, cfg, models, channel=channel, fs_hz=fs_hz, rr_annotations=rr_annotations
-        )
-        write_outputs(result, out_dir, cfg)
-        logger.info(
-            "%s: %d beats, %d alarm events, %.1f s of signal in %.2f s CPU",
-            result.record,
-            len(result.beats),
-            len(result.events),
-            result.duration_s,
-            result.cpu_s,
-        )
-        results.append(result)
-    return results
-
-
-def analyze_records(
-    records: Sequence[str],
-    out_dir: Path,
-    cfg: AgentConfig,
-    models: ModelBundle | None = None,
-    *,
-    channel: int = 0,
-    fs_hz: float | None = None,
-    rr_annotations: str | None = None,
-) -> list[RecordResult]:
-    """Analyse every record in one process and write its outputs under ``out_dir``.
-
-    ``models`` defaults to :func:`agent.inference.bundle.load_models` of ``cfg``.
-    ``rr_annotations`` (or ``*.csv`` records) selects RR-only input; see
-    :func:`analyze_record`.
-
-    Raises
-    ------
-    RecordNotFoundError, RecordReadError
-        On the first record that cannot be read (records before it are already written).
-    InferenceError
-        If a model cannot be loaded.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bundle = models if models is not None else load_models(cfg.inference)
-    return asyncio.run(_analyze_all(records, out_dir, cfg, bundle, channel, fs_hz, rr_annotations))

@@ -1,8 +1,11 @@
-"""The ``bedside`` command: run, analyze, nurse-station, demo, validate-config, schema.
+"""The ``bedside`` command: run, analyze, plot, nurse-station, demo, validate-config, schema.
 
 Every error the user can cause (missing record, truncated file, bad config, unreachable
 broker) ends as one line on stderr, ``bedside: error: ...``, and exit status 2; tracebacks
 are for bugs only.
+
+Length: every subcommand's arguments and its error mapping live here, so that ``bedside --help``
+and the exit codes are defined in one place.
 """
 
 from __future__ import annotations
@@ -12,14 +15,20 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import AgentConfig, load_config
 from agent.errors import BedsideError, ConfigError
 from agent.messages import schemas_json
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from agent.batch import RecordOutcome
 
 logger = logging.getLogger("agent")
 
@@ -30,6 +39,17 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML configuration file")
     p.add_argument("--channel", type=int, help="signal channel of the record (default 0)")
     p.add_argument("--fs", type=float, dest="fs_hz", help="resample to this rate, Hz (e.g. 130)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +93,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="RR-only input: read the beats of each record from its WFDB annotation file"
         " RECORD.EXT (e.g. qrs), as a Heart Rate Service strap would deliver them",
     )
+    analyze.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="records analysed at once, each in its own process (default: the number of CPUs;"
+        " 1 runs everything in this process); outputs do not depend on it",
+    )
+    analyze.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress and no summary table, only errors and the final line",
+    )
     _add_config_flags(analyze)
+
+    plot = sub.add_parser("plot", help="draw an alarm's ECG strip or a tachogram to a PNG")
+    plot_sub = plot.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    strip = plot_sub.add_parser(
+        "strip", help="an alarm's evidence strip with labelled beats, from alarms.jsonl"
+    )
+    strip.add_argument("alarms", type=Path, help="alarms.jsonl, or a record's output folder")
+    strip.add_argument("--id", dest="alarm_id", metavar="PREFIX", help="alarm_id prefix")
+    strip.add_argument("--condition", help="alarm condition, e.g. pause, vtach, afib")
+    strip.add_argument(
+        "--index",
+        type=int,
+        default=0,
+        help="which matching raised event, 0-based in file order; -1 the last (default 0)",
+    )
+    tacho = plot_sub.add_parser(
+        "tachogram", help="RR interval (ms) against time, coloured by AAMI class, from beats.csv"
+    )
+    tacho.add_argument("beats", type=Path, help="beats.csv, or a record's output folder")
+    for p in (strip, tacho):
+        p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+        p.add_argument("--width", type=_positive_int, default=1600, help="pixels (default 1600)")
+        p.add_argument("--height", type=_positive_int, default=500, help="pixels (default 500)")
 
     nurse = sub.add_parser("nurse-station", help="live view of every bed on a broker")
     nurse.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://HOST[:PORT]")
@@ -199,29 +257,129 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _AnalyzeProgress:
+    """Reports each record of ``bedside analyze`` as it ends, on stderr.
+
+    A rich progress bar (records done, x real time by wall clock) when stderr is a terminal,
+    one plain line per record otherwise, nothing but failures when quiet. A failed record is
+    always one line, ``bedside: error: <reason>``.
+    """
+
+    def __init__(self, n_records: int, *, quiet: bool) -> None:
+        self._n = n_records
+        self._done = 0
+        self._signal_s = 0.0
+        self._quiet = quiet
+        self._t0 = time.perf_counter()
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        if not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("analyze"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("records"),
+                TextColumn("{task.fields[speed]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _AnalyzeProgress:
+        self._t0 = time.perf_counter()
+        if self._bar is not None:
+            self._bar.start()
+            self._task = self._bar.add_task("analyze", total=self._n, speed="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def record_done(self, outcome: RecordOutcome) -> None:
+        """Count one finished record (result or failure) and show it."""
+        from agent.batch import RecordFailure
+
+        self._done += 1
+        if isinstance(outcome, RecordFailure):
+            line = f"bedside: error: {outcome.message}"
+            if self._bar is not None:
+                self._bar.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr)
+        else:
+            self._signal_s += outcome.duration_s
+        wall_s = max(time.perf_counter() - self._t0, 1e-9)
+        speed = f"{self._signal_s / wall_s:.0f}x real time"
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, advance=1, speed=speed)
+        elif not self._quiet and not isinstance(outcome, RecordFailure):
+            print(
+                f"[{self._done}/{self._n}] {outcome.record}: {outcome.duration_s / 60:.1f} min,"
+                f" {len(outcome.beats)} beats, {len(outcome.events)} alarm events ({speed})",
+                file=sys.stderr,
+            )
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from agent.analyze import analyze_records
-    from agent.inference.bundle import load_models
+    from agent.batch import analyze_records, default_jobs, summarize_record, summary_table
 
     cfg = load_config(args.config, {})
-    models = load_models(cfg.inference)
     channel = args.channel if args.channel is not None else cfg.source.channel
     fs_hz = args.fs_hz if args.fs_hz is not None else cfg.source.fs_hz
-    results = analyze_records(
-        args.records,
-        args.out,
-        cfg,
-        models,
-        channel=channel,
-        fs_hz=fs_hz,
-        rr_annotations=args.rr_annotations,
-    )
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    with _AnalyzeProgress(len(args.records), quiet=args.quiet) as progress:
+        report = analyze_records(
+            args.records,
+            args.out,
+            cfg,
+            channel=channel,
+            fs_hz=fs_hz,
+            rr_annotations=args.rr_annotations,
+            jobs=jobs,
+            on_record=progress.record_done,
+        )
+    results = report.results
+    if results and not args.quiet:
+        for line in summary_table([summarize_record(r) for r in results]):
+            print(line)
     total_s = sum(r.duration_s for r in results)
     cpu_s = sum(r.cpu_s for r in results)
+    failed = f"; {len(report.failures)} record(s) failed" if report.failures else ""
     print(
         f"analyzed {len(results)} record(s), {total_s / 60:.1f} min in {cpu_s:.1f} s CPU"
-        f" ({total_s / max(cpu_s, 1e-9):.0f}x real time) → {args.out}"
+        f" ({total_s / max(cpu_s, 1e-9):.0f}x real time) → {args.out}{failed}"
     )
+    return EXIT_ERROR if report.failures else 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from agent.plot import load_alarm_events, plot_alarm_strip, plot_tachogram, select_alarm
+
+    size = {"width_px": args.width, "height_px": args.height}
+    if args.figure == "strip":
+        event = select_alarm(
+            load_alarm_events(args.alarms),
+            alarm_id=args.alarm_id,
+            condition=args.condition,
+            index=args.index,
+        )
+        out = plot_alarm_strip(event, args.out, **size)
+        print(
+            f"{event.condition.value} alarm {event.alarm_id[:8]} at {event.onset_s:.1f} s → {out}"
+        )
+    else:
+        out = plot_tachogram(args.beats, args.out, **size)
+        print(f"tachogram → {out}")
     return 0
 
 
@@ -281,6 +439,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": _cmd_run,
     "analyze": _cmd_analyze,
+    "plot": _cmd_plot,
     "nurse-station": _cmd_nurse,
     "demo": _cmd_demo,
     "validate-config": _cmd_validate,

@@ -104,7 +104,7 @@ def masked_text(name: str, text: str) -> str:
 
 def _analyze(gset: GoldenSet, names: Sequence[str], data: Path, out: Path) -> str | None:
     """Run ``bedside analyze`` over ``names``; return None, or stderr's tail on failure."""
-    cmd = [sys.executable, "-m", "agent", "-q", "analyze"]
+    cmd = [sys.executable, "-m", "agent", "-q", "analyze", "--jobs", "1"]
     cmd += [str(data / gset.folder / n) for n in names]
     cmd += ["--out", str(out), *gset.extra_args]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)

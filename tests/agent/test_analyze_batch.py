@@ -1,0 +1,257 @@
+"""``bedside analyze`` over many records: parallel jobs, bad records skipped, summary, WFDB beats.
+
+The records are the first 90 s of mitdb 207 (ventricular ectopy: bigeminy, runs, VT) and of
+mitdb 201 (AF from about 12 s), written as WFDB records in a temporary folder so each
+analysis takes well under a second of CPU.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from agent.analyze import RecordResult
+from agent.batch import (
+    BEAT_ANNOTATION_EXT,
+    SUMMARY_CLASSES,
+    UNCLASSIFIED,
+    BatchReport,
+    RecordFailure,
+    analyze_records,
+    covered_s,
+    summarize_record,
+    summary_table,
+)
+from agent.beats import Beat
+from agent.cli import EXIT_ERROR, main
+from agent.config import AgentConfig, load_config
+from agent.messages import AamiClass, AlarmEvent
+from tools.golden import OUTPUT_FILES, masked_text
+
+SHORT_S = 90
+RECORDS = ("207", "201")
+
+
+@pytest.fixture(scope="module")
+def short_records(mitdb: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The first ``SHORT_S`` seconds of each of ``RECORDS``, same digital samples."""
+    folder = tmp_path_factory.mktemp("short")
+    out: dict[str, Path] = {}
+    for name in RECORDS:
+        rec = wfdb.rdrecord(str(mitdb / name), sampto=SHORT_S * 360, physical=False)
+        rec.wrsamp(write_dir=str(folder))
+        out[name] = folder / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def cfg() -> AgentConfig:
+    return load_config(None, {})
+
+
+@pytest.fixture(scope="module")
+def serial(
+    short_records: dict[str, Path], cfg: AgentConfig, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[BatchReport, Path]:
+    """Both records analysed with ``jobs=1`` (in this process)."""
+    out = tmp_path_factory.mktemp("jobs1")
+    report = analyze_records([str(p) for p in short_records.values()], out, cfg, jobs=1)
+    return report, out
+
+
+def _beats_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_parallel_outputs_identical_to_serial(
+    serial: tuple[BatchReport, Path],
+    short_records: dict[str, Path],
+    cfg: AgentConfig,
+    tmp_path: Path,
+) -> None:
+    report1, out1 = serial
+    seen: list[str] = []
+    report2 = analyze_records(
+        [str(p) for p in short_records.values()],
+        tmp_path,
+        cfg,
+        jobs=2,
+        on_record=lambda o: seen.append(o.record),
+    )
+    assert report2.jobs == 2
+    assert report1.jobs == 1
+    assert not report1.failures
+    assert not report2.failures
+    # results come back in the order given, whatever order the workers finished in
+    assert [r.record for r in report2.results] == list(RECORDS)
+    assert sorted(seen) == sorted(RECORDS)
+    for name in RECORDS:
+        for fname in OUTPUT_FILES:
+            text1 = (out1 / name / fname).read_text(encoding="utf-8")
+            text2 = (tmp_path / name / fname).read_text(encoding="utf-8")
+            assert masked_text(fname, text1) == masked_text(fname, text2), (name, fname)
+        ann = f"{name}.{BEAT_ANNOTATION_EXT}"
+        assert (out1 / name / ann).read_bytes() == (tmp_path / name / ann).read_bytes()
+    # the comparison is not vacuous: 207's stretch raises alarms, 201's has AF
+    assert len((out1 / "207" / "alarms.jsonl").read_text(encoding="utf-8").splitlines()) > 5
+    assert "AFIB" in (out1 / "201" / "rhythm.csv").read_text(encoding="utf-8")
+
+
+def test_beat_annotations_match_beats_csv(serial: tuple[BatchReport, Path]) -> None:
+    _, out = serial
+    for name in RECORDS:
+        rows = _beats_rows(out / name / "beats.csv")
+        ann = wfdb.rdann(str(out / name / name), BEAT_ANNOTATION_EXT)
+        assert ann.fs == 360
+        np.testing.assert_array_equal(ann.sample, [int(r["sample"]) for r in rows])
+        assert list(ann.symbol) == [r["aami_class"] or "Q" for r in rows]
+        assert len(rows) > SHORT_S  # a beat a second at least (207 and 201 run 70-110 bpm)
+    # 207's stretch is mostly ventricular ectopy: the letters carry the classes
+    symbols = wfdb.rdann(str(out / "207" / "207"), BEAT_ANNOTATION_EXT).symbol
+    assert symbols.count("V") > symbols.count("N") > 0
+
+
+def test_summary_agrees_with_written_files(serial: tuple[BatchReport, Path]) -> None:
+    report, out = serial
+    for result in report.results:
+        summary = summarize_record(result)
+        rows = _beats_rows(out / result.record / "beats.csv")
+        assert list(summary.beats_by_class) == list(SUMMARY_CLASSES)
+        for cls in SUMMARY_CLASSES:
+            letter = "" if cls == UNCLASSIFIED else cls
+            assert summary.beats_by_class[cls] == sum(r["aami_class"] == letter for r in rows)
+        lines = (out / result.record / "alarms.jsonl").read_text(encoding="utf-8").splitlines()
+        raised = [json.loads(ln)["condition"] for ln in lines if '"lifecycle":"raised"' in ln]
+        assert sum(summary.alarms_raised.values()) == len(raised)
+        assert summary.duration_s == pytest.approx(SHORT_S)
+    s201 = summarize_record(report.results[1])
+    # AF from about 12 s to the end of the 90 s excerpt (the reference's (AFIB episode)
+    assert 50.0 < s201.af_burden_pct <= 100.0
+    assert s201.alarms_raised.get("afib") == 1
+    table = summary_table([summarize_record(r) for r in report.results])
+    assert table[0].split()[:3] == ["record", "min", "N"]
+    assert table[2].startswith("201 ")
+    assert "afib 1" in table[2]
+
+
+def _result(
+    duration_s: float,
+    beats: list[Beat] | None = None,
+    episodes: dict[str, list[tuple[float, float]]] | None = None,
+    leads_off: list[tuple[float, float]] | None = None,
+) -> RecordResult:
+    return RecordResult(
+        record="x",
+        fs_hz=360.0,
+        source_fs_hz=360.0,
+        duration_s=duration_s,
+        beats=beats or [],
+        episodes=episodes or {},
+        leads_off=leads_off or [],
+    )
+
+
+def test_covered_s_counts_overlaps_once_and_clips() -> None:
+    assert covered_s([(10.0, 30.0), (25.0, 40.0)], 100.0) == pytest.approx(30.0)
+    assert covered_s([(90.0, 120.0), (-5.0, 5.0)], 100.0) == pytest.approx(15.0)
+    assert covered_s([(50.0, 60.0), (0.0, 100.0)], 100.0) == pytest.approx(100.0)
+    assert covered_s([], 100.0) == 0.0
+
+
+def test_summarize_record_on_hand_built_result() -> None:
+    beats = [
+        Beat(0, 0.0, None, 1000.0, AamiClass.N, 0.9),
+        Beat(360, 1.0, 1000.0, 1000.0, AamiClass.V, 0.8),
+        Beat(720, 2.0, 1000.0, 1000.0, None, None),
+        Beat(1080, 3.0, 1000.0, 1000.0, AamiClass.N, 0.95),
+    ]
+    result = _result(
+        200.0,
+        beats=beats,
+        episodes={"AFIB": [(10.0, 30.0), (25.0, 40.0)], "VF": [(50.0, 60.0)]},
+        leads_off=[(190.0, 250.0)],
+    )
+    summary = summarize_record(result)
+    assert summary.beats_by_class == {"N": 2, "S": 0, "V": 1, "F": 0, "Q": 0, UNCLASSIFIED: 1}
+    assert summary.af_burden_pct == pytest.approx(15.0)  # 30 s of 200 s
+    assert summary.leads_off_pct == pytest.approx(5.0)  # 10 s of 200 s (clipped at the end)
+    assert summary.alarms_raised == {}
+    assert summarize_record(_result(0.0)).af_burden_pct == 0.0
+
+
+def test_bad_records_are_skipped_and_reported(
+    short_records: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    good = short_records["207"]
+    shutil.copy(good.with_suffix(".hea"), bad / "207.hea")
+    data = good.with_suffix(".dat").read_bytes()
+    (bad / "207.dat").write_bytes(data[: len(data) // 3])  # truncated signal file
+    missing = tmp_path / "nope"
+    out = tmp_path / "out"
+    status = main(
+        ["analyze", str(missing), str(good), str(bad / "207"), "--out", str(out), "-j", "1"]
+    )
+    captured = capsys.readouterr()
+    assert status == EXIT_ERROR
+    errors = [ln for ln in captured.err.splitlines() if ln.startswith("bedside: error:")]
+    assert len(errors) == 2, captured.err
+    assert "record not found" in errors[0]
+    assert str(missing) in errors[0]
+    assert "cannot read WFDB record" in errors[1]
+    assert "Traceback" not in captured.err
+    for fname in (*OUTPUT_FILES, f"207.{BEAT_ANNOTATION_EXT}"):
+        assert (out / "207" / fname).stat().st_size > 0
+    lines = captured.out.splitlines()
+    assert lines[-1].startswith("analyzed 1 record(s), 1.5 min in ")
+    assert lines[-1].endswith(f"→ {out}; 2 record(s) failed")
+    assert lines[0].split()[:2] == ["record", "min"]
+    assert lines[1].startswith("207 ")
+
+
+def test_quiet_prints_only_the_final_line(
+    short_records: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["-q", "analyze", str(short_records["201"]), "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert len(captured.out.splitlines()) == 1
+    assert captured.out.startswith("analyzed 1 record(s), 1.5 min")
+    assert "[1/1]" not in captured.err
+
+
+def test_jobs_must_be_positive(cfg: AgentConfig, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        analyze_records(["x"], tmp_path, cfg, jobs=0)
+
+
+def test_failure_is_a_value_not_an_exception(cfg: AgentConfig, tmp_path: Path) -> None:
+    seen: list[RecordFailure] = []
+    report = analyze_records(
+        [str(tmp_path / "a"), str(tmp_path / "b")],
+        tmp_path / "out",
+        cfg,
+        jobs=1,
+        on_record=lambda o: seen.append(o) if isinstance(o, RecordFailure) else None,
+    )
+    assert report.results == []
+    assert [f.record for f in report.failures] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert seen == report.failures
+    assert all("record not found" in f.message for f in report.failures)
+
+
+def test_alarm_events_round_trip_for_summary(serial: tuple[BatchReport, Path]) -> None:
+    """The summary counts raised events of the in-memory result; the file holds the same."""
+    report, out = serial
+    result = report.results[0]
+    lines = (out / "207" / "alarms.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [AlarmEvent.model_validate_json(ln) for ln in lines]
+    assert [e.condition for e in events] == [e.condition for e in result.events]
