@@ -108,7 +108,8 @@ def test_quick_live_and_latency_report(data_dir: Path, tmp_path: Path) -> None:
     )
     assert rc == 0
     report = json.loads(out.read_text(encoding="utf-8"))
-    assert set(report) == {"meta", "live", "latency", "targets"}
+    assert set(report) == {"meta", "live", "latency", "simulate", "targets"}
+    assert _positive(report["simulate"]["cpu_s_per_min_175bpm"])
     (live,) = report["live"]
     assert live["fs_hz"] == 130.0
     for key in ("measured_s", "cpu_pct_one_core", "rss_mb", "hwm_mb"):
