@@ -41,8 +41,6 @@ from agent.vitals.news2 import News2Result, Param
 from agent.vitals.observations import VitalsStore
 from firmware_bridge.limits import PULSE_MAX_PLAUSIBLE_BPM
 
-Item = TimelineItem
-
 EvidenceAt = Callable[[float], AlarmEvidence]
 """Evidence at a stream time (recent RR, labelled beats, the strip ending there)."""
 
@@ -63,7 +61,7 @@ class Consumer(Protocol):
         """The alarm conditions this consumer judges (may be empty)."""
         ...
 
-    def feed(self, item: Item) -> None:
+    def feed(self, item: TimelineItem) -> None:
         """Take the next item in stream-time order (ignore kinds it does not use)."""
         ...
 
@@ -102,7 +100,7 @@ class AfConsumer:
             ConditionSpec(AlarmCode.AFIB, AlarmPriority.MEDIUM, _PHYSIO),
         )
 
-    def feed(self, item: Item) -> None:
+    def feed(self, item: TimelineItem) -> None:
         """Feed final beats to the detector; restart it at a gap."""
         if isinstance(item, Beat):
             ectopic = (
@@ -160,7 +158,7 @@ class VfConsumer:
             ),
         )
 
-    def feed(self, item: Item) -> None:
+    def feed(self, item: TimelineItem) -> None:
         """Take a VF state change (other items are ignored)."""
         if not isinstance(item, VfChange):
             return
@@ -204,7 +202,7 @@ class LinkConsumer:
         """Whether the link is down now."""
         return self.since_s is not None
 
-    def feed(self, item: Item) -> None:
+    def feed(self, item: TimelineItem) -> None:
         """Take a link change (other items are ignored)."""
         if isinstance(item, StateChange) and item.signal is Signal.LINK:
             if not item.active:
@@ -279,7 +277,7 @@ class VitalsConsumer:
         """Re-score NEWS2 at the next commit, however recent the last score."""
         self._news2_last_s = -math.inf
 
-    def feed(self, item: Item) -> None:
+    def feed(self, item: TimelineItem) -> None:
         """Feed final beats to EDR, restart it at gaps, refresh the store and NEWS2 at commits."""
         if isinstance(item, Beat):
             self._add_beat(item)

@@ -20,6 +20,7 @@ late) for the class consumers, and the one
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,13 +34,20 @@ from agent.config import AgentConfig
 from agent.core.consumers import (
     AfConsumer,
     Consumer,
-    Item,
     LinkConsumer,
     VfConsumer,
     VitalsConsumer,
 )
 from agent.core.finaliser import BeatFinaliser
-from agent.core.items import JUST_BEFORE_S, Commit, Qrs, Signal, StateChange, Timeline
+from agent.core.items import (
+    JUST_BEFORE_S,
+    Commit,
+    Qrs,
+    Signal,
+    StateChange,
+    Timeline,
+    TimelineItem,
+)
 from agent.core.timing import StageTimes, timed
 from agent.core.vitals import vitals_message
 from agent.dsp.rpeaks import RPeak
@@ -89,7 +97,7 @@ class StepOutput:
     committed_s: float = 0.0
 
 
-class MonitorCore:
+class MonitorCore(ABC):
     """What both kinds of stream share: timeline walk, consumers, the engine, vitals.
 
     Parameters
@@ -173,20 +181,25 @@ class MonitorCore:
         """Return the latest signal-quality index, or None."""
         return None
 
+    @abstractmethod
     def _ecg_chunk(self, chunk: EcgChunk) -> StepOutput:
-        raise NotImplementedError
+        """Apply an ECG chunk."""
 
+    @abstractmethod
     def _rr(self, frame: RrIntervals) -> StepOutput:
-        raise NotImplementedError
+        """Apply an RR notification."""
 
+    @abstractmethod
     def _device(self, event: DeviceEvent) -> StepOutput:
-        raise NotImplementedError
+        """Apply a device event (link, contact, battery), on this stream's clock."""
 
+    @abstractmethod
     def _vitals_time_s(self, reading: Spo2Reading | TemperatureReading) -> float:
-        raise NotImplementedError
+        """Stream time at which a reading from another device is placed, s."""
 
+    @abstractmethod
     def _after_vitals_input(self) -> StepOutput:
-        raise NotImplementedError
+        """Re-judge after a vital-sign input (at once, or at the next chunk)."""
 
     def tick(self, t_s: float) -> StepOutput:
         """Advance stream time with no new data (RR-only streams: asystole needs a clock)."""
@@ -214,9 +227,9 @@ class MonitorCore:
             return self._device(frame)
         return self.observe(frame)
 
+    @abstractmethod
     def accepts(self, frame: Frame) -> bool:
         """Whether this stream uses ``frame`` (False: count it as ignored)."""
-        raise NotImplementedError
 
     def observe(self, reading: Spo2Reading | TemperatureReading) -> StepOutput:
         """Record a vital sign from another device (oximeter, thermometer).
@@ -302,7 +315,7 @@ class MonitorCore:
     def _judge_immediate(self, t_s: float, consumers: list[Consumer]) -> list[AlarmEvent]:
         return self.engine.update(t_s, [f for c in consumers for f in c.findings(t_s)])
 
-    def _feed(self, item: Item) -> None:
+    def _feed(self, item: TimelineItem) -> None:
         for consumer in self.timeline:
             consumer.feed(item)
 
