@@ -591,6 +591,32 @@ def bench_simulate() -> dict[str, float]:
     return {"cpu_s_per_min_175bpm": round(time.process_time() - t0, 3)}
 
 
+def bench_ectopy(n_beats: int = 20_000) -> dict[str, float]:
+    """CPU per beat of the ectopy rules inside one very long V run (2.2 h of V-tach).
+
+    Work per beat must not grow with the run's length (it was a timed test).
+    """
+    from agent.alarms.ectopy import EctopyRules
+    from agent.beats import Beat
+    from agent.config import EctopyConfig
+    from agent.messages import AamiClass
+
+    rules = EctopyRules(EctopyConfig(), strip=None, strip_s=6.0)
+    rules.add_beat(Beat(0, 1.0, None, 900.0, AamiClass.N, 0.9))
+    half = n_beats // 2
+    laps: list[int] = []
+    t0 = time.process_time_ns()
+    for i in range(1, n_beats + 1):
+        rules.add_beat(Beat(i, 1.0 + 0.4 * i, 400.0, 900.0, AamiClass.V, 0.9))
+        if i in (half, n_beats):
+            laps.append(time.process_time_ns())
+    first, second = laps[0] - t0, laps[1] - laps[0]
+    return {
+        "ectopy_us_per_beat_in_long_run": round((first + second) / n_beats / 1000, 2),
+        "second_half_over_first_half": round(second / max(first, 1), 2),
+    }
+
+
 # ---------------------------------------------------------------------------------- report
 
 
@@ -703,6 +729,10 @@ def format_report(report: dict[str, Any]) -> str:
                 f" {s['max_ms']:>8.2f}"
             )
         lines.append(f"unreceived {lat['unreceived']}, frames dropped {lat['frames_dropped']}")
+    for section in ("simulate", "ectopy"):
+        if report.get(section):
+            figures = ", ".join(f"{k} {v}" for k, v in report[section].items())
+            lines += ["", f"{section.capitalize()}: {figures}"]
     lines += ["", "Targets"]
     for t in report["targets"]:
         lines.append(f"  {t['status']:<4}  {t['name']:<40} {t['value']:>10} (target {t['target']})")
@@ -794,6 +824,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                     )
     if opts.run_live:
         report["simulate"] = bench_simulate()
+    if opts.run_offline:
+        report["ectopy"] = bench_ectopy()
     report["meta"]["loadavg_after"] = loadavg()
     report["meta"]["bench_max_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _KIB, 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -189,14 +188,14 @@ def test_long_run_message_follows_the_run() -> None:
     assert finding.message == "V-tach 8 beats at 172 bpm"
 
 
-def test_a_very_long_run_costs_constant_time_per_beat() -> None:
+def test_a_very_long_run_keeps_its_length_and_onset() -> None:
+    """2.2 h of V-tach: the run is still counted from its first beat (its cost per beat is
+    measured by ``python -m tools.bench``, ``ectopy_us_per_beat_in_long_run``)."""
     rules = EctopyRules(EctopyConfig(), strip=None, strip_s=STRIP_S)
     rules.add_beat(Beat(0, 1.0, None, 900.0, AamiClass.N, 0.9))
-    n = 20_000  # 2.2 h of V-tach at 150 bpm; quadratic work would take minutes
-    start = time.perf_counter()
+    n = 20_000  # 2.2 h of V-tach at 150 bpm
     for i in range(1, n + 1):
         rules.add_beat(Beat(i, 1.0 + 0.4 * i, 400.0, 900.0, AamiClass.V, 0.9))
-    assert time.perf_counter() - start < 5.0
     (vt,) = [f for f in rules.findings(1.0 + 0.4 * n) if f.active]
     assert vt.message == f"V-tach {n} beats at 150 bpm"
     assert vt.onset_s == pytest.approx(1.4)
