@@ -12,6 +12,7 @@ come from :mod:`firmware_bridge.devices` (no bleak import), shared limits from
 
 from __future__ import annotations
 
+import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -229,6 +230,29 @@ class AlarmConfig(_Section):
     ectopy: EctopyConfig = Field(
         default_factory=EctopyConfig, description="Ventricular ectopy alarms (beat classifier)."
     )
+    escalation_high_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Unacknowledged high-priority alarm re-announced and escalated every, s"
+        " (0: never). Site policy: IEC 60601-1-8 and IHE PCD ACM leave the delay to the"
+        " responsible organisation; 30 s / 2 min are the issue-14 proposal.",
+    )
+    escalation_medium_s: float = Field(
+        default=120.0,
+        ge=0.0,
+        le=3600.0,
+        description="Same for medium priority, s (0: never).",
+    )
+    escalation_low_s: float = Field(
+        default=0.0, ge=0.0, le=3600.0, description="Same for low priority, s (0: never)."
+    )
+    no_data_s: float = Field(
+        default=10.0,
+        ge=2.0,
+        le=300.0,
+        description="No ECG / RR from the source this long raises sensor_disconnected, s.",
+    )
     battery_low_pct: int = Field(
         default=BATTERY_LOW_PCT,
         ge=0,
@@ -297,18 +321,57 @@ class InferenceConfig(_Section):
 
 
 class MqttConfig(_Section):
-    """MQTT broker connection (paho-mqtt 2.x)."""
+    """MQTT broker connection (paho-mqtt 2.x, MQTT v5), its TLS identity and credentials.
 
-    url: str = Field(default="mqtt://127.0.0.1:1883", description="Broker URL, mqtt://HOST[:PORT].")
+    Secrets never come from the URL (refused) and are never logged: the password comes from
+    ``password`` (TOML or ``BEDSIDE_MQTT__PASSWORD``) or from ``password_file`` (a secrets file,
+    e.g. systemd's ``$CREDENTIALS_DIRECTORY/mqtt-password``), read when connecting.
+    """
+
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS, port 8883).",
+    )
     username: str | None = Field(default=None, description="Broker user name.")
     password: SecretStr | None = Field(default=None, description="Broker password.")
+    password_file: Path | None = Field(
+        default=None, description="File holding the broker password (first line), read at connect."
+    )
+    tls_ca_file: Path | None = Field(
+        default=None, description="mqtts: PEM file of the site CA that signed the broker."
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="mqtts: this client's PEM certificate (its identity)."
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="mqtts: the private key of tls_cert_file (PEM)."
+    )
     keepalive_s: int = Field(default=15, ge=5, le=600, description="MQTT keepalive, s.")
     connect_timeout_s: float = Field(
         default=5.0, ge=0.5, le=120.0, description="First connection must succeed within, s."
     )
-    outbox_path: Path = Field(
-        default=Path("bedside-outbox.sqlite3"),
-        description="SQLite file where alarms wait until the broker acknowledges them.",
+    session_expiry_s: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description=(
+            "MQTT v5 session expiry, s: the broker keeps this client's subscriptions and queued"
+            " acknowledgements this long while it is offline (0: clean session)."
+        ),
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder for per-bed state (outbox); default $STATE_DIRECTORY (systemd),"
+            " else $XDG_STATE_HOME/bedside, else ~/.local/state/bedside."
+        ),
+    )
+    outbox_path: Path | None = Field(
+        default=None,
+        description=(
+            "SQLite file where alarms wait until the broker acknowledges them; default"
+            " STATE_DIR/UNIT/BED/outbox.sqlite3 (one per bed)."
+        ),
     )
     vitals_period_s: float = Field(
         default=1.0, ge=0.1, le=60.0, description="Vitals publishing period, s."
@@ -322,8 +385,18 @@ class MqttConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> MqttConfig:
-        if self.password is not None and self.username is None:
+        if (self.password is not None or self.password_file is not None) and not self.username:
             msg = "mqtt.password is set but mqtt.username is not"
+            raise ValueError(msg)
+        if self.password is not None and self.password_file is not None:
+            msg = "give mqtt.password or mqtt.password_file, not both"
+            raise ValueError(msg)
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            msg = "mqtt.tls_cert_file and mqtt.tls_key_file go together"
+            raise ValueError(msg)
+        tls_files = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        if not self.tls and any(f is not None for f in tls_files):
+            msg = "TLS files are set but mqtt.url is not mqtts://"
             raise ValueError(msg)
         return self
 
@@ -337,25 +410,79 @@ class MqttConfig(_Section):
         """Broker TCP port."""
         return parse_mqtt_url(self.url)[1]
 
+    @property
+    def tls(self) -> bool:
+        """Whether the URL asks for TLS (``mqtts://``)."""
+        return urlsplit(self.url).scheme == "mqtts"
+
+    def resolved_outbox_path(self, unit: str, bed: str) -> Path:
+        """Return ``outbox_path``, or the bed's own file under the state folder.
+
+        The default is per bed (``STATE_DIR/UNIT/BED/outbox.sqlite3``), so two agents started
+        in one folder never share an outbox. Reads the environment, nothing else.
+        """
+        if self.outbox_path is not None:
+            return self.outbox_path
+        return default_state_dir(self.state_dir) / unit / bed / "outbox.sqlite3"
+
+
+def default_state_dir(configured: Path | None = None) -> Path:
+    """Return the agent's state folder (see :attr:`MqttConfig.state_dir`)."""
+    if configured is not None:
+        return configured
+    systemd = os.environ.get("STATE_DIRECTORY")
+    if systemd:
+        return Path(systemd.split(":")[0])
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "bedside"
+
+
+MQTT_DEFAULT_PORTS: dict[str, int] = {"mqtt": 1883, "mqtts": 8883}
+"""IANA ports: 1883 MQTT, 8883 MQTT over TLS."""
+
 
 def parse_mqtt_url(url: str) -> tuple[str, int]:
-    """Split ``mqtt://HOST[:PORT]`` into ``(host, port)``; the default port is 1883.
+    """Split ``mqtt[s]://HOST[:PORT]`` into ``(host, port)``; default port 1883 (8883 for mqtts).
 
     Raises
     ------
     ValueError
-        If the scheme is not ``mqtt`` or the host is missing.
+        If the scheme is not ``mqtt`` or ``mqtts``, the host is missing, or the URL holds a
+        user name or password (the message never repeats the URL then: it may hold a secret).
     """
     parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        msg = f"broker URL must look like mqtt://HOST[:PORT], got {url!r}"
+    if parts.username is not None or parts.password is not None:
+        msg = (
+            "broker URL must not contain a user name or password; use mqtt.username and"
+            " mqtt.password_file (or BEDSIDE_MQTT__PASSWORD)"
+        )
+        raise ValueError(msg)
+    if parts.scheme not in MQTT_DEFAULT_PORTS or not parts.hostname:
+        msg = f"broker URL must look like mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got {url!r}"
         raise ValueError(msg)
     try:
-        port = parts.port or 1883
+        port = parts.port or MQTT_DEFAULT_PORTS[parts.scheme]
     except ValueError as err:
         msg = f"bad port in broker URL {url!r}"
         raise ValueError(msg) from err
     return parts.hostname, port
+
+
+class PatientConfig(_Section):
+    """What the monitor must know about the patient (no identifiers: those never leave the bed).
+
+    Bedside monitors ask for "Paced: yes / no" at admission (Philips IntelliVue "Patient
+    Paced", GE CARESCAPE "Pacemaker detection", Mindray "Paced"): a paced beat is wide, like a
+    PVC, and must not be counted as one.
+    """
+
+    paced: bool = Field(
+        default=False,
+        description="The patient has a pacemaker: wide beats at the patient's own (paced) rhythm"
+        " are not counted as PVCs and never start a ventricular ectopy alarm"
+        " (agent/alarms/ectopy.py).",
+    )
 
 
 class AgentConfig(BaseSettings):
@@ -375,6 +502,7 @@ class AgentConfig(BaseSettings):
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     vitals: VitalsConfig = Field(default_factory=VitalsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    patient: PatientConfig = Field(default_factory=PatientConfig)
 
     @classmethod
     def settings_customise_sources(

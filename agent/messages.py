@@ -99,6 +99,9 @@ class AlarmCode(enum.StrEnum):
     SENSOR_DISCONNECTED = "sensor_disconnected"
     SIGNAL_POOR = "signal_poor"
     BATTERY_LOW = "battery_low"
+    PIPELINE_STALLED = "pipeline_stalled"
+    OUTBOX_FAILED = "outbox_failed"
+    DELIVERY_REFUSED = "delivery_refused"
 
 
 TECHNICAL_CODES: Final = frozenset(
@@ -107,6 +110,9 @@ TECHNICAL_CODES: Final = frozenset(
         AlarmCode.SENSOR_DISCONNECTED,
         AlarmCode.SIGNAL_POOR,
         AlarmCode.BATTERY_LOW,
+        AlarmCode.PIPELINE_STALLED,
+        AlarmCode.OUTBOX_FAILED,
+        AlarmCode.DELIVERY_REFUSED,
     }
 )
 
@@ -117,6 +123,38 @@ class AlarmLifecycle(enum.StrEnum):
     RAISED = "raised"
     UPDATED = "updated"
     CLEARED = "cleared"
+
+
+class AlarmPhase(enum.StrEnum):
+    """Phase of one alarm event, as IHE PCD Alarm Communication Management (PCD-04) names them.
+
+    ``start`` (raised), ``update`` (changed, e.g. acknowledged), ``escalate`` (re-announced
+    unacknowledged at a higher escalation level), ``end`` (cleared).
+    """
+
+    START = "start"
+    UPDATE = "update"
+    ESCALATE = "escalate"
+    END = "end"
+
+
+class AlarmState(enum.StrEnum):
+    """Alarm state (IEC 60601-1-8:2006+A1:2012, 6.11.2: latching and non-latching signals).
+
+    ``active``: the condition is (or is held) active; ``latched``: the condition has ended but
+    the latched alarm waits for an acknowledgement; ``inactive``: ended.
+    """
+
+    ACTIVE = "active"
+    LATCHED = "latched"
+    INACTIVE = "inactive"
+
+
+_LIFECYCLE_PHASE: Final = {
+    "raised": AlarmPhase.START,
+    "updated": AlarmPhase.UPDATE,
+    "cleared": AlarmPhase.END,
+}
 
 
 class _Message(BaseModel):
@@ -187,6 +225,37 @@ class AlarmEvent(_Message):
     model_versions: dict[str, str] = Field(
         default_factory=dict, description="Model name → version (sha256 prefix) that decided."
     )
+    phase: AlarmPhase = Field(
+        default=AlarmPhase.START,
+        description="IHE PCD-04 phase: start, update, escalate, end (from lifecycle if absent).",
+    )
+    state: AlarmState = Field(
+        default=AlarmState.ACTIVE,
+        description="active, latched (condition gone, waits for an ack) or inactive (ended).",
+    )
+    acknowledged_by: str | None = Field(
+        default=None, description="Identity of the station whose acknowledgement the agent took."
+    )
+    acknowledged_utc: datetime | None = Field(
+        default=None, description="When the agent took the acknowledgement, UTC."
+    )
+    escalation_level: int = Field(
+        default=0, ge=0, description="0 when raised; +1 at each unacknowledged re-announcement."
+    )
+    ended_unacknowledged: bool = Field(
+        default=False, description="Cleared (phase end) without anyone acknowledging it."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phase_from_lifecycle(cls, data: object) -> object:
+        """Older payloads (no phase / state) get them from ``lifecycle``."""
+        if isinstance(data, dict) and "phase" not in data and "lifecycle" in data:
+            lifecycle = str(data["lifecycle"])
+            data = {**data, "phase": _LIFECYCLE_PHASE.get(lifecycle, AlarmPhase.UPDATE)}
+            if "state" not in data and lifecycle == "cleared":
+                data["state"] = AlarmState.INACTIVE
+        return data
 
 
 class News2Parameter(BaseModel):
@@ -250,6 +319,18 @@ class StatusMessage(_Message):
     source: str = Field(default="", description="Source description, e.g. replay:232.")
     counters: dict[str, int] = Field(
         default_factory=dict, description="Drop and error counters (frames dropped, ...)."
+    )
+
+
+class ActiveAlarmsMessage(_Message):
+    """The bed's currently active alarms, retained on ``.../alarms/active``.
+
+    Republished (retained, QoS 1) after every change and every (re)connection, so a station
+    that starts late shows the truth; an empty list means no alarm is active.
+    """
+
+    alarms: list[AlarmEvent] = Field(
+        default_factory=list, description="Latest event of every active alarm, oldest first."
     )
 
 
@@ -347,7 +428,9 @@ class ManualObservations(BaseModel):
         return self
 
 
-TopicKind = Literal["status", "vitals", "alarms", "alarms/ack", "ecg", "observations"]
+TopicKind = Literal[
+    "status", "vitals", "alarms", "alarms/ack", "alarms/active", "ecg", "observations"
+]
 
 OBSERVATIONS_TOPIC_KIND: Final = "observations"
 """Topic suffix of :class:`ManualObservations`: ``bedside/v1/{unit}/{bed}/observations``."""
@@ -357,6 +440,7 @@ PAYLOAD_MODELS: Final[dict[str, type[_Message]]] = {
     "vitals": VitalsMessage,
     "alarms": AlarmEvent,
     "alarms/ack": AlarmAck,
+    "alarms/active": ActiveAlarmsMessage,
 }
 """Topic suffix → payload model; the registry exported by ``bedside schema``."""
 

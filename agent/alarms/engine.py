@@ -10,7 +10,16 @@ since when; this engine turns that into alarm events with unique ids:
 - it is **cleared** once the condition has been false for ``clear_delay_s`` (so one
   arrhythmia does not flicker into many alarms); a *latching* alarm (IEC 60601-1-8, 6.11.2.2)
   clears only once the condition is gone *and* a nurse acknowledged it;
-- an acknowledgement publishes an **updated** event with ``acknowledged=True``.
+- an acknowledgement publishes an **updated** event with ``acknowledged=True`` and, when the
+  caller says who gave it, ``acknowledged_by`` / ``acknowledged_utc`` (the agent's end-to-end
+  confirmation to the stations);
+- an unacknowledged alarm is **escalated** (an ``updated`` event, phase ``escalate``,
+  ``escalation_level`` + 1) every ``escalation_s[priority]`` seconds of stream time after it was
+  raised, when :attr:`AlarmEngine.escalation_s` names that priority. Off by default, so offline
+  analysis is unchanged; the live runtime turns it on from ``alarms.escalation_*_s``
+  (IEC 60601-1-8:2006+A1:2012, 6.11 and IHE PCD ACM leave escalation delays to the site);
+- a clear (phase ``end``, state ``inactive``) of an alarm nobody acknowledged carries
+  ``ended_unacknowledged=True``, so a station can show that it was never seen.
 
 The engine is pure: no I/O, no wall clock (``ts_utc`` comes from an injected clock and stream
 times map to UTC through the stream's start time).
@@ -29,7 +38,9 @@ from agent.messages import (
     AlarmEvent,
     AlarmEvidence,
     AlarmLifecycle,
+    AlarmPhase,
     AlarmPriority,
+    AlarmState,
     utc_now,
 )
 
@@ -125,6 +136,16 @@ class AlarmEngine:
         Copied into every event (which models decided).
     clock
         Returns the current UTC time for ``ts_utc`` (injected for tests).
+    escalation_s
+        Priority → escalation period, s of stream time; a priority not in it (or a period of
+        0) never escalates. Empty by default (no escalation).
+
+    Attributes
+    ----------
+    ack_source : tuple[str, datetime] | None
+        ``(station identity, UTC time)`` that the next :meth:`acknowledge` records as
+        ``acknowledged_by`` / ``acknowledged_utc`` when the caller cannot pass them (the core's
+        ``acknowledge(alarm_id)``); consumed by that call.
     """
 
     specs: Iterable[ConditionSpec]
@@ -133,6 +154,8 @@ class AlarmEngine:
     clear_delay_s: float = 3.0
     model_versions: dict[str, str] = field(default_factory=dict)
     clock: Callable[[], datetime] = utc_now
+    escalation_s: dict[AlarmPriority, float] = field(default_factory=dict)
+    ack_source: tuple[str, datetime] | None = None
     _specs: dict[AlarmCode, ConditionSpec] = field(init=False)
     _active: dict[AlarmCode, _Active] = field(init=False, default_factory=dict)
     _pending: dict[AlarmCode, _Pending] = field(init=False, default_factory=dict)
@@ -180,31 +203,69 @@ class AlarmEngine:
                     not spec.latched or active.event.acknowledged
                 ):
                     events.append(self._clear(finding.code, t_s))
+        events += self._escalate(t_s)
+        return events
+
+    def _escalate(self, t_s: float) -> list[AlarmEvent]:
+        events: list[AlarmEvent] = []
+        for active in self._active.values():
+            event = active.event
+            period_s = self.escalation_s.get(event.priority, 0.0)
+            if event.acknowledged or period_s <= 0:
+                continue
+            if t_s + 1e-9 < event.raised_s + period_s * (event.escalation_level + 1):
+                continue
+            active.event = event.model_copy(
+                update={
+                    "lifecycle": AlarmLifecycle.UPDATED,
+                    "phase": AlarmPhase.ESCALATE,
+                    "escalation_level": event.escalation_level + 1,
+                    "ts_utc": self.clock(),
+                }
+            )
+            events.append(active.event)
         return events
 
     def acknowledge(
-        self, alarm_id: str, t_s: float, immediate_t_s: float | None = None
+        self,
+        alarm_id: str,
+        t_s: float,
+        immediate_t_s: float | None = None,
+        *,
+        by: str | None = None,
+        at_utc: datetime | None = None,
     ) -> list[AlarmEvent]:
         """Record a nurse's acknowledgement; return the events to publish (none if unknown).
 
         A latched alarm whose condition is already gone clears at once (at ``t_s``, or at
         ``immediate_t_s`` for an immediate condition); any other active alarm is updated with
-        ``acknowledged=True`` and clears by the usual rule.
+        ``acknowledged=True`` and clears by the usual rule. ``by`` / ``at_utc`` (or
+        :attr:`ack_source`) become ``acknowledged_by`` / ``acknowledged_utc``.
         """
+        source, self.ack_source = self.ack_source, None
+        if by is None and source is not None:
+            by, at_utc = source
         for code, active in self._active.items():
             if active.event.alarm_id != alarm_id:
                 continue
             if active.event.acknowledged:
                 return []
+            spec = self._specs[code]
+            now_utc = self.clock()
             active.event = active.event.model_copy(
                 update={
                     "acknowledged": True,
                     "lifecycle": AlarmLifecycle.UPDATED,
-                    "ts_utc": self.clock(),
+                    "phase": AlarmPhase.UPDATE,
+                    "state": AlarmState.LATCHED
+                    if spec.latched and active.condition_gone
+                    else AlarmState.ACTIVE,
+                    "acknowledged_by": by,
+                    "acknowledged_utc": (at_utc or now_utc) if by is not None else None,
+                    "ts_utc": now_utc,
                 }
             )
             events = [active.event]
-            spec = self._specs[code]
             if spec.latched and active.condition_gone:
                 now = t_s if immediate_t_s is None or not spec.immediate else immediate_t_s
                 events.append(self._clear(code, now))
@@ -257,6 +318,9 @@ class AlarmEngine:
             update={
                 "lifecycle": AlarmLifecycle.CLEARED,
                 "cleared_s": round(t_s, 3),
+                "phase": AlarmPhase.END,
+                "state": AlarmState.INACTIVE,
+                "ended_unacknowledged": not active.event.acknowledged,
                 "ts_utc": self.clock(),
                 "evidence": evidence,
             }

@@ -1,49 +1,76 @@
-"""The agent's MQTT publisher: retained status with last will, QoS 1 alarms through an outbox.
+"""The agent's MQTT publisher: MQTT v5 over TLS, QoS 1 alarms through an outbox, and more.
+
+Retained status with last will, the retained list of active alarms, acks on a persistent
+session.
 
 paho-mqtt 2.x runs its own network thread (``loop_start``) and reconnects by itself with an
-exponential backoff. Alarms go through :class:`~agent.publish.outbox.Outbox` first and leave it
-only when the broker's PUBACK arrives; on every (re)connection whatever is still in the outbox
-is re-sent in order. Consumers dedupe by ``(alarm_id, lifecycle)``, so a duplicate after a
-reconnect is harmless; a lost alarm is not.
+exponential backoff, from the first attempt on: :meth:`MqttPublisher.start` never waits for the
+broker, so a bed is monitored and its alarms are kept on disk from the first second, broker or
+not. Alarms go through :class:`~agent.publish.outbox.Outbox` first, written by one writer
+thread (never on the event loop), and leave it only when the broker's PUBACK arrives *with a
+success reason code* (MQTT v5, 3.4.2.1): a refused alarm (ACL, quota) stays in the outbox, is
+counted, and is reported through ``on_problem``. On every (re)connection whatever is still in
+the outbox is re-sent in order, and the retained ``alarms/active`` message is republished from
+the outbox's active table. Consumers dedupe by ``(alarm_id, lifecycle, ts_utc)``.
+
+The session is persistent (``clean_start=False`` and a session expiry, MQTT v5 3.1.2.11.2):
+acknowledgements a station sends while the agent is offline wait at the broker and arrive
+after the reconnection.
 
 Threading: the public methods are called from the asyncio thread, the ``_on_*`` callbacks run
-in paho's thread. paho calls ``on_publish`` while holding its own outgoing-message lock, so our
-locks are ordered: ``_send_lock`` (held around ``client.publish``, never taken in
-``on_publish``) before ``_lock`` (a leaf lock: paho is never called while it is held).
+in paho's thread, outbox writes in the writer thread. paho calls ``on_publish`` while holding
+its own outgoing-message lock, so our locks are ordered: ``_send_lock`` (held around
+``client.publish``, never taken in ``on_publish``) before ``_lock`` (a leaf lock: paho is never
+called while it is held).
 
-The module is over 400 lines because that lock order and the outbox hand-off span every paho
-callback and every public method; split across files, the invariant could not be read at once.
+Length: that lock order and the outbox hand-off span every paho callback and every public
+method; split across files, the invariant could not be read at once.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Final
+from pathlib import Path
+from typing import Final, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from agent.config import BedConfig, MqttConfig
-from agent.errors import BrokerUnreachableError
+from agent.errors import BedsideError, BrokerUnreachableError, ConfigError
 from agent.messages import (
+    ActiveAlarmsMessage,
     AlarmAck,
     AlarmEvent,
+    AlarmLifecycle,
+    AlarmPhase,
+    AlarmState,
     ManualObservations,
     StatusMessage,
     VitalsMessage,
     topic,
     utc_now,
 )
-from agent.publish.outbox import Outbox
+from agent.publish.outbox import Outbox, OutboxBusyError, OutboxError
 
-__all__ = ["ConnackWaiter", "MqttPublisher", "connect_client", "mqtt_client_id"]
+__all__ = [
+    "ConnackWaiter",
+    "DeliveryError",
+    "MqttPublisher",
+    "connect_client",
+    "make_client",
+    "mqtt_client_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +97,98 @@ EARLY_ACK_PRUNE_SIZE: Final = 64
 MAX_INFLIGHT_MESSAGES: Final = 100
 """QoS 1 messages on the wire at once; the rest wait in paho's queue, in order."""
 
+OUTBOX_RETRY_MIN_S: Final = 0.05
+OUTBOX_RETRY_MAX_S: Final = 2.0
+"""Backoff of a busy outbox write (another connection holds the SQLite lock): doubles from
+50 ms to 2 s, retried until it succeeds, each retry counted in ``outbox_retries``."""
+
+OUTBOX_BUSY_ALARM_S: Final = 5.0
+"""A write still busy after this long is reported (``on_problem("outbox_busy")``)."""
+
+RESTART_END_MESSAGE: Final = "ended: the agent restarted and no longer knows this condition"
+
+ProblemKind = Literal["outbox_failed", "outbox_busy", "delivery_refused", "connect_refused"]
+
+
+class DeliveryError(BedsideError):
+    """Something the publisher cannot fix by itself (kind and detail for a technical alarm).
+
+    Attributes
+    ----------
+    kind : str
+        ``outbox_failed`` (unrecoverable), ``outbox_busy``, ``delivery_refused`` (PUBACK
+        with a failure reason code) or ``connect_refused`` (CONNACK refused: credentials).
+    """
+
+    def __init__(self, kind: ProblemKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind: ProblemKind = kind
+
 
 def mqtt_client_id(bed: BedConfig, role: str = "agent") -> str:
     """Return the MQTT client id of a bed's agent: ``{device_id}-{unit}-{bed}[-role]``.
 
     Two agents configured for the same bed get the same id, so the broker disconnects the
-    older one instead of letting two agents publish for one bed.
+    older one instead of letting two agents publish for one bed; the id also names the
+    persistent session that holds the bed's queued acknowledgements.
     """
     base = f"{bed.device_id}-{bed.unit}-{bed.bed}"
     return base if role == "agent" else f"{base}-{role}"
+
+
+def read_password(cfg: MqttConfig) -> str | None:
+    """Return the broker password from ``cfg.password`` or ``cfg.password_file`` (first line).
+
+    Raises
+    ------
+    ConfigError
+        If the password file cannot be read (the message never shows its content).
+    """
+    if cfg.password is not None:
+        return cfg.password.get_secret_value()
+    if cfg.password_file is None:
+        return None
+    try:
+        text = cfg.password_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        msg = f"cannot read mqtt.password_file {cfg.password_file}: {type(err).__name__}"
+        raise ConfigError(msg, field="mqtt.password_file") from err
+    return text.splitlines()[0] if text else ""
+
+
+def make_client(cfg: MqttConfig, client_id: str) -> mqtt.Client:
+    """Return a paho MQTT v5 client with ``cfg``'s TLS identity and credentials applied.
+
+    Raises
+    ------
+    ConfigError
+        If a TLS file is missing or invalid, or the password file cannot be read.
+    """
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+    )
+    if cfg.tls:
+        for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            path: Path | None = getattr(cfg, name)
+            if path is not None and not path.is_file():
+                msg = f"mqtt.{name}: {path} is not a file"
+                raise ConfigError(msg, field=f"mqtt.{name}")
+        try:
+            client.tls_set(
+                ca_certs=str(cfg.tls_ca_file) if cfg.tls_ca_file else None,
+                certfile=str(cfg.tls_cert_file) if cfg.tls_cert_file else None,
+                keyfile=str(cfg.tls_key_file) if cfg.tls_key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        except (ssl.SSLError, OSError, ValueError) as err:
+            msg = f"cannot load the MQTT TLS files: {err}"
+            raise ConfigError(msg, field="mqtt.tls_ca_file") from err
+    if cfg.username is not None:
+        client.username_pw_set(cfg.username, read_password(cfg))
+    client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+    return client
 
 
 class ConnackWaiter:
@@ -100,13 +210,29 @@ def _tcp_failure_reason(err: OSError, timeout_s: float) -> str:
         return "connection refused"
     if isinstance(err, socket.gaierror):
         return f"host name not resolved ({err.strerror or err})"
+    if isinstance(err, ssl.SSLError):
+        return f"TLS handshake failed ({err.reason or err})"
     if isinstance(err, TimeoutError):
         return f"no TCP connection within {timeout_s:g} s"
     return err.strerror or str(err) or type(err).__name__
 
 
+def session_properties(expiry_s: int) -> Properties:
+    """Return CONNECT properties with a session expiry interval (MQTT v5, 3.1.2.11.2), s."""
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = expiry_s
+    return props
+
+
 def connect_client(
-    client: mqtt.Client, url: str, host: str, port: int, keepalive_s: int, timeout_s: float
+    client: mqtt.Client,
+    url: str,
+    host: str,
+    port: int,
+    keepalive_s: int,
+    timeout_s: float,
+    *,
+    session_expiry_s: int = 0,
 ) -> ConnackWaiter:
     """Connect ``client``, start its network thread and wait for a successful CONNACK.
 
@@ -116,15 +242,22 @@ def connect_client(
     Raises
     ------
     BrokerUnreachableError
-        If the TCP connection is refused, the host does not resolve, nothing answers within
-        ``timeout_s``, or the broker refuses the CONNECT (the reason says which).
+        If the TCP connection is refused, the host does not resolve, the TLS handshake fails,
+        nothing answers within ``timeout_s``, or the broker refuses the CONNECT (the reason
+        says which).
     """
     connack = ConnackWaiter()
     client.user_data_set(connack)
     client.connect_timeout = timeout_s
     deadline = time.monotonic() + timeout_s
     try:
-        client.connect(host, port, keepalive=keepalive_s)
+        client.connect(
+            host,
+            port,
+            keepalive=keepalive_s,
+            clean_start=session_expiry_s == 0,
+            properties=session_properties(session_expiry_s),
+        )
     except OSError as err:
         raise BrokerUnreachableError(url, _tcp_failure_reason(err, timeout_s)) from err
     client.loop_start()
@@ -140,15 +273,18 @@ def connect_client(
     raise BrokerUnreachableError(url, reason)
 
 
+_Job = tuple[Literal["alarm"], AlarmEvent] | tuple[Literal["stop"], None]
+
+
 class MqttPublisher:
-    """Publishes one bed's alarms, vitals and status to the broker.
+    """Publishes one bed's alarms, active alarms, vitals and status to the broker.
 
     Parameters
     ----------
     cfg
-        Broker URL, credentials, keepalive, connect timeout and outbox path.
+        Broker URL, TLS files, credentials, keepalive, session expiry, outbox.
     bed
-        Unit, bed and device id: topics and client id.
+        Unit, bed and device id: topics, client id, outbox path.
     source_desc
         Source description carried in the status message (``replay:232``).
     agent_version
@@ -159,13 +295,18 @@ class MqttPublisher:
         ``loop.call_soon_threadsafe``. Exceptions it raises are logged and swallowed.
     on_observations
         Called with each valid :class:`~agent.messages.ManualObservations`
-        received on this bed's ``observations`` topic (nurse-entered BP, consciousness,
-        oxygen...), in paho's thread like ``on_ack``.
+        received on this bed's ``observations`` topic, in paho's thread like ``on_ack``.
+    on_problem
+        Called (from the writer or paho thread) with a :class:`DeliveryError` when an
+        alarm cannot be stored or the broker refuses one; the runtime turns it into a
+        technical alarm (and exits on ``outbox_failed``).
 
     Raises
     ------
-    sqlite3.Error
-        If the outbox file cannot be opened.
+    OutboxError
+        If the outbox cannot be opened, or another process holds it.
+    ConfigError
+        If a TLS file or the password file cannot be read.
     """
 
     def __init__(
@@ -177,6 +318,7 @@ class MqttPublisher:
         agent_version: str,
         on_ack: Callable[[AlarmAck], None] | None = None,
         on_observations: Callable[[ManualObservations], None] | None = None,
+        on_problem: Callable[[DeliveryError], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.bed = bed
@@ -184,38 +326,45 @@ class MqttPublisher:
         self.agent_version = agent_version
         self.on_ack = on_ack
         self.on_observations = on_observations
+        self.on_problem = on_problem
         self._obs_topic = topic(bed.unit, bed.bed, "observations")
         self._status_topic = topic(bed.unit, bed.bed, "status")
         self._alarm_topic = topic(bed.unit, bed.bed, "alarms")
+        self._active_topic = topic(bed.unit, bed.bed, "alarms/active")
         self._vitals_topic = topic(bed.unit, bed.bed, "vitals")
         self._ack_topic = topic(bed.unit, bed.bed, "alarms/ack")
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
         self._connected = False
         self._mid_to_row: dict[int, int] = {}
-        self._early_acks: dict[int, float] = {}
+        self._early_acks: dict[int, tuple[float, ReasonCode | None]] = {}
+        self._refused_rows: set[int] = set()
         self._status_counters: dict[str, int] = {}
+        self.fatal_error: OutboxError | None = None
+        """Set by the writer thread when the outbox cannot be written (unrecoverable)."""
         self.counters: dict[str, int] = {
             "mqtt_connects": 0,
             "mqtt_disconnects": 0,
+            "mqtt_connect_refused": 0,
             "mqtt_vitals_dropped": 0,
             "mqtt_alarms_resent": 0,
+            "mqtt_alarms_refused": 0,
             "mqtt_acks_received": 0,
             "mqtt_observations_received": 0,
             "mqtt_observations_invalid": 0,
             "mqtt_acks_invalid": 0,
+            "outbox_retries": 0,
+            "outbox_failures": 0,
+            "alarms_ended_after_restart": 0,
         }
-        self._outbox = Outbox(cfg.outbox_path)
-        self._client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=mqtt_client_id(bed),
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
-        )
-        if cfg.username is not None:
-            password = cfg.password.get_secret_value() if cfg.password is not None else None
-            self._client.username_pw_set(cfg.username, password)
-        self._client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+        path = cfg.resolved_outbox_path(bed.unit, bed.bed)
+        self.outbox_path: Path | str = ":memory:" if str(path) == ":memory:" else path
+        self._outbox = Outbox(self.outbox_path)
+        try:
+            self._client = make_client(cfg, mqtt_client_id(bed))
+        except ConfigError:
+            self._outbox.close()
+            raise
         self._client.max_inflight_messages_set(MAX_INFLIGHT_MESSAGES)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -223,8 +372,11 @@ class MqttPublisher:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._subscribed = threading.Event()
+        self._jobs: queue.Queue[_Job] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
         self._started = False
         self._closed = False
+        self._end_orphans()
 
     # ------------------------------------------------------------------ public API
 
@@ -234,21 +386,37 @@ class MqttPublisher:
         with self._lock:
             return self._connected
 
-    def connect(self) -> None:
-        """Connect, set the last will, publish ``online``, subscribe to acks, drain the outbox.
+    def start(self) -> None:
+        """Start publishing without waiting for the broker (never raises on a network error).
 
-        Blocks up to ``cfg.connect_timeout_s`` for the first CONNACK. Afterwards paho
-        reconnects by itself, with a backoff from ``RECONNECT_MIN_DELAY_S`` to
-        ``RECONNECT_MAX_DELAY_S``, and each reconnection repeats the steps above.
+        Sets the last will, starts the writer thread and paho's network thread, which
+        connects (and reconnects) in the background with a backoff from
+        ``RECONNECT_MIN_DELAY_S`` to ``RECONNECT_MAX_DELAY_S``. Each connection publishes
+        ``online``, the active alarms, subscribes to acks and observations and drains the
+        outbox.
+        """
+        self._prepare()
+        self._client.connect_async(
+            self.cfg.host,
+            self.cfg.port,
+            keepalive=self.cfg.keepalive_s,
+            clean_start=self.cfg.session_expiry_s == 0,
+            properties=session_properties(self.cfg.session_expiry_s),
+        )
+        self._client.loop_start()
+        self._started = True
+        logger.info("publishing to MQTT broker %s (connecting in the background)", self.cfg.url)
+
+    def connect(self) -> None:
+        """Like :meth:`start`, but wait up to ``cfg.connect_timeout_s`` for the first CONNACK.
 
         Raises
         ------
         BrokerUnreachableError
-            If the broker refuses the connection, the host does not resolve, or no CONNACK
-            arrives within ``cfg.connect_timeout_s``.
+            If the broker refuses the connection, the host does not resolve, the TLS handshake
+            fails, or no CONNACK arrives within ``cfg.connect_timeout_s``.
         """
-        will = self._status_payload("offline")
-        self._client.will_set(self._status_topic, will, qos=QOS_STATUS, retain=True)
+        self._prepare()
         connect_client(
             self._client,
             self.cfg.url,
@@ -256,6 +424,7 @@ class MqttPublisher:
             self.cfg.port,
             self.cfg.keepalive_s,
             self.cfg.connect_timeout_s,
+            session_expiry_s=self.cfg.session_expiry_s,
         )
         self._started = True
         # the ack and observation subscriptions are part of being ready: a nurse's ack sent
@@ -264,30 +433,27 @@ class MqttPublisher:
             logger.warning("MQTT broker %s did not confirm our subscriptions yet", self.cfg.url)
         logger.info("connected to MQTT broker %s", self.cfg.url)
 
+    def _prepare(self) -> None:
+        will = self._status_payload("offline")
+        self._client.will_set(self._status_topic, will, qos=QOS_STATUS, retain=True)
+        if not self._writer.is_alive():
+            self._writer.start()
+
     def publish_alarm(self, event: AlarmEvent) -> None:
-        """Store the alarm in the outbox, then publish it with QoS 1.
+        """Queue the alarm for the writer thread: outbox first, then QoS 1 publish.
 
-        The outbox row is deleted when the broker's PUBACK arrives. While disconnected the
-        alarm only waits in the outbox; it is re-sent in order after the next connection.
-        Never raises on a broker outage and never waits for the network.
-
-        Raises
-        ------
-        sqlite3.Error
-            If the outbox cannot be written (disk full, file removed): the alarm is not safe.
+        Returns at once (never touches the disk or the network on the caller's thread); the
+        order of alarms is kept. The outbox row is deleted when the broker's PUBACK arrives
+        with a success reason code. While disconnected the alarm waits in the outbox.
         """
-        payload = event.model_dump_json().encode()
-        with self._send_lock:
-            row_id = self._outbox.add(self._alarm_topic, payload)
-            if self.connected:
-                self._send_row(row_id, self._alarm_topic, payload)
-            else:
-                logger.warning(
-                    "broker unreachable: alarm %s (%s %s) waits in the outbox",
-                    event.alarm_id,
-                    event.condition,
-                    event.lifecycle,
-                )
+        self._jobs.put(("alarm", event))
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every queued alarm is in the outbox; return whether it happened in time."""
+        deadline = time.monotonic() + timeout_s
+        while self._jobs.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._jobs.unfinished_tasks == 0
 
     def publish_vitals(self, msg: VitalsMessage) -> None:
         """Publish vitals with QoS 0; dropped and counted (``mqtt_vitals_dropped``) offline."""
@@ -313,10 +479,14 @@ class MqttPublisher:
 
     def pending_alarms(self) -> int:
         """Return the number of alarms not yet acknowledged by the broker (outbox rows)."""
-        return len(self._outbox)
+        return len(self._outbox) + self._jobs.unfinished_tasks
+
+    def active_alarms(self) -> list[AlarmEvent]:
+        """Return the bed's active alarms as recorded in the outbox, oldest first."""
+        return [AlarmEvent.model_validate_json(p) for _, p in self._outbox.active()]
 
     def close(self) -> None:
-        """Wait briefly for the outbox to drain, publish ``offline`` (retained), disconnect.
+        """Store queued alarms, wait briefly for the outbox to drain, publish ``offline``.
 
         Alarms still unacknowledged after ``CLOSE_DRAIN_TIMEOUT_S`` stay in the outbox for the
         next process. Idempotent.
@@ -324,9 +494,12 @@ class MqttPublisher:
         if self._closed:
             return
         self._closed = True
+        if self._writer.is_alive():
+            self._jobs.put(("stop", None))
+            self._writer.join()
         if self._started:
             deadline = time.monotonic() + CLOSE_DRAIN_TIMEOUT_S
-            while self.connected and len(self._outbox) and time.monotonic() < deadline:
+            while self.connected and self._unrefused_pending() and time.monotonic() < deadline:
                 time.sleep(0.02)
             if self.connected:
                 info = self._client.publish(
@@ -343,11 +516,111 @@ class MqttPublisher:
             self._client.loop_stop()
         left = len(self._outbox)
         if left:
-            logger.warning("%d alarm(s) left in the outbox %s", left, self.cfg.outbox_path)
+            logger.warning("%d alarm(s) left in the outbox %s", left, self.outbox_path)
         self._outbox.close()
         logger.info("MQTT publisher closed")
 
     # ------------------------------------------------------------------ internals
+
+    def _unrefused_pending(self) -> int:
+        with self._lock:
+            refused = len(self._refused_rows)
+        return max(0, len(self._outbox) - refused)
+
+    def _end_orphans(self) -> None:
+        """End the alarms a previous process left active (it died before clearing them)."""
+        for _, payload in self._outbox.active():
+            try:
+                old = AlarmEvent.model_validate_json(payload)
+            except ValidationError:
+                logger.warning("dropped an unreadable active-alarm row from the outbox")
+                old = None
+            if old is None:
+                continue
+            ended = old.model_copy(
+                update={
+                    "lifecycle": AlarmLifecycle.CLEARED,
+                    "phase": AlarmPhase.END,
+                    "state": AlarmState.INACTIVE,
+                    "ended_unacknowledged": not old.acknowledged,
+                    "message": f"{old.message} ({RESTART_END_MESSAGE})",
+                    "ts_utc": utc_now(),
+                    "evidence": old.evidence.model_copy(update={"strip": None}),
+                }
+            )
+            self._store(ended)
+            self._count("alarms_ended_after_restart")
+            logger.warning(
+                "alarm %s (%s) was active when the agent stopped: ended",
+                old.alarm_id,
+                old.condition,
+            )
+
+    def _write_loop(self) -> None:
+        while True:
+            kind, event = self._jobs.get()
+            try:
+                if kind == "stop" or event is None:
+                    return
+                self._write_one(event)
+            finally:
+                self._jobs.task_done()
+
+    def _write_one(self, event: AlarmEvent) -> None:
+        """Store one alarm (retrying a busy outbox), then publish it; runs in the writer."""
+        delay_s = OUTBOX_RETRY_MIN_S
+        first_try = time.monotonic()
+        reported = False
+        while True:
+            try:
+                row_id = self._store(event)
+                break
+            except OutboxBusyError as err:
+                self._count("outbox_retries")
+                if not reported and time.monotonic() - first_try >= OUTBOX_BUSY_ALARM_S:
+                    reported = True
+                    self._problem(DeliveryError("outbox_busy", str(err)))
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, OUTBOX_RETRY_MAX_S)
+            except OutboxError as err:
+                self._count("outbox_failures")
+                self.fatal_error = err
+                logger.error("%s; alarm %s sent without the outbox", err, event.alarm_id)  # noqa: TRY400
+                self._send_direct(event)
+                self._problem(DeliveryError("outbox_failed", str(err)))
+                return
+        with self._send_lock:
+            if self.connected:
+                self._send_row(row_id, self._alarm_topic, event.model_dump_json().encode())
+                self._publish_active()
+            else:
+                logger.warning(
+                    "broker unreachable: alarm %s (%s %s) waits in the outbox",
+                    event.alarm_id,
+                    event.condition,
+                    event.lifecycle,
+                )
+
+    def _store(self, event: AlarmEvent) -> int:
+        payload = event.model_dump_json().encode()
+        return self._outbox.add(
+            self._alarm_topic,
+            payload,
+            alarm_id=event.alarm_id,
+            active=event.lifecycle != AlarmLifecycle.CLEARED,
+        )
+
+    def _send_direct(self, event: AlarmEvent) -> None:
+        if self.connected:
+            self._client.publish(self._alarm_topic, event.model_dump_json().encode(), qos=QOS_ALARM)
+
+    def _problem(self, problem: DeliveryError) -> None:
+        if self.on_problem is None:
+            return
+        try:
+            self.on_problem(problem)
+        except Exception:
+            logger.exception("on_problem callback failed")
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -356,6 +629,7 @@ class MqttPublisher:
     def _status_payload(self, state: str) -> bytes:
         with self._lock:
             counters = {**self._status_counters, **self.counters}
+        counters["outbox_pending"] = len(self._outbox) if not self._closed else 0
         msg = StatusMessage(
             device_id=self.bed.device_id,
             ts_utc=utc_now(),
@@ -371,27 +645,55 @@ class MqttPublisher:
             self._status_topic, self._status_payload("online"), qos=QOS_STATUS, retain=True
         )
 
+    def _publish_active(self) -> None:
+        """Publish the retained list of active alarms (caller holds ``_send_lock``)."""
+        msg = ActiveAlarmsMessage(
+            device_id=self.bed.device_id, ts_utc=utc_now(), alarms=self.active_alarms()
+        )
+        self._client.publish(
+            self._active_topic, msg.model_dump_json().encode(), qos=QOS_ALARM, retain=True
+        )
+
     def _send_row(self, row_id: int, row_topic: str, payload: bytes) -> None:
         """Publish one outbox row; the caller holds ``_send_lock``."""
         info = self._client.publish(row_topic, payload, qos=QOS_ALARM)
         with self._lock:
-            acked = self._early_acks.pop(info.mid, None) is not None
-            if not acked:
+            early = self._early_acks.pop(info.mid, None)
+            if early is None:
                 self._mid_to_row[info.mid] = row_id
-        if acked:
-            self._outbox.remove(row_id)
+        if early is not None:
+            self._settle(row_id, early[1])
+
+    def _settle(self, row_id: int, reason: ReasonCode | None) -> None:
+        """Settle an outbox row's PUBACK: delete the row, or keep it if the broker refused it."""
+        if reason is not None and reason.is_failure:
+            with self._lock:
+                self._refused_rows.add(row_id)
+                self.counters["mqtt_alarms_refused"] += 1
+            detail = f"the broker refused an alarm on {self._alarm_topic} ({reason})"
+            logger.error("%s; it stays in the outbox", detail)
+            self._problem(DeliveryError("delivery_refused", detail))
+            return
+        self._outbox.remove(row_id)
 
     def _on_connect(
         self,
         client: mqtt.Client,
-        userdata: ConnackWaiter,
+        userdata: ConnackWaiter | None,
         flags: mqtt.ConnectFlags,
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
+            self._count("mqtt_connect_refused")
             logger.error("MQTT broker %s refused the connection: %s", self.cfg.url, reason_code)
-            userdata.set(reason_code)
+            self._problem(
+                DeliveryError(
+                    "connect_refused", f"MQTT broker refused the connection ({reason_code})"
+                )
+            )
+            if userdata is not None:
+                userdata.set(reason_code)
             return
         with self._send_lock:
             # Our outbox, not paho's memory, decides what is re-sent: drop paho's copies.
@@ -399,6 +701,7 @@ class MqttPublisher:
             with self._lock:
                 self._connected = True
                 self._mid_to_row.clear()
+                self._refused_rows.clear()
                 self.counters["mqtt_connects"] += 1
                 reconnect = self.counters["mqtt_connects"] > 1
             self._publish_online()
@@ -406,17 +709,19 @@ class MqttPublisher:
             rows = self._outbox.pending()
             for row_id, row_topic, payload in rows:
                 self._send_row(row_id, row_topic, payload)
+            self._publish_active()
         if rows:
             self._count("mqtt_alarms_resent", len(rows))
             logger.info("re-sent %d alarm(s) from the outbox", len(rows))
         if reconnect:
             logger.info("reconnected to MQTT broker %s", self.cfg.url)
-        userdata.set(reason_code)
+        if userdata is not None:
+            userdata.set(reason_code)
 
     def _on_subscribe(
         self,
         client: mqtt.Client,
-        userdata: ConnackWaiter,
+        userdata: ConnackWaiter | None,
         mid: int,
         reason_codes: list[ReasonCode],
         properties: Properties | None,
@@ -429,7 +734,7 @@ class MqttPublisher:
     def _on_disconnect(
         self,
         client: mqtt.Client,
-        userdata: ConnackWaiter,
+        userdata: ConnackWaiter | None,
         flags: mqtt.DisconnectFlags,
         reason_code: ReasonCode,
         properties: Properties | None,
@@ -449,7 +754,7 @@ class MqttPublisher:
     def _on_publish(
         self,
         client: mqtt.Client,
-        userdata: ConnackWaiter,
+        userdata: ConnackWaiter | None,
         mid: int,
         reason_code: ReasonCode,
         properties: Properties | None,
@@ -459,16 +764,16 @@ class MqttPublisher:
             if row_id is None:
                 # A status or vitals message, or an alarm whose mid we do not know yet.
                 now = time.monotonic()
-                self._early_acks[mid] = now
+                self._early_acks[mid] = (now, reason_code)
                 if len(self._early_acks) > EARLY_ACK_PRUNE_SIZE:
-                    for old_mid, seen in list(self._early_acks.items()):
+                    for old_mid, (seen, _) in list(self._early_acks.items()):
                         if now - seen > EARLY_ACK_TTL_S:
                             del self._early_acks[old_mid]
         if row_id is not None:
-            self._outbox.remove(row_id)
+            self._settle(row_id, reason_code)
 
     def _on_message(
-        self, client: mqtt.Client, userdata: ConnackWaiter, msg: mqtt.MQTTMessage
+        self, client: mqtt.Client, userdata: ConnackWaiter | None, msg: mqtt.MQTTMessage
     ) -> None:
         if msg.topic == self._obs_topic:
             self._on_observations(msg)

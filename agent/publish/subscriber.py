@@ -1,9 +1,10 @@
 """A small MQTT subscriber for consumers of the bed topics (the nurse station).
 
 It hides paho behind three calls: :meth:`MqttSubscriber.connect`,
-:meth:`MqttSubscriber.publish` (QoS 1, waits for the PUBACK) and
-:meth:`MqttSubscriber.close`. Messages are handed to a callback in paho's network thread;
-subscriptions are renewed after every reconnection.
+:meth:`MqttSubscriber.publish` (QoS 1, waits for the PUBACK and checks its MQTT v5 reason code)
+and :meth:`MqttSubscriber.close`. Messages are handed to a callback in paho's network thread;
+subscriptions are renewed after every reconnection. MQTT v5, with the same TLS identity and
+credential settings as the agent (:class:`agent.config.MqttConfig`).
 """
 
 from __future__ import annotations
@@ -15,18 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.config import parse_mqtt_url
+from agent.config import MqttConfig, parse_mqtt_url
 from agent.errors import BrokerUnreachableError
-from agent.publish.mqtt import (
-    RECONNECT_MAX_DELAY_S,
-    RECONNECT_MIN_DELAY_S,
-    ConnackWaiter,
-    connect_client,
-)
+from agent.publish.mqtt import ConnackWaiter, connect_client, make_client
 
 __all__ = ["MessageHandler", "MqttSubscriber"]
 
@@ -54,11 +50,15 @@ class MqttSubscriber:
         MQTT client id; a random one derived from ``station`` when None.
     connect_timeout_s
         How long :meth:`connect` waits for the CONNACK and for the first SUBACKs.
+    security
+        TLS files and credentials (its ``url`` is ignored: ``url`` wins); none by default.
 
     Raises
     ------
     ValueError
-        If ``url`` is not ``mqtt://HOST[:PORT]``.
+        If ``url`` is not ``mqtt[s]://HOST[:PORT]``.
+    ConfigError
+        If a TLS file or the password file cannot be read.
     """
 
     def __init__(
@@ -69,6 +69,7 @@ class MqttSubscriber:
         on_message: MessageHandler | None = None,
         client_id: str | None = None,
         connect_timeout_s: float = 5.0,
+        security: MqttConfig | None = None,
     ) -> None:
         self.url = url
         self.host, self.port = parse_mqtt_url(url)
@@ -79,13 +80,15 @@ class MqttSubscriber:
         self._lock = threading.Lock()
         self._connected = False
         self._started = False
-        self._client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"bedside-sub-{uuid.uuid4().hex[:12]}",
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
-        )
-        self._client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+        cfg = MqttConfig(url=url)
+        if security is not None:
+            cfg = security.model_copy(update={"url": url})
+        self._client = make_client(cfg, client_id or f"bedside-sub-{uuid.uuid4().hex[:12]}")
+        self._pubacks: dict[int, ReasonCode] = {}
+        self._puback_cond = threading.Condition()
+        self._client.on_publish = self._on_publish
+        self.last_refusal: ReasonCode | None = None
+        """Reason code of the last PUBACK that refused a publish (MQTT v5), if any."""
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
@@ -125,17 +128,34 @@ class MqttSubscriber:
         Returns
         -------
         bool
-            True when the PUBACK arrived within ``timeout_s``; False otherwise (not
-            connected, or the broker did not answer in time).
+            True when a PUBACK with a success reason code arrived within ``timeout_s``;
+            False otherwise (not connected, no answer in time, or refused: then
+            :attr:`last_refusal` holds the reason, e.g. "Not authorized").
         """
-        info = self._client.publish(topic_name, payload, qos=1)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        with self._puback_cond:
+            info = self._client.publish(topic_name, payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return False
+            mid = info.mid
+            if not self._puback_cond.wait_for(lambda: mid in self._pubacks, timeout=timeout_s):
+                return False
+            reason = self._pubacks.pop(mid)
+        if reason.is_failure:
+            self.last_refusal = reason
             return False
-        try:
-            info.wait_for_publish(timeout=timeout_s)
-        except (RuntimeError, ValueError):
-            return False
-        return info.is_published()
+        return True
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._puback_cond:
+            self._pubacks[mid] = reason_code
+            self._puback_cond.notify_all()
 
     def close(self) -> None:
         """Disconnect and stop the network thread (idempotent)."""

@@ -215,9 +215,16 @@ def test_outbox_survives_a_crash_and_the_next_process_delivers(
     with mqtt_collector(mqtt_broker.url, ALARMS) as col:
         second = MqttPublisher(cfg, BED, source_desc="t", agent_version="0")
         try:
-            assert second.pending_alarms() == 1
+            # the raise, and its end: the alarm was active when the first process died
+            assert second.pending_alarms() == 2
             second.connect()
-            col.wait_for(lambda ms: alarms_in(ms) == [alarm])
+            col.wait_for(lambda ms: len(alarms_in(ms)) == 2)
+            raised, ended = alarms_in(col.snapshot())
+            assert raised == alarm
+            assert ended.alarm_id == alarm.alarm_id
+            assert (ended.lifecycle, ended.phase, ended.state) == ("cleared", "end", "inactive")
+            assert ended.ended_unacknowledged
+            assert "agent restarted" in ended.message
             wait_until(lambda: second.pending_alarms() == 0)
         finally:
             second.close()
