@@ -66,6 +66,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from agent.dsp.zerophase import ZeroPhaseBa, ZeroPhaseSos
 from agent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -338,16 +339,27 @@ class StreamingRPeakDetector:
         # NeuroKit2 0.2.13 ecg_clean(method="neurokit"), with its filters designed once:
         # 5th-order Butterworth high-pass at 0.5 Hz run forward-backward, then a moving
         # average one mains period long, forward-backward (nk.signal_filter "powerline").
-        self._clean_sos = signal.butter(
-            NK_CLEAN_HIGHPASS_ORDER, NK_CLEAN_HIGHPASS_HZ, btype="highpass", fs=fs_hz, output="sos"
+        # The forward-backward filters keep their initial conditions too (agent.dsp.zerophase:
+        # bit-for-bit SciPy's sosfiltfilt / filtfilt, without a linear solve per window).
+        self._clean_highpass = ZeroPhaseSos(
+            signal.butter(
+                NK_CLEAN_HIGHPASS_ORDER,
+                NK_CLEAN_HIGHPASS_HZ,
+                btype="highpass",
+                fs=fs_hz,
+                output="sos",
+            )
         )
-        self._powerline_taps = max(1, int(fs_hz / powerline_hz))
-        self._sos = signal.butter(
-            self._tuning.qrs_band_order,
-            self._tuning.qrs_band_hz,
-            btype="bandpass",
-            fs=self.fs_hz,
-            output="sos",
+        taps = np.ones(max(1, int(fs_hz / powerline_hz)))
+        self._clean_powerline = ZeroPhaseBa(taps, np.array([float(taps.size)]))
+        self._band = ZeroPhaseSos(
+            signal.butter(
+                self._tuning.qrs_band_order,
+                self._tuning.qrs_band_hz,
+                btype="bandpass",
+                fs=self.fs_hz,
+                output="sos",
+            )
         )
         # stream buffer: the last window of samples (float64), starting at _buf_start
         self._buf = np.zeros(0, dtype=np.float64)
@@ -429,10 +441,7 @@ class StreamingRPeakDetector:
         Makowski et al. 2021, doi:10.3758/s13428-020-01516-y (``ecg_clean``, method
         "neurokit").
         """
-        high = signal.sosfiltfilt(self._clean_sos, x)
-        taps = np.ones(self._powerline_taps)
-        out: NDArray[np.float64] = signal.filtfilt(taps, [float(taps.size)], high, method="pad")
-        return out
+        return self._clean_powerline(self._clean_highpass(x))
 
     def _process(self, end: int, *, final: bool) -> list[RPeak]:
         """Clean the window ending at ``end`` and decide the candidates in its region."""
@@ -462,7 +471,7 @@ class StreamingRPeakDetector:
         if n_valid < window.size:
             x = np.where(invalid, np.nanmedian(window), window)
         clean = self._ecg_clean(x)
-        band = signal.sosfiltfilt(self._sos, clean)
+        band = self._band(clean)
         deriv = np.gradient(band) * self.fs_hz  # µV/s
         energy = ndimage.uniform_filter1d(deriv * deriv, self._mwi_n, mode="nearest")
         feature = np.sqrt(np.maximum(energy, 0.0))  # RMS slope, µV/s; clip rounding below 0

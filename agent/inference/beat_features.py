@@ -47,6 +47,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp.zerophase import ZeroPhaseSos
+
 __all__ = [
     "DEFAULT_SCALING",
     "LOCAL_RR_BEATS",
@@ -195,10 +197,18 @@ def _resampler(fs_hz: float) -> tuple[int, int, NDArray[np.float64] | None]:
 
 
 @lru_cache(maxsize=1)
-def _bandpass_sos() -> NDArray[np.float64]:
-    """Second-order sections of the band-pass at :data:`MODEL_FS_HZ` (designed once)."""
+def _bandpass() -> ZeroPhaseSos:
+    """The band-pass at :data:`MODEL_FS_HZ`, forward-backward, designed once."""
     sos = signal.butter(BANDPASS_ORDER, BANDPASS_HZ, btype="bandpass", fs=MODEL_FS_HZ, output="sos")
-    return np.asarray(sos, dtype=np.float64)
+    return ZeroPhaseSos(np.asarray(sos, dtype=np.float64))
+
+
+@lru_cache(maxsize=32)
+def _fraction_shift(n: int, frac: float) -> NDArray[np.complex128]:
+    """Spectrum multiplier that delays an ``n``-sample signal by ``frac`` samples (computed
+    once per stream rate: the R-peak's fractional position depends only on the rate)."""
+    freqs = np.fft.rfftfreq(n)
+    return np.asarray(np.exp(2j * np.pi * freqs * frac))
 
 
 def beat_window(
@@ -259,15 +269,14 @@ def beat_window(
     up, down, fir = _resampler(float(fs_hz))
     if fir is not None:
         x = signal.resample_poly(x - np.median(x), up, down, window=fir)
-    y = signal.sosfiltfilt(_bandpass_sos(), x)
+    y = _bandpass()(x)
     # The R-peak falls between two output samples in general: shift the band-limited signal
     # by that fraction (Fourier shift theorem) so that it sits exactly on sample ``center``.
     exact = n_pre * MODEL_FS_HZ / fs_hz
     center = round(exact)
     frac = exact - center
     if abs(frac) > 1e-6:
-        freqs = np.fft.rfftfreq(y.size)
-        y = np.fft.irfft(np.fft.rfft(y) * np.exp(2j * np.pi * freqs * frac), n=y.size)
+        y = np.fft.irfft(np.fft.rfft(y) * _fraction_shift(y.size, frac), n=y.size)
     w: NDArray[np.float64] = y[center - _PRE_N : center + _POST_N]
     w = w - np.median(w)
     std_uv = float(np.std(w))

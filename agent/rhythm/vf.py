@@ -58,12 +58,14 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp.zerophase import ZeroPhaseSos
 from agent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -283,6 +285,43 @@ def vf_resample_ratio(fs_hz: float) -> tuple[int, int]:
 
 
 _SOS: Final = signal.butter(2, BAND_HZ, btype="bandpass", fs=CANONICAL_FS_HZ, output="sos")
+_BAND: Final = ZeroPhaseSos(_SOS)
+"""The 1-30 Hz band-pass, forward-backward, its initial conditions computed once."""
+
+
+@lru_cache(maxsize=16)
+def _resampler_fir(up: int, down: int) -> NDArray[np.float64]:
+    """The anti-aliasing FIR :func:`scipy.signal.resample_poly` designs for ``up / down``.
+
+    SciPy's own default (``firwin``, Kaiser beta 5, 10 taps per phase), designed once per
+    ratio instead of once per window; passing it as ``window`` gives the same output.
+    """
+    max_rate = max(up, down)
+    fir = signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    return np.asarray(fir, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spectrum:
+    """What every window of one length and rate shares: taper, frequencies and band masks."""
+
+    hamming: NDArray[np.float64]
+    f: NDArray[np.float64]
+    hf: NDArray[np.bool_]
+    full: NDArray[np.bool_]
+    in_peak: NDArray[np.bool_]
+
+
+@lru_cache(maxsize=16)
+def _spectrum(n: int, fs: float) -> _Spectrum:
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    return _Spectrum(
+        hamming=np.hamming(n),
+        f=f,
+        hf=(f >= HF_BAND_HZ[0]) & (f <= HF_BAND_HZ[1]),
+        full=(f >= BAND_HZ[0]) & (f <= BAND_HZ[1]),
+        in_peak=(f >= PEAK_BAND_HZ[0]) & (f <= PEAK_BAND_HZ[1]),
+    )
 
 
 def _bridge_nans(x: NDArray[np.float64]) -> NDArray[np.float64] | None:
@@ -322,8 +361,10 @@ def vf_window_features(
     """
     up, down = vf_resample_ratio(fs_hz)
     fs_c = fs_hz * up / down
-    y = signal.resample_poly(raw_uv - float(np.mean(raw_uv)), up, down)
-    y = signal.sosfiltfilt(_SOS, y)
+    y = raw_uv - float(np.mean(raw_uv))
+    if up != down:
+        y = signal.resample_poly(y, up, down, window=_resampler_fir(up, down))
+    y = _BAND(y)
     return _features(y[-round(window_s * fs_c) :], fs_c)
 
 
@@ -354,14 +395,14 @@ def _vf_leak(y: NDArray[np.float64]) -> float:
 
 def _features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
     n = y.size
-    spec = np.abs(np.fft.rfft(y * np.hamming(n)))
-    f = np.fft.rfftfreq(n, 1.0 / fs)
+    sp = _spectrum(n, fs)
+    f, in_peak = sp.f, sp.in_peak
+    spec = np.abs(np.fft.rfft(y * sp.hamming))
     power = spec**2
-    hf = float(np.sum(power[(f >= HF_BAND_HZ[0]) & (f <= HF_BAND_HZ[1])]))
-    full = float(np.sum(power[(f >= BAND_HZ[0]) & (f <= BAND_HZ[1])]))
+    hf = float(np.sum(power[sp.hf]))
+    full = float(np.sum(power[sp.full]))
     # Barro et al. (1989) as in Amann et al. (2005): A2 and FSMN around the peak F.
     spec[spec < SPECTRUM_FLOOR * spec.max()] = 0.0
-    in_peak = (f >= PEAK_BAND_HZ[0]) & (f <= PEAK_BAND_HZ[1])
     peak_hz = float(f[in_peak][np.argmax(spec[in_peak])])
     tot_m = (f >= PEAK_BAND_HZ[0]) & (f <= min(20.0 * peak_hz, 0.5 * fs))
     tot = max(float(np.sum(spec[tot_m])), 1e-12)
