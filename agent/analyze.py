@@ -15,6 +15,13 @@ For each record it writes ``OUT/<record name>/`` (DESIGN.md, "Offline analysis o
 - ``<record name>.bedside``: the same beats as a WFDB annotation file
   (:func:`agent.batch.write_beat_annotations`).
 
+With ``ack_after_s`` (``bedside analyze --ack-after S``) a simulated nurse acknowledges every
+*latched* alarm (``vfib``, ``vtach``) ``S`` seconds of stream time after it was raised, through
+the core's public :meth:`~agent.core.monitor.MonitorCore.acknowledge`, as the nurse station's
+``alarms/ack`` message would: the alarm then clears once its condition is gone, so a later
+episode of the same condition raises its own alarm. Without it (the default, as before) a
+latched alarm stays active to the end of the record and hides every later episode.
+
 Many records, in parallel worker processes, with progress and a summary: :mod:`agent.batch`.
 """
 
@@ -22,27 +29,33 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from agent.alarms.ectopy import EctopyRules
 from agent.beats import Beat
 from agent.config import AgentConfig
 from agent.core.driver import CoreDriver
-from agent.core.monitor import StepOutput
+from agent.core.monitor import MonitorCore, StepOutput
+from agent.core.streams import build_core
 from agent.core.timing import StageTimes, timed
 from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
+from firmware_bridge.frames import EcgChunk, RrIntervals
 from firmware_bridge.transports.replay import WfdbReplaySource
 from firmware_bridge.transports.rr_replay import RrReplaySource
 
 logger = logging.getLogger(__name__)
 
 ANALYZE_CHUNK_S: Final = 5.0
-"""Chunk size offline; results do not depend on it (tests/agent/test_pipeline.py)."""
+"""Chunk size offline; results do not depend on it (tests/agent/test_pipeline.py). With
+``ack_after_s`` an acknowledgement is applied after the first chunk that takes the stream
+clock to ``raised_s + ack_after_s``: at most one chunk (5 s) late."""
 
 SBR_BPM: Final = 60.0
 """Sinus bradycardia threshold for ``SBR`` segments (AHA/ACC/HRS 2018 bradycardia guideline)."""
@@ -103,6 +116,7 @@ async def analyze_record(
     fs_hz: float | None = None,
     rr_annotations: str | None = None,
     stage_times: StageTimes | None = None,
+    ack_after_s: float | None = None,
 ) -> RecordResult:
     """Run the core over one WFDB record, as fast as possible, with the live agent's driver.
 
@@ -126,14 +140,22 @@ async def analyze_record(
     stage_times
         When given, the CPU time of reading (``read_resample``) and of each stage of the core
         is added to it (``tools.bench``).
+    ack_after_s
+        Acknowledge every latched alarm this many seconds (stream time) after it was raised
+        (see the module docstring), or None (default) never to acknowledge.
 
     Raises
     ------
+    ValueError
+        If ``ack_after_s`` is not a finite number >= 0.
     RecordNotFoundError
         If the record header (or annotation / CSV file) does not exist.
     RecordReadError
         If the signal is truncated, unreadable, or has no such channel.
     """
+    if ack_after_s is not None and not (math.isfinite(ack_after_s) and ack_after_s >= 0.0):
+        msg = f"ack_after_s must be a finite number of seconds >= 0, got {ack_after_s!r}"
+        raise ValueError(msg)
     cpu0 = time.process_time()
     source: WfdbReplaySource | RrReplaySource
     if rr_annotations is not None or str(record).endswith(".csv"):
@@ -158,12 +180,26 @@ async def analyze_record(
         duration_s=source.duration_s,
     )
 
+    nurse = None if ack_after_s is None else _Nurse(ack_after_s)
+
     def collect(out: StepOutput, arrival_ns: int) -> None:
         result.beats.extend(out.beats)
         result.events.extend(out.events)
+        if nurse is not None:
+            nurse.watch(out.events)
 
     driver = CoreDriver(cfg, models, collect, rr_fs_hz=source.fs_hz, stage_times=stage_times)
-    await driver.run(source.frames())
+    async for frame in source.frames():
+        if driver.core is None and isinstance(frame, EcgChunk | RrIntervals):
+            # built here, as the driver would build it, to apply the patient settings first
+            driver.core = build_core(
+                cfg, models, frame, rr_fs_hz=source.fs_hz, stage_times=stage_times
+            )
+            apply_patient_settings(driver.core, cfg)
+        await driver.feed(frame)
+        if nurse is not None and driver.core is not None:
+            result.events.extend(await nurse.acknowledge_due(driver, driver.core))
+    await driver.finish()
     if driver.pipeline_errors:
         logger.warning("%s: %d frame(s) failed", result.record, driver.pipeline_errors)
     result.leads_off = _leads_off_episodes(result.events, result.duration_s)
@@ -171,6 +207,46 @@ async def analyze_record(
         result.episodes = driver.core.rhythm_episodes()
     result.cpu_s = time.process_time() - cpu0
     return result
+
+
+def apply_patient_settings(core: MonitorCore, cfg: AgentConfig) -> None:
+    """Apply ``cfg.patient`` to a freshly built core (before its first frame).
+
+    ``patient.paced`` reaches the ectopy rules (:class:`agent.alarms.ectopy.EctopyRules`,
+    ``paced``). Interim wiring: once :class:`agent.core.monitor.MonitorCore` passes
+    ``paced=cfg.patient.paced`` when it builds its ectopy rules, this is a no-op.
+    """
+    for consumer in core.timeline:
+        if isinstance(consumer, EctopyRules):
+            consumer.paced = cfg.patient.paced
+
+
+class _Nurse:
+    """Acknowledges latched alarms ``ack_after_s`` of stream time after they were raised."""
+
+    def __init__(self, ack_after_s: float) -> None:
+        self.ack_after_s = ack_after_s
+        self._due: dict[str, float] = {}  # alarm_id -> stream time of the acknowledgement
+
+    def watch(self, events: Sequence[AlarmEvent]) -> None:
+        """Note the latched alarms raised (and forget those cleared) in ``events``."""
+        for ev in events:
+            if ev.lifecycle is AlarmLifecycle.RAISED and ev.latched:
+                self._due[ev.alarm_id] = ev.raised_s + self.ack_after_s
+            elif ev.lifecycle is AlarmLifecycle.CLEARED:
+                self._due.pop(ev.alarm_id, None)
+
+    async def acknowledge_due(self, driver: CoreDriver, core: MonitorCore) -> list[AlarmEvent]:
+        """Acknowledge, through the core, every alarm whose time has come on the stream clock."""
+        now_s = core.clock_s()
+        events: list[AlarmEvent] = []
+        for alarm_id, due_s in list(self._due.items()):
+            if due_s <= now_s:
+                del self._due[alarm_id]
+                out = await driver.call(core.acknowledge, alarm_id)
+                self.watch(out)
+                events.extend(out)
+        return events
 
 
 def _leads_off_episodes(events: Sequence[AlarmEvent], end_s: float) -> list[tuple[float, float]]:

@@ -275,6 +275,7 @@ class _Options:
     channel: int
     fs_hz: float | None
     rr_annotations: str | None
+    ack_after_s: float | None = None
 
 
 def _write_record(result: RecordResult, cfg: AgentConfig, out_dir: Path) -> None:
@@ -309,6 +310,7 @@ async def _analyze_all(
                 channel=opts.channel,
                 fs_hz=opts.fs_hz,
                 rr_annotations=opts.rr_annotations,
+                ack_after_s=opts.ack_after_s,
             )
         except BedsideError as err:
             outcome = RecordFailure(record, str(err))
@@ -363,6 +365,7 @@ def _worker_analyze(record: str, opts: _Options) -> RecordOutcome:
                 channel=opts.channel,
                 fs_hz=opts.fs_hz,
                 rr_annotations=opts.rr_annotations,
+                ack_after_s=opts.ack_after_s,
             )
         )
     except BedsideError as err:
@@ -413,6 +416,7 @@ def analyze_records(
     channel: int = 0,
     fs_hz: float | None = None,
     rr_annotations: str | None = None,
+    ack_after_s: float | None = None,
     jobs: int = 1,
     on_record: Callable[[RecordOutcome], None] | None = None,
 ) -> BatchReport:
@@ -434,7 +438,7 @@ def analyze_records(
     models
         Loaded models for the in-process path; None loads them from ``cfg.inference``. Worker
         processes always load their own (once each).
-    channel, fs_hz, rr_annotations
+    channel, fs_hz, rr_annotations, ack_after_s
         As :func:`analyze_record`.
     jobs
         Worker processes. With 1 (or a single record) every record runs in this process, one
@@ -469,7 +473,7 @@ def analyze_records(
     except OSError as err:
         msg = f"cannot create output folder {out_dir}: {err.strerror or err}"
         raise BedsideError(msg) from err
-    opts = _Options(out_dir, channel, fs_hz, rr_annotations)
+    opts = _Options(out_dir, channel, fs_hz, rr_annotations, ack_after_s)
     workers = min(jobs, len(records))
     if workers <= 1:
         bundle = models if models is not None else load_models(cfg.inference)

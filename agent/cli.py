@@ -52,6 +52,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0.0 and value < float("inf")):
+        msg = f"must be a number of seconds >= 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``bedside`` command."""
     parser = argparse.ArgumentParser(
@@ -100,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="records analysed at once, each in its own process (default: the number of CPUs;"
         " 1 runs everything in this process); outputs do not depend on it",
+    )
+    analyze.add_argument(
+        "--ack-after",
+        type=_seconds,
+        metavar="S",
+        help="acknowledge every latched alarm (vfib, vtach) S seconds after it is raised, as a"
+        " nurse would, so that a later episode raises its own alarm (default: never)",
     )
     analyze.add_argument(
         "-q",
@@ -345,6 +363,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             channel=channel,
             fs_hz=fs_hz,
             rr_annotations=args.rr_annotations,
+            ack_after_s=args.ack_after,
             jobs=jobs,
             on_record=progress.record_done,
         )

@@ -1,4 +1,4 @@
-"""``python -m tools.evaluate qrs|beats|rhythm [--data DIR] [--out DIR] ...``."""
+"""``python -m tools.evaluate qrs|beats|rhythm|alarms [--data DIR] [--out DIR] ...``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tools.evaluate.alarms import ACK_AFTER_S
+from tools.evaluate.alarms import SETS as ALARM_SETS
 from tools.evaluate.qrs import DEFAULT_SETS, SETS, run_qrs_evaluation
 
 
@@ -42,11 +44,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     rhythm.add_argument(
         "--no-vf-cv", action="store_true", help="skip the VF cross-validation (the slow part)"
     )
+    alarms = sub.add_parser(
+        "alarms", help="every raised alarm judged true/false (mitdb DS1/DS2/paced, svdb, nstdb)"
+    )
+    alarms.add_argument("--data", type=Path, default=Path("../shared/data"), help="PhysioNet data")
+    alarms.add_argument("--out", type=Path, default=Path("reports"), help="report folder")
+    alarms.add_argument(
+        "--work", type=Path, default=Path("out/alarms"), help="bedside analyze output folder"
+    )
+    alarms.add_argument("--jobs", type=int, default=1, help="records analysed in parallel")
+    alarms.add_argument("--sets", nargs="+", choices=sorted(ALARM_SETS), default=list(ALARM_SETS))
+    alarms.add_argument("--records", nargs="+", help="restrict to these record names")
+    alarms.add_argument(
+        "--ack-after", type=float, default=ACK_AFTER_S, help="acknowledge latched alarms, s"
+    )
+    alarms.add_argument(
+        "--reuse", action="store_true", help="score the alarms.jsonl already under --work"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if not (args.data / "mitdb" / "100.hea").exists():
         print(f"error: PhysioNet data not found under {args.data}", file=sys.stderr)
         return 2
+    if args.what == "alarms":
+        from tools.evaluate.alarms import run_alarm_evaluation
+
+        run_alarm_evaluation(
+            args.data,
+            args.out,
+            args.work,
+            sets=args.sets,
+            ack_after_s=args.ack_after,
+            jobs=args.jobs,
+            reuse=args.reuse,
+            only_records=args.records,
+        )
+        print((args.out / "alarms.md").read_text(encoding="utf-8"))
+        return 0
     if args.what == "rhythm":
         from tools.evaluate.rhythm import run_rhythm_evaluation
 
