@@ -20,6 +20,20 @@ Each labelled beat falls in one of three categories:
   bigeminy or trigeminy pattern, so an uncertain label can never complete a pattern. What was
   seen on each side of it still counts (V V Q V V is two pairs, not a run of four).
 
+Paced patients
+--------------
+With ``paced=True`` (the bed's ``patient.paced`` setting, as bedside monitors ask at
+admission) a paced beat must never count as a PVC. A paced QRS is wide and looks ventricular to
+a morphology classifier, but it comes *on time*: at the pacing rate, or at the escape interval
+after a pause. A PVC comes early. So, for a paced patient, a beat the classifier calls V counts
+as ventricular only when it is **premature**: its RR interval is below
+``PACED_PREMATURE_FRACTION`` (80 %) of the median of the last ``PACED_BASELINE_BEATS`` (8) RR
+intervals of beats that were not counted as ventricular (the patient's own paced or conducted
+rhythm). A V-labelled beat that is not premature, or that comes before such a baseline exists
+(after the start or a gap), is an **unknown** beat: it breaks runs and patterns, is not counted
+in PVCs/min, and can never start an ectopy alarm. The beats of a fast V run stay premature
+against the baseline, so V-tach in a paced patient is still alarmed.
+
 Definitions (defaults in :class:`EctopyConfig`)
 -----------------------------------------------
 - **vtach** (high, latched): ``vtach_min_beats`` (6) consecutive V beats whose rate is above
@@ -159,6 +173,22 @@ _P = AlarmCondition.PHYSIOLOGICAL
 _TRI_V_PHASE: Final = 2
 """Position of the V in an (N, N, V) trigeminy cycle."""
 
+PACED_PREMATURE_FRACTION: Final = 0.8
+"""Paced patients: a V-labelled beat counts as a PVC only if its RR is below 80 % of the
+baseline RR. The 20 % prematurity rule is the usual definition of an ectopic beat in RR
+series (Kamath & Fallen 1995, Crit Rev Biomed Eng 23:245; HRV Task Force 1996, Circulation
+93:1043, doi:10.1161/01.CIR.93.5.1043, on editing ectopic beats); paced beats at the pacing
+rate or the escape interval are never that early."""
+
+PACED_BASELINE_BEATS: Final = 8
+"""Paced patients: the baseline RR is the median of the last 8 RR intervals of beats not
+counted as ventricular (a few seconds of the patient's own rhythm; the median ignores the
+odd missed or extra beat)."""
+
+PACED_BASELINE_MIN: Final = 4
+"""Paced patients: no V-labelled beat counts as a PVC before 4 baseline RR intervals exist
+(after the start and after every gap): without a baseline, prematurity cannot be judged."""
+
 
 def ectopy_condition_specs(cfg: EctopyConfig) -> list[ConditionSpec]:
     """Return the specs of the ectopy alarms handled by :class:`EctopyRules`.
@@ -276,6 +306,9 @@ class EctopyRules:
         evidence (None for no strips).
     strip_s
         Duration of the evidence strip, s; it ends at the beat that decided the pattern.
+    paced
+        The patient is paced (``patient.paced``): only premature V beats count (see "Paced
+        patients" in the module docstring). Also settable later through :attr:`paced`.
 
     Raises
     ------
@@ -283,13 +316,22 @@ class EctopyRules:
         If ``strip_s`` is not a positive finite number.
     """
 
-    def __init__(self, cfg: EctopyConfig, *, strip: StripProvider | None, strip_s: float) -> None:
+    def __init__(
+        self,
+        cfg: EctopyConfig,
+        *,
+        strip: StripProvider | None,
+        strip_s: float,
+        paced: bool = False,
+    ) -> None:
         if not (math.isfinite(strip_s) and strip_s > 0.0):
             msg = f"strip_s must be a positive number of seconds, got {strip_s!r}"
             raise ValueError(msg)
         self._cfg = cfg
         self._strip = strip
         self._strip_s = strip_s
+        self.paced = paced
+        self._baseline_rr: deque[float] = deque(maxlen=PACED_BASELINE_BEATS)
         self._history: deque[Beat] = deque(maxlen=EVIDENCE_MAX_BEATS)
         self._episodes: dict[AlarmCode, _Episode] = {}
         self._last_t_s: float | None = None
@@ -312,6 +354,7 @@ class EctopyRules:
         self._tri_len = 0  # beats in the trailing N,N,V,N,N,V... suffix (starts with N)
         self._tri_start_s = 0.0
         self._pvc_s: deque[float] = deque()
+        self._baseline_rr.clear()
 
     # -- input ------------------------------------------------------------------------------
 
@@ -327,10 +370,20 @@ class EctopyRules:
         if conf is not None and not (self._cfg.min_confidence <= conf <= 1.0):
             return _Kind.UNKNOWN  # below the threshold, or NaN / out of range
         if cls is AamiClass.V:
+            if self.paced and not self._premature(beat):
+                return _Kind.UNKNOWN  # paced: a wide beat on time is a paced beat
             return _Kind.VENT
         if cls in (AamiClass.N, AamiClass.S):
             return _Kind.SUPRA
         return _Kind.UNKNOWN  # Q (paced, unclassifiable) and F (fusion)
+
+    def _premature(self, beat: Beat) -> bool:
+        """Whether a beat is premature against the baseline (paced patients; see above)."""
+        rr = _valid_rr_ms(beat)
+        if rr is None or len(self._baseline_rr) < PACED_BASELINE_MIN:
+            return False
+        baseline = sorted(self._baseline_rr)[len(self._baseline_rr) // 2]
+        return rr < PACED_PREMATURE_FRACTION * baseline
 
     def add_beat(self, beat: Beat) -> None:
         """Record a labelled beat (in stream order; ``aami_class`` None is an unknown beat).
@@ -349,6 +402,8 @@ class EctopyRules:
             raise ValueError(msg)
         self._last_t_s = t
         kind = self._kind(beat)
+        if kind is not _Kind.VENT and (rr := _valid_rr_ms(beat)) is not None:
+            self._baseline_rr.append(rr)
         self._history.append(beat)
         if kind is _Kind.VENT:
             self._run.add(beat)
