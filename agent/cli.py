@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--broker", help="MQTT broker URL, mqtt://HOST[:PORT]")
     run.add_argument("--bed", help="UNIT/BED, used in topics (no patient identifiers)")
     run.add_argument("--outbox", type=Path, help="SQLite outbox file for undelivered alarms")
+    run.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="S",
+        help="end the stream after S seconds of stream time (not wall-clock time), as a"
+        " recording ends: for comparing runs across machines",
+    )
 
     analyze = sub.add_parser("analyze", help="run the pipeline over WFDB records, fast")
     analyze.add_argument(
@@ -111,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="records analysed at once, each in its own process (default: the number of CPUs;"
         " 1 runs everything in this process); outputs do not depend on it",
+    )
+    analyze.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the records as tasks on a Dask distributed cluster (tcp://HOST:8786)"
+        " instead of local processes; outputs are written here, identical to a local run;"
+        " the records must be readable at the same path on every worker",
     )
     analyze.add_argument(
         "--ack-after",
@@ -165,11 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     nurse.add_argument("--station-id", default="nurse-station", help="this station's id")
 
     demo = sub.add_parser(
-        "demo", help="broker + simulated patient + nurse station, no configuration needed"
+        "demo", help="broker + simulated ward + web station (prints its URL), no configuration"
     )
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
     demo.add_argument("--plain", action="store_true", help="log lines instead of a live view")
     demo.add_argument("--broker", help="use this broker instead of starting mosquitto")
+    demo.add_argument(
+        "--terminal", action="store_true", help="one simulated agent + the terminal station"
+    )
+    demo.add_argument("--beds", type=_positive_int, default=6, help="web demo beds (default 6)")
+    demo.add_argument("--port", type=int, default=8080, help="web demo HTTP port (default 8080)")
+
+    from agent.station.cli import add_station_parser, add_ward_sim_parser
+
+    add_station_parser(sub)
+    add_ward_sim_parser(sub)
 
     validate = sub.add_parser("validate-config", help="check a TOML configuration file")
     validate.add_argument("file", type=Path)
@@ -221,15 +245,36 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from agent.inference.bundle import load_models
-    from agent.publish.mqtt import MqttPublisher
+    from agent.publish.mqtt import DELIVERY_PROBLEM_CODES, DeliveryError, MqttPublisher
     from agent.queues import StationInbox
-    from agent.runtime import AgentRuntime, run_until_done
+    from agent.runtime import AgentFailureError, AgentRuntime, run_until_done
+    from agent.service import PipelineWatchdog, StreamTimeLimit, SystemdNotifier, log_with_bed
     from agent.sources import make_source
+    from firmware_bridge.transports import Source
 
     cfg = load_config(args.config, _overrides(args))
+    log_with_bed(f"{cfg.bed.unit}/{cfg.bed.bed}")
+    if args.stop_after is not None and not args.stop_after > 0:
+        msg = f"--stop-after must be > 0 s, got {args.stop_after}"
+        raise ConfigError(msg, field="stop_after")
     models = load_models(cfg.inference)
-    source = make_source(cfg.source)
+    source: Source = make_source(cfg.source)
+    if args.stop_after is not None:
+        source = StreamTimeLimit(source, args.stop_after)
+    notifier = SystemdNotifier()
+    watchdog = PipelineWatchdog(notifier)
+    source = watchdog.watch(source)
     inbox = StationInbox()
+    runtimes: list[AgentRuntime] = []  # the publisher reports problems to the runtime
+
+    def on_problem(problem: DeliveryError) -> None:
+        if runtimes:
+            runtimes[0].report_problem(
+                DELIVERY_PROBLEM_CODES[problem.kind],
+                str(problem),
+                fatal=problem.kind == "outbox_failed",
+            )
+
     publisher = MqttPublisher(
         cfg.mqtt,
         cfg.bed,
@@ -237,12 +282,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         agent_version=__version__,
         on_ack=inbox.submit_ack,
         on_observations=inbox.submit_observations,
+        on_problem=on_problem,
     )
-    try:
-        publisher.connect()
-    except BedsideError:
-        publisher.close()
-        raise
     logger.info(
         "bedside %s: %s → %s as %s/%s",
         __version__,
@@ -258,18 +299,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
         models,
         inbox=inbox,
         backpressure=cfg.source.kind in {"replay", "rr"},
+        on_output=watchdog.note_step,
     )
+    runtimes.append(runtime)
+    # never waits for the broker: the bed is monitored and alarms are kept from the first second
+    publisher.start()
 
     async def _main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def _stop() -> None:
+            notifier.notify("STOPPING=1")
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_until_done(runtime, stop)
+            loop.add_signal_handler(sig, _stop)
+        pinger = None
+        if notifier.watchdog_period_s is not None:
+            pinger = asyncio.create_task(watchdog.run(notifier.watchdog_period_s / 2))
+        # monitoring: models loaded, broker connected; a missing wearable is an alarm, not a
+        # failed start (agent/service.py)
+        notifier.notify("READY=1")
+        try:
+            await run_until_done(runtime, stop)
+        finally:
+            if pinger is not None:
+                pinger.cancel()
         publisher.publish_status(runtime.counters())
 
     try:
         asyncio.run(_main())
+    except AgentFailureError as err:
+        msg = f"{err} (alarms already raised are kept in the outbox {publisher.outbox_path})"
+        raise AgentFailureError(msg) from err
     finally:
         publisher.close()
     return 0
@@ -365,6 +428,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             rr_annotations=args.rr_annotations,
             ack_after_s=args.ack_after,
             jobs=jobs,
+            scheduler=args.scheduler,
             on_record=progress.record_done,
         )
     results = report.results
@@ -417,7 +481,25 @@ def _cmd_nurse(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from agent.demo import run_demo
 
-    return run_demo(duration_s=args.duration, plain=args.plain, broker=args.broker)
+    if args.terminal:
+        return run_demo(duration_s=args.duration, plain=args.plain, broker=args.broker)
+    from agent.demo import run_web_demo
+
+    return run_web_demo(
+        duration_s=args.duration, broker=args.broker, beds=args.beds, port=args.port
+    )
+
+
+def _cmd_station(args: argparse.Namespace) -> int:
+    from agent.station.cli import run_station_command
+
+    return run_station_command(args)
+
+
+def _cmd_ward_sim(args: argparse.Namespace) -> int:
+    from agent.station.cli import run_ward_sim_command
+
+    return run_ward_sim_command(args)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -461,6 +543,8 @@ COMMANDS = {
     "plot": _cmd_plot,
     "nurse-station": _cmd_nurse,
     "demo": _cmd_demo,
+    "station": _cmd_station,
+    "ward-sim": _cmd_ward_sim,
     "validate-config": _cmd_validate,
     "schema": _cmd_schema,
     "scan": _cmd_scan,

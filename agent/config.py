@@ -585,6 +585,9 @@ def load_config(path: Path | None = None, overrides: ConfigOverrides | None = No
         except tomllib.TOMLDecodeError as err:
             msg = f"config file {path} is not valid TOML: {err}"
             raise ConfigError(msg) from err
+        except UnicodeDecodeError as err:
+            msg = f"config file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8"
+            raise ConfigError(msg) from err
         except OSError as err:
             msg = f"cannot read config file {path}: {err.strerror}"
             raise ConfigError(msg) from err

@@ -12,6 +12,21 @@ The core is stepped by :class:`agent.core.driver.CoreDriver`, the same driver as
 observations, RR ticks) runs in a worker thread under the driver's lock, so the event loop
 keeps serving MQTT and the source while a window is analysed, and nothing reads the core's
 state while it changes.
+
+Nothing goes quiet without an alarm (issue 14). A watchdog raises the runtime's own technical
+alarms, from its own :class:`~agent.alarms.engine.AlarmEngine` on the runtime's clock:
+
+- ``sensor_disconnected``: no ECG / RR frame from the source within ``alarms.no_data_s`` of
+  start, or for that long since the last one (a sensor that never connects is not silent);
+- ``pipeline_stalled``: frames wait but the core has not finished a step for
+  ``PIPELINE_STALL_S``;
+- ``delivery_refused`` / ``outbox_failed``: reported by the publisher (``report_problem``).
+
+Failures are loud: any exception in a stage ends :meth:`AgentRuntime.run` with that exception
+(:func:`run_until_done` re-raises it, the CLI exits non-zero with one line), and an outbox that
+cannot be written is unrecoverable (:class:`AgentFailureError`). Acknowledgements are confirmed
+by the engine's ``updated`` event carrying ``acknowledged_by``; escalation is turned on here,
+for live runs only, from ``alarms.escalation_*_s``.
 """
 
 from __future__ import annotations
@@ -25,14 +40,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
+from agent.alarms.engine import AlarmEngine, ConditionSpec, Finding
 from agent.config import AgentConfig
 from agent.core.driver import CoreDriver, OutputHandler
 from agent.core.monitor import MonitorCore, StepOutput
 from agent.core.timing import StageTimes
+from agent.errors import BedsideError
 from agent.inference.bundle import ModelBundle
-from agent.messages import AlarmEvent, VitalsMessage, utc_now
+from agent.messages import (
+    AlarmAck,
+    AlarmCode,
+    AlarmCondition,
+    AlarmEvent,
+    AlarmPriority,
+    VitalsMessage,
+    utc_now,
+)
 from agent.queues import FrameQueue, StationInbox
-from firmware_bridge.frames import DeviceEvent, DeviceEventKind, Frame, RrIntervals
+from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame, RrIntervals
 from firmware_bridge.transports import Source
 
 logger = logging.getLogger(__name__)
@@ -42,6 +67,29 @@ WAVE_QUEUE_CHUNKS: Final = 120
 
 STATUS_PERIOD_S: Final = 10.0
 """Status (with counters) is republished this often, s."""
+
+WATCHDOG_PERIOD_S: Final = 1.0
+"""How often the watchdog judges the runtime's technical conditions, s."""
+
+PIPELINE_STALL_S: Final = 15.0
+"""Frames waiting and no core step finished for this long raises ``pipeline_stalled``, s.
+A 10 s window takes well under 1 s on a Pi 4 (tools.bench), so 15 s is a hang, not load."""
+
+TECHNICAL_SPECS: Final = (
+    # IEC 60601-1-8:2006+A1:2012, 6.1.2: a monitor that can no longer see the patient or
+    # deliver its alarms needs a prompt response (medium); an alarm that cannot be stored or
+    # is refused by the broker may be lost, which the ward must know at once (high).
+    ConditionSpec(AlarmCode.SENSOR_DISCONNECTED, AlarmPriority.MEDIUM, AlarmCondition.TECHNICAL),
+    ConditionSpec(AlarmCode.PIPELINE_STALLED, AlarmPriority.HIGH, AlarmCondition.TECHNICAL),
+    ConditionSpec(AlarmCode.DELIVERY_REFUSED, AlarmPriority.HIGH, AlarmCondition.TECHNICAL),
+    ConditionSpec(AlarmCode.OUTBOX_FAILED, AlarmPriority.HIGH, AlarmCondition.TECHNICAL),
+)
+"""The runtime's own technical alarms (the core raises the others)."""
+
+
+class AgentFailureError(BedsideError):
+    """The agent cannot go on (outbox unwritable, a stage failed); the CLI exits non-zero."""
+
 
 RR_TICK_MARGIN_S: Final = 2.0
 """RR-only streams: stream time is advanced between notifications to this much behind the
@@ -167,6 +215,51 @@ class AgentRuntime:
         self.driver = CoreDriver(cfg, models, self._emit, clock=clock, stage_times=stage_times)
         self._wave = FrameQueue(WAVE_QUEUE_CHUNKS)
         self._last_rr: tuple[float, int] | None = None  # (stream t_s, arrival monotonic ns)
+        self._t0_ns = time.monotonic_ns()
+        self._last_data_ns: int | None = None  # arrival of the last ECG / RR frame
+        self._last_progress_ns = self._t0_ns  # the last finished core step
+        self._queued = 0  # frames handed to the queue and not yet stepped
+        self._escalation_on = False
+        self._problems: dict[AlarmCode, str] = {}
+        self._fatal: BedsideError | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.technical = AlarmEngine(
+            TECHNICAL_SPECS,
+            device_id=cfg.bed.device_id,
+            stream_start_utc=clock(),
+            clear_delay_s=0.0,
+            clock=clock,
+            escalation_s=self._escalation_delays(),
+        )
+        """The runtime's own technical alarms; stream time is seconds since this runtime began."""
+
+    def _escalation_delays(self) -> dict[AlarmPriority, float]:
+        alarms = self.cfg.alarms
+        return {
+            AlarmPriority.HIGH: alarms.escalation_high_s,
+            AlarmPriority.MEDIUM: alarms.escalation_medium_s,
+            AlarmPriority.LOW: alarms.escalation_low_s,
+        }
+
+    def report_problem(self, code: AlarmCode, detail: str, *, fatal: bool = False) -> None:
+        """Raise a runtime technical alarm (thread-safe; the publisher calls it from its threads).
+
+        ``fatal`` also ends :meth:`run` with :class:`AgentFailureError` (after the alarm is
+        handed to the sink).
+        """
+        loop = self._loop
+        if loop is None:
+            self._note_problem(code, detail, fatal=fatal)
+        else:
+            loop.call_soon_threadsafe(self._note_problem, code, detail, fatal)
+
+    def _note_problem(self, code: AlarmCode, detail: str, fatal: bool = False) -> None:
+        self._problems[code] = detail
+        if fatal and self._fatal is None:
+            self._fatal = AgentFailureError(detail)
+
+    def _elapsed_s(self) -> float:
+        return (time.monotonic_ns() - self._t0_ns) / 1e9
 
     @property
     def core(self) -> MonitorCore | None:
@@ -174,22 +267,89 @@ class AgentRuntime:
         return self.driver.core
 
     async def run(self) -> RunStats:
-        """Run until the source ends (replay) or the task is cancelled (live)."""
-        self.inbox.bind(asyncio.get_running_loop())
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._read())
-            process = tg.create_task(self._process())
-            side = [
-                tg.create_task(self._vitals()),
-                tg.create_task(self._status()),
-                tg.create_task(self._handle_acks()),
-                tg.create_task(self._handle_observations()),
-            ]
-            await process
-            for task in side:
-                task.cancel()
+        """Run until the source ends (replay) or the task is cancelled (live).
+
+        Raises
+        ------
+        AgentFailureError
+            If the outbox cannot be written, or a stage failed (the cause is chained).
+        """
+        self._loop = asyncio.get_running_loop()
+        self.inbox.bind(self._loop)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._read())
+                process = tg.create_task(self._process())
+                side = [
+                    tg.create_task(self._vitals()),
+                    tg.create_task(self._status()),
+                    tg.create_task(self._handle_acks()),
+                    tg.create_task(self._handle_observations()),
+                    tg.create_task(self._watchdog()),
+                ]
+                await process
+                for task in side:
+                    task.cancel()
+        except* AgentFailureError as group:
+            raise group.exceptions[0] from None
+        except* BedsideError as group:
+            known = group.exceptions[0]
+            raise AgentFailureError(str(known)) from known
+        except* Exception as group:
+            bug = group.exceptions[0]
+            msg = f"a stage of the agent failed: {type(bug).__name__}: {bug}"
+            raise AgentFailureError(msg) from bug
         self._sync_stats()
         return self.stats
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_PERIOD_S)
+            self._judge_technical()
+            if self._fatal is not None:
+                raise self._fatal
+
+    def _judge_technical(self) -> None:
+        """Raise / clear the runtime's technical alarms and enable escalation in the core."""
+        now_ns = time.monotonic_ns()
+        t_s = self._elapsed_s()
+        no_data_s = self.cfg.alarms.no_data_s
+        since_ns = self._last_data_ns if self._last_data_ns is not None else self._t0_ns
+        silent_s = (now_ns - since_ns) / 1e9
+        what = "since start" if self._last_data_ns is None else "for"
+        stalled_s = (now_ns - self._last_progress_ns) / 1e9
+        findings = [
+            Finding(
+                AlarmCode.SENSOR_DISCONNECTED,
+                silent_s >= no_data_s,
+                message=f"no ECG / RR data from the sensor {what} {silent_s:.0f} s",
+            ),
+            Finding(
+                AlarmCode.PIPELINE_STALLED,
+                self._queued > 0 and stalled_s >= PIPELINE_STALL_S,
+                message=f"analysis stalled: no frame processed for {stalled_s:.0f} s",
+            ),
+        ]
+        for code in (AlarmCode.DELIVERY_REFUSED, AlarmCode.OUTBOX_FAILED):
+            detail = self._problems.get(code)
+            findings.append(Finding(code, detail is not None, message=detail or ""))
+        self._publish(self.technical.update(t_s, findings))
+        core = self.driver.core
+        if core is not None and not self._escalation_on:
+            self._escalation_on = True
+            core.engine.escalation_s = self._escalation_delays()
+
+    def _publish(self, events: list[AlarmEvent]) -> None:
+        for event in events:
+            self.stats.alarm_events += 1
+            logger.info(
+                "alarm %s %s %s (%s)",
+                event.lifecycle.value,
+                event.priority.value,
+                event.condition.value,
+                event.phase.value,
+            )
+            self.sink.publish_alarm(event)
 
     async def _read(self) -> None:
         ended = False
@@ -203,6 +363,9 @@ class AgentRuntime:
                     logger.info("device event: %s %s", frame.kind.value, frame.detail)
                     if frame.kind is DeviceEventKind.END_OF_STREAM:
                         break
+                if isinstance(frame, EcgChunk | RrIntervals):
+                    self._last_data_ns = time.monotonic_ns()
+                self._queued += 1
                 if self.backpressure:
                     await self._wave.put(frame)
                 else:
@@ -221,7 +384,9 @@ class AgentRuntime:
                 self._put_wave(None)
 
     def _put_wave(self, item: Frame | None) -> None:
-        self.stats.frames_dropped += self._wave.put_nowait(item)
+        dropped = self._wave.put_nowait(item)
+        self.stats.frames_dropped += dropped
+        self._queued -= dropped
 
     async def _process(self) -> None:
         while True:
@@ -230,8 +395,13 @@ class AgentRuntime:
                 break
             if isinstance(frame, RrIntervals):
                 self._last_rr = (frame.t_s, time.monotonic_ns())
+            self._last_progress_ns = time.monotonic_ns()
             await self.driver.feed(frame)
+            self._queued = max(0, self._queued - 1)
+            self._last_progress_ns = time.monotonic_ns()
         await self.driver.finish()
+        # end of stream: the runtime's own alarms end too
+        self._publish(self.technical.clear_all(self._elapsed_s()))
 
     async def _tick_rr(self) -> None:
         """RR-only streams: advance stream time between notifications (asystole needs it)."""
@@ -297,14 +467,30 @@ class AgentRuntime:
         while True:
             ack = await self.inbox.acks.get()
             self.stats.acks += 1
+            # the runtime's own technical alarms first, then the core's
+            events = self.technical.acknowledge(
+                ack.alarm_id, self._elapsed_s(), by=ack.station_id, at_utc=self.clock()
+            )
             core = self.driver.core
-            if core is None:
-                continue
-            events = await self.driver.call(core.acknowledge, ack.alarm_id)
+            if not events and core is not None:
+                events = await self.driver.call(self._acknowledge_in_core, core, ack)
             if not events:
-                logger.info("ack for unknown or inactive alarm %s", ack.alarm_id)
+                # no confirmation is published: the station's ack times out (non-zero exit)
+                logger.warning(
+                    "ack from %s for unknown or inactive alarm %s ignored",
+                    ack.station_id,
+                    ack.alarm_id,
+                )
             for event in events:
                 self.sink.publish_alarm(event)
+
+    def _acknowledge_in_core(self, core: MonitorCore, ack: AlarmAck) -> list[AlarmEvent]:
+        """Acknowledge in the core's engine, recording who (runs under the driver's lock)."""
+        core.engine.ack_source = (ack.station_id, self.clock())
+        try:
+            return core.acknowledge(ack.alarm_id)
+        finally:
+            core.engine.ack_source = None
 
     async def _handle_observations(self) -> None:
         while True:
@@ -322,15 +508,22 @@ class AgentRuntime:
 
 
 async def run_until_done(runtime: AgentRuntime, stop: asyncio.Event | None = None) -> RunStats:
-    """Run ``runtime`` until its source ends or ``stop`` is set."""
+    """Run ``runtime`` until its source ends or ``stop`` is set.
+
+    Raises
+    ------
+    AgentFailureError
+        If the runtime failed (its exception is re-raised, never swallowed).
+    """
     task = asyncio.create_task(runtime.run())
     if stop is None:
         return await task
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if task not in done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     stopper.cancel()
+    if task in done:
+        return task.result()  # re-raises the runtime's failure
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     return runtime.stats

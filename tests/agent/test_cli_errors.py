@@ -59,19 +59,38 @@ def test_valid_config_passes(tmp_path: Path) -> None:
     assert "valid" in proc.stdout
 
 
-def test_unreachable_broker(tmp_path: Path) -> None:
-    port = free_port()  # nothing listens there
+def test_broker_url_with_a_password_is_refused_and_not_echoed(tmp_path: Path) -> None:
+    proc = _bedside("run", "--broker", "mqtt://nurse:s3cr3t-pw@127.0.0.1:1883")
+    line = _one_error_line(proc)
+    assert "must not contain a user name or password" in line
+    assert "s3cr3t-pw" not in proc.stderr + proc.stdout
+
+
+def test_outbox_that_is_a_folder(tmp_path: Path) -> None:
+    port = free_port()
     proc = _bedside(
-        "run",
-        "--source",
-        "simulate",
-        "--broker",
-        f"mqtt://127.0.0.1:{port}",
-        "--outbox",
-        str(tmp_path / "o.sqlite3"),
+        "run", "--broker", f"mqtt://127.0.0.1:{port}", "--outbox", str(tmp_path), timeout_s=120
     )
     line = _one_error_line(proc)
-    assert f"mqtt://127.0.0.1:{port}" in line
+    assert "is a folder" in line
+
+
+def test_outbox_that_is_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "o.sqlite3"
+    bad.write_bytes(b"not a database at all" * 100)
+    proc = _bedside(
+        "run", "--broker", f"mqtt://127.0.0.1:{free_port()}", "--outbox", str(bad), timeout_s=120
+    )
+    line = _one_error_line(proc)
+    assert "not a bedside outbox" in line
+
+
+def test_non_utf8_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "latin1.toml"
+    cfg.write_bytes('[bed]\nunit = "Sta\xe9tion"\n'.encode("latin-1"))
+    for args in (("validate-config", str(cfg)), ("run", "--config", str(cfg))):
+        line = _one_error_line(_bedside(*args))
+        assert "UTF-8" in line
 
 
 def test_bad_source_flag() -> None:
