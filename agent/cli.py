@@ -195,6 +195,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_station_parser(sub)
     add_ward_sim_parser(sub)
 
+    prov = sub.add_parser(
+        "provision",
+        help="write a site CA, per-bed and per-station certificates, mosquitto.conf and ACLs",
+    )
+    prov.add_argument("--out", type=Path, required=True, help="site folder (keep it secret)")
+    prov.add_argument(
+        "--bed", action="append", default=[], metavar="UNIT/BED", help="a bed (repeatable)"
+    )
+    prov.add_argument(
+        "--station",
+        action="append",
+        default=[],
+        metavar="NAME[:UNIT,...]",
+        help="a station and the units it serves (default: every unit of --bed; repeatable)",
+    )
+    prov.add_argument(
+        "--broker-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="name or address clients use for the broker (repeatable; default localhost"
+        " and 127.0.0.1)",
+    )
+    prov.add_argument("--port", type=int, default=8883, help="broker TLS port (default 8883)")
+    prov.add_argument("--bind", default="0.0.0.0", help="broker listen address")  # noqa: S104
+
     validate = sub.add_parser("validate-config", help="check a TOML configuration file")
     validate.add_argument("file", type=Path)
 
@@ -318,8 +344,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pinger = None
         if notifier.watchdog_period_s is not None:
             pinger = asyncio.create_task(watchdog.run(notifier.watchdog_period_s / 2))
-        # monitoring: models loaded, broker connected; a missing wearable is an alarm, not a
-        # failed start (agent/service.py)
+        # monitoring: models loaded, stages starting; neither a broker still connecting nor a
+        # missing wearable delays it (each is an alarm, not a failed start; agent/service.py)
         notifier.notify("READY=1")
         try:
             await run_until_done(runtime, stop)
@@ -502,6 +528,33 @@ def _cmd_ward_sim(args: argparse.Namespace) -> int:
     return run_ward_sim_command(args)
 
 
+def _cmd_provision(args: argparse.Namespace) -> int:
+    from agent.provision import parse_station, provision_site
+
+    beds: list[tuple[str, str]] = []
+    for item in args.bed:
+        unit, sep, bed = item.partition("/")
+        if not sep:
+            msg = f"--bed must be UNIT/BED, got {item!r}"
+            raise ConfigError(msg, field="bed")
+        beds.append((unit, bed))
+    units = sorted({unit for unit, _ in beds})
+    stations = [parse_station(text, units) for text in args.station]
+    site = provision_site(
+        args.out,
+        beds,
+        stations,
+        broker_hosts=args.broker_host or ["localhost", "127.0.0.1"],
+        port=args.port,
+        bind=args.bind,
+    )
+    print(
+        f"site {site.folder}: CA, {len(site.beds)} bed(s), {len(site.stations)} station(s);"
+        f" run: mosquitto -c {site.mosquitto_conf}"
+    )
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     cfg: AgentConfig = load_config(args.file, {})
     print(f"{args.file}: valid (bed {cfg.bed.unit}/{cfg.bed.bed}, source {cfg.source.kind})")
@@ -546,6 +599,7 @@ COMMANDS = {
     "station": _cmd_station,
     "ward-sim": _cmd_ward_sim,
     "validate-config": _cmd_validate,
+    "provision": _cmd_provision,
     "schema": _cmd_schema,
     "scan": _cmd_scan,
 }
