@@ -27,6 +27,16 @@ amplitude, noise = the level of everything else.
   onset, inside the R-peak detector's commitment lag (≈ 2.6 s): the pipeline can apply it in
   stream-time order before it judges a noise-masked pause or asystole.
 
+- **Baseline artifacts.** A jump of the baseline (a movement or electrode artifact that
+  saturates the amplifier, as in mitdb 116 and 208) leaves a quiet, attenuated ECG while the
+  baseline recovers: the band SNR calls it clean, the detector misses every beat and the
+  agent would call it asystole. So the raw signal's baseline is followed too: the median of
+  each block; a change of at least ``BASELINE_STEP_UV`` between consecutive blocks marks an
+  artifact, and every window is poor until the baseline has stayed settled (changes below
+  ``BASELINE_SETTLED_UV`` between blocks) for ``ARTIFACT_HOLD_S``. The return to usable
+  signal is then dated from the end of that hold, not from the start of its window, so the
+  asystole clock restarts only where the ECG is usable again.
+
 Why not NeuroKit2 ``ecg_quality`` or template matching: ``ecg_quality`` ("averageQRS",
 Orphanidou's "zhao2018" fuzzy rules) needs detected R peaks and 10 s windows, so it is
 decided after the detector's lag plus a window (> 10 s: too late to suppress a noise-made
@@ -107,6 +117,17 @@ REFERENCE_WINDOWS: Final = 16
 default 0.5 s hop): long enough to ignore a spike, short enough to follow a gain change."""
 POOR_MIN_S: Final = 0.5
 """Poor windows needed in a row before the state turns poor (one block of confirmation)."""
+BASELINE_STEP_UV: Final = 1000.0
+"""A change of the raw block median of at least 1 mV within 0.5 s is a baseline artifact:
+respiratory baseline wander (<= ~0.5 mV at ~0.25 Hz) changes it by ~0.2 mV per 0.5 s, and on
+all 48 mitdb records channel 0 only 0.1 % of consecutive 0.5 s blocks differ by 1 mV or more
+(99.9th percentile 1.06 mV; mitdb 116 and 208's asystole-like artifacts: 1.5-3.5 mV)."""
+BASELINE_SETTLED_UV: Final = 200.0
+"""After an artifact the baseline has settled once consecutive block medians differ by less
+than 0.2 mV (about the respiratory wander per 0.5 s; the 90th percentile on mitdb is 0.21 mV)."""
+ARTIFACT_HOLD_S: Final = 3.0
+"""After an artifact the baseline must stay settled this long before the signal can be usable
+again, s (the amplifier's recovery attenuates the QRS for seconds after the jump; 116, 208)."""
 GOOD_MIN_S: Final = 3.0
 """Good windows needed in a row before the state turns good again: the signal must be
 clean for a few beats before ECG alarms resume (avoids flapping at segment edges)."""
@@ -207,6 +228,12 @@ class SignalQualityMonitor:
         self._run = 0  # windows in a row that disagree with the state
         self._run_onset = 0
         self._restart = False  # restart the band-pass filter at the next valid sample
+        self._raw_pending = np.zeros(0, dtype=np.float64)  # raw samples, < 1 block
+        self._prev_base_uv: float | None = None  # raw median of the previous block
+        self._artifact_blocks = 0  # blocks of artifact hold left (0: no artifact)
+        self._settled_idx: int | None = None  # where the baseline settled after an artifact
+        self.artifact_blocks_total = 0
+        """Blocks judged part of a baseline artifact so far."""
 
     @property
     def sqi(self) -> float | None:
@@ -252,18 +279,22 @@ class SignalQualityMonitor:
                     parts.append(np.full(seg.size, np.nan))
             band = np.concatenate(parts)
         buf = np.concatenate([self._pending, band])
+        raw = np.concatenate([self._raw_pending, x])
         n_blocks = buf.size // self._block_n
         changes: list[QualityChange] = []
         if n_blocks:
-            blocks = buf[: n_blocks * self._block_n].reshape(n_blocks, self._block_n)
+            cut = n_blocks * self._block_n
+            blocks = buf[:cut].reshape(n_blocks, self._block_n)
             meds = np.median(blocks, axis=1).tolist()
             maxs = blocks.max(axis=1).tolist()
-            for med, mx in zip(meds, maxs, strict=True):
-                if math.isfinite(med):
-                    changes.extend(self._step(med, mx))
+            bases = np.median(raw[:cut].reshape(n_blocks, self._block_n), axis=1).tolist()
+            for med, mx, base in zip(meds, maxs, bases, strict=True):
+                if math.isfinite(med) and math.isfinite(base):
+                    changes.extend(self._step(med, mx, base))
                 else:
                     self._gap_block()
         self._pending = buf[n_blocks * self._block_n :]
+        self._raw_pending = raw[n_blocks * self._block_n :]
         return changes
 
     def _band(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -281,6 +312,27 @@ class SignalQualityMonitor:
         self._block_max.clear()
         self._run = 0
         self._sqi = None
+        self._prev_base_uv = None
+        self._artifact_blocks = 0
+
+    def _baseline_artifact(self, base_uv: float, end_idx: int) -> bool:
+        """Follow the raw baseline; return whether this block is part of an artifact."""
+        step_uv = 0.0 if self._prev_base_uv is None else abs(base_uv - self._prev_base_uv)
+        self._prev_base_uv = base_uv
+        hold = max(1, round(ARTIFACT_HOLD_S / BLOCK_S))
+        if step_uv >= BASELINE_STEP_UV:
+            self._artifact_blocks = hold
+            self._settled_idx = None
+        elif self._artifact_blocks:
+            if step_uv < BASELINE_SETTLED_UV:
+                self._artifact_blocks -= 1
+                if self._artifact_blocks == 0:
+                    self._settled_idx = end_idx - self._block_n
+            else:
+                self._artifact_blocks = hold
+        if self._artifact_blocks:
+            self.artifact_blocks_total += 1
+        return self._artifact_blocks > 0
 
     def _window_sqi(self) -> float:
         """Index of the current window; updates the QRS reference when it is good."""
@@ -299,16 +351,24 @@ class SignalQualityMonitor:
             self._ref_levels.append(qrs_uv)
         return sqi
 
-    def _step(self, block_med: float, block_max: float) -> list[QualityChange]:
+    def _step(self, block_med: float, block_max: float, base_uv: float) -> list[QualityChange]:
         self._block_med.append(block_med)
         self._block_max.append(block_max)
         self._n_blocks += 1
+        end_idx = self._n_blocks * self._block_n
+        artifact = self._baseline_artifact(base_uv, end_idx)
         if len(self._block_med) < self._win_blocks:
             return []
-        end_idx = self._n_blocks * self._block_n
         win_start = end_idx - self._win_blocks * self._block_n
-        sqi = self._window_sqi()
-        self._sqi = sqi
+        if artifact:
+            # the QRS level of an artifact window must not become the reference
+            self._sqi = sqi = 0.0
+        else:
+            sqi = self._window_sqi()
+            self._sqi = sqi
+            if self._settled_idx is not None:
+                # usable again from where the baseline settled, not from the window start
+                win_start = max(win_start, self._settled_idx)
         is_poor = sqi < self.poor_below
         if is_poor == self.poor:
             self._run = 0
