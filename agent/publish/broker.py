@@ -126,6 +126,12 @@ class MosquittoBroker:
     persistence : bool, optional
         Keep sessions, queued messages and retained messages across :meth:`stop` /
         :meth:`start` (default False).
+    conf_text : str | None, optional
+        A complete mosquitto configuration to run instead of the loopback, anonymous one
+        (e.g. the TLS site configuration written by ``bedside provision``); ``port`` must
+        then be the port its listener uses.
+    port : int | None, optional
+        The port to wait on; default a free one (written into the generated configuration).
 
     Raises
     ------
@@ -136,21 +142,30 @@ class MosquittoBroker:
     host: Final = BROKER_HOST
 
     def __init__(
-        self, workdir: Path, *, binary: str | None = None, persistence: bool = False
+        self,
+        workdir: Path,
+        *,
+        binary: str | None = None,
+        persistence: bool = False,
+        conf_text: str | None = None,
+        port: int | None = None,
     ) -> None:
         self.binary = binary if binary is not None else find_mosquitto()
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.conf_path = workdir / "mosquitto.conf"
         self.log_path = workdir / "mosquitto.log"
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            f"persistence {'true' if persistence else 'false'}",
-        ]
-        if persistence:
-            lines.append(f"persistence_location {workdir}/")
-            lines.append("autosave_interval 0")
+        if conf_text is not None:
+            lines = [conf_text]
+        else:
+            lines = [
+                f"listener {self.port} {self.host}",
+                "allow_anonymous true",
+                f"persistence {'true' if persistence else 'false'}",
+            ]
+            if persistence:
+                lines.append(f"persistence_location {workdir}/")
+                lines.append("autosave_interval 0")
         if os.geteuid() == 0:
             # As root, mosquitto 2 switches to the user "mosquitto", which cannot write workdir.
             lines.append("user root")

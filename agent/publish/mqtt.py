@@ -51,6 +51,7 @@ from agent.errors import BedsideError, BrokerUnreachableError, ConfigError
 from agent.messages import (
     ActiveAlarmsMessage,
     AlarmAck,
+    AlarmCode,
     AlarmEvent,
     AlarmLifecycle,
     AlarmPhase,
@@ -64,6 +65,7 @@ from agent.messages import (
 from agent.publish.outbox import Outbox, OutboxBusyError, OutboxError
 
 __all__ = [
+    "DELIVERY_PROBLEM_CODES",
     "ConnackWaiter",
     "DeliveryError",
     "MqttPublisher",
@@ -108,6 +110,14 @@ OUTBOX_BUSY_ALARM_S: Final = 5.0
 RESTART_END_MESSAGE: Final = "ended: the agent restarted and no longer knows this condition"
 
 ProblemKind = Literal["outbox_failed", "outbox_busy", "delivery_refused", "connect_refused"]
+
+DELIVERY_PROBLEM_CODES: Final[dict[ProblemKind, AlarmCode]] = {
+    "outbox_failed": AlarmCode.OUTBOX_FAILED,
+    "outbox_busy": AlarmCode.OUTBOX_FAILED,
+    "delivery_refused": AlarmCode.DELIVERY_REFUSED,
+    "connect_refused": AlarmCode.DELIVERY_REFUSED,
+}
+"""The technical alarm each publisher problem raises (:mod:`agent.runtime`)."""
 
 
 class DeliveryError(BedsideError):
@@ -197,11 +207,21 @@ class ConnackWaiter:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.reason: ReasonCode | None = None
+        self.closed: str | None = None
 
     def set(self, reason: ReasonCode) -> None:
         """Record the first CONNACK reason and wake the waiter."""
         if not self.event.is_set():
             self.reason = reason
+            self.event.set()
+
+    def close(self, reason: ReasonCode) -> None:
+        """Record that the connection closed before any CONNACK (TLS refused, wrong port)."""
+        if not self.event.is_set():
+            self.closed = (
+                "the broker closed the connection before CONNACK"
+                f" ({reason}; a TLS listener that wants a client certificate does this)"
+            )
             self.event.set()
 
 
@@ -268,6 +288,8 @@ def connect_client(
     client.loop_stop()
     if not ok:
         reason = f"no CONNACK within {timeout_s:g} s"
+    elif connack.closed is not None:
+        reason = connack.closed
     else:
         reason = f"broker refused the connection ({connack.reason})"
     raise BrokerUnreachableError(url, reason)
@@ -744,6 +766,8 @@ class MqttPublisher:
             self._connected = False
             if was_connected:
                 self.counters["mqtt_disconnects"] += 1
+        if isinstance(userdata, ConnackWaiter):
+            userdata.close(reason_code)
         if was_connected and not self._closed:
             logger.warning(
                 "lost MQTT broker %s (%s); reconnecting, alarms wait in the outbox",

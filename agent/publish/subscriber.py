@@ -191,6 +191,8 @@ class MqttSubscriber:
         with self._lock:
             was = self._connected
             self._connected = False
+        if isinstance(userdata, ConnackWaiter):  # stored by connect_client()
+            userdata.close(reason_code)
         if was and self._started:
             logger.warning("lost MQTT broker %s (%s); reconnecting", self.url, reason_code)
 
