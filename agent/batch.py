@@ -80,7 +80,8 @@ class BatchReport:
     wall_s : float
         Wall-clock time of the whole batch, s (model loading and process start-up included).
     jobs : int
-        Worker processes used; 1 means everything ran in the calling process.
+        Worker processes used (the cluster's workers with a scheduler); 1 means everything
+        ran in the calling process.
     """
 
     results: list[RecordResult] = field(default_factory=list)
@@ -407,6 +408,92 @@ def _analyze_in_pool(
     return [outcomes[i] for i in range(len(records))]
 
 
+def _cluster_analyze(record: str, cfg: AgentConfig, opts: _Options) -> RecordOutcome:
+    """Analyse one record on a Dask worker; the client writes its outputs.
+
+    The worker process loads the models once (on its first record) and keeps them for the
+    records that follow. Nothing is written on the worker, so the outputs land where the
+    client runs, identical to a local run, whatever file system the workers have; only the
+    records themselves must be readable at the same path on every worker.
+
+    Raises
+    ------
+    BedsideError
+        If the worker cannot load the models.
+    """
+    if _WORKER.cfg != cfg or _WORKER.models is None:
+        _worker_init(cfg, logging.getLogger().getEffectiveLevel())
+    if _WORKER.models is None:
+        raise BedsideError(_WORKER.setup_error or "worker has no models loaded")
+    try:
+        return asyncio.run(
+            analyze_record(
+                record,
+                cfg,
+                _WORKER.models,
+                channel=opts.channel,
+                fs_hz=opts.fs_hz,
+                rr_annotations=opts.rr_annotations,
+                ack_after_s=opts.ack_after_s,
+            )
+        )
+    except BedsideError as err:
+        return RecordFailure(record, str(err))
+
+
+CLUSTER_CONNECT_TIMEOUT_S: Final = 30.0
+"""How long to wait for the Dask scheduler to answer before giving up, s."""
+
+
+def _analyze_on_cluster(
+    records: Sequence[str],
+    cfg: AgentConfig,
+    opts: _Options,
+    scheduler: str,
+    on_record: Callable[[RecordOutcome], None] | None,
+) -> tuple[list[RecordOutcome], int]:
+    """Analyse ``records`` as independent tasks on a Dask ``distributed`` cluster.
+
+    Returns the outcomes in the order given and the number of workers the scheduler had.
+
+    Raises
+    ------
+    BedsideError
+        If the scheduler cannot be reached, ``distributed`` is not installed, or a worker
+        cannot load its models.
+    """
+    try:
+        from distributed import Client
+        from distributed import as_completed as cluster_completed
+    except ImportError as err:
+        msg = "--scheduler needs Dask distributed: pip install 'bedside-agent[cluster]'"
+        raise BedsideError(msg) from err
+    try:
+        client = Client(scheduler, timeout=CLUSTER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+    except (OSError, TimeoutError, ValueError) as err:
+        msg = f"cannot reach the Dask scheduler at {scheduler}: {err}"
+        raise BedsideError(msg) from err
+    outcomes: dict[int, RecordOutcome] = {}
+    with client:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        # absolute paths: the workers' working folder is not ours; records must be readable
+        # at the same path on every worker (a shared file system)
+        paths = [str(Path(r).absolute()) for r in records]
+        futures = client.map(_cluster_analyze, paths, cfg=cfg, opts=opts, pure=False)
+        index = {fut.key: i for i, fut in enumerate(futures)}
+        for fut in cluster_completed(futures):  # type: ignore[no-untyped-call]
+            i = index[fut.key]
+            outcome = fut.result()
+            if isinstance(outcome, RecordFailure):
+                outcome = RecordFailure(records[i], outcome.message)
+            else:
+                _write_record(outcome, cfg, opts.out_dir)
+            outcomes[i] = outcome
+            if on_record is not None:
+                on_record(outcome)
+    return [outcomes[i] for i in range(len(records))], max(n_workers, 1)
+
+
 def analyze_records(
     records: Sequence[str],
     out_dir: Path,
@@ -418,6 +505,7 @@ def analyze_records(
     rr_annotations: str | None = None,
     ack_after_s: float | None = None,
     jobs: int = 1,
+    scheduler: str | None = None,
     on_record: Callable[[RecordOutcome], None] | None = None,
 ) -> BatchReport:
     """Analyse every record and write its outputs under ``out_dir``; skip unreadable ones.
@@ -445,6 +533,11 @@ def analyze_records(
         after another, in one event loop; otherwise up to ``jobs`` records run at once in
         separate processes (spawned). The outputs do not depend on ``jobs``
         (tests/agent/test_analyze_batch.py).
+    scheduler
+        Address of a Dask ``distributed`` scheduler (``tcp://HOST:8786``): every record is
+        one task on its workers (each loads the models once) and the outputs are written
+        here, identical to a local run; ``jobs`` is then ignored. The records must be
+        readable at the same absolute path on every worker.
     on_record
         Called in this process as each record ends (in completion order, which with
         ``jobs > 1`` need not be the order given), with its result or failure.
@@ -457,8 +550,8 @@ def analyze_records(
     Raises
     ------
     BedsideError
-        If ``out_dir`` cannot be created, or (with ``jobs > 1``) a worker cannot load its
-        models.
+        If ``out_dir`` cannot be created, (with ``jobs > 1`` or a scheduler) a worker cannot
+        load its models, or the scheduler cannot be reached.
     InferenceError
         If a model cannot be loaded in this process.
     ValueError
@@ -475,7 +568,9 @@ def analyze_records(
         raise BedsideError(msg) from err
     opts = _Options(out_dir, channel, fs_hz, rr_annotations, ack_after_s)
     workers = min(jobs, len(records))
-    if workers <= 1:
+    if scheduler is not None:
+        outcomes, workers = _analyze_on_cluster(records, cfg, opts, scheduler, on_record)
+    elif workers <= 1:
         bundle = models if models is not None else load_models(cfg.inference)
         outcomes = asyncio.run(_analyze_all(records, cfg, bundle, opts, on_record))
         workers = 1

@@ -198,15 +198,17 @@ def _resampler(fs_hz: float) -> tuple[int, int, NDArray[np.float64] | None]:
 
 @lru_cache(maxsize=1)
 def _bandpass() -> ZeroPhaseSos:
-    """The band-pass at :data:`MODEL_FS_HZ`, forward-backward, designed once."""
+    """Return the band-pass at :data:`MODEL_FS_HZ`, forward-backward, designed once."""
     sos = signal.butter(BANDPASS_ORDER, BANDPASS_HZ, btype="bandpass", fs=MODEL_FS_HZ, output="sos")
     return ZeroPhaseSos(np.asarray(sos, dtype=np.float64))
 
 
 @lru_cache(maxsize=32)
 def _fraction_shift(n: int, frac: float) -> NDArray[np.complex128]:
-    """Spectrum multiplier that delays an ``n``-sample signal by ``frac`` samples (computed
-    once per stream rate: the R-peak's fractional position depends only on the rate)."""
+    """Return the spectrum multiplier that delays an ``n``-sample signal by ``frac`` samples.
+
+    Computed once per stream rate: the R-peak's fractional position depends only on the rate.
+    """
     freqs = np.fft.rfftfreq(n)
     return np.asarray(np.exp(2j * np.pi * freqs * frac))
 

@@ -255,3 +255,51 @@ def test_alarm_events_round_trip_for_summary(serial: tuple[BatchReport, Path]) -
     lines = (out / "207" / "alarms.jsonl").read_text(encoding="utf-8").splitlines()
     events = [AlarmEvent.model_validate_json(ln) for ln in lines]
     assert [e.condition for e in events] == [e.condition for e in result.events]
+
+
+def test_dask_cluster_outputs_identical_to_local(
+    serial: tuple[BatchReport, Path],
+    short_records: dict[str, Path],
+    cfg: AgentConfig,
+    tmp_path: Path,
+) -> None:
+    """A local Dask cluster of two worker processes writes what the local run wrote."""
+    distributed = pytest.importorskip("distributed")
+    _, out1 = serial
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
+        seen: list[str] = []
+        bad = str(short_records["207"].parent / "missing")
+        records = [str(short_records["207"]), bad, str(short_records["201"])]
+        report2 = analyze_records(
+            records,
+            tmp_path,
+            cfg,
+            scheduler=cluster.scheduler_address,
+            on_record=lambda o: seen.append(o.record),
+        )
+    assert report2.jobs == 2
+    assert [r.record for r in report2.results] == list(RECORDS)
+    assert [f.record for f in report2.failures] == [bad]
+    assert "not found" in report2.failures[0].message
+    assert len(seen) == 3
+    for name in RECORDS:
+        for fname in OUTPUT_FILES:
+            text1 = (out1 / name / fname).read_text(encoding="utf-8")
+            text2 = (tmp_path / name / fname).read_text(encoding="utf-8")
+            assert masked_text(fname, text1) == masked_text(fname, text2), (name, fname)
+        ann = f"{name}.{BEAT_ANNOTATION_EXT}"
+        assert (out1 / name / ann).read_bytes() == (tmp_path / name / ann).read_bytes()
+
+
+def test_unreachable_scheduler_is_one_clear_error(
+    short_records: dict[str, Path], cfg: AgentConfig, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    from agent.errors import BedsideError
+
+    with pytest.raises(BedsideError, match="cannot reach the Dask scheduler"):
+        analyze_records([str(short_records["207"])], tmp_path, cfg, scheduler="tcp://127.0.0.1:9")
