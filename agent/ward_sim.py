@@ -402,6 +402,19 @@ class WardSim:
             raise KeyError(msg)
         self._inbox.put((bed, "__trigger__", f"{event}:{duration_s or ''}".encode()))
 
+    def end(self, bed: str) -> None:
+        """End ``bed``'s current event at the next step (thread-safe); latched alarms stay
+        until acknowledged.
+
+        Raises
+        ------
+        KeyError
+            If the bed is unknown.
+        """
+        if bed not in self.beds:
+            raise KeyError(bed)
+        self._inbox.put((bed, "__end__", b""))
+
     # ------------------------------------------------------------ simulation
     def _run(self) -> None:
         next_wall = time.monotonic()
@@ -429,7 +442,10 @@ class WardSim:
             except queue.Empty:
                 return
             b = self.beds[bed]
-            if topic_name == "__trigger__":
+            if topic_name == "__end__":
+                if b.event is not None:
+                    self._end_event(b)
+            elif topic_name == "__trigger__":
                 name, _, dur = payload.decode().partition(":")
                 self._start_event(b, name, float(dur) if dur else None)
             elif topic_name.endswith("/alarms/ack"):

@@ -261,10 +261,14 @@ class Database:
             return 0
         rows = [_event_row(*item) for item in items]
         ins = pg_insert if not self.is_sqlite else sqlite_insert
-        stmt = ins(AlarmEventRow).values(rows).on_conflict_do_nothing(index_elements=["event_key"])
+        stmt = (
+            ins(AlarmEventRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["event_key"])
+            .returning(AlarmEventRow.id)
+        )
         with self.engine.begin() as conn:
-            result = conn.execute(stmt)
-        return max(result.rowcount, 0)
+            return len(conn.execute(stmt).all())
 
     def store_trends(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert trend rows (keys: the :class:`TrendRow` columns but ``id``)."""
