@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import __version__
-from agent.config import AgentConfig, load_config
+from agent.config import AgentConfig, MqttConfig, load_config
 from agent.errors import BedsideError, ConfigError
 from agent.messages import schemas_json
 
@@ -177,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="acknowledge this alarm and exit (repeatable)",
     )
     nurse.add_argument("--station-id", default="nurse-station", help="this station's id")
+    _add_broker_security_flags(nurse)
+    nurse.add_argument(
+        "--ack-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="--ack waits this long for the agent's confirmation (default 10 s)",
+    )
 
     demo = sub.add_parser(
         "demo", help="broker + simulated ward + web station (prints its URL), no configuration"
@@ -492,15 +500,59 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_broker_security_flags(p: argparse.ArgumentParser) -> None:
+    """TLS identity and credentials of a station (the agent takes them from its config)."""
+    p.add_argument("--ca", type=Path, help="mqtts: site CA certificate (PEM)")
+    p.add_argument("--cert", type=Path, help="mqtts: this station's certificate (PEM)")
+    p.add_argument("--key", type=Path, help="mqtts: this station's private key (PEM)")
+    p.add_argument("--username", help="broker user name (password: BEDSIDE_MQTT__PASSWORD)")
+    p.add_argument("--password-file", type=Path, help="file holding the broker password")
+
+
+def _station_security(args: argparse.Namespace) -> MqttConfig:
+    """Build the station's broker settings from flags and ``BEDSIDE_MQTT__PASSWORD``.
+
+    Raises
+    ------
+    ConfigError
+        If the URL or a combination of settings is invalid (never echoing a password).
+    """
+    import os
+
+    from pydantic import ValidationError
+
+    from agent.config import format_validation_error
+
+    data: dict[str, Any] = {
+        "url": args.broker,
+        "tls_ca_file": args.ca,
+        "tls_cert_file": args.cert,
+        "tls_key_file": args.key,
+        "username": args.username,
+        "password_file": args.password_file,
+    }
+    password = os.environ.get("BEDSIDE_MQTT__PASSWORD")
+    if password and args.password_file is None:
+        data["password"] = password
+    try:
+        return MqttConfig.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValidationError as err:
+        msg = f"invalid broker settings: {format_validation_error(err)}"
+        raise ConfigError(msg, field="mqtt") from err
+
+
 def _cmd_nurse(args: argparse.Namespace) -> int:
     from agent.nurse_station import run_nurse_station
 
+    security = _station_security(args)
     return run_nurse_station(
         args.broker,
         station_id=args.station_id,
         duration_s=args.duration,
         plain=args.plain,
         ack=args.ack,
+        security=security,
+        ack_timeout_s=args.ack_timeout,
     )
 
 

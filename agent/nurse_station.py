@@ -9,6 +9,13 @@ Alarms are ordered as IEC 60601-1-8:2006+A1:2012, 6.1.2 ranks them (high, medium
 onset, oldest first. Agents re-send alarms after a reconnection, so events are deduplicated by
 ``(alarm_id, lifecycle)``.
 
+Acknowledgement is end to end (issue 14): an ``ack`` typed here (by *row number* only, never an
+id prefix) marks the alarm ``pending``; it shows ``acknowledged`` only when the agent confirms
+with an ``updated`` event carrying ``acknowledged_by``. An ack seen on the ack topic is only
+``pending`` too. ``--ack UNIT/BED:ALARM_ID`` exits non-zero when the bed's retained active-alarm
+list does not hold that id, or no confirmation arrives within ``ACK_CONFIRM_TIMEOUT_S``. The
+retained ``alarms/active`` message gives a station that starts late every active alarm.
+
 Length: the engineers' terminal station in one module (state, rendering, typed commands).
 """
 
@@ -31,9 +38,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from agent.config import MqttConfig
 from agent.messages import (
     PRIORITY_RANK,
     TOPIC_ROOT,
+    ActiveAlarmsMessage,
     AlarmAck,
     AlarmCondition,
     AlarmEvent,
@@ -62,7 +71,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SUBSCRIPTION: Final = f"{TOPIC_ROOT}/+/+/#"
-"""Every bed's status, vitals, alarms and acks."""
+"""Every bed's status, vitals, alarms, retained active alarms and acks."""
 
 HR_LOG_PERIOD_S: Final = 10.0
 """Plain mode prints a bed's HR at most this often (vitals arrive at 1 Hz)."""
@@ -72,6 +81,13 @@ REFRESH_PERIOD_S: Final = 0.5
 
 ACK_PUBLISH_TIMEOUT_S: Final = 5.0
 """How long an acknowledgement waits for the broker's PUBACK."""
+
+ACK_CONFIRM_TIMEOUT_S: Final = 10.0
+"""``--ack`` waits this long for the agent's confirmation (an ``updated`` event with
+``acknowledged_by``); a live agent answers within one core step (well under 1 s)."""
+
+ACTIVE_LIST_WAIT_S: Final = 3.0
+"""``--ack`` waits this long for the bed's retained active-alarm list (sent at SUBACK)."""
 
 VITALS_STALE_S: Final = 5.0
 """Vitals older than this (5 missed 1 Hz messages) show their age next to the HR."""
@@ -89,7 +105,7 @@ PRIORITY_STYLE: Final[dict[AlarmPriority, str]] = {
 }
 """IEC 60601-1-8 colours: high red, medium yellow, low cyan (or yellow)."""
 
-EventKind = Literal["raised", "updated", "cleared", "status", "hr", "ack", "invalid"]
+EventKind = Literal["raised", "updated", "cleared", "status", "hr", "ack", "invalid", "active"]
 BedKey = tuple[str, str]
 
 
@@ -101,6 +117,17 @@ class ActiveAlarm:
     bed: str
     event: AlarmEvent
     acknowledged: bool = False
+    """Confirmed by the agent (an event with ``acknowledged=True``)."""
+    pending_by: str | None = None
+    """A station sent an ack the agent has not confirmed yet."""
+
+    @property
+    def ack_text(self) -> str:
+        """What the Ack column shows: ``yes (by)``, ``pending`` or nothing."""
+        if self.acknowledged:
+            by = self.event.acknowledged_by
+            return f"yes ({by})" if by else "yes"
+        return "pending" if self.pending_by else ""
 
     @property
     def sort_key(self) -> tuple[int, datetime, str]:
@@ -185,22 +212,38 @@ class WardState:
         return sorted(alarms, key=lambda a: a.sort_key)
 
     def find_alarm(self, ref: str) -> ActiveAlarm:
-        """Find an active alarm by its row number (1-based, as shown) or an id prefix.
+        """Find an active alarm by its full id.
 
         Raises
         ------
         LookupError
-            If no alarm matches, or an id prefix matches more than one alarm.
+            If no active alarm has this id.
+        """
+        for alarm in self.active_alarms():
+            if alarm.event.alarm_id == ref:
+                return alarm
+        msg = f"no active alarm has id {ref!r}"
+        raise LookupError(msg)
+
+    def alarm_at_row(self, ref: str) -> ActiveAlarm:
+        """Return the alarm shown in row ``ref`` (1-based, the ``#`` column).
+
+        Row numbers only: an id prefix such as ``9`` must never pick alarm ``9736b759``.
+
+        Raises
+        ------
+        LookupError
+            If ``ref`` is not a row number shown now.
         """
         alarms = self.active_alarms()
-        if ref.isdigit() and 1 <= int(ref) <= len(alarms):
-            return alarms[int(ref) - 1]  # a row number wins over an all-digit id prefix
-        matches = [a for a in alarms if a.event.alarm_id.startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
-        reason = "no active alarm" if not matches else f"{len(matches)} active alarms"
-        msg = f"{reason} matches {ref!r}"
-        raise LookupError(msg)
+        if not ref.isdigit():
+            msg = f"{ref!r} is not a row number: use the number in the # column"
+            raise LookupError(msg)
+        row = int(ref)
+        if not 1 <= row <= len(alarms):
+            msg = f"no row {row}: {len(alarms)} active alarm(s) shown"
+            raise LookupError(msg)
+        return alarms[row - 1]
 
     def _first_time(self, alarm_id: str, lifecycle: str) -> bool:
         key = (alarm_id, lifecycle)
@@ -222,7 +265,7 @@ class WardState:
         if parsed is None:
             return []
         unit, bed_name, kind = parsed
-        if kind not in ("status", "vitals", "alarms", "alarms/ack"):
+        if kind not in ("status", "vitals", "alarms", "alarms/ack", "alarms/active"):
             return []
         try:
             validate_bed_segment(unit, "unit")
@@ -242,7 +285,34 @@ class WardState:
             return self._apply_alarm(bed, msg)
         if isinstance(msg, AlarmAck):
             return self._apply_ack(bed, msg)
-        return []  # pragma: no cover - decode_payload returns one of the four above
+        if isinstance(msg, ActiveAlarmsMessage):
+            return self._apply_active(bed, msg)
+        return []  # pragma: no cover - decode_payload returns one of the five above
+
+    def _apply_active(self, bed: BedState, msg: ActiveAlarmsMessage) -> list[WardEvent]:
+        """Adopt the bed's retained active list: it is the truth (a late start shows it all)."""
+        fresh: dict[str, ActiveAlarm] = {}
+        for event in msg.alarms:
+            if (event.alarm_id, AlarmLifecycle.CLEARED) in self._seen:
+                continue
+            current = bed.alarms.get(event.alarm_id)
+            pending = current.pending_by if current is not None else None
+            fresh[event.alarm_id] = ActiveAlarm(
+                bed.unit,
+                bed.bed,
+                event,
+                event.acknowledged,
+                None if event.acknowledged else pending,
+            )
+            self._first_time(event.alarm_id, AlarmLifecycle.RAISED)
+        added = [a for a in fresh if a not in bed.alarms]
+        bed.alarms = fresh
+        if not added:
+            return []
+        return [
+            WardEvent("active", bed.name, _alarm_text("ACTIVE", bed.name, fresh[a].event))
+            for a in added
+        ]
 
     def _apply_status(self, bed: BedState, msg: StatusMessage) -> list[WardEvent]:
         if bed.status == msg.state:
@@ -271,6 +341,7 @@ class WardState:
             return []  # a late re-send of an alarm already cleared
         current = bed.alarms.get(alarm_id)
         acknowledged = event.acknowledged or (current is not None and current.acknowledged)
+        pending = None if acknowledged or current is None else current.pending_by
         if event.lifecycle == AlarmLifecycle.RAISED:
             if not self._first_time(alarm_id, AlarmLifecycle.RAISED):
                 return []
@@ -280,16 +351,33 @@ class WardState:
             return [WardEvent("raised", bed.name, _alarm_text("RAISED", bed.name, event))]
         if current is not None and current.event == event:
             return []  # duplicate update
-        bed.alarms[alarm_id] = ActiveAlarm(bed.unit, bed.bed, event, acknowledged)
-        return [WardEvent("updated", bed.name, _alarm_text("UPDATED", bed.name, event))]
+        if current is not None and current.event.acknowledged and not event.acknowledged:
+            # keep who acknowledged when a later update (escalation race) lacks it
+            event = event.model_copy(
+                update={
+                    "acknowledged": True,
+                    "acknowledged_by": current.event.acknowledged_by,
+                    "acknowledged_utc": current.event.acknowledged_utc,
+                }
+            )
+        bed.alarms[alarm_id] = ActiveAlarm(bed.unit, bed.bed, event, acknowledged, pending)
+        verb = "ESCALATED" if event.phase == "escalate" else "UPDATED"
+        if (
+            event.acknowledged
+            and event.acknowledged_by
+            and not (current is not None and current.event.acknowledged)
+        ):
+            verb = f"ACKNOWLEDGED by {event.acknowledged_by}"
+        return [WardEvent("updated", bed.name, _alarm_text(verb, bed.name, event))]
 
     def _apply_ack(self, bed: BedState, ack: AlarmAck) -> list[WardEvent]:
+        """Mark an ack seen on the wire ``pending``: it is a request until the agent confirms."""
         alarm = bed.alarms.get(ack.alarm_id)
-        if alarm is None or alarm.acknowledged:
+        if alarm is None or alarm.acknowledged or alarm.pending_by is not None:
             return []
-        alarm.acknowledged = True
+        alarm.pending_by = ack.station_id
         text = (
-            f"{bed.name} ACK {alarm.event.priority} {alarm.event.condition}"
+            f"{bed.name} ACK pending {alarm.event.priority} {alarm.event.condition}"
             f" {ack.alarm_id[:8]} by {ack.station_id}"
         )
         return [WardEvent("ack", bed.name, text)]
@@ -335,7 +423,7 @@ def render_table(state: WardState, *, now_s: float | None = None) -> Table:
             str(event.priority),
             f"{what}: {event.message}",
             event.onset_utc.astimezone().strftime("%H:%M:%S"),
-            "yes" if alarm.acknowledged else "",
+            alarm.ack_text,
             style=PRIORITY_STYLE[event.priority],
         )
     for key in sorted(state.beds):
@@ -344,7 +432,7 @@ def render_table(state: WardState, *, now_s: float | None = None) -> Table:
             continue
         name, status, hr = bed_cells(bed)
         table.add_row("", name, status, hr, "", "", "", "")
-    table.caption = "type 'ack N' or 'ack ALARM_ID_PREFIX', 'q' to quit; [T] = technical alarm"
+    table.caption = "type 'ack N' (N = row number), 'q' to quit; [T] = technical alarm"
     return table
 
 
@@ -386,27 +474,93 @@ def _send_ack(sub: MqttSubscriber, station_id: str, unit: str, bed: str, alarm_i
     )
 
 
-def _ack_once(broker_url: str, station_id: str, items: Sequence[str], console: Console) -> int:
-    err = Console(stderr=True, highlight=False)
+class _AckWatch:
+    """Collects the beds' retained active lists and the agents' ack confirmations."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.active: dict[BedKey, set[str]] = {}
+        self.confirmed: dict[str, AlarmEvent] = {}
+
+    def __call__(self, topic_name: str, payload: bytes, retained: bool) -> None:
+        parsed = parse_topic(topic_name)
+        if parsed is None:
+            return
+        unit, bed, kind = parsed
+        msg = decode_payload(kind, payload)
+        with self.cond:
+            if isinstance(msg, ActiveAlarmsMessage):
+                self.active[(unit, bed)] = {a.alarm_id for a in msg.alarms}
+            elif isinstance(msg, AlarmEvent) and msg.acknowledged and msg.acknowledged_by:
+                self.confirmed[msg.alarm_id] = msg
+            self.cond.notify_all()
+
+
+def _ack_once(
+    broker_url: str,
+    station_id: str,
+    items: Sequence[str],
+    console: Console,
+    security: MqttConfig | None,
+    confirm_timeout_s: float,
+) -> int:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         targets = [parse_ack_item(item) for item in items]
     except ValueError as exc:
         err.print(f"error: {exc}", markup=False)
         return 2
+    watch = _AckWatch()
+    filters = sorted(
+        {topic(u, b, "alarms") for u, b, _ in targets}
+        | {topic(u, b, "alarms/active") for u, b, _ in targets}
+    )
     sub = MqttSubscriber(
         broker_url,
+        filters,
+        on_message=watch,
         client_id=f"{station_id}-ack-{uuid.uuid4().hex[:6]}",
         connect_timeout_s=CONNECT_TIMEOUT_S,
+        security=security,
     )
     sub.connect()
     code = 0
     try:
         for unit, bed, alarm_id in targets:
-            if _send_ack(sub, station_id, unit, bed, alarm_id):
-                console.print(f"{unit}/{bed} ACK sent for alarm {alarm_id}", markup=False)
-            else:
-                err.print(f"error: broker did not confirm the ack of {alarm_id}", markup=False)
+            with watch.cond:
+                key = (unit, bed)
+                watch.cond.wait_for(lambda k=key: k in watch.active, ACTIVE_LIST_WAIT_S)  # type: ignore[misc]
+                known = watch.active.get((unit, bed))
+            if known is not None and alarm_id not in known:
+                err.print(f"error: {unit}/{bed} has no active alarm {alarm_id}", markup=False)
+                code = 2
+                continue
+            if not _send_ack(sub, station_id, unit, bed, alarm_id):
+                refusal = f" ({sub.last_refusal})" if sub.last_refusal else ""
+                err.print(
+                    f"error: the broker did not accept the ack of {alarm_id}{refusal}", markup=False
+                )
                 code = 1
+                continue
+            with watch.cond:
+                wanted = alarm_id
+                watch.cond.wait_for(lambda w=wanted: w in watch.confirmed, confirm_timeout_s)  # type: ignore[misc]
+                confirmed = watch.confirmed.get(alarm_id)
+            if confirmed is None:
+                err.print(
+                    f"error: {unit}/{bed} alarm {alarm_id}: ack pending, no confirmation from the"
+                    f" agent within {confirm_timeout_s:g} s (it waits at the broker if the agent"
+                    " is offline)",
+                    markup=False,
+                )
+                code = 1
+                continue
+            when = confirmed.acknowledged_utc or confirmed.ts_utc
+            console.print(
+                f"{unit}/{bed} alarm {alarm_id} acknowledged by {confirmed.acknowledged_by}"
+                f" at {when.astimezone().strftime('%H:%M:%S')} (confirmed by the agent)",
+                markup=False,
+            )
     finally:
         sub.close()
     return code
@@ -428,13 +582,15 @@ def run_nurse_station(
     duration_s: float | None = None,
     plain: bool = False,
     ack: Sequence[str] = (),
+    security: MqttConfig | None = None,
+    ack_timeout_s: float = ACK_CONFIRM_TIMEOUT_S,
 ) -> int:
     """Run the nurse station until ``q``, Ctrl-C or ``duration_s``.
 
     Parameters
     ----------
     broker_url
-        ``mqtt://HOST[:PORT]``.
+        ``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]``.
     station_id
         Identity carried in acknowledgements (and the MQTT client id prefix).
     duration_s
@@ -443,25 +599,32 @@ def run_nurse_station(
         One log line per event instead of the live table; also used when stdout is not a
         terminal.
     ack
-        ``UNIT/BED:ALARM_ID`` items: publish one :class:`~agent.messages.AlarmAck` each and
-        return, without the live view.
+        ``UNIT/BED:ALARM_ID`` items: publish one :class:`~agent.messages.AlarmAck` each, wait
+        for the agent's confirmation, and return, without the live view.
+    security
+        TLS files (site CA, this station's certificate and key) and credentials.
+    ack_timeout_s
+        How long ``ack`` waits for each confirmation, s.
 
     Returns
     -------
     int
-        Exit code: 0 on success, 1 if the broker did not confirm an acknowledgement, 2 for a
-        malformed ``ack`` item.
+        Exit code: 0 when every ack was confirmed by its agent; 1 if the broker refused an
+        ack or no confirmation came within ``ack_timeout_s`` (the ack is pending); 2 for a
+        malformed item or an alarm id the bed does not list as active.
 
     Raises
     ------
     BrokerUnreachableError
         If the broker cannot be reached at start.
     ValueError
-        If ``broker_url`` is not ``mqtt://HOST[:PORT]``.
+        If ``broker_url`` is not ``mqtt[s]://HOST[:PORT]``.
+    ConfigError
+        If a TLS file or the password file cannot be read.
     """
     console = Console(highlight=False)
     if ack:
-        return _ack_once(broker_url, station_id, ack, console)
+        return _ack_once(broker_url, station_id, ack, console, security, ack_timeout_s)
     plain = plain or not console.is_terminal
     state = WardState()
     inbox: queue.Queue[Item] = queue.Queue()
@@ -475,6 +638,7 @@ def run_nurse_station(
         on_message=on_message,
         client_id=f"{station_id}-{uuid.uuid4().hex[:6]}",
         connect_timeout_s=CONNECT_TIMEOUT_S,
+        security=security,
     )
     sub.connect()
     logger.info("nurse station %s subscribed to %s on %s", station_id, SUBSCRIPTION, broker_url)
@@ -534,18 +698,22 @@ def _command(
         return True
     if len(words) == 2 and words[0] == "ack":
         try:
-            alarm = state.find_alarm(words[1])
+            alarm = state.alarm_at_row(words[1])
         except LookupError as exc:
             console.print(f"ack: {exc}", markup=False)
             return False
+        if alarm.acknowledged:
+            console.print(f"ack: row {words[1]} is already acknowledged", markup=False)
+            return False
         if _send_ack(sub, station_id, alarm.unit, alarm.bed, alarm.event.alarm_id):
+            alarm.pending_by = station_id
             console.print(
-                f"{alarm.unit}/{alarm.bed} ACK sent for {alarm.event.condition}"
-                f" {alarm.event.alarm_id[:8]}",
+                f"{alarm.unit}/{alarm.bed} ACK pending for {alarm.event.condition}"
+                f" {alarm.event.alarm_id[:8]} (until the agent confirms)",
                 markup=False,
             )
         else:
-            console.print("ack: the broker did not confirm the acknowledgement", markup=False)
+            console.print("ack: the broker did not accept the acknowledgement", markup=False)
         return False
-    console.print(f"unknown command {line!r}: use 'ack N', 'ack ID_PREFIX' or 'q'", markup=False)
+    console.print(f"unknown command {line!r}: use 'ack N' (row number) or 'q'", markup=False)
     return False

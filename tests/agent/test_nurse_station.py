@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from agent.alarms.engine import AlarmEngine, ConditionSpec, Finding
 from agent.config import BedConfig, MqttConfig
 from agent.errors import BrokerUnreachableError
 from agent.messages import (
+    ActiveAlarmsMessage,
     AlarmAck,
     AlarmCode,
     AlarmCondition,
@@ -81,10 +83,10 @@ def test_alarms_ordered_by_priority_then_onset() -> None:
         feed(state, ev, bed)
     order = [a.event.alarm_id for a in state.active_alarms()]
     assert order == [high_early.alarm_id, high_late.alarm_id, med.alarm_id, low.alarm_id]
-    assert state.find_alarm("1").event == high_early
-    assert state.find_alarm(med.alarm_id[:10]).event == med
+    assert state.alarm_at_row("1").event == high_early
+    assert state.find_alarm(med.alarm_id).event == med
     with pytest.raises(LookupError):
-        state.find_alarm("zzz")
+        state.find_alarm(med.alarm_id[:10])  # never a prefix
 
 
 def test_raised_line_dedupe_clear_and_late_resend() -> None:
@@ -111,7 +113,7 @@ def test_technical_alarm_is_marked() -> None:
     assert feed(state, ev)[0].startswith("ward1/bed1 RAISED medium leads_off [technical] onset")
 
 
-def test_acknowledged_flag_from_ack_and_from_update() -> None:
+def test_ack_on_the_wire_is_pending_until_the_agent_confirms() -> None:
     state = WardState()
     a = alarm(AlarmCode.VFIB, AlarmPriority.HIGH, 1.0)
     b = alarm(AlarmCode.AFIB, AlarmPriority.MEDIUM, 2.0)
@@ -122,16 +124,61 @@ def test_acknowledged_flag_from_ack_and_from_update() -> None:
         e.text
         for e in state.apply(topic("ward1", "bed1", "alarms/ack"), ack.model_dump_json().encode())
     ]
-    assert lines == [f"ward1/bed1 ACK high vfib {a.alarm_id[:8]} by ns1"]
-    updated = b.model_copy(update={"lifecycle": AlarmLifecycle.UPDATED, "acknowledged": True})
-    assert feed(state, updated)[0].startswith("ward1/bed1 UPDATED medium afib")
-    assert feed(state, updated) == []  # duplicate update
-    flags = {x.event.alarm_id: x.acknowledged for x in state.active_alarms()}
-    assert flags == {a.alarm_id: True, b.alarm_id: True}
+    assert lines == [f"ward1/bed1 ACK pending high vfib {a.alarm_id[:8]} by ns1"]
+    row = state.find_alarm(a.alarm_id)
+    assert (row.acknowledged, row.ack_text) == (False, "pending")
+    confirmed = a.model_copy(
+        update={
+            "lifecycle": AlarmLifecycle.UPDATED,
+            "acknowledged": True,
+            "acknowledged_by": "ns1",
+            "acknowledged_utc": T0,
+        }
+    )
+    assert feed(state, confirmed)[0].startswith("ward1/bed1 ACKNOWLEDGED by ns1 high vfib")
+    assert feed(state, confirmed) == []  # duplicate update
+    assert state.find_alarm(a.alarm_id).ack_text == "yes (ns1)"
     # a later update without the flag keeps it
     again = a.model_copy(update={"lifecycle": AlarmLifecycle.UPDATED, "message": "still"})
     feed(state, again)
     assert state.find_alarm(a.alarm_id).acknowledged
+    assert state.find_alarm(b.alarm_id).ack_text == ""
+
+
+def test_ack_by_row_number_only() -> None:
+    state = WardState()
+    nine = alarm(AlarmCode.VFIB, AlarmPriority.HIGH, 1.0, alarm_id="9736b759" + "0" * 24)
+    other = alarm(AlarmCode.AFIB, AlarmPriority.MEDIUM, 2.0)
+    feed(state, nine)
+    feed(state, other)
+    assert state.alarm_at_row("1").event.alarm_id == nine.alarm_id
+    assert state.alarm_at_row("2").event.alarm_id == other.alarm_id
+    with pytest.raises(LookupError, match="no row 9: 2 active alarm"):
+        state.alarm_at_row("9")  # was: alarm 9736b759 by id prefix
+    with pytest.raises(LookupError, match="not a row number"):
+        state.alarm_at_row("9736b759")
+
+
+def test_retained_active_list_shows_a_late_station_the_truth() -> None:
+    state = WardState()
+    a = alarm(AlarmCode.ASYSTOLE, AlarmPriority.HIGH, 5.0)
+    b = alarm(AlarmCode.LEADS_OFF, AlarmPriority.MEDIUM, 6.0, kind=AlarmCondition.TECHNICAL)
+    msg = ActiveAlarmsMessage(device_id="agent", ts_utc=T0, alarms=[a, b])
+    lines = [
+        e.text
+        for e in state.apply(
+            topic("ward1", "bed1", "alarms/active"), msg.model_dump_json().encode()
+        )
+    ]
+    assert [ln.split(" onset")[0] for ln in lines] == [
+        "ward1/bed1 ACTIVE high asystole",
+        "ward1/bed1 ACTIVE medium leads_off [technical]",
+    ]
+    assert [x.event.alarm_id for x in state.active_alarms()] == [a.alarm_id, b.alarm_id]
+    # the next list (b cleared) is adopted as the truth
+    msg2 = ActiveAlarmsMessage(device_id="agent", ts_utc=T0, alarms=[a])
+    state.apply(topic("ward1", "bed1", "alarms/active"), msg2.model_dump_json().encode())
+    assert [x.event.alarm_id for x in state.active_alarms()] == [a.alarm_id]
 
 
 def test_status_offline_from_last_will_and_invalid_payloads() -> None:
@@ -232,17 +279,92 @@ def test_run_nurse_station_through_the_broker(
     assert result == [0]
     assert 'ward1/bed1 RAISED high asystole onset 61.2 s "Asystole: no QRS for 4.0 s"' in out
 
-    # --ack: publish one AlarmAck and exit 0
-    with mqtt_collector(mqtt_broker.url, topic("ward1", "bed1", "alarms/ack")) as col:
-        code = run_nurse_station(
-            mqtt_broker.url, station_id="ns-7", ack=[f"ward1/bed1:{ev.alarm_id}"]
+
+class EngineAgent:
+    """A bed agent reduced to its alarm engine and publisher: confirms acks like the runtime."""
+
+    def __init__(self, url: str, outbox: Path) -> None:
+        self.engine = AlarmEngine(
+            [ConditionSpec(AlarmCode.ASYSTOLE, AlarmPriority.HIGH, AlarmCondition.PHYSIOLOGICAL)],
+            device_id="agent",
+            stream_start_utc=T0,
         )
+        self.acks: list[AlarmAck] = []
+        self.got_ack = threading.Event()
+        cfg = MqttConfig(url=url, outbox_path=outbox)
+        bed = BedConfig(unit="ward1", bed="bed1", device_id="agent")
+        self.pub = MqttPublisher(cfg, bed, source_desc="t", agent_version="0", on_ack=self.on_ack)
+
+    def on_ack(self, ack: AlarmAck) -> None:
+        self.acks.append(ack)
+        for event in self.engine.acknowledge(ack.alarm_id, 70.0, by=ack.station_id):
+            self.pub.publish_alarm(event)
+        self.got_ack.set()
+
+    def raise_asystole(self, t_s: float) -> AlarmEvent:
+        finding = Finding(AlarmCode.ASYSTOLE, active=False)
+        self.engine.update(t_s - 1, [finding])
+        [raised] = self.engine.update(
+            t_s, [Finding(AlarmCode.ASYSTOLE, active=True, message="Asystole")]
+        )
+        self.pub.publish_alarm(raised)
+        return raised
+
+
+def test_ack_end_to_end(
+    mqtt_broker_persistent: MosquittoBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = mqtt_broker_persistent.url
+    agent = EngineAgent(url, tmp_path / "o.sqlite3")
+    agent.pub.connect()
+    try:
+        raised = agent.raise_asystole(65.0)
+        # an id the bed does not list as active: exit 2, nothing sent
+        assert run_nurse_station(url, ack=["ward1/bed1:0123456789abcdef"]) == 2
+        assert "has no active alarm 0123456789abcdef" in capsys.readouterr().err
+        # the agent confirms with acknowledged_by: exit 0
+        code = run_nurse_station(url, station_id="ns-7", ack=[f"ward1/bed1:{raised.alarm_id}"])
+        out = capsys.readouterr().out
         assert code == 0
-        assert col.wait_for(lambda ms: len(ms) == 1)
-        msgs = col.snapshot()
-    got = AlarmAck.model_validate_json(msgs[0].payload)
-    assert (got.alarm_id, got.station_id) == (ev.alarm_id, "ns-7")
-    assert f"ward1/bed1 ACK sent for alarm {ev.alarm_id}" in capsys.readouterr().out
+        assert f"alarm {raised.alarm_id} acknowledged by ns-7" in out
+        assert "confirmed by the agent" in out
+        # the same id again: no longer unacknowledged, no new confirmation: exit 1
+        assert [a.acknowledged_by for a in agent.pub.active_alarms()] == ["ns-7"]
+    finally:
+        agent.pub.close()
+
+
+def test_ack_while_the_agent_is_offline_waits_at_the_broker(
+    mqtt_broker_persistent: MosquittoBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = mqtt_broker_persistent.url
+    first = EngineAgent(url, tmp_path / "o.sqlite3")
+    first.pub.connect()
+    raised = first.raise_asystole(65.0)
+    assert first.pub.flush()
+    with mqtt_collector(url, topic("ward1", "bed1", "alarms/active")) as col:
+        col.wait_for(lambda ms: any(raised.alarm_id.encode() in m.payload for m in ms))
+    first.pub.close()  # the agent is gone (its persistent session stays at the broker)
+    code = run_nurse_station(
+        url, station_id="ns-1", ack=[f"ward1/bed1:{raised.alarm_id}"], ack_timeout_s=1.0
+    )
+    assert code == 1
+    assert "ack pending, no confirmation" in capsys.readouterr().err
+    # the agent comes back with the same identity: the queued ack arrives
+    second = EngineAgent(url, tmp_path / "o.sqlite3")
+    second.engine = first.engine  # same alarm state (a network outage, not a restart)
+    with mqtt_collector(url, ALARMS) as alarms:
+        second.pub.connect()
+        try:
+            assert second.got_ack.wait(10)
+            assert [a.station_id for a in second.acks] == ["ns-1"]
+            alarms.wait_for(
+                lambda ms: any(
+                    AlarmEvent.model_validate_json(m.payload).acknowledged_by == "ns-1" for m in ms
+                )
+            )
+        finally:
+            second.pub.close()
 
 
 def test_run_nurse_station_bad_ack_item_and_unreachable_broker(
