@@ -17,6 +17,9 @@ setup() {
     # the Bluetooth tests run bleak against a fake BlueZ on a private D-Bus daemon
     command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
     python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+    # the web station's tests: Playwright drives Debian's Chromium; a real PostgreSQL server
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
     if [ ${#need[@]} -gt 0 ]; then
         echo "run.sh: installing ${need[*]} with apt-get" >&2
         $SUDO apt-get update -qq
@@ -32,7 +35,7 @@ setup() {
         echo "run.sh: building the Python environment in .venv (first time: a few minutes)" >&2
         python3 -m venv .venv
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[dev]"
+        .venv/bin/python -m pip install -q -e ".[dev,station]"
         echo "$want" > "$stamp"
     fi
 }
