@@ -54,7 +54,7 @@ def test_no_escalation_by_default_and_clear_marks_unacknowledged() -> None:
     eng.acknowledge(afib_id, 1001.0, by="nurse2")
     off = [Finding(AlarmCode.VTACH, active=False), Finding(AlarmCode.AFIB, active=False)]
     ended = {e.condition: e for e in eng.update(1010.0, off)}
-    assert ended["vtach"].ended_unacknowledged
-    assert not ended["afib"].ended_unacknowledged
-    assert ended["afib"].acknowledged_by == "nurse2"
+    assert ended[AlarmCode.VTACH].ended_unacknowledged
+    assert not ended[AlarmCode.AFIB].ended_unacknowledged
+    assert ended[AlarmCode.AFIB].acknowledged_by == "nurse2"
     assert {(e.phase, e.state) for e in ended.values()} == {(AlarmPhase.END, AlarmState.INACTIVE)}
