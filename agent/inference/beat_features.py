@@ -47,6 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp.polyphase import PolyResampler
 from agent.dsp.zerophase import ZeroPhaseSos
 
 __all__ = [
@@ -181,19 +182,18 @@ def segment_bounds(r_peak_idx: int, fs_hz: float) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=32)
-def _resampler(fs_hz: float) -> tuple[int, int, NDArray[np.float64] | None]:
-    """Return ``(up, down, fir)`` for ``resample_poly`` from ``fs_hz`` to the model rate.
+def _resampler(fs_hz: float, n_in: int) -> PolyResampler | None:
+    """Return the resampler from ``fs_hz`` to the model rate for ``n_in``-sample segments.
 
-    The anti-aliasing FIR is scipy's own default design (``firwin``, Kaiser beta 5, 10 taps
-    per phase), computed once per rate instead of once per beat.
+    ``resample_poly``'s own filter (``firwin``, Kaiser beta 5, 10 taps per phase), set up once
+    per rate instead of once per beat (:class:`agent.dsp.polyphase.PolyResampler`); None
+    when the stream is already at the model rate.
     """
     ratio = Fraction(MODEL_FS_HZ / fs_hz).limit_denominator(1000)
     up, down = ratio.numerator, ratio.denominator
     if up == down == 1:
-        return 1, 1, None
-    max_rate = max(up, down)
-    fir = signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
-    return up, down, np.asarray(fir, dtype=np.float64)
+        return None
+    return PolyResampler(up, down, n_in)
 
 
 @lru_cache(maxsize=1)
@@ -268,9 +268,9 @@ def beat_window(
     x = x[r_offset - n_pre : r_offset + n_post + 1]
     if not np.all(np.isfinite(x)):
         return None
-    up, down, fir = _resampler(float(fs_hz))
-    if fir is not None:
-        x = signal.resample_poly(x - np.median(x), up, down, window=fir)
+    resampler = _resampler(float(fs_hz), x.size)
+    if resampler is not None:
+        x = resampler(x - np.median(x))
     y = _bandpass()(x)
     # The R-peak falls between two output samples in general: shift the band-limited signal
     # by that fraction (Fourier shift theorem) so that it sits exactly on sample ``center``.
@@ -426,12 +426,13 @@ class RrFeatureTracker:
         out: RrFeatures | None = None
         if self._pending is not None:
             beat_t, pre_rr_s = self._pending
+            local = np.array(self._local)
             out = RrFeatures(
                 r_peak_time_s=beat_t,
                 pre_rr_s=pre_rr_s,
                 post_rr_s=rr_s,
-                local_rr_s=float(np.mean(self._local)),
-                local_rr_cv=float(np.std(self._local) / np.mean(self._local)),
+                local_rr_s=float(local.mean()),
+                local_rr_cv=float(local.std() / local.mean()),
                 long_rr_s=max(self._long_sum_s, 0.0) / len(self._long),
             )
         self._pending = (t, rr_s)

@@ -65,6 +65,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp.polyphase import PolyResampler
 from agent.dsp.zerophase import ZeroPhaseSos
 from agent.errors import ConfigError
 
@@ -290,15 +291,9 @@ _BAND: Final = ZeroPhaseSos(_SOS)
 
 
 @lru_cache(maxsize=16)
-def _resampler_fir(up: int, down: int) -> NDArray[np.float64]:
-    """Return the anti-aliasing FIR :func:`scipy.signal.resample_poly` designs for ``up / down``.
-
-    SciPy's own default (``firwin``, Kaiser beta 5, 10 taps per phase), designed once per
-    ratio instead of once per window; passing it as ``window`` gives the same output.
-    """
-    max_rate = max(up, down)
-    fir = signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
-    return np.asarray(fir, dtype=np.float64)
+def _resampler(up: int, down: int, n_in: int) -> PolyResampler:
+    """Return the resampler for windows of ``n_in`` samples (bit-for-bit ``resample_poly``)."""
+    return PolyResampler(up, down, n_in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +358,7 @@ def vf_window_features(
     fs_c = fs_hz * up / down
     y = raw_uv - float(np.mean(raw_uv))
     if up != down:
-        y = signal.resample_poly(y, up, down, window=_resampler_fir(up, down))
+        y = _resampler(up, down, y.size)(y)
     y = _BAND(y)
     return _features(y[-round(window_s * fs_c) :], fs_c)
 
