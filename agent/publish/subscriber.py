@@ -52,6 +52,9 @@ class MqttSubscriber:
         How long :meth:`connect` waits for the CONNACK and for the first SUBACKs.
     security
         TLS files and credentials (its ``url`` is ignored: ``url`` wins); none by default.
+    session_expiry_s
+        MQTT v5 session expiry, s: with a fixed ``client_id``, the broker keeps the
+        subscriptions and queues QoS 1 messages this long while disconnected (0: clean).
 
     Raises
     ------
@@ -70,12 +73,14 @@ class MqttSubscriber:
         client_id: str | None = None,
         connect_timeout_s: float = 5.0,
         security: MqttConfig | None = None,
+        session_expiry_s: int = 0,
     ) -> None:
         self.url = url
         self.host, self.port = parse_mqtt_url(url)
         self.topic_filters = tuple(topic_filters)
         self.on_message = on_message
         self.connect_timeout_s = connect_timeout_s
+        self.session_expiry_s = session_expiry_s
         self._subscribed = threading.Event()
         self._lock = threading.Lock()
         self._connected = False
@@ -116,6 +121,7 @@ class MqttSubscriber:
             self.port,
             SUBSCRIBER_KEEPALIVE_S,
             self.connect_timeout_s,
+            session_expiry_s=self.session_expiry_s,
         )
         self._started = True
         if self.topic_filters and not self._subscribed.wait(self.connect_timeout_s):
