@@ -3,6 +3,7 @@
 #   ./run.sh demo   set up (apt + venv) if needed, then broker + simulated patient + nurse station
 #   ./run.sh test   set up if needed, then the whole test suite
 #   ./run.sh setup  set up only
+#   ./run.sh pi-check  (root) install and run on Debian bookworm arm64 under qemu; results == x86?
 #   ./run.sh train beats|af   reproduce a shipped model from ../shared/data (TensorFlow in .venv-train)
 #   ./run.sh train-smoke      CI: train a few steps, convert to int8, run it in the runtime interpreter
 set -euo pipefail
@@ -35,7 +36,35 @@ setup() {
         echo "run.sh: building the Python environment in .venv (first time: a few minutes)" >&2
         python3 -m venv .venv
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[dev,station]"
+        .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,station]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+# The demo needs only the runtime (and the station's extra when there is one): no test tools.
+demo_setup() {
+    if [ -f .venv/.installed ] && [ "$(cat .venv/.installed)" = "$(sha256sum pyproject.toml | cut -d' ' -f1)" ]; then
+        return  # the full development environment is already there
+    fi
+    local need=()
+    command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "run.sh: installing ${need[*]} with apt-get" >&2
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+        echo "run.sh: Python >= 3.11 is required (Debian 12 / Raspberry Pi OS bookworm)" >&2; exit 1; }
+    local stamp=.venv/.installed-demo
+    local want extras=""
+    want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+    grep -q '^station = \[' pyproject.toml && extras="[station]"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "run.sh: installing the agent's runtime into .venv (first time: a few minutes)" >&2
+        python3 -m venv .venv
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -c constraints.txt -e ".$extras"
         echo "$want" > "$stamp"
     fi
 }
@@ -49,7 +78,7 @@ train_setup() {
         echo "run.sh: building the training environment in .venv-train (TensorFlow, a few minutes)" >&2
         python3 -m venv .venv-train
         .venv-train/bin/python -m pip install -q --upgrade pip
-        .venv-train/bin/python -m pip install -q -e ".[train,dev]"
+        .venv-train/bin/python -m pip install -q -c constraints.txt -e ".[train,dev]"
         echo "$want" > "$stamp"
     fi
 }
@@ -58,7 +87,7 @@ DATA="${BEDSIDE_DATA_DIR:-../shared/data}"
 
 case "${1:-}" in
     setup) setup ;;
-    demo) setup; shift; exec .venv/bin/bedside demo "$@" ;;
+    demo) demo_setup; shift; exec .venv/bin/bedside demo "$@" ;;
     test) setup; shift; exec .venv/bin/python -m pytest -q "$@" ;;
     train)
         setup; train_setup
@@ -67,8 +96,9 @@ case "${1:-}" in
             af) exec nice .venv-train/bin/python -m tools.af all --data "$DATA" --out models ;;
             *) echo "usage: ./run.sh train beats|af" >&2; exit 2 ;;
         esac ;;
+    pi-check) setup; exec scripts/pi_check.sh ;;
     train-smoke)
         setup; train_setup
         exec .venv-train/bin/python -m pytest -q -p no:cacheprovider tests/tools/test_beats_smoke.py tests/tools/test_af_smoke.py ;;
-    *) echo "usage: ./run.sh demo|test|setup|train beats|af|train-smoke" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh demo|test|setup|pi-check|train beats|af|train-smoke" >&2; exit 2 ;;
 esac

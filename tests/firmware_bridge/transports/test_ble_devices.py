@@ -51,12 +51,21 @@ def events(seen: list[tuple[str, BleFrame]], kind: DeviceEventKind) -> list[Devi
 async def test_hrs_strap_rr_equal_afdb_annotations(
     fake_bluez: Callable[..., FakeBluezHandle], data_dir: Path
 ) -> None:
-    """RR intervals arrive exactly as the afdb QRS annotations give them, in 1/1024 s."""
+    """RR intervals arrive exactly as the afdb QRS annotations give them, in 1/1024 s.
+
+    Under load (2 busy cores) this test used to fail with a gap in the intervals. Not a loss
+    inside the agent: the fake strap's process was starved for more than ``silence_s`` = 2 s of
+    wall-clock time, the silence watchdog ended the session (``silence_timeouts`` 1) and the
+    strap's notifications during the reconnect went to no subscriber, exactly as a real strap's
+    would. The agent's own path (callback → raw queue → decoder → frames) neither drops nor
+    reorders: it is checked below with the counters. The watchdog has its own tests; here it is
+    set far beyond any scheduling stall, so the result does not depend on machine speed.
+    """
     record = str(data_dir / "afdb" / AFDB_RECORD)
     fake_bluez(
         DeviceSpec(kind="hrs", address=HRS_ADDRESS, name=HRS_NAME, speed=60.0, record=record)
     )
-    source = BleSource([BleDeviceConfig(kind="hrs", address=HRS_ADDRESS, silence_s=2.0)])
+    source = BleSource([BleDeviceConfig(kind="hrs", address=HRS_ADDRESS, silence_s=60.0)])
     seen: list[tuple[str, BleFrame]] = []
 
     def rr_received() -> list[float]:
@@ -73,8 +82,12 @@ async def test_hrs_strap_rr_equal_afdb_annotations(
     starts = [
         i for i in first if np.allclose(expected_ms[i : i + len(got)], got, rtol=0, atol=1e-9)
     ]
+    stats = source.stats[HRS_ADDRESS]
+    # one session from first to last interval: no reconnect, nothing dropped on our side
+    assert (stats.connects, stats.silence_timeouts, stats.link_losses) == (1, 0, 0), stats
+    assert stats.notifications_dropped == 0
     assert starts, "received RR intervals are not a contiguous run of the annotations"
-    assert source.stats[HRS_ADDRESS].malformed_frames == 0
+    assert stats.malformed_frames == 0
     assert all(device == HRS_ADDRESS for device, _ in seen)
 
 
