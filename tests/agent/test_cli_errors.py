@@ -103,3 +103,33 @@ def test_schema_prints_json(cmd: str) -> None:
     proc = _bedside(cmd)
     assert proc.returncode == 0
     assert '"alarms"' in proc.stdout
+
+
+def test_run_at_an_unsupported_rate(tmp_path: Path) -> None:
+    """A 50 Hz record: one line naming the rate, non-zero exit (was: exit 0, silent)."""
+    import numpy as np
+    import wfdb
+
+    fs_hz = 50
+    signal = (np.sin(np.arange(fs_hz * 20) / fs_hz * 2 * np.pi) * 0.5).reshape(-1, 1)
+    wfdb.wrsamp(
+        "rec50",
+        fs=fs_hz,
+        units=["mV"],
+        sig_name=["MLII"],
+        p_signal=signal,
+        fmt=["16"],
+        write_dir=str(tmp_path),
+    )
+    proc = _bedside(
+        "run",
+        "--source",
+        f"replay:{tmp_path / 'rec50'}",
+        "--broker",
+        f"mqtt://127.0.0.1:{free_port()}",
+        "--outbox",
+        str(tmp_path / "o.sqlite3"),
+        timeout_s=120,
+    )
+    line = _one_error_line(proc)
+    assert "fs_hz must be >= 100 Hz, got 50.0" in line
