@@ -52,18 +52,38 @@ import numpy as np
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 
-TARGET_ANALYZE_X_REALTIME: Final = 300.0
-"""``bedside analyze`` must run at least this many times faster than real time on one core
-(the issue "What the stream costs": a day of ECG in under 5 min on one Pi core)."""
+TARGET_ANALYZE_X_REALTIME: Final = 2000.0
+"""The analysis of a 30-min record must run at least this many times faster than real time
+on one core, i.e. <= 0.9 s CPU (issue 11)."""
 
-TARGET_LIVE_CPU_PCT: Final = 2.0
-"""The live agent at 130 Hz must use less than this % of one core (issue target)."""
+TARGET_ANALYZE_WHOLE_S: Final = 2.0
+"""Whole ``bedside analyze`` process on one 30-min record, start-up included, CPU s (issue 11)."""
+
+TARGET_ALL_RECORDS_WALL_S: Final = 30.0
+"""All 48 mitdb records in one ``bedside analyze --jobs 2`` call, wall s (issue 11)."""
+
+TARGET_LIVE_CPU_PCT: Final = 0.5
+"""The live agent at 130 Hz must use at most this % of one core here (issue 11; a Pi 4 core
+is about 3-4x slower, which keeps it near 2 %)."""
+
+TARGET_LIVE_RSS_MB: Final = 150.0
+"""Peak RSS of the live agent, MB (issue 11)."""
 
 TARGET_PUBLISH_P99_MS: Final = 250.0
 """p99 of chunk arrival → MQTT receipt of a raised alarm, ms (issue target)."""
 
 TARGET_RSS_MB: Final = 300.0
 """Peak resident memory of any agent process, MB (issue target; a Pi 4 has 1-8 GB)."""
+
+
+LIVE_IMPORTS: Final = (
+    "agent.cli",
+    "agent.runtime",
+    "agent.inference.bundle",
+    "agent.publish.mqtt",
+    "firmware_bridge.transports.ble",
+)
+"""What ``bedside run`` with a Bluetooth source imports before it reads the first frame."""
 
 DEFAULT_RECORDS: Final = ("100", "203")
 """An easy record (100) and a hard one (203: multiform PVCs, VT, AF, noise)."""
@@ -173,15 +193,17 @@ class ChildRun:
     output: str
 
 
-def run_pinned(cmd: Sequence[str], cpu: int, *, timeout_s: float = 600.0) -> ChildRun:
-    """Run ``cmd`` pinned to ``cpu`` and return its own rusage (``os.wait4``).
+def run_pinned(cmd: Sequence[str], cpu: int | None, *, timeout_s: float = 600.0) -> ChildRun:
+    """Run ``cmd`` pinned to ``cpu`` (or on every CPU when ``cpu`` is None).
+
+    Returns its rusage from ``os.wait4`` (CPU time includes the descendants it reaped).
 
     Raises
     ------
     subprocess.TimeoutExpired
         If it runs longer than ``timeout_s`` (it is killed first).
     """
-    argv = [sys.executable, "-c", PIN_AND_EXEC, str(cpu), *cmd]
+    argv = list(cmd) if cpu is None else [sys.executable, "-c", PIN_AND_EXEC, str(cpu), *cmd]
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
@@ -324,6 +346,153 @@ def bench_offline(data_dir: Path, record: str, fs_hz: float | None, cpu: int) ->
     stages["cpu"] = cpu
     stages["machine_busy_pct"] = load.busy_pct()
     return stages
+
+
+def _analysis_cpu_s(output: str) -> float:
+    """CPU s of the analysis itself from ``bedside analyze``'s final line (``... in X s CPU``)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("analyzed ") and " s CPU" in line:
+            return float(line.split(" s CPU")[0].rsplit(" ", 1)[1])
+    msg = f"no final line in bedside analyze's output:\n{output[-2000:]}"
+    raise RuntimeError(msg)
+
+
+def bench_all_records(data_dir: Path, jobs: int) -> dict[str, Any]:
+    """Time one ``bedside analyze --jobs JOBS`` call over all 48 mitdb records.
+
+    Not pinned: it uses ``jobs`` CPUs. CPU time is the whole process tree's (``os.wait4``
+    includes the reaped worker processes), the analysis CPU is the sum of the records' own
+    as ``bedside analyze`` reports it.
+
+    Raises
+    ------
+    RuntimeError
+        If the call fails.
+    """
+    from tools.af.evaluate import mitdb_records
+
+    paths = [str(data_dir / "mitdb" / r) for r in mitdb_records(data_dir / "mitdb")]
+    load = MachineLoad()
+    with tempfile.TemporaryDirectory(prefix="bedside-bench-") as tmp:
+        run = run_pinned(
+            [sys.executable, "-m", "agent", "analyze", *paths, "--out", tmp, "-q", "-j", str(jobs)],
+            None,
+            timeout_s=1800.0,
+        )
+    if run.returncode != 0:
+        msg = f"bedside analyze (48 records) failed ({run.returncode}):\n{run.output[-2000:]}"
+        raise RuntimeError(msg)
+    duration_s = len(paths) * MITDB_RECORD_S
+    analysis_cpu_s = _analysis_cpu_s(run.output)
+    return {
+        "records": len(paths),
+        "jobs": jobs,
+        "signal_h": round(duration_s / 3600.0, 2),
+        "wall_s": round(run.wall_s, 2),
+        "cpu_s": round(run.cpu_s, 2),
+        "analysis_cpu_s": round(analysis_cpu_s, 2),
+        "x_realtime_wall": round(duration_s / max(run.wall_s, 1e-9)),
+        "x_realtime_cpu": round(duration_s / max(run.cpu_s, 1e-9)),
+        "x_realtime_analysis": round(duration_s / max(analysis_cpu_s, 1e-9)),
+        "max_rss_mb": run.max_rss_mb,
+        "machine_busy_pct": load.busy_pct(),
+    }
+
+
+MITDB_RECORD_S: Final = 650_000 / 360.0
+"""Signal in each mitdb record, s (650,000 samples at 360 Hz: 30 min 5.6 s)."""
+
+NEUROKIT_CHILD: Final = """
+import json, sys, time
+t0 = time.process_time()
+import neurokit2 as nk
+import wfdb
+imported = time.process_time() - t0
+total_s = 0.0
+peaks = 0
+t1 = time.process_time()
+for path in sys.argv[1:]:
+    rec = wfdb.rdrecord(path, channels=[0])
+    x = rec.p_signal[:, 0]
+    clean = nk.ecg_clean(x, sampling_rate=rec.fs)
+    _, info = nk.ecg_peaks(clean, sampling_rate=rec.fs)
+    peaks += len(info["ECG_R_Peaks"])
+    total_s += len(x) / rec.fs
+print(json.dumps({"signal_s": total_s, "peaks": peaks, "import_cpu_s": imported,
+                  "analysis_cpu_s": time.process_time() - t1}))
+"""
+"""The NeuroKit2 batch baseline: ``ecg_clean`` + ``ecg_peaks`` (method "neurokit") on
+channel 0 of each record, R-peaks only (no classification, no alarms)."""
+
+
+def bench_neurokit(data_dir: Path, records: Sequence[str], cpu: int) -> dict[str, Any]:
+    """Run the NeuroKit2 baseline (:data:`NEUROKIT_CHILD`) over ``records`` on one CPU.
+
+    Raises
+    ------
+    RuntimeError
+        If the child fails.
+    """
+    paths = [str(data_dir / "mitdb" / r) for r in records]
+    run = run_pinned([sys.executable, "-c", NEUROKIT_CHILD, *paths], cpu, timeout_s=1800.0)
+    if run.returncode != 0:
+        msg = f"NeuroKit2 baseline failed ({run.returncode}):\n{run.output[-2000:]}"
+        raise RuntimeError(msg)
+    got = json.loads(run.output.strip().splitlines()[-1])
+    signal_s = float(got["signal_s"])
+    return {
+        "records": len(paths),
+        "signal_s": round(signal_s, 1),
+        "peaks": got["peaks"],
+        "wall_s": round(run.wall_s, 2),
+        "cpu_s": round(run.cpu_s, 2),
+        "analysis_cpu_s": round(float(got["analysis_cpu_s"]), 2),
+        "x_realtime_cpu": round(signal_s / max(run.cpu_s, 1e-9)),
+        "x_realtime_analysis": round(signal_s / max(float(got["analysis_cpu_s"]), 1e-9)),
+        "max_rss_mb": run.max_rss_mb,
+    }
+
+
+IMPORT_CHILD: Final = """
+import json, sys, time, importlib
+t0 = time.perf_counter(); c0 = time.process_time()
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+wall = time.perf_counter() - t0; cpu = time.process_time() - c0
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"pandas", "wfdb", "matplotlib",
+    "neurokit2", "sklearn", "sqlalchemy", "fastapi", "distributed", "tensorflow"})
+rss = 0.0
+for line in open("/proc/self/status", encoding="ascii"):
+    if line.startswith("VmHWM:"):
+        rss = int(line.split()[1]) / 1024.0
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "hwm_mb": rss, "heavy_modules": heavy}))
+"""
+
+
+def bench_imports(cpu: int) -> dict[str, Any]:
+    """Import what the live agent imports (:data:`LIVE_IMPORTS`) in a fresh pinned child.
+
+    Returns import wall and CPU time, s, the peak RSS after the imports, MB, and which heavy
+    modules (pandas, wfdb, matplotlib, NeuroKit2, ...) came with them (none should).
+
+    Raises
+    ------
+    RuntimeError
+        If the child fails.
+    """
+    run = run_pinned([sys.executable, "-c", IMPORT_CHILD, *LIVE_IMPORTS], cpu)
+    if run.returncode != 0:
+        msg = f"import timing failed ({run.returncode}):\n{run.output[-2000:]}"
+        raise RuntimeError(msg)
+    got = json.loads(run.output.strip().splitlines()[-1])
+    return {
+        "modules": list(LIVE_IMPORTS),
+        "import_wall_s": round(float(got["wall_s"]), 3),
+        "import_cpu_s": round(float(got["cpu_s"]), 3),
+        "hwm_mb": round(float(got["hwm_mb"]), 1),
+        "heavy_modules": got["heavy_modules"],
+        "process_wall_s": round(run.wall_s, 3),
+    }
 
 
 # ---------------------------------------------------------------------------------- live
@@ -631,15 +800,30 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
     for r in report.get("offline", []):
         tag = f"{r['record']}@{r['fs_hz']:g}Hz"
-        x = r["cli"]["x_realtime_cpu"]
+        x = r["x_realtime_analyze"]
         add(
-            f"analyze {tag} x real time (1 core)",
+            f"analysis {tag} x real time (1 core)",
             x,
             f">= {TARGET_ANALYZE_X_REALTIME:g}",
             x >= TARGET_ANALYZE_X_REALTIME,
         )
+        whole = r["cli"]["cpu_s"]
+        add(
+            f"analyze {tag} whole process CPU s",
+            whole,
+            f"<= {TARGET_ANALYZE_WHOLE_S:g}",
+            whole <= TARGET_ANALYZE_WHOLE_S,
+        )
         rss = r["cli"]["max_rss_mb"]
         add(f"analyze {tag} peak RSS MB", rss, f"<= {TARGET_RSS_MB:g}", rss <= TARGET_RSS_MB)
+    batch = report.get("batch")
+    if batch:
+        add(
+            f"48 records --jobs {batch['jobs']} wall s",
+            batch["wall_s"],
+            f"< {TARGET_ALL_RECORDS_WALL_S:g}",
+            batch["wall_s"] < TARGET_ALL_RECORDS_WALL_S,
+        )
     for r in report.get("live", []):
         tag = f"{r['fs_hz']:g}Hz"
         cpu = r["cpu_pct_one_core"]
@@ -647,14 +831,14 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             add(
                 f"live {tag} CPU % of one core",
                 cpu,
-                f"< {TARGET_LIVE_CPU_PCT:g}",
-                cpu < TARGET_LIVE_CPU_PCT,
+                f"<= {TARGET_LIVE_CPU_PCT:g}",
+                cpu <= TARGET_LIVE_CPU_PCT,
             )
         add(
             f"live {tag} peak RSS MB",
             r["hwm_mb"],
-            f"<= {TARGET_RSS_MB:g}",
-            r["hwm_mb"] <= TARGET_RSS_MB,
+            f"<= {TARGET_LIVE_RSS_MB:g}",
+            r["hwm_mb"] <= TARGET_LIVE_RSS_MB,
         )
     lat = report.get("latency")
     if lat:
@@ -699,6 +883,53 @@ def format_report(report: dict[str, Any]) -> str:
                 else:
                     row += f" {1000 * r['stages_s'][name]:>7.0f} ({r['stages_pct'][name]:>4.1f}%)"
             lines.append(row)
+    batch, nk_runs = report.get("batch"), report.get("neurokit")
+    if batch or nk_runs:
+        lines += [
+            "",
+            "Speed side by side (x real time; whole = the process's CPU incl. start-up,"
+            " analysis = the work alone)",
+            f"{'':<44} {'records':>7} {'wall s':>7} {'CPU s':>7} {'x whole':>8}"
+            f" {'x analysis':>10} {'RSS MB':>7}",
+        ]
+        for r in report.get("offline", []):
+            c = r["cli"]
+            label = f"bedside analyze {r['record']}@{r['fs_hz']:g} Hz, 1 CPU"
+            lines.append(
+                f"{label:<44}"
+                f" {1:>7} {c['wall_s']:>7.2f} {c['cpu_s']:>7.2f} {c['x_realtime_cpu']:>8}"
+                f" {r['x_realtime_analyze']:>10} {c['max_rss_mb']:>7.1f}"
+            )
+        if batch:
+            lines.append(
+                f"{'bedside analyze, all mitdb, --jobs ' + str(batch['jobs']):<44}"
+                f" {batch['records']:>7} {batch['wall_s']:>7.2f} {batch['cpu_s']:>7.2f}"
+                f" {batch['x_realtime_cpu']:>8} {batch['x_realtime_analysis']:>10}"
+                f" {batch['max_rss_mb']:>7.1f}"
+            )
+        for key, label in (
+            ("one", "NeuroKit2 clean+peaks, 1 record, 1 CPU"),
+            ("all", "NeuroKit2 clean+peaks, all mitdb, 1 CPU"),
+        ):
+            if nk_runs and key in nk_runs:
+                n = nk_runs[key]
+                lines.append(
+                    f"{label:<44} {n['records']:>7} {n['wall_s']:>7.2f} {n['cpu_s']:>7.2f}"
+                    f" {n['x_realtime_cpu']:>8} {n['x_realtime_analysis']:>10}"
+                    f" {n['max_rss_mb']:>7.1f}"
+                )
+        lines.append(
+            "(bedside: R-peaks, beat classes, VF, AF, alarms, vitals; NeuroKit2: R-peaks only)"
+        )
+    imp = report.get("imports")
+    if imp:
+        heavy = ", ".join(imp["heavy_modules"]) or "none"
+        lines += [
+            "",
+            f"Start-up of the live agent: importing {', '.join(imp['modules'])}:"
+            f" {imp['import_wall_s']:.2f} s wall, {imp['import_cpu_s']:.2f} s CPU,"
+            f" peak RSS {imp['hwm_mb']:.1f} MB; heavy modules pulled in: {heavy}",
+        ]
     if report.get("live"):
         lines += ["", "Live (bedside run --speed 1, steady state)"]
         lines.append(
@@ -770,6 +1001,10 @@ class BenchOptions:
     run_offline: bool = True
     run_live: bool = True
     run_latency: bool = True
+    run_batch: bool = True
+    run_neurokit: bool = True
+    run_imports: bool = True
+    batch_jobs: int = 2
 
 
 def run_bench(opts: BenchOptions) -> dict[str, Any]:
@@ -797,7 +1032,18 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
             "warmup_s": opts.warmup_s,
         }
     }
+    from tools.af.evaluate import mitdb_records
+
     mitdb = opts.data_dir / "mitdb"
+    if opts.run_imports:
+        report["imports"] = bench_imports(opts.cpu)
+    if opts.run_batch:
+        report["batch"] = bench_all_records(opts.data_dir, opts.batch_jobs)
+    if opts.run_neurokit:
+        report["neurokit"] = {
+            "one": bench_neurokit(opts.data_dir, opts.records[:1], opts.cpu),
+            "all": bench_neurokit(opts.data_dir, mitdb_records(mitdb), opts.cpu),
+        }
     if opts.run_offline:
         report["offline"] = [
             bench_offline(opts.data_dir, rec, fs, opts.cpu)
@@ -898,6 +1144,13 @@ def _headline(report: dict[str, Any]) -> dict[str, float]:
         out[f"analyze {tag} x real time (CPU, whole process)"] = r["cli"]["x_realtime_cpu"]
         out[f"analyze {tag} wall s (whole process)"] = r["cli"]["wall_s"]
         out[f"analyze {tag} peak RSS MB"] = r["cli"]["max_rss_mb"]
+        out[f"analysis {tag} x real time (CPU, analysis only)"] = r["x_realtime_analyze"]
+    batch = report.get("batch")
+    if batch:
+        out[f"48 mitdb records --jobs {batch['jobs']} wall s"] = batch["wall_s"]
+    imp = report.get("imports")
+    if imp:
+        out["live agent imports CPU s"] = imp["import_cpu_s"]
     for r in report.get("live", []):
         out[f"live {r['fs_hz']:g} Hz CPU % of one core"] = r["cpu_pct_one_core"]
         out[f"live {r['fs_hz']:g} Hz RSS MB"] = r["rss_mb"]
@@ -940,13 +1193,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         nargs="+",
-        choices=["offline", "live", "latency"],
+        choices=["offline", "live", "latency", "batch", "neurokit", "imports"],
         help="run only these measurements",
     )
     p.add_argument(
         "--baseline",
         metavar="GIT_REF",
         help="also run the benchmark as the code was at GIT_REF, first, and compare",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=2, help="--jobs of the all-records analyze run (default 2)"
     )
     p.add_argument("--stages-child", metavar="RECORD", help=argparse.SUPPRESS)
     p.add_argument("--fs", type=float, help=argparse.SUPPRESS)
@@ -956,7 +1212,12 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Turn parsed arguments into :class:`BenchOptions` (``--quick`` sets the defaults)."""
     quick: bool = args.quick
-    only = set(args.only or ["offline", "live", "latency"])
+    everything = ["offline", "live", "latency", "batch", "neurokit", "imports"]
+    # --quick leaves out the two runs over all 48 records (minutes each)
+    only = set(
+        args.only
+        or ([e for e in everything if e not in ("batch", "neurokit")] if quick else everything)
+    )
     return BenchOptions(
         data_dir=args.data,
         records=args.records or ([DEFAULT_RECORDS[0]] if quick else list(DEFAULT_RECORDS)),
@@ -970,6 +1231,10 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         run_offline="offline" in only,
         run_live="live" in only,
         run_latency="latency" in only,
+        run_batch="batch" in only,
+        run_neurokit="neurokit" in only,
+        run_imports="imports" in only,
+        batch_jobs=args.jobs,
     )
 
 

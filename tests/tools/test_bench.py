@@ -132,3 +132,18 @@ def test_quick_live_and_latency_report(data_dir: Path, tmp_path: Path) -> None:
 
 def test_missing_data_is_an_error(tmp_path: Path) -> None:
     assert bench.main(["--quick", "--data", str(tmp_path)]) == 2
+
+
+def test_live_agent_imports_no_offline_only_module() -> None:
+    """The live agent's imports pull in none of pandas, wfdb, matplotlib, NeuroKit2, ..."""
+    got = bench.bench_imports(bench.default_cpu())
+    assert got["heavy_modules"] == []
+    assert got["import_cpu_s"] > 0.0
+    assert 20.0 < got["hwm_mb"] < 1000.0
+
+
+def test_analysis_cpu_is_read_from_the_final_line() -> None:
+    out = "progress...\nanalyzed 48 record(s), 1444.5 min in 95.3 s CPU (909x real time) → x\n"
+    assert bench._analysis_cpu_s(out) == 95.3
+    with pytest.raises(RuntimeError, match="no final line"):
+        bench._analysis_cpu_s("Traceback ...\n")
