@@ -53,13 +53,14 @@ async def test_hrs_strap_rr_equal_afdb_annotations(
 ) -> None:
     """RR intervals arrive exactly as the afdb QRS annotations give them, in 1/1024 s.
 
-    Under load (2 busy cores) this test used to fail with a gap in the intervals. Not a loss
-    inside the agent: the fake strap's process was starved for more than ``silence_s`` = 2 s of
-    wall-clock time, the silence watchdog ended the session (``silence_timeouts`` 1) and the
-    strap's notifications during the reconnect went to no subscriber, exactly as a real strap's
-    would. The agent's own path (callback → raw queue → decoder → frames) neither drops nor
-    reorders: it is checked below with the counters. The watchdog has its own tests; here it is
-    set far beyond any scheduling stall, so the result does not depend on machine speed.
+    Under load this test failed now and then. Not a loss in the agent (7 runs on 2 cores under
+    ``stress-ng --cpu 4``: notifications == frames, ``notifications_dropped`` 0, one session):
+    the check itself broke. Where the stream joins the strap's clock depends on how fast the
+    connection is made; when the first interval's value also occurs among the record's last
+    ``len(got)`` intervals, the slice there is shorter than ``got`` and ``np.allclose`` raised
+    (``operands could not be broadcast``). The strap also loops over the record, so the match
+    is made on the record twice over. The silence watchdog (tested on its own) is set beyond
+    any scheduling stall so that a starved fake strap cannot cause a reconnect here.
     """
     record = str(data_dir / "afdb" / AFDB_RECORD)
     fake_bluez(
@@ -75,10 +76,11 @@ async def test_hrs_strap_rr_equal_afdb_annotations(
         await collect_until(frames, seen, lambda: len(rr_received()) >= 120)
 
     ann = wfdb.rdann(record, "qrs")
-    expected_ms = np.round(np.diff(ann.sample) / ann.fs * 1024.0) * 1000.0 / 1024.0
+    one_pass_ms = np.round(np.diff(ann.sample) / ann.fs * 1024.0) * 1000.0 / 1024.0
+    expected_ms = np.concatenate([one_pass_ms, one_pass_ms])  # the strap loops the record
     got = np.asarray(rr_received())
     # The strap's clock started before the connection: find where the stream joined.
-    first = np.flatnonzero(np.isclose(expected_ms, got[0], atol=1e-9))
+    first = np.flatnonzero(np.isclose(one_pass_ms, got[0], atol=1e-9))
     starts = [
         i for i in first if np.allclose(expected_ms[i : i + len(got)], got, rtol=0, atol=1e-9)
     ]
