@@ -11,6 +11,17 @@ pauses, atrial fibrillation) can be run and measured end to end:
 - a **CSV of RR intervals in ms**: one interval a row, in a column named ``rr_ms`` (or the
   only column); the first R-peak is at stream time 0.
 
+Bad input is refused with one line, never analysed silently: an annotation file without the
+WFDB end-of-file marker (truncated in a copy) and a CSV value outside the RR plausibility gate
+(:data:`~firmware_bridge.limits.RR_MIN_PLAUSIBLE_MS` ..
+:data:`~firmware_bridge.limits.RR_MAX_PLAUSIBLE_MS`, 100 ms .. 30 s, the gate the BLE transport
+applies to 0x2A37 values) raise :class:`RecordReadError` naming the file and line. A CSV is typed
+or exported by hand, so an out-of-range value is an entry error, and the intervals after it have
+no trustworthy stream time: the file is refused rather than replayed with a guessed timeline.
+Intervals between *annotated* beats are not gated: their times are the reference annotation's
+(afdb ``.qrs`` has 8 intervals under 100 ms in 1.2 million; mitdb 207 ``.atr`` a 100 s gap over an
+unreadable segment), and the outputs recorded from them stay comparable.
+
 Frames are :class:`~firmware_bridge.frames.RrIntervals`: every ``frame_s`` seconds of stream
 time, the intervals whose R-peak fell in that period, stamped with the stream time of the last
 one (as a strap does; Bluetooth SIG Heart Rate Service 1.0, 3.1.1.5 "RR-Interval").
@@ -30,6 +41,7 @@ from numpy.typing import NDArray
 
 from firmware_bridge.errors import RecordNotFoundError, RecordReadError
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, Frame, RrIntervals
+from firmware_bridge.limits import RR_MAX_PLAUSIBLE_MS, RR_MIN_PLAUSIBLE_MS
 from firmware_bridge.transports.clock import Clock, MonotonicClock, StreamPacer, validate_pacing
 
 logger = logging.getLogger(__name__)
@@ -38,6 +50,43 @@ BEAT_SYMBOLS: Final = frozenset("NLRBAaJSVrFejnE/fQ?")
 """WFDB annotation codes that mark a beat (PhysioNet ``ecgcodes``, ANSI/AAMI EC57 Table 1)."""
 
 _PACER_HZ: Final = 1000.0  # RR streams are paced on a 1 ms grid
+
+_ANNOTATION_EOF: Final = b"\x00\x00"
+"""End of a WFDB (MIT-format) annotation file: a byte pair with annotation code 0 and time 0.
+
+Every annotation file ends with it (PhysioNet WFDB ``annot(5)``, "MIT format": "the end of the
+file is marked by a pair of null bytes"; ``wfdb.wrann`` writes it too). ``wfdb.rdann`` does not
+check it: it drops the last byte pair unread, so a copy cut at an even length loses its tail
+without a word and one cut at an odd length fails with a numpy reshape message.
+"""
+
+
+def check_annotation_complete(path: Path) -> None:
+    """Refuse a WFDB annotation file that does not end with the end-of-file marker.
+
+    Parameters
+    ----------
+    path
+        The annotation file (``04015.qrs``).
+
+    Raises
+    ------
+    RecordReadError
+        If the file has an odd number of bytes or does not end with the two null bytes of
+        :data:`_ANNOTATION_EOF` (WFDB ``annot(5)``): it was truncated.
+    OSError
+        If it cannot be read.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if size >= len(_ANNOTATION_EOF):
+            fh.seek(size - len(_ANNOTATION_EOF))
+        tail = fh.read()
+    if size % 2 or tail != _ANNOTATION_EOF:
+        raise RecordReadError(
+            str(path),
+            f"annotation file is truncated ({size} bytes, no WFDB end-of-file marker)",
+        )
 
 
 def read_rr_csv(path: Path) -> NDArray[np.float64]:
@@ -56,8 +105,9 @@ def read_rr_csv(path: Path) -> NDArray[np.float64]:
     RecordNotFoundError
         If the file does not exist.
     RecordReadError
-        If there is no ``rr_ms`` column, a value is not a positive finite number (the line is
-        named), or the file holds no interval.
+        If there is no ``rr_ms`` column, a value is not a number or lies outside the
+        plausibility gate ``RR_MIN_PLAUSIBLE_MS`` .. ``RR_MAX_PLAUSIBLE_MS`` (100 ms .. 30 s;
+        :mod:`firmware_bridge.limits`; the line is named), or the file holds no interval.
     """
     if not path.is_file():
         raise RecordNotFoundError(str(path))
@@ -76,6 +126,12 @@ def read_rr_csv(path: Path) -> NDArray[np.float64]:
                 raise RecordReadError(str(path), f"line {line}: {text!r} is not a number") from None
             if not (np.isfinite(value) and value > 0):
                 raise RecordReadError(str(path), f"line {line}: RR {text} ms is not positive")
+            if not RR_MIN_PLAUSIBLE_MS <= value <= RR_MAX_PLAUSIBLE_MS:
+                raise RecordReadError(
+                    str(path),
+                    f"line {line}: RR {text} ms is not plausible"
+                    f" (accepted {RR_MIN_PLAUSIBLE_MS:g}-{RR_MAX_PLAUSIBLE_MS:g} ms)",
+                )
             values.append(value)
     if not values:
         raise RecordReadError(str(path), "no RR intervals")
@@ -103,7 +159,8 @@ def read_beat_annotations(record: str | Path, extension: str) -> tuple[NDArray[n
     RecordNotFoundError
         If the annotation file does not exist.
     RecordReadError
-        If it cannot be parsed or holds fewer than two beats.
+        If it is truncated (:func:`check_annotation_complete`), cannot be parsed or holds
+        fewer than two beats.
     """
     base = Path(record)
     if base.suffix in {".hea", ".dat", f".{extension}"}:
@@ -112,6 +169,7 @@ def read_beat_annotations(record: str | Path, extension: str) -> tuple[NDArray[n
     if not path.is_file():
         raise RecordNotFoundError(str(path))
     try:
+        check_annotation_complete(path)
         ann = wfdb.rdann(str(base), extension)
     except (OSError, ValueError, IndexError, KeyError, TypeError, EOFError) as err:
         raise RecordReadError(str(path), str(err)) from err
@@ -243,4 +301,10 @@ class RrReplaySource:
         )
 
 
-__all__ = ["BEAT_SYMBOLS", "RrReplaySource", "read_beat_annotations", "read_rr_csv"]
+__all__ = [
+    "BEAT_SYMBOLS",
+    "RrReplaySource",
+    "check_annotation_complete",
+    "read_beat_annotations",
+    "read_rr_csv",
+]

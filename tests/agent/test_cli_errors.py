@@ -133,3 +133,25 @@ def test_run_at_an_unsupported_rate(tmp_path: Path) -> None:
     )
     line = _one_error_line(proc)
     assert "fs_hz must be >= 100 Hz, got 50.0" in line
+
+
+def test_truncated_qrs(tmp_path: Path, data_dir: Path) -> None:
+    """A .qrs cut in a copy: one line (was analysed silently, or a numpy reshape message)."""
+    src = data_dir / "afdb" / "04015"
+    (tmp_path / "04015.hea").write_bytes(src.with_suffix(".hea").read_bytes())
+    (tmp_path / "04015.qrs").write_bytes(src.with_suffix(".qrs").read_bytes()[:20_000])
+    line = _one_error_line(
+        _bedside(
+            "analyze", str(tmp_path / "04015"), "--rr-annotations", "qrs", "--out", str(tmp_path)
+        )
+    )
+    assert "04015.qrs" in line
+    assert "annotation file is truncated (20000 bytes" in line
+
+
+def test_csv_rr_that_is_not_plausible(tmp_path: Path) -> None:
+    """1,000,000 ms once raised a 1000 s asystole; now one line names the line and the gate."""
+    rr = tmp_path / "strap.csv"
+    rr.write_text("rr_ms\n" + "800\n" * 10 + "1000000\n" + "800\n" * 10, encoding="utf-8")
+    line = _one_error_line(_bedside("analyze", str(rr), "--out", str(tmp_path / "o")))
+    assert "line 12: RR 1000000 ms is not plausible (accepted 100-30000 ms)" in line

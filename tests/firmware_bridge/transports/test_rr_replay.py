@@ -71,3 +71,47 @@ def test_csv_errors_name_the_line(tmp_path: Path) -> None:
 def test_missing_annotation_file(data_dir: Path) -> None:
     with pytest.raises(RecordNotFoundError, match=r"04015\.nope"):
         RrReplaySource(data_dir / "afdb" / "04015", annotations="nope")
+
+
+def test_csv_rr_outside_the_plausibility_gate_is_refused(tmp_path: Path) -> None:
+    """1,000,000 ms once raised a 1000 s asystole; now the file is refused, the line named."""
+    long = tmp_path / "long.csv"
+    long.write_text("rr_ms\n800\n810\n1000000\n790\n", encoding="utf-8")
+    with pytest.raises(RecordReadError, match=r"line 4: RR 1000000 ms is not plausible"):
+        RrReplaySource(long)
+    short = tmp_path / "short.csv"
+    short.write_text("rr_ms\n800\n99\n", encoding="utf-8")
+    with pytest.raises(RecordReadError, match=r"line 3: RR 99 ms is not plausible"):
+        RrReplaySource(short)
+    # the gate is inclusive: a 30 s pause and a 100 ms interval still pass
+    edge = tmp_path / "edge.csv"
+    edge.write_text("rr_ms\n100\n30000\n", encoding="utf-8")
+    assert RrReplaySource(edge).duration_s == pytest.approx(30.1)
+
+
+def _truncated_copy(data_dir: Path, tmp_path: Path, n_bytes: int) -> Path:
+    """Copy afdb 04015 (header + .qrs) with the .qrs cut to ``n_bytes``."""
+    src = data_dir / "afdb" / "04015"
+    (tmp_path / "04015.hea").write_bytes(src.with_suffix(".hea").read_bytes())
+    data = src.with_suffix(".qrs").read_bytes()
+    assert data[-2:] == b"\x00\x00"  # PhysioNet's file ends with the end-of-file marker
+    (tmp_path / "04015.qrs").write_bytes(data[:n_bytes])
+    return tmp_path / "04015"
+
+
+@pytest.mark.parametrize("n_bytes", [44_004, 29_337])
+def test_truncated_qrs_is_refused(data_dir: Path, tmp_path: Path, n_bytes: int) -> None:
+    """An even cut was analysed silently (tail lost); an odd one failed with a reshape message."""
+    record = _truncated_copy(data_dir, tmp_path, n_bytes)
+    with pytest.raises(RecordReadError, match=rf"truncated \({n_bytes} bytes, no WFDB end-of"):
+        RrReplaySource(record, annotations="qrs")
+
+
+def test_every_shared_annotation_file_has_the_end_marker(data_dir: Path) -> None:
+    """The check refuses no complete PhysioNet annotation file."""
+    from firmware_bridge.transports.rr_replay import check_annotation_complete
+
+    files = sorted(p for ext in ("qrs", "atr") for p in data_dir.glob(f"*/*.{ext}"))
+    assert len(files) >= 100
+    for path in files:
+        check_annotation_complete(path)
