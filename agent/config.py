@@ -36,7 +36,7 @@ from pydantic_settings import (
 )
 
 from agent.errors import ConfigError
-from agent.messages import validate_bed_segment
+from agent.messages import validate_bed_identity, validate_bed_segment
 from firmware_bridge.devices import BleDeviceConfig
 from firmware_bridge.limits import BATTERY_LOW_PCT
 
@@ -46,10 +46,14 @@ class _Section(BaseModel):
 
 
 class BedConfig(_Section):
-    """Where this agent sits; topics are ``bedside/v1/{unit}/{bed}/...`` (no patient ids)."""
+    """Where this agent sits; topics are ``bedside/v1/{unit}/{bed}/...`` (no patient ids).
 
-    unit: str = Field(default="ward1", description="Care unit name (topic segment).")
-    bed: str = Field(default="bed1", description="Bed name (topic segment).")
+    Names are checked by :func:`agent.messages.validate_bed_identity`: lowercase places
+    (``icu/bed12``), so that a name as people write it does not fit.
+    """
+
+    unit: str = Field(default="ward1", description="Care unit name (topic segment, lowercase).")
+    bed: str = Field(default="bed1", description="Bed name (topic segment, lowercase: bed12).")
     device_id: str = Field(
         default="bedside-agent", description="Agent identity carried in every message."
     )
@@ -58,6 +62,7 @@ class BedConfig(_Section):
     def _segments(self) -> BedConfig:
         validate_bed_segment(self.unit, "unit")
         validate_bed_segment(self.bed, "bed")
+        validate_bed_identity(self.unit, self.bed, self.device_id)
         return self
 
 

@@ -460,6 +460,42 @@ def validate_bed_segment(value: str, name: str) -> str:
     return value
 
 
+_BED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+
+
+def validate_bed_identity(unit: str, bed: str, device_id: str | None = None) -> None:
+    """Check the names an agent is *given* (config, ``--bed``, provisioning): no person fits.
+
+    Stricter than :func:`validate_bed_segment` (which every receiver applies to topics): a unit
+    and a bed are 1-32 **lowercase** letters, digits, ``-`` or ``_``, starting with a letter or
+    digit (``icu``, ``bed12``, ``sr-3``); a device id is 1-64 lowercase letters, digits or
+    ``-_.:``. Names as people write them (``John Smith``, ``JohnSmith``, ``Smith``) are refused;
+    no pattern can refuse every name (``smith`` fits), so the rule is a guard against the usual
+    mistake, stated in every error, not a proof. No standard fixes these names; the rule follows
+    the MQTT contract's "no patient identifiers" (``docs/security.md``). Errors do not repeat
+    the refused value, which may be a name.
+
+    Raises
+    ------
+    ValueError
+        Naming the field (``unit``, ``bed``, ``device_id``) and the rule it breaks.
+    """
+    rule = "lowercase letters, digits, '-' or '_' (1-32, starting with a letter or digit)"
+    if not _BED_NAME.match(unit):
+        msg = f"unit must be {rule}, e.g. icu (a place, never a patient's name)"
+        raise ValueError(msg)
+    if not _BED_NAME.match(bed):
+        msg = f"bed must be {rule}, e.g. bed12 (a place, never a patient's name)"
+        raise ValueError(msg)
+    if device_id is not None and not _DEVICE_ID.match(device_id):
+        msg = (
+            "device_id must be 1-64 lowercase letters, digits, '-', '_', '.' or ':',"
+            " e.g. pi-icu-bed12 (never a patient's name)"
+        )
+        raise ValueError(msg)
+
+
 def topic(unit: str, bed: str, kind: TopicKind) -> str:
     """Build a topic ``bedside/v1/{unit}/{bed}/{kind}``.
 

@@ -155,3 +155,26 @@ def test_csv_rr_that_is_not_plausible(tmp_path: Path) -> None:
     rr.write_text("rr_ms\n" + "800\n" * 10 + "1000000\n" + "800\n" * 10, encoding="utf-8")
     line = _one_error_line(_bedside("analyze", str(rr), "--out", str(tmp_path / "o")))
     assert "line 12: RR 1000000 ms is not plausible (accepted 100-30000 ms)" in line
+
+
+@pytest.mark.parametrize(
+    ("bed", "field"),
+    [("icu/JohnSmith", "bed must be lowercase"), ("Smith/bed1", "unit must be lowercase")],
+)
+def test_bed_that_looks_like_a_name(tmp_path: Path, bed: str, field: str) -> None:
+    """A bed or unit named as people write names is refused; the value is not echoed."""
+    proc = _bedside("run", "--bed", bed, "--outbox", str(tmp_path / "o.sqlite3"))
+    line = _one_error_line(proc)
+    assert field in line
+    assert "never a patient's name" in line
+    assert "Smith" not in proc.stderr
+    assert not (tmp_path / "o.sqlite3").exists()  # refused before anything ran
+
+
+def test_device_id_that_looks_like_a_name(tmp_path: Path) -> None:
+    cfg = tmp_path / "bed.toml"
+    cfg.write_text('[bed]\nunit = "icu"\nbed = "bed3"\ndevice_id = "Jane Doe"\n', encoding="utf-8")
+    proc = _bedside("validate-config", str(cfg))
+    line = _one_error_line(proc)
+    assert "device_id must be 1-64 lowercase" in line
+    assert "Jane" not in proc.stderr
