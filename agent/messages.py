@@ -320,6 +320,15 @@ class StatusMessage(_Message):
     counters: dict[str, int] = Field(
         default_factory=dict, description="Drop and error counters (frames dropped, ...)."
     )
+    last_will: bool | None = Field(
+        default=None,
+        description=(
+            "true only on the last will the broker publishes when the agent vanished: its"
+            " ts_utc is when the will was registered (the connection), not when the agent went"
+            " offline, which no one can know in advance; a receiver takes the time it got the"
+            " will. Absent on every status the agent publishes itself."
+        ),
+    )
 
 
 class ActiveAlarmsMessage(_Message):

@@ -456,7 +456,7 @@ class MqttPublisher:
         logger.info("connected to MQTT broker %s", self.cfg.url)
 
     def _prepare(self) -> None:
-        will = self._status_payload("offline")
+        will = self._will_payload()
         self._client.will_set(self._status_topic, will, qos=QOS_STATUS, retain=True)
         if not self._writer.is_alive():
             self._writer.start()
@@ -660,7 +660,26 @@ class MqttPublisher:
             source=self.source_desc,
             counters=counters,
         )
-        return msg.model_dump_json().encode()
+        # exclude_none: last_will stays absent, so the status reads as it always did
+        return msg.model_dump_json(exclude_none=True).encode()
+
+    def _will_payload(self) -> bytes:
+        """Return the last will: ``offline`` with ``last_will: true`` and no counters.
+
+        The broker publishes it long after it was registered (at the first connection; paho
+        registers it again unchanged on every reconnection), so its ``ts_utc`` can only be
+        the registration time and any counters would be stale: ``last_will`` tells receivers
+        to take the time they got it instead, and no counters are claimed.
+        """
+        msg = StatusMessage(
+            device_id=self.bed.device_id,
+            ts_utc=utc_now(),
+            state="offline",
+            agent_version=self.agent_version,
+            source=self.source_desc,
+            last_will=True,
+        )
+        return msg.model_dump_json(exclude_none=True).encode()
 
     def _publish_online(self) -> None:
         self._client.publish(

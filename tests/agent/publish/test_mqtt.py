@@ -112,6 +112,8 @@ def test_online_retained_after_connect_offline_after_close(
         )
         publisher.close()
         col.wait_for(lambda ms: statuses(ms)[-1:] == [("offline", False)])
+        # a clean close is the agent's own word, with its real time: not a last will
+        assert StatusMessage.model_validate_json(col.snapshot()[-1].payload).last_will is None
     with mqtt_collector(mqtt_broker.url, STATUS) as late:
         late.wait_for(lambda ms: statuses(ms) == [("offline", True)])
 
@@ -148,8 +150,20 @@ def test_last_will_offline_when_killed(mqtt_broker: MosquittoBroker, tmp_path: P
             proc.kill()  # SIGKILL: no DISCONNECT packet, the broker sends the will
             proc.wait(timeout=5)
             col.wait_for(lambda ms: statuses(ms)[-1:] == [("offline", False)])
+            online_raw, will_raw = col.snapshot()[0].payload, col.snapshot()[-1].payload
+        # the will says it is one, claims no time of going offline and no stale counters
+        online = StatusMessage.model_validate_json(online_raw)
+        will = StatusMessage.model_validate_json(will_raw)
+        assert b'"last_will"' not in online_raw  # statuses read as they always did
+        assert online.last_will is None
+        assert will.last_will is True
+        assert will.counters == {}
+        assert will.source == "child"
+        assert will.ts_utc <= online.ts_utc  # registered before the connection, not at the kill
         with mqtt_collector(mqtt_broker.url, STATUS) as late:
             late.wait_for(lambda ms: statuses(ms) == [("offline", True)])
+            retained = StatusMessage.model_validate_json(late.snapshot()[-1].payload)
+            assert retained.last_will is True
     finally:
         if proc.poll() is None:
             proc.kill()
