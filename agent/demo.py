@@ -151,6 +151,11 @@ def run_web_demo(*, duration_s: float | None, broker: str | None, beds: int, por
         )
         sim.start()
         stack.callback(sim.stop)
+        print(  # noqa: T201 - the demo's one line for the user
+            f"bedside demo: open {server.url}/ (user {DEMO_USER}, password {DEMO_PASSWORD});"
+            f" {beds} simulated beds; Ctrl-C to stop",
+            flush=True,
+        )
         with suppress(KeyboardInterrupt):
             stopped.wait(duration_s)
     return 0

@@ -403,8 +403,9 @@ class WardSim:
         self._inbox.put((bed, "__trigger__", f"{event}:{duration_s or ''}".encode()))
 
     def end(self, bed: str) -> None:
-        """End ``bed``'s current event at the next step (thread-safe); latched alarms stay
-        until acknowledged.
+        """End ``bed``'s current event at the next step (thread-safe).
+
+        Latched alarms stay active until acknowledged.
 
         Raises
         ------
