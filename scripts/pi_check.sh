@@ -25,6 +25,7 @@ PI_OUT=${PI_OUT:-out/pi-check}
 DATA=${BEDSIDE_DATA_DIR:-../shared/data}
 RUN_S=30
 PY=$REPO/.venv/bin/python
+unset PIP_FIND_LINKS  # a host-only wheel folder, absent in the chroot
 start=$(date +%s)
 
 die() { echo "pi-check: $*" >&2; exit 1; }
