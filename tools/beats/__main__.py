@@ -1,7 +1,9 @@
 """``python -m tools.beats {all,smoke,agent} --data DIR``: rebuild, test or score the beat CNN.
 
-``all``: dataset (DS1, DS2) → patient-wise cross-validation on DS1 → training on all of DS1 →
-float and int8 TFLite → DS2 evaluation (once) → model card. ``smoke``: a few training steps on
+``all``: datasets (DS1, svdb, DS2) → patient-wise cross-validation on DS1 + svdb (float, int8
+fold models, and the fold models on the agent's own R-peaks) → training on DS1 + svdb → float
+and int8 TFLite → DS2 evaluation (once) → model card. ``cv``: the cross-validation of one
+configuration (``--set key=value``), for choices. ``smoke``: a few training steps on
 two DS1 records, int8 conversion and one run in the runtime interpreter (CI keeps the tools
 alive with it). Both need TensorFlow (``.venv-train``). ``agent``: the shipped model on the
 agent's own R-peaks (detector + classifier), scored per AAMI EC57 (no TensorFlow needed).
@@ -14,13 +16,14 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tools.beats.dataset import DS1, DS2, BeatSet, build_dataset
+from tools.beats.dataset import DS1, DS2, SVDB, BeatSet, build_dataset, svdb_records
 
 logger = logging.getLogger("tools.beats")
 
@@ -42,26 +45,168 @@ def _code_key() -> str:
     return digest.hexdigest()[:10]
 
 
-def _dataset(mitdb: Path, work: Path, name: str, records: Sequence[str], scaling: str) -> BeatSet:
+def _dataset(db_dir: Path, work: Path, name: str, records: Sequence[str], scaling: str) -> BeatSet:
     path = work / f"{name}_{scaling}_{_code_key()}.npz"
     if path.exists():
         logger.info("dataset %s: cached %s", name, path)
         return BeatSet.load(path)
-    data = build_dataset(mitdb, tuple(records), scaling=scaling)  # type: ignore[arg-type]
+    data = build_dataset(db_dir, tuple(records), scaling=scaling)  # type: ignore[arg-type]
     data.save(path)
     return data
 
 
-def run_all(data_dir: Path, out: Path, work: Path) -> int:
-    """Build, cross-validate, train, convert, evaluate and write the card; return 0."""
+def _training_set(data_dir: Path, work: Path, scaling: str, noise: bool = False) -> BeatSet:
+    """DS1 + the svdb records at hand (+ their noisy copies): what training and CV use."""
+    ds1 = _dataset(data_dir / "mitdb", work, "ds1", DS1, scaling)
+    svdb = _dataset(data_dir / SVDB, work, "svdb", svdb_records(data_dir), scaling)
+    sets = [ds1, svdb]
+    if noise:
+        import tools.beats.augment as augment
+        from tools.beats.augment import noisy_dataset
+
+        aug_key = hashlib.sha256(Path(str(augment.__file__)).read_bytes()).hexdigest()[:6]
+        path = work / f"noisy_{scaling}_{_code_key()}{aug_key}.npz"
+        if path.exists():
+            sets.append(BeatSet.load(path))
+        else:
+            noisy = noisy_dataset(
+                [(data_dir / "mitdb", DS1), (data_dir / SVDB, svdb_records(data_dir))],
+                data_dir / "nstdb",
+                scaling=scaling,  # type: ignore[arg-type]
+            )
+            noisy.save(path)
+            sets.append(noisy)
+    return BeatSet.concat(sets)
+
+
+def _cv_report(data: BeatSet, oof: np.ndarray) -> dict[str, object]:
+    """Out-of-fold scores of the DS1 part, the svdb part and both, with per-record svdb rows."""
+    from tools.beats.score import confusion_from_labels
+
+    pred = np.argmax(oof, axis=1)
+    scored = np.char.find(data.records.astype(str), "~") < 0
+    is_ds1 = np.isin(data.records, list(DS1))
+    out: dict[str, object] = {}
+    for name, mask in (("ds1", is_ds1), ("svdb", scored & ~is_ds1), ("all", scored)):
+        out[name] = confusion_from_labels(data.labels[mask], pred[mask]).as_dict()
+    return out
+
+
+def run_cv(
+    data_dir: Path, work: Path, tag: str, overrides: Sequence[str], *, save_folds: bool = False
+) -> int:
+    """Patient-wise cross-validation of one configuration (``--set key=value``); return 0.
+
+    Writes ``cv_<tag>.json`` (config and out-of-fold scores on DS1, svdb and both) and
+    ``cv_<tag>.npz`` (out-of-fold probabilities) under ``work``; with ``save_folds``, each
+    fold's int8 model and card under ``cv_<tag>/fold<k>/`` (for :func:`run_agent_cv`). DS2 is
+    not read. Returns 2 on an unknown or malformed setting.
+    """
+    from tools.beats.train import FOLDS, TrainConfig, cross_validate, limit_threads
+
+    limit_threads()
+    base = TrainConfig()
+    fields: dict[str, Callable[[str], Any]] = {k: type(v) for k, v in base.as_dict().items()}
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            print(f"error: unknown setting {key!r} (known: {', '.join(fields)})", file=sys.stderr)
+            return 2
+        changes[key] = (
+            value.lower() in {"1", "true", "yes"}
+            if key == "noise_augment"
+            else (fields[key](value))
+        )
+    config = replace(base, **changes)
+    work.mkdir(parents=True, exist_ok=True)
+    data = _training_set(data_dir, work, config.scaling, config.noise_augment)
+    t0 = time.perf_counter()
+
+    def keep_fold(k: int, model: Any, train: BeatSet) -> None:  # noqa: ANN401
+        from tools.beats.card import write_card
+        from tools.beats.convert import to_tflite
+
+        folder = work / f"cv_{tag}" / f"fold{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "beat_cnn.tflite"
+        path.write_bytes(to_tflite(model, train))
+        write_card(
+            path,
+            version=f"{VERSION}-cv{k}",
+            training={**config.as_dict(), "held_out": list(FOLDS[k])},
+            metrics={},
+            latency={},
+            edgetpu={},
+        )
+
+    oof = cross_validate(data, config, on_fold=keep_fold if save_folds else None)
+    report: dict[str, Any] = {
+        "tag": tag,
+        "config": config.as_dict(),
+        "wall_s": round(time.perf_counter() - t0),
+        **_cv_report(data, oof),
+    }
+    import json
+
+    (work / f"cv_{tag}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    np.savez_compressed(work / f"cv_{tag}.npz", oof=oof, labels=data.labels, records=data.records)
+    print(_cv_line(report))
+    return 0
+
+
+def _cv_line(report: dict[str, Any]) -> str:
+    parts = [str(report["tag"])]
+    for part in ("ds1", "svdb", "all"):
+        d = report[part]
+        pc = d["classes"]
+        parts.append(
+            f"{part}: S {pc['S']['se_pct']:.1f}/{pc['S']['ppv_pct']:.1f}"
+            f" V {pc['V']['se_pct']:.1f}/{pc['V']['ppv_pct']:.1f} acc {d['accuracy_pct']:.1f}"
+        )
+    return " | ".join(parts)
+
+
+def _fold_cards(work: Path, tag: str) -> list[Path]:
+    from tools.beats.train import FOLDS
+
+    return [work / f"cv_{tag}" / f"fold{k}" / "beat_cnn.json" for k in range(len(FOLDS))]
+
+
+def _int8_oof(data: BeatSet, cards: list[Path]) -> np.ndarray:
+    """Out-of-fold probabilities of the int8 fold models (each fold's held-out original beats)."""
+    from tools.beats.dataset import patient_of
+    from tools.beats.evaluate import predict_tflite
+    from tools.beats.train import FOLDS
+
+    probs = np.zeros((len(data), 5), dtype=np.float32)
+    patients = patient_of(data.records)
+    original = np.char.find(data.records.astype(str), "~") < 0
+    for fold, card in zip(FOLDS, cards, strict=True):
+        held = np.isin(patients, list(fold)) & original
+        probs[held] = predict_tflite(card.with_suffix(".tflite"), data.subset(held))
+    return probs
+
+
+def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) -> int:
+    """Build, cross-validate, train, convert, evaluate and write the card; return 0.
+
+    With ``reuse_cv``, the out-of-fold results and fold models of an earlier
+    ``cv --tag shipped --save-folds`` run with the same configuration are used instead of
+    training the folds again (the shipped model itself is always trained here).
+    """
+    import json
+
+    from agent.inference.beat_classifier import BeatClassifier
+    from tools.beats.agent_eval import score_agent
     from tools.beats.card import write_card
     from tools.beats.convert import edgetpu_report, to_tflite
     from tools.beats.evaluate import latency, predict_tflite, scores_of
-    from tools.beats.score import confusion_from_labels
     from tools.beats.train import (
+        DS1_FOLDS,
         FOLDS,
+        SVDB_FOLDS,
         TrainConfig,
-        cross_validate,
         limit_threads,
         train_model,
     )
@@ -72,20 +217,38 @@ def run_all(data_dir: Path, out: Path, work: Path) -> int:
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     mitdb = data_dir / "mitdb"
-    ds1 = _dataset(mitdb, work, "ds1", DS1, config.scaling)
+    train = _training_set(data_dir, work, config.scaling, config.noise_augment)
     ds2 = _dataset(mitdb, work, "ds2", DS2, config.scaling)
-    logger.info("DS1 %s, DS2 %s", ds1.counts(), ds2.counts())
-    oof = cross_validate(ds1, config)
-    cv = confusion_from_labels(ds1.labels, np.argmax(oof, axis=1))
-    (work / "ds1_cv.md").write_text(cv.to_markdown() + "\n", encoding="utf-8")
-    logger.info("DS1 patient-wise CV (Keras float):\n%s", cv.to_markdown())
-    model = train_model(ds1, config)
+    logger.info("training %s, DS2 %s", train.counts(), ds2.counts())
+    cv_json = work / "cv_shipped.json"
+    cached = json.loads(cv_json.read_text(encoding="utf-8")) if cv_json.exists() else None
+    if not (reuse_cv and cached is not None and cached["config"] == config.as_dict()):
+        run_cv(data_dir, work, "shipped", [], save_folds=True)
+    cards = _fold_cards(work, "shipped")
+    with np.load(work / "cv_shipped.npz") as z:
+        oof_float = z["oof"]
+    oof_int8 = _int8_oof(train, cards)
+    cv_float = _cv_report(train, oof_float)
+    cv_int8 = _cv_report(train, oof_int8)
+    agent_cv: dict[str, object] = {}
+    for db, folds, present in (
+        (SVDB, SVDB_FOLDS, set(svdb_records(data_dir))),
+        ("mitdb", DS1_FOLDS, set(DS1)),
+    ):
+        total = None
+        for fold, card in zip(folds, cards, strict=True):
+            s = score_agent(data_dir / db, [r for r in fold if r in present], BeatClassifier(card))
+            total = s if total is None else total + s
+        assert total is not None  # noqa: S101  (folds are never empty)
+        agent_cv["svdb" if db == SVDB else "ds1"] = total.as_dict()
+        logger.info("agent, own R-peaks, %s CV int8:\n%s", db, total.to_markdown())
+    model = train_model(train, config)
     model.save(work / "beat_cnn.keras")
     float_path = work / "beat_cnn_float.tflite"
     float_path.write_bytes(to_tflite(model, None))
     int8_path = out / "beat_cnn.tflite"
-    int8_path.write_bytes(to_tflite(model, ds1))
-    # DS2: evaluated once, after every choice above was made on DS1.
+    int8_path.write_bytes(to_tflite(model, train))
+    # DS2: evaluated once, after every choice above was made on the DS1 + svdb folds.
     s_float = scores_of(predict_tflite(float_path, ds2), ds2)
     s_int8 = scores_of(predict_tflite(int8_path, ds2), ds2)
     (work / "ds2.md").write_text(
@@ -105,9 +268,15 @@ def run_all(data_dir: Path, out: Path, work: Path) -> int:
             "how": "DS2 records resampled 360 → 130 Hz (resample_poly), annotations rounded",
             "int8": s_130.as_dict(),
         },
-        "ds1_patient_cv": {
+        "patient_cv": {
+            "how": "4 patient-wise folds, fold k = DS1 fold k + svdb fold k; each beat predicted"
+            " by a model (same configuration) trained on the other 3 folds; float32 = Keras,"
+            " int8 = the fold's converted model; agent = the fold's int8 model on the agent's own"
+            " R-peaks (StreamingRPeakDetector, 150 ms matching, tools.beats.agent_eval)",
             "folds": [list(f) for f in FOLDS],
-            "float32_keras": cv.as_dict(),
+            "float32_keras": cv_float,
+            "int8": cv_int8,
+            "agent_int8": agent_cv,
         },
     }
     lat = latency(int8_path, ds2)
@@ -119,8 +288,14 @@ def run_all(data_dir: Path, out: Path, work: Path) -> int:
             "command": ".venv-train/bin/python -m tools.beats all --data ../shared/data"
             " --out models",
             "framework": "keras 3 (TensorFlow backend), tf.lite converter",
+            "data": "mitdb DS1 (de Chazal 2004) + the 40 even-numbered svdb records at hand"
+            + (
+                " + one nstdb-noise copy of each (tools.beats.augment)"
+                if config.noise_augment
+                else ""
+            ),
             "float_size_bytes": float_path.stat().st_size,
-            "n_train_beats": ds1.counts(),
+            "n_train_beats": train.counts(),
             "n_test_beats": ds2.counts(),
             "wall_s": round(time.perf_counter() - t_start),
         },
@@ -165,18 +340,66 @@ def run_smoke(data_dir: Path, out: Path) -> int:
     return 0 if ok else 1
 
 
-def run_agent(data_dir: Path, work: Path, records: Sequence[str]) -> int:
-    """Score the shipped classifier on the agent's own R-peaks; write ``agent_beats.md``."""
+def run_agent(data_dir: Path, work: Path, records: Sequence[str], db: str = "mitdb") -> int:
+    """Score the shipped classifier on the agent's own R-peaks; write ``agent_beats_<db>.md``."""
+    import json
+
     from agent.inference.beat_classifier import BeatClassifier
     from tools.beats.agent_eval import score_agent
 
-    scores = score_agent(data_dir / "mitdb", records, BeatClassifier())
+    scores = score_agent(data_dir / db, records, BeatClassifier())
     work.mkdir(parents=True, exist_ok=True)
     text = (
-        f"# Beat classes on the agent's own R-peaks ({len(records)} records: "
+        f"# Beat classes on the agent's own R-peaks ({db}, {len(records)} records: "
         f"{' '.join(records)})\n\n{scores.to_markdown()}\n"
     )
-    (work / "agent_beats.md").write_text(text, encoding="utf-8")
+    (work / f"agent_beats_{db}.md").write_text(text, encoding="utf-8")
+    (work / f"agent_beats_{db}.json").write_text(
+        json.dumps({"db": db, "records": list(records), **scores.as_dict()}, indent=1) + "\n",
+        encoding="utf-8",
+    )
+    print(text)
+    return 0
+
+
+def run_agent_cv(data_dir: Path, work: Path, cv_dir: Path, db: str) -> int:
+    """Score the agent patient-wise: each record by the fold model that did not see it.
+
+    The fold models are those of ``cv_dir`` (``cv --save-folds``); writes
+    ``agent_beats_<db>_cv.md`` and ``.json`` under ``work``. Returns 2 when a fold model is missing.
+    """
+    import json
+
+    from agent.inference.beat_classifier import BeatClassifier
+    from tools.beats.agent_eval import score_agent
+    from tools.beats.score import ClassScores
+    from tools.beats.train import DS1_FOLDS, SVDB_FOLDS
+
+    folds = SVDB_FOLDS if db == SVDB else DS1_FOLDS
+    present = set(svdb_records(data_dir)) if db == SVDB else set(DS1)
+    total: ClassScores | None = None
+    per_fold = []
+    for k, fold in enumerate(folds):
+        card = cv_dir / f"fold{k}" / "beat_cnn.json"
+        if not card.exists():
+            print(f"error: no fold model {card} (run cv --save-folds)", file=sys.stderr)
+            return 2
+        records = [r for r in fold if r in present]
+        scores = score_agent(data_dir / db, records, BeatClassifier(card))
+        per_fold.append({"fold": k, "records": records, **scores.as_dict()})
+        total = scores if total is None else total + scores
+    assert total is not None  # noqa: S101 (folds are never empty)
+    work.mkdir(parents=True, exist_ok=True)
+    text = (
+        f"# Beat classes on the agent's own R-peaks ({db}, patient-wise cross-validated:"
+        f" each record by the fold model of {cv_dir} that did not see it)\n\n"
+        f"{total.to_markdown()}\n"
+    )
+    (work / f"agent_beats_{db}_cv.md").write_text(text, encoding="utf-8")
+    (work / f"agent_beats_{db}_cv.json").write_text(
+        json.dumps({"db": db, "cv_dir": str(cv_dir), **total.as_dict(), "folds": per_fold}) + "\n",
+        encoding="utf-8",
+    )
     print(text)
     return 0
 
@@ -184,14 +407,36 @@ def run_agent(data_dir: Path, work: Path, records: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m tools.beats")
-    parser.add_argument("what", choices=["all", "smoke", "agent"])
+    parser.add_argument("what", choices=["all", "smoke", "agent", "cv"])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="PhysioNet")
     parser.add_argument("--out", type=Path, default=Path("models"), help="model output folder")
     parser.add_argument(
         "--work", type=Path, default=Path("build/beats"), help="datasets, Keras model, reports"
     )
     parser.add_argument(
-        "--records", nargs="+", help="agent: records to score (default DS2)", default=list(DS2)
+        "--records", nargs="+", help="agent: records to score (default DS2, or all of svdb)"
+    )
+    parser.add_argument(
+        "--db", choices=["mitdb", SVDB], default="mitdb", help="agent: database folder"
+    )
+    parser.add_argument(
+        "--cv", type=Path, help="agent: score with the fold models of this cv --save-folds run"
+    )
+    parser.add_argument("--tag", default="run", help="cv: name of the run's output files")
+    parser.add_argument(
+        "--reuse-cv",
+        action="store_true",
+        help="all: reuse build/beats cv_shipped.* when made with the same configuration",
+    )
+    parser.add_argument(
+        "--save-folds", action="store_true", help="cv: keep each fold's int8 model and card"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="cv: override a TrainConfig field (repeatable)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -200,9 +445,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.what == "smoke":
         return run_smoke(args.data, args.out)
+    if args.what == "agent" and args.cv is not None:
+        return run_agent_cv(args.data, args.work, args.cv, args.db)
     if args.what == "agent":
-        return run_agent(args.data, args.work, args.records)
-    return run_all(args.data, args.out, args.work)
+        if args.records:
+            records = args.records
+        else:
+            records = list(DS2) if args.db == "mitdb" else list(svdb_records(args.data))
+        return run_agent(args.data, args.work, records, args.db)
+    if args.what == "cv":
+        return run_cv(args.data, args.work, args.tag, args.set, save_folds=args.save_folds)
+    return run_all(args.data, args.out, args.work, reuse_cv=args.reuse_cv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Beat examples from mitdb: windows, RR features and AAMI labels, de Chazal 2004 split.
+"""Beat examples from mitdb and svdb: windows, RR features and AAMI labels, patient-wise splits.
 
 Every example is made by :func:`agent.inference.beat_features.beat_window` and
 :class:`agent.inference.beat_features.RrFeatureTracker`, the functions the agent runs live, so
@@ -11,11 +11,14 @@ References
 de Chazal P, O'Dwyer M, Reilly RB. IEEE Trans Biomed Eng 2004;51(7):1196-1206.
 doi:10.1109/TBME.2004.827359 (DS1/DS2 inter-patient split, paced records excluded).
 ANSI/AAMI EC57:2012, Table 1 (MIT-BIH beat labels → AAMI classes).
+Greenwald SD, Patil RS, Mark RG. Computers in Cardiology 1990:461-464 (svdb: 78 half-hour
+records, 128 Hz, every beat labelled with MIT-BIH symbols; one record is one patient).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -109,7 +112,25 @@ PACED: Final = ("102", "104", "107", "217")
 """Paced records, excluded from both sets (AAMI EC57 recommends excluding them)."""
 
 LEAD: Final = "MLII"
-"""Lead used everywhere (channel 0, except record 114 where MLII is channel 1)."""
+"""Lead used for mitdb (channel 0, except record 114 where MLII is channel 1)."""
+
+SVDB_LEAD: Final = "ECG1"
+"""Lead used for svdb: channel 0 (svdb names its leads ECG1 / ECG2; ECG1 is a limb lead)."""
+
+SVDB: Final = "svdb"
+"""Folder of the svdb records under the data directory."""
+
+
+def svdb_records(data_dir: Path) -> tuple[str, ...]:
+    """Return the svdb records present under ``data_dir / "svdb"`` (its ``RECORDS`` file).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or its ``RECORDS`` file is missing.
+    """
+    names = (data_dir / SVDB / "RECORDS").read_text(encoding="utf-8").split()
+    return tuple(n for n in names if (data_dir / SVDB / f"{n}.hea").exists())
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +210,7 @@ class BeatSet:
 
 
 def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
-    """Read the MLII lead of a WFDB record.
+    """Read the MLII lead of a WFDB record (mitdb), or ECG1 where there is none (svdb).
 
     Returns
     -------
@@ -199,20 +220,40 @@ def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
     Raises
     ------
     ValueError
-        If the record has no MLII lead.
+        If the record has neither an MLII nor an ECG1 lead.
     FileNotFoundError
         If the record is missing.
     """
     header = wfdb.rdheader(str(record_path))
-    if LEAD not in header.sig_name:
-        msg = f"record {record_path.name} has no {LEAD} lead ({header.sig_name})"
+    lead = next((n for n in (LEAD, SVDB_LEAD) if n in header.sig_name), None)
+    if lead is None:
+        msg = f"record {record_path.name} has no {LEAD} or {SVDB_LEAD} lead ({header.sig_name})"
         raise ValueError(msg)
-    rec = wfdb.rdrecord(str(record_path), channel_names=[LEAD])
+    rec = wfdb.rdrecord(str(record_path), channel_names=[lead])
     return (rec.p_signal[:, 0] * 1000.0).astype(np.float32), float(rec.fs)
 
 
+SignalTransform = Callable[[NDArray[np.float32], float], NDArray[np.float32]]
+"""``(x_uv, fs_hz) -> x_uv``: a change made to a record's signal before beats are cut (noise)."""
+
+AUGMENTED_SUFFIX: Final = "~"
+"""Separator of the tag of an augmented copy in ``BeatSet.records`` (``"119~em12"``): the
+copy belongs to the same patient, so it is held out with its record in every fold."""
+
+
+def patient_of(records: NDArray[np.str_]) -> NDArray[np.str_]:
+    """Return the record (patient) of each beat, the augmentation tag removed."""
+    return np.char.partition(records.astype(str), AUGMENTED_SUFFIX)[:, 0]
+
+
 def build_record(
-    record_path: Path, *, scaling: Scaling = DEFAULT_SCALING, resample_hz: float | None = None
+    record_path: Path,
+    *,
+    scaling: Scaling = DEFAULT_SCALING,
+    resample_hz: float | None = None,
+    transform: SignalTransform | None = None,
+    tag: str = "",
+    keep: Callable[[int, str], bool] | None = None,
 ) -> BeatSet:
     """Make the labelled examples of one record.
 
@@ -232,6 +273,14 @@ def build_record(
     resample_hz
         Resample the record first (``scipy.signal.resample_poly``, annotation samples scaled
         and rounded), e.g. 130 Hz to see the model on a wearable's rate; None keeps 360 Hz.
+    transform
+        Applied to the (resampled) signal before any beat is cut, e.g. added noise.
+    tag
+        Appended to the record name in ``records`` after :data:`AUGMENTED_SUFFIX` when not
+        empty (an augmented copy).
+    keep
+        ``keep(k, aami_class)``: whether the k-th labelled beat becomes an example (all when
+        None); every beat still feeds the RR and template trackers.
 
     Returns
     -------
@@ -247,6 +296,8 @@ def build_record(
         x_uv = x_uv.astype(np.float32)
         ratio = frac.numerator / frac.denominator
         fs_hz *= ratio
+    if transform is not None:
+        x_uv = transform(x_uv, fs_hz)
     beats = [
         (round(int(s) * ratio), sym)
         for s, sym in zip(ann.sample, ann.symbol, strict=True)
@@ -271,7 +322,7 @@ def build_record(
             continue
         model_window = templates.push(window)
         aami = AAMI_CLASS_OF_SYMBOL.get(symbol)
-        if aami is None:
+        if aami is None or (keep is not None and not keep(k, aami)):
             continue
         windows.append(model_window)
         rrs.append(feats.as_array())
@@ -282,19 +333,19 @@ def build_record(
         np.asarray(windows, dtype=np.float32).reshape(n, WINDOW_LEN, N_WINDOW_CHANNELS),
         np.asarray(rrs, dtype=np.float32).reshape(n, N_RR_FEATURES),
         np.asarray(labels, dtype=np.int64),
-        np.full(n, record_path.name),
+        np.full(n, record_path.name + (AUGMENTED_SUFFIX + tag if tag else "")),
         np.asarray(samples, dtype=np.int64),
     )
 
 
 def build_dataset(
-    mitdb_dir: Path,
+    db_dir: Path,
     records: list[str] | tuple[str, ...],
     *,
     scaling: Scaling = DEFAULT_SCALING,
     resample_hz: float | None = None,
 ) -> BeatSet:
-    """Make the examples of several records (see :func:`build_record`).
+    """Make the examples of several records of one database folder (see :func:`build_record`).
 
     Raises
     ------
@@ -307,7 +358,7 @@ def build_dataset(
         raise ValueError(msg)
     sets = []
     for name in records:
-        s = build_record(mitdb_dir / name, scaling=scaling, resample_hz=resample_hz)
+        s = build_record(db_dir / name, scaling=scaling, resample_hz=resample_hz)
         logger.info("record %s: %d beats %s", name, len(s), s.counts())
         sets.append(s)
     return BeatSet.concat(sets)

@@ -1,4 +1,4 @@
-"""Train the beat CNN (Keras 3) on DS1: patient-wise folds for choices, then all of DS1.
+"""Train the beat CNN (Keras 3) on DS1 + svdb: patient-wise folds for choices, then all of it.
 
 The network is small on purpose (≈10 k parameters, < 20 KB in int8): three convolution
 blocks over the 96-sample, 2-channel window (beat and template), a dense layer over the RR
@@ -24,6 +24,7 @@ import importlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
@@ -37,7 +38,7 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     Scaling,
 )
-from tools.beats.dataset import LABELS, BeatSet
+from tools.beats.dataset import AUGMENTED_SUFFIX, LABELS, BeatSet, patient_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ SEED: Final = 20240917
 MAX_CLASS_WEIGHT: Final = 10.0
 """Cap on a class weight, so the 8 Q beats of DS1 cannot dominate a batch."""
 
-FOLDS: Final[tuple[tuple[str, ...], ...]] = (
+DS1_FOLDS: Final[tuple[tuple[str, ...], ...]] = (
     ("101", "108", "118", "122", "201", "208"),
     ("106", "112", "114", "203", "209", "215"),
     ("109", "115", "119", "205", "220"),
@@ -69,6 +70,22 @@ FOLDS: Final[tuple[tuple[str, ...], ...]] = (
 )
 """Patient-wise validation folds of DS1 (every record in exactly one fold; S-rich records
 209, 220, 223, 201, 118, 207 and V-rich records 106, 119, 203, 208 spread over the folds)."""
+
+SVDB_FOLDS: Final[tuple[tuple[str, ...], ...]] = (
+    ("802", "810", "840", "842", "850", "862", "880", "884", "892", "894"),
+    ("806", "812", "846", "854", "856", "866", "874", "876", "878", "890"),
+    ("808", "820", "822", "824", "828", "844", "848", "870", "882", "888"),
+    ("800", "804", "826", "852", "858", "860", "864", "868", "872", "886"),
+)
+"""Patient-wise folds of the 40 svdb records at hand (10 each; records dealt greedily, most
+S + V beats first, to the fold with the fewest so far, so that each fold holds 0.7-1.9 k S
+and 0.5-1.7 k V beats)."""
+
+FOLDS: Final[tuple[tuple[str, ...], ...]] = tuple(
+    d + s for d, s in zip(DS1_FOLDS, SVDB_FOLDS, strict=True)
+)
+"""The folds every choice is made on: fold k = DS1 fold k + svdb fold k. Each fold is predicted
+by a model trained on the other three (DS1 and svdb records together); DS2 is never used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +104,15 @@ class TrainConfig:
         Networks in the seed ensemble.
     scaling
         Window scaling (:data:`agent.inference.beat_features.Scaling`).
+    n_keep_every
+        Train on one N beat in this many (all S, V, F, Q beats); 1 keeps every beat. The
+        dropped N beats still shaped their neighbours' RR features and templates.
+    noise_augment
+        Add the noisy copies of the training records (:mod:`tools.beats.augment`).
+    output_bias
+        Added to the bias of each network's softmax layer after training, one value per class
+        in :data:`LABELS` order: a log-prior shift, ``p_c ∝ p_c · exp(b_c)``. Chosen on the
+        pooled out-of-fold probabilities of the patient-wise folds (docs/beat_classifier.md).
     """
 
     epochs: int = 12
@@ -96,6 +122,9 @@ class TrainConfig:
     seed: int = SEED
     n_models: int = 3
     scaling: Scaling = DEFAULT_SCALING
+    n_keep_every: int = 1
+    noise_augment: bool = False
+    output_bias: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def as_dict(self) -> dict[str, object]:
         """Return the configuration as JSON-ready values."""
@@ -186,6 +215,11 @@ def _train_one(data: BeatSet, config: TrainConfig, name: str) -> KerasModel:
 
     gpus = tf.config.list_physical_devices("GPU")
     logger.info("training on %s", "GPU" if gpus else "CPU")
+    if config.n_keep_every > 1:
+        n_idx = np.flatnonzero(data.labels == LABELS.index("N"))
+        drop = np.zeros(len(data), dtype=bool)
+        drop[n_idx] = np.arange(n_idx.size) % config.n_keep_every != 0
+        data = data.subset(~drop)
     model = build_model(config.seed, model_windows(data).shape[-1], name)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -207,6 +241,10 @@ def _train_one(data: BeatSet, config: TrainConfig, name: str) -> KerasModel:
         verbose=0,
     )
     logger.info("trained %d epochs in %.0f s", config.epochs, time.perf_counter() - t0)
+    if any(config.output_bias):
+        layer = model.get_layer("aami")
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, bias + np.asarray(config.output_bias, dtype=np.float32)])
     return model
 
 
@@ -228,17 +266,30 @@ def limit_threads() -> None:
         logger.debug("TensorFlow threads already configured")
 
 
-def cross_validate(data: BeatSet, config: TrainConfig) -> NDArray[np.float32]:
-    """Out-of-fold class probabilities over DS1's patient-wise :data:`FOLDS`.
+def cross_validate(
+    data: BeatSet,
+    config: TrainConfig,
+    folds: tuple[tuple[str, ...], ...] = FOLDS,
+    on_fold: Callable[[int, KerasModel, BeatSet], None] | None = None,
+) -> NDArray[np.float32]:
+    """Out-of-fold class probabilities over patient-wise folds (default :data:`FOLDS`).
 
     Each fold's records are predicted by a model trained on the other folds only, so the
     pooled probabilities, shape ``(n_beats, 5)``, estimate inter-patient performance without
-    touching DS2.
+    touching DS2. Beats of records in no fold are trained on in every fold and get zeros, and
+    so do augmented copies (held out with their record, never scored). ``on_fold(k, model,
+    training_data)`` is called with each fold's model (e.g. to convert and keep it).
     """
     probs = np.zeros((len(data), len(LABELS)), dtype=np.float32)
-    for k, fold in enumerate(FOLDS):
-        held = np.isin(data.records, list(fold))
-        model = train_model(data.subset(~held), config)
-        probs[held] = predict_keras(model, data.subset(held))
+    patients = patient_of(data.records)
+    original = np.char.find(data.records.astype(str), AUGMENTED_SUFFIX) < 0
+    for k, fold in enumerate(folds):
+        held = np.isin(patients, list(fold))
+        train = data.subset(~held)
+        model = train_model(train, config)
+        if on_fold is not None:
+            on_fold(k, model, train)
+        scored = held & original
+        probs[scored] = predict_keras(model, data.subset(scored))
         logger.info("fold %d (%s) done", k, " ".join(fold))
     return probs

@@ -1,0 +1,55 @@
+"""Beat dataset: svdb records, patient-wise folds and noisy copies (tools.beats)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools.beats.augment import N_KEEP_EVERY, load_noise, noisy_copy
+from tools.beats.dataset import DS1, DS2, LABELS, build_record, patient_of, svdb_records
+from tools.beats.train import DS1_FOLDS, FOLDS, SVDB_FOLDS
+
+
+def test_folds_are_patient_wise_and_never_touch_ds2() -> None:
+    ds1 = [r for f in DS1_FOLDS for r in f]
+    svdb = [r for f in SVDB_FOLDS for r in f]
+    assert sorted(ds1) == sorted(DS1)  # every DS1 record in exactly one fold
+    assert len(svdb) == len(set(svdb)) == 40
+    assert all(int(r) % 2 == 0 and 800 <= int(r) <= 894 for r in svdb)  # the even half only
+    assert not set(ds1 + svdb) & set(DS2)
+    assert [len(f) for f in FOLDS] == [16, 16, 15, 15]
+
+
+def test_patient_of_strips_the_augmentation_tag() -> None:
+    records = np.array(["119", "119~em12", "800~ma7"])
+    assert patient_of(records).tolist() == ["119", "119", "800"]
+
+
+@pytest.mark.data
+def test_svdb_record_800_at_its_own_128_hz(data_dir: Path) -> None:
+    """svdb 800: 1,881 labelled beats with RR features and a window (N 1844, S 30, V 6, F 1)."""
+    assert "800" in svdb_records(data_dir)
+    beats = build_record(data_dir / "svdb" / "800")
+    assert beats.counts() == {"N": 1844, "S": 30, "V": 6, "F": 1, "Q": 0}
+    assert beats.windows.shape == (1881, 96, 2)
+    assert set(beats.records.tolist()) == {"800"}
+    assert np.all(np.isfinite(beats.windows))
+
+
+@pytest.mark.data
+def test_noisy_copy_keeps_every_ectopic_beat_and_a_quarter_of_n(data_dir: Path) -> None:
+    clean = build_record(data_dir / "svdb" / "800")
+    noisy = noisy_copy(data_dir / "svdb" / "800", load_noise(data_dir / "nstdb"))
+    counts = noisy.counts()
+    assert {c: counts[c] for c in "SVF"} == {c: clean.counts()[c] for c in "SVF"}
+    assert abs(counts["N"] - clean.counts()["N"] / N_KEEP_EVERY) < 30
+    assert set(patient_of(noisy.records).tolist()) == {"800"}
+    assert all(r.startswith("800~") for r in noisy.records.tolist())
+    # same beats, different signal: the S beats' windows changed but are still correlated
+    s = LABELS.index("S")
+    w_clean = clean.windows[clean.labels == s][:, :, 0]
+    w_noisy = noisy.windows[noisy.labels == s][:, :, 0]
+    r = [np.corrcoef(a, b)[0, 1] for a, b in zip(w_clean, w_noisy, strict=True)]
+    assert 0.2 < float(np.median(r)) < 0.999
