@@ -318,3 +318,30 @@ def test_agent_unit_is_notify_with_watchdog_and_hardening() -> None:
         "EnvironmentFile=/etc/bedside/beds/%i.env",
     ):
         assert wanted in lines, wanted
+
+
+@pytest.mark.parametrize("dpkg_arch", ["armhf", "armel", "i386"])
+def test_install_refuses_32_bit_in_one_line(tmp_path: Path, dpkg_arch: str) -> None:
+    """deploy/install.sh stops before touching anything on a 32-bit userland."""
+    if os.geteuid() != 0:
+        pytest.skip("install.sh checks for root before the architecture")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    dpkg = shim / "dpkg"
+    dpkg.write_text(f"#!/bin/sh\necho {dpkg_arch}\n")
+    dpkg.chmod(0o755)
+    result = subprocess.run(
+        ["bash", str(DEPLOY / "install.sh")],
+        env={**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=SAFETY_TIMEOUT_S,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert dpkg_arch in lines[0]
+    assert "64-bit" in lines[0]
+    assert "armv7l" in lines[0]
