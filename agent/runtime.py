@@ -91,6 +91,59 @@ class AgentFailureError(BedsideError):
     """The agent cannot go on (outbox unwritable, a stage failed); the CLI exits non-zero."""
 
 
+class UnsupportedRateError(BedsideError):
+    """An ECG stream's sampling rate is outside what every stage of the core analyses."""
+
+
+def supported_ecg_rate_hz() -> tuple[float, float]:
+    """Return the ECG sampling rates every stage of the core analyses, ``(lowest, highest)`` Hz.
+
+    The intersection of the stages' own limits, read from them so that it cannot drift:
+    R-peaks (:data:`agent.dsp.rpeaks.MIN_FS_HZ`, 100 Hz: its 5-15 Hz band and mains filter),
+    the beat classifier's window (:data:`agent.inference.beat_features.MIN_FS_HZ` ..
+    ``MAX_FS_HZ``, 100-1000 Hz) and the VF/VT detector (:data:`agent.rhythm.vf.MIN_FS_HZ` ..
+    ``MAX_FS_HZ``, 100-1000 Hz). Outside it a stage would be skipped (the VF detector) or
+    fail beat after beat (the classifier): a monitor must never run without VF detection.
+    """
+    from agent.dsp import rpeaks
+    from agent.inference import beat_features
+    from agent.rhythm import vf
+
+    low = max(rpeaks.MIN_FS_HZ, beat_features.MIN_FS_HZ, vf.MIN_FS_HZ)
+    high = min(beat_features.MAX_FS_HZ, vf.MAX_FS_HZ)
+    return low, high
+
+
+def check_ecg_rate(fs_hz: float) -> None:
+    """Refuse an ECG stream the core cannot fully analyse.
+
+    Parameters
+    ----------
+    fs_hz
+        The stream's sampling rate, Hz.
+
+    Raises
+    ------
+    UnsupportedRateError
+        If ``fs_hz`` is outside :func:`supported_ecg_rate_hz` (100-1000 Hz). Above it the
+        message suggests ``--fs 500`` (a recording can be resampled down; 500 Hz is the
+        diagnostic ECG rate of the AHA recommendations, Kligfield et al., Circulation 2007);
+        below it nothing can restore the QRS, so no resampling is suggested.
+    """
+    low, high = supported_ecg_rate_hz()
+    if not low <= fs_hz <= high:
+        what = (
+            f"record it at {low:g} Hz or more"
+            if fs_hz < low
+            else f"a recording can be resampled: --fs {min(500, high):g}"
+        )
+        msg = (
+            f"ECG at {fs_hz:g} Hz is not supported: R-peaks, the beat classifier and the VF"
+            f" detector need {low:g}-{high:g} Hz ({what})"
+        )
+        raise UnsupportedRateError(msg)
+
+
 RR_TICK_MARGIN_S: Final = 2.0
 """RR-only streams: stream time is advanced between notifications to this much behind the
 estimated present, so that a late notification's beats still fall after it."""
@@ -395,6 +448,8 @@ class AgentRuntime:
                 break
             if isinstance(frame, RrIntervals):
                 self._last_rr = (frame.t_s, time.monotonic_ns())
+            elif isinstance(frame, EcgChunk) and self.driver.core is None:
+                check_ecg_rate(frame.fs_hz)  # before the core is built for it
             self._last_progress_ns = time.monotonic_ns()
             await self.driver.feed(frame)
             self._queued = max(0, self._queued - 1)

@@ -105,34 +105,59 @@ def test_schema_prints_json(cmd: str) -> None:
     assert '"alarms"' in proc.stdout
 
 
-def test_run_at_an_unsupported_rate(tmp_path: Path) -> None:
-    """A 50 Hz record: one line naming the rate, non-zero exit (was: exit 0, silent)."""
+def _write_record(folder: Path, fs_hz: int, seconds: float) -> Path:
+    """A one-lead WFDB record of a 1 Hz sine at ``fs_hz`` (a stand-in ECG), ``seconds`` long."""
     import numpy as np
     import wfdb
 
-    fs_hz = 50
-    signal = (np.sin(np.arange(fs_hz * 20) / fs_hz * 2 * np.pi) * 0.5).reshape(-1, 1)
+    n = round(fs_hz * seconds)
+    signal = (np.sin(np.arange(n) / fs_hz * 2 * np.pi) * 0.5).reshape(-1, 1)
+    name = f"rec{fs_hz}"
     wfdb.wrsamp(
-        "rec50",
+        name,
         fs=fs_hz,
         units=["mV"],
         sig_name=["MLII"],
         p_signal=signal,
         fmt=["16"],
-        write_dir=str(tmp_path),
+        write_dir=str(folder),
     )
-    proc = _bedside(
+    return folder / name
+
+
+def _run_record(record: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _bedside(
         "run",
         "--source",
-        f"replay:{tmp_path / 'rec50'}",
+        f"replay:{record}",
+        "--speed",
+        "100",
         "--broker",
         f"mqtt://127.0.0.1:{free_port()}",
         "--outbox",
         str(tmp_path / "o.sqlite3"),
+        *extra,
         timeout_s=120,
     )
+
+
+@pytest.mark.parametrize(
+    ("fs_hz", "hint"),
+    [
+        (50, "(record it at 100 Hz or more)"),
+        # was: VF detection silently off, then a traceback logged for every beat
+        (10_000, "(a recording can be resampled: --fs 500)"),
+    ],
+)
+def test_run_at_an_unsupported_rate(tmp_path: Path, fs_hz: int, hint: str) -> None:
+    """One line naming the rate and the supported range before the core is built, exit 2."""
+    proc = _run_record(_write_record(tmp_path, fs_hz, 3.0), tmp_path)
     line = _one_error_line(proc)
-    assert "fs_hz must be >= 100 Hz, got 50.0" in line
+    assert proc.returncode == 2
+    assert f"ECG at {fs_hz} Hz is not supported" in line
+    assert "the VF detector need 100-1000 Hz" in line
+    assert hint in line
+    assert "Traceback" not in proc.stderr  # no stage failed: the rate was refused first
 
 
 def test_truncated_qrs(tmp_path: Path, data_dir: Path) -> None:
@@ -178,3 +203,11 @@ def test_device_id_that_looks_like_a_name(tmp_path: Path) -> None:
     line = _one_error_line(proc)
     assert "device_id must be 1-64 lowercase" in line
     assert "Jane" not in proc.stderr
+
+
+def test_run_at_10_khz_resampled_with_fs_runs(tmp_path: Path) -> None:
+    """The hint works: the same 10 kHz record with --fs 500 runs to its end, exit 0."""
+    proc = _run_record(_write_record(tmp_path, 10_000, 3.0), tmp_path, "--fs", "500")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "10000Hz→500Hz" in proc.stderr  # the source says it resamples
