@@ -252,6 +252,8 @@ class WardSim:
         Seed of the random events and the patients' baseline HR.
     speed
         Simulated seconds per wall-clock second (1 = real time).
+    event_mean_s
+        Mean interval between random events of one bed, s (plus a 60 s rest after each).
 
     Raises
     ------
@@ -269,13 +271,15 @@ class WardSim:
         random_events: bool = True,
         seed: int = 1,
         speed: float = 1.0,
+        event_mean_s: float = RANDOM_EVENT_MEAN_S,
     ) -> None:
-        if beds < 1 or speed <= 0:
+        if beds < 1 or speed <= 0 or event_mean_s <= 0:
             msg = f"need beds >= 1 and speed > 0, got beds={beds} speed={speed}"
             raise ValueError(msg)
         self.host, self.port = parse_mqtt_url(broker_url)
         self.url = broker_url
         self.speed = speed
+        self.event_mean_s = event_mean_s
         self.random_events = random_events and script is None
         rng = random.Random(seed)  # noqa: S311 - a simulation, not cryptography
         self.beds: dict[str, _Bed] = {}
@@ -288,7 +292,7 @@ class WardSim:
                 hr_base_bpm=rng.uniform(62, 88),
                 rng=random.Random(seed * 1000 + i),  # noqa: S311
             )
-            b.next_random_s = b.rng.expovariate(1 / RANDOM_EVENT_MEAN_S)
+            b.next_random_s = b.rng.expovariate(1 / event_mean_s)
             self.beds[name] = b
         self.script = sorted(script or [], key=lambda s: s.at_s)
         for item in self.script:
@@ -627,7 +631,7 @@ class WardSim:
         self._publish(b, topic(b.unit, b.bed, "vitals"), msg.model_dump_json(), qos=0)
         if self.random_events and b.event is None and t >= b.next_random_s:
             name = b.rng.choice([n for n in EVENTS if n != "offline"] + ["offline"])
-            b.next_random_s = t + b.rng.expovariate(1 / RANDOM_EVENT_MEAN_S) + 60.0
+            b.next_random_s = t + b.rng.expovariate(1 / self.event_mean_s) + 60.0
             self._start_event(b, name, None)
 
     # ------------------------------------------------------------ alarms
