@@ -359,18 +359,36 @@ def test_low_confidence_v_does_not_count() -> None:
     assert h.raised_codes() == {AlarmCode.RUN_PVCS, AlarmCode.PAIR_PVCS}
     assert h.rules.category(h.beats[7]) == "unknown"
     # the same beats with a lower threshold are a V-tach
-    lenient = Harness(EctopyConfig(min_confidence=0.2))
+    lenient = Harness(EctopyConfig(min_confidence=0.2, v_min_confidence=0.2))
     lenient.add("NNNN")
     lenient.add("VVVvVV", rr_s=RR_150_S)
     assert lenient.raised_codes() == {AlarmCode.VTACH}
 
 
-@pytest.mark.parametrize(("confidence", "expected"), [(0.49, set()), (0.5, {AlarmCode.VTACH})])
-def test_confidence_threshold_is_inclusive(confidence: float, expected: set[AlarmCode]) -> None:
-    h = Harness()
+@pytest.mark.parametrize(("confidence", "expected"), [(0.89, set()), (0.9, {AlarmCode.VTACH})])
+def test_v_confidence_threshold_is_inclusive(confidence: float, expected: set[AlarmCode]) -> None:
+    """A V beat needs ``v_min_confidence`` (here 0.9) to count: below it, no alarm starts."""
+    h = Harness(EctopyConfig(v_min_confidence=0.9))
     h.add("NNNN", confidence=0.99)
     h.add("VVVVVV", rr_s=RR_150_S, confidence=confidence)
     assert h.raised_codes() == expected
+
+
+@pytest.mark.parametrize(("confidence", "expected"), [(0.49, set()), (0.5, {AlarmCode.VTACH})])
+def test_confidence_threshold_is_inclusive(confidence: float, expected: set[AlarmCode]) -> None:
+    h = Harness(EctopyConfig(v_min_confidence=0.0))
+    h.add("NNNN", confidence=0.99)
+    h.add("VVVVVV", rr_s=RR_150_S, confidence=confidence)
+    assert h.raised_codes() == expected
+
+
+def test_a_confident_n_but_uncertain_v_breaks_bigeminy() -> None:
+    """N-V cycles whose V beats sit at 0.7 (above min_confidence, below v_min) raise nothing."""
+    h = Harness(EctopyConfig(v_min_confidence=0.9))
+    for _ in range(5):
+        h.add("N", confidence=0.99)
+        h.add("V", confidence=0.7)
+    assert h.raised_codes() == set()
 
 
 def test_low_confidence_normal_beat_breaks_bigeminy() -> None:
