@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from agent.alarms.ectopy import EctopyRules
 from agent.alarms.engine import AlarmEngine, Finding
 from agent.alarms.rules import EcgRules, StripProvider
 from agent.beats import Beat
@@ -56,6 +55,7 @@ from agent.inference.beat_classifier import SegmentGetter
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmEvent, ManualObservations, VitalsMessage
 from agent.rhythm.af import AfDetector
+from agent.rhythm.ventricular import EctopyBeatRuns, VentricularConsumer
 from agent.vitals.observations import stream_time_s
 from firmware_bridge.frames import (
     DeviceEvent,
@@ -142,16 +142,26 @@ class MonitorCore(ABC):
             )
             versions[models.af.card.name] = models.af.card.version
             self.timeline.append(self.af)
+        beat_runs: EctopyBeatRuns | None = None
         if finaliser.classifier is not None:
             versions[BEAT_MODEL_NAME] = finaliser.classifier.version
-            ectopy = EctopyRules(cfg.alarms.ectopy, strip=strip, strip_s=cfg.alarms.strip_s)
-            self.timeline.append(ectopy)
+            # the ectopy rules without vtach: their beat-run V-tach is one input of the one
+            # ventricular decision (agent.rhythm.ventricular), which owns the vtach alarm
+            beat_runs = EctopyBeatRuns(cfg.alarms.ectopy, strip=strip, strip_s=cfg.alarms.strip_s)
+            self.timeline.append(beat_runs)
         self.vitals_in = VitalsConsumer(
             cfg.vitals, fs_hz, segment, lambda: self.rules.hr_bpm, self._asystole
         )
         self.timeline.append(self.vitals_in)
         self.vf, self.link = vf, LinkConsumer()
-        self.immediate: list[Consumer] = [c for c in (vf, self.link) if c is not None]
+        self.ventricular = (
+            VentricularConsumer(fs_hz, self.rules.evidence, beat_runs)
+            if segment is not None
+            else None
+        )
+        self.immediate: list[Consumer] = [
+            c for c in (vf, self.ventricular, self.link) if c is not None
+        ]
         self.engine = AlarmEngine(
             [s for c in self.timeline + self.immediate for s in c.specs],
             device_id=cfg.bed.device_id,
@@ -269,6 +279,8 @@ class MonitorCore(ABC):
         events = out.events
         if self.af is not None and self.af.episodes and self.af.episodes[-1][1] is None:
             self.af.episodes[-1] = (self.af.episodes[-1][0], self.committed_s)
+        if self.ventricular is not None:
+            self.ventricular.close(self.clock_s())
         events += self.engine.clear_all(self.clock_s(), immediate=True)
         beats = out.beats
         n_before = len(beats)
@@ -288,14 +300,17 @@ class MonitorCore(ABC):
         out: dict[str, list[tuple[float, float]]] = {}
         vf = self.vf.episodes if self.vf is not None else []
         af = self.af.episodes if self.af is not None else []
-        for code, episodes in (("VF", vf), ("AFIB", af)):
+        vt = self.ventricular.episodes if self.ventricular is not None else []
+        for code, episodes in (("VF", vf), ("AFIB", af), ("VT", vt)):
             out[code] = [(a, now if b is None else b) for a, b in episodes]
         return out
 
     def current_rhythm(self) -> str | None:
-        """Return the rhythm the detectors see now (``VF``, ``AFIB``), or None."""
+        """Return the rhythm the detectors see now (``VF``, ``VT``, ``AFIB``), or None."""
         if self.vf is not None and self.vf.active:
             return "VF"
+        if self.ventricular is not None and self.ventricular.active:
+            return "VT"
         if self.af is not None and self.af.onset_s is not None:
             return "AFIB"
         return None

@@ -24,10 +24,11 @@ from agent.core.finaliser import BeatFinaliser
 from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
 from agent.core.items import Signal, StateChange
 from agent.core.monitor import MonitorCore, StepOutput, device_change
-from agent.core.timing import StageTimes
+from agent.core.timing import StageTimes, timed
 from agent.inference.beat_features import segment_bounds
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmEvent, utc_now
+from agent.rhythm.ventricular import VtDetector
 from agent.rhythm.vf import MAX_FS_HZ as VF_MAX_FS_HZ
 from agent.rhythm.vf import MIN_FS_HZ as VF_MIN_FS_HZ
 from firmware_bridge.frames import (
@@ -91,6 +92,7 @@ class WaveformMonitor(MonitorCore):
             stage_times=stage_times,
         )
         self._reconnect_pending = False
+        self._vt = VtDetector(fs_hz, models.vt) if vf_ok and models.vt is not None else None
 
     def clock_s(self) -> float:
         """Return the newest sample's stream time, s."""
@@ -123,8 +125,14 @@ class WaveformMonitor(MonitorCore):
             for consumer in self.immediate:
                 consumer.feed(change)
             events += self._judge_immediate(t, self.immediate)
+        if self._vt is not None and self.ventricular is not None:
+            for vt in timed(self._times, "vt", self._vt.push, step.samples_uv):
+                self.ventricular.feed(vt)
+                events += self._judge_immediate(vt.decided_idx / self.fs_hz, self.immediate)
         events += self._judge_immediate(self.front.now_s, self.immediate)
         out = self._advance(step.peaks, step.committed_s)
+        if self.ventricular is not None:  # a beat-run V-tach decided on the timeline
+            out.events.extend(self._judge_immediate(self.front.now_s, [self.ventricular]))
         return StepOutput(out.beats, events + out.events, out.committed_s)
 
     def _rr(self, frame: RrIntervals) -> StepOutput:

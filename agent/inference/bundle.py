@@ -15,6 +15,7 @@ from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import BeatClassifier
 from agent.inference.factory import load_af_model, load_beat_classifier
 from agent.rhythm.af import AfModel
+from agent.rhythm.ventricular import VT_PARAMS_TUNED, VtParams
 from agent.rhythm.vf import VF_PARAMS_TUNED, VfParams
 
 
@@ -30,11 +31,15 @@ class ModelBundle:
         AF from RR intervals (int8 LSTM).
     vf : VfParams | None
         VF/VFL detector parameters (published features, no model file).
+    vt : VtParams | None
+        Waveform VT detector parameters (:mod:`agent.rhythm.ventricular`; switched with
+        ``vf``).
     """
 
     beat_classifier: BeatClassifier | None = None
     af: AfModel | None = None
     vf: VfParams | None = None
+    vt: VtParams | None = None
 
     def versions(self) -> dict[str, str]:
         """Name → version of the beat and AF models, copied into every alarm they may decide."""
@@ -60,4 +65,5 @@ def load_models(cfg: InferenceConfig) -> ModelBundle:
         beat_classifier=load_beat_classifier(cfg),
         af=load_af_model(cfg),
         vf=VF_PARAMS_TUNED if cfg.vf else None,
+        vt=VT_PARAMS_TUNED if cfg.vf else None,
     )

@@ -122,3 +122,80 @@ def test_vfdb_418_raises_vfib_within_10_s(
     assert 0.0 <= delay <= 10.0
     assert alarm["priority"] == "high"
     assert alarm["latched"] is True
+
+
+def _cut(data_dir: Path, db: str, name: str, start_s: int, end_s: int, folder: Path) -> Path:
+    """Samples ``start_s``-``end_s`` of channel 0 of a record, written as a WFDB record."""
+    fs = int(wfdb.rdheader(str(data_dir / db / name)).fs)
+    rec = wfdb.rdrecord(
+        str(data_dir / db / name),
+        sampfrom=start_s * fs,
+        sampto=end_s * fs,
+        channels=[0],
+        physical=False,
+    )
+    rec.wrsamp(write_dir=str(folder))
+    return folder / name
+
+
+def _raised(sub: object, code: str) -> list[dict[str, object]]:
+    msgs = [json.loads(p) for _t, p, _r in sub.messages]  # type: ignore[attr-defined]
+    return [m for m in msgs if m["condition"] == code and m["lifecycle"] == "raised"]
+
+
+@pytest.mark.slow
+def test_vfdb_419_two_vf_episodes_raise_vfib_twice_when_the_first_is_acknowledged(
+    data_dir: Path, mqtt_broker: MqttBroker, tmp_path: Path
+) -> None:
+    """vfdb 419 540-980 s: reference VFL 577-651 s and 920-955 s (37-111 s, 380-415 s here).
+
+    A station acknowledges the first ``vfib`` over MQTT; the latched alarm clears after the
+    episode, so the second episode raises its own ``vfib``.
+    """
+    from paho.mqtt import publish
+
+    from agent.messages import AlarmAck, utc_now
+
+    record = _cut(data_dir, "vfdb", "419", 540, 980, tmp_path)
+    bed, base = "e2e/vf2", "bedside/v1/e2e/vf2"
+    argv = [
+        "--source", f"replay:{record}", "--speed", "40", "--broker", mqtt_broker.url,
+        "--bed", bed, "--outbox", str(tmp_path / "outbox.sqlite3"),
+    ]  # fmt: skip
+    with mqtt_collector(mqtt_broker.url, f"{base}/alarms") as sub:
+        agent = _run_agent(argv)
+        try:
+            assert sub.wait_for(lambda: len(_raised(sub, "vfib")) >= 1, timeout_s=90)
+            first = _raised(sub, "vfib")[0]
+            ack = AlarmAck(
+                device_id="station-1",
+                ts_utc=utc_now(),
+                alarm_id=str(first["alarm_id"]),
+                station_id="station-1",
+            )
+            publish.single(
+                f"{base}/alarms/ack",
+                ack.model_dump_json(),
+                qos=1,
+                hostname=mqtt_broker.host,
+                port=mqtt_broker.port,
+            )
+            ok = sub.wait_for(lambda: len(_raised(sub, "vfib")) >= 2, timeout_s=120)
+        finally:
+            out = _stop(agent)
+        assert ok, out[-3000:]
+    msgs = [json.loads(p) for _t, p, _r in sub.messages]
+    acked = [
+        m
+        for m in msgs
+        if m["alarm_id"] == first["alarm_id"] and m["lifecycle"] == "updated" and m["acknowledged"]
+    ]
+    assert acked, "the station's acknowledgement was not confirmed"
+    second = _raised(sub, "vfib")[1]
+    onsets = [float(first["onset_s"]), float(second["onset_s"])]  # type: ignore[arg-type]
+    raised = [float(first["raised_s"]), float(second["raised_s"])]  # type: ignore[arg-type]
+    print(f"vfib raised at {raised} s (episodes from 37 s and 380 s)")
+    assert 30.0 <= onsets[0] <= 111.0
+    assert 0.0 <= raised[0] - 37.0 <= 10.0
+    assert 375.0 <= onsets[1] <= 415.0
+    assert 0.0 <= raised[1] - 380.0 <= 10.0

@@ -61,11 +61,29 @@ def smoke(data_dir: Path, out_dir: Path) -> int:
     return 0 if ok else 1
 
 
+def _wave_tune(data_dir: Path, out: Path) -> int:
+    """Tune the waveform AF path on CinC 2017 (5-fold CV by recording), print the params."""
+    import dataclasses
+    import json
+
+    from tools.af.wave import cross_validate, load_cinc, wave_tune
+
+    if not (data_dir / "cinc2017" / "REFERENCE.csv").is_file():
+        print(f"error: cinc2017 not found under {data_dir}", file=sys.stderr)
+        return 2
+    records = load_cinc(data_dir)
+    report = {"cv": cross_validate(records), "shipped": dataclasses.asdict(wave_tune(records))}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "af_wave_tune.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m tools.af")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("all", "smoke", "evaluate"):
+    for name in ("all", "smoke", "evaluate", "wave-tune"):
         p = sub.add_parser(name)
         p.add_argument("--data", type=Path, default=Path("../shared/data"))
         p.add_argument("--out", type=Path, default=Path("models" if name == "all" else "out/af"))
@@ -75,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--rr-source", choices=["reference", "agent"], default="reference")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.cmd == "wave-tune":
+        return _wave_tune(args.data, args.out)
     if not (args.data / "afdb").is_dir():
         print(f"error: afdb not found under {args.data}", file=sys.stderr)
         return 2

@@ -1,4 +1,7 @@
-"""``python -m tools.vf tune|evaluate --data ../shared/data --out reports``.
+"""``python -m tools.vf tune|evaluate|vt-tune --data ../shared/data --out reports``.
+
+``vt-tune`` tunes the waveform VT detector (:mod:`tools.vf.vt`) leave-one-record-out on
+vfdb + all mitdb, writes ``OUT/rhythm_vt_tune.json`` and prints the shipped parameters.
 
 ``tune`` fits the detector on vfdb + MIT-BIH DS1 (all of them; DS2 is never read) and writes
 ``OUT/vf_params.json`` plus the ``VfParams(...)`` literal to paste into
@@ -15,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from agent.rhythm.ventricular import VtParams
 from agent.rhythm.vf import VF_PARAMS_TUNED, VfParams
 from tools.vf.dataset import load_record, record_windows, tuning_records
 from tools.vf.evaluate import evaluate_vf
@@ -50,10 +54,33 @@ def _literal(p: VfParams) -> str:
     )
 
 
+def _vt_tune(data_dir: Path, out: Path, *, no_cv: bool) -> int:
+    from tools.vf.vt import cross_validate, params_json, summary, vt_records, vt_tune, vt_windows
+
+    base = VtParams()
+    windows = []
+    for db, name in vt_records(data_dir):
+        logger.info("VT windows %s/%s", db, name)
+        windows.append(vt_windows(data_dir, db, name, base))
+    report: dict[str, object] = {}
+    if not no_cv:
+        scores, _ = cross_validate(windows, base)
+        report["cv_all"] = summary(scores)
+        for db in ("vfdb", "mitdb"):
+            report[f"cv_{db}"] = summary([s for s in scores if s.key.startswith(db)])
+        report["cv_records"] = [dataclasses.asdict(s) for s in scores]
+    params = vt_tune(windows, base)
+    report["shipped"] = params_json(params)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rhythm_vt_tune.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "cv_records"}, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     ap = argparse.ArgumentParser(prog="python -m tools.vf", description=__doc__)
-    ap.add_argument("command", choices=("tune", "evaluate"))
+    ap.add_argument("command", choices=("tune", "evaluate", "vt-tune"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--window-s", type=float, default=VF_PARAMS_TUNED.window_s)
@@ -63,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "vfdb").is_dir():
         print(f"vfdb not found under {args.data}", file=sys.stderr)
         return 2
+    if args.command == "vt-tune":
+        return _vt_tune(args.data, args.out, no_cv=args.no_cv)
     if args.command == "tune":
         params = _tune(args.data, args.out, args.window_s)
         print(_literal(params))

@@ -1,0 +1,509 @@
+"""Ventricular tachycardia from the ECG waveform, and the one ventricular-rhythm decision.
+
+Two parts:
+
+1. :class:`VtDetector`, a streaming window detector like :class:`agent.rhythm.vf.VfDetector`.
+   Every ``hop_s`` (1 s) it judges the last ``window_s`` (4 s) of one lead: the nine published
+   VF features of :func:`agent.rhythm.vf.vf_window_features` plus three of its own on the same
+   125 Hz, 1-30 Hz band-passed window (:data:`VT_FEATURE_NAMES`): the height and lag of the
+   highest normalised autocorrelation peak between 0.25 and 1.5 s (a regular rhythm at
+   40-240 bpm; ventricular tachycardia is regular and fast) and the mean frequency of the
+   signal from its derivative (wide complexes are slow, narrow QRS complexes are fast). A
+   logistic regression gives P(ventricular tachyarrhythmia) -- VT, VF or VFL -- of the window;
+   the state turns ``VT`` after ``k_on`` votes in the last ``n_on`` windows, and back after
+   ``n_off`` non-voting windows. The parameters (:data:`VT_PARAMS_TUNED`) were tuned with
+   patient-wise (leave-one-record-out) folds on vfdb 418-428 and every mitdb record by
+   ``python -m tools.vf vt-tune``; the figures are in ``docs/vf_detector.md``.
+2. :class:`VentricularConsumer`, the one decision behind the ``vtach`` alarm: ventricular
+   tachycardia when the waveform detector says VT while the VF detector does not say VF, *or*
+   the beat classifier sees a run of ``vtach_min_beats`` V beats above ``vtach_rate_bpm``
+   (the ectopy rules' V-tach, :mod:`agent.alarms.ectopy`, handed over by
+   :class:`EctopyBeatRuns`). High priority, latched, judged the moment it is decided, never
+   suppressed by ``signal_poor`` (a ventricular tachyarrhythmia often *looks* like poor signal
+   to a QRS-based quality index).
+
+VT is told from VF by the VF detector (its 6 s VF state wins); the waveform features alone do
+not separate them (``docs/vf_detector.md``), so a fast VT may be called VF and raise ``vfib``:
+both are high-priority, latched ventricular alarms.
+
+References
+----------
+IEC 60601-2-27:2011, 201.12.1.101.1 (ventricular tachycardia alarm, high priority) and
+ANSI/AAMI EC13:2002 4.1.2.1 (alarm on a VT of 6 beats or more above 100 bpm is not required
+but is how monitors define it; GE EK-Pro and Philips ST/AR use 6 beats / 100 bpm).
+Amann A, Tratnig R, Unterkofler K. Reliability of old and new ventricular fibrillation
+detection algorithms for automated external defibrillators. Biomed Eng Online 2005;4:60
+(VF/VT discrimination with window features and its limits).
+Jekova I, Krasteva V. Real time detection of ventricular fibrillation and tachycardia.
+Physiol Meas 2004;25(5):1167-1178 (band-pass + slope features separate VT/VF from
+non-shockable rhythms; VT from its rate and regularity).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.alarms.ectopy import EctopyRules
+from agent.alarms.engine import ConditionSpec, Finding
+from agent.errors import ConfigError
+from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority
+from agent.rhythm.vf import (
+    _BAND,
+    MARGIN_S,
+    MIN_STD_UV,
+    N_FEATURES,
+    TCSC_BLOCK_S,
+    VfChange,
+    _bridge_nans,
+    _features,
+    _resampler,
+    vf_resample_ratio,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "VT_DETECTOR_NAME",
+    "VT_DETECTOR_VERSION",
+    "VT_FEATURE_NAMES",
+    "VT_PARAMS_TUNED",
+    "EctopyBeatRuns",
+    "VentricularConsumer",
+    "VtChange",
+    "VtDetector",
+    "VtParams",
+    "vt_window_features",
+    "vt_window_probability",
+]
+
+VT_DETECTOR_NAME: Final = "vt_features"
+VT_DETECTOR_VERSION: Final = "1"
+"""Name and version in alarms' ``model_versions`` (no model file: bump the version whenever
+:data:`VT_PARAMS_TUNED` or the features change)."""
+
+ACF_LAG_S: Final = (0.25, 1.5)
+"""Autocorrelation lags searched for the rhythm's period, s (240 down to 40 bpm)."""
+
+VT_FEATURE_NAMES: Final = (
+    "tcsc_pct",
+    "vf_leak",
+    "a2",
+    "fsmn",
+    "peak_hz",
+    "psr",
+    "hf_frac",
+    "kurtosis",
+    "log10_std_uv",
+    "acf_peak",
+    "acf_rate_bpm",
+    "mean_freq_hz",
+)
+"""Window features: the nine VF features, then autocorrelation peak height (0..1), the rate
+at that peak (bpm) and the derivative-based mean frequency (Hz)."""
+N_VT_FEATURES: Final = len(VT_FEATURE_NAMES)
+
+
+def _extra_features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
+    """Autocorrelation peak, its rate, and the mean frequency of a band-passed window."""
+    y = y - float(np.mean(y))
+    n = y.size
+    spec = np.fft.rfft(y, 2 * n)
+    acf = np.fft.irfft(np.abs(spec) ** 2)[:n]
+    acf0 = max(float(acf[0]), 1e-12)
+    lo, hi = round(ACF_LAG_S[0] * fs), min(round(ACF_LAG_S[1] * fs), n - 1)
+    # unbiased: divide by the overlap so long lags are not penalised
+    seg = acf[lo : hi + 1] / acf0 * n / (n - np.arange(lo, hi + 1))
+    k = int(np.argmax(seg))
+    std = max(float(np.std(y)), 1e-12)
+    mean_freq = float(np.mean(np.abs(np.diff(y)))) * fs / (2.0 * math.pi * std)
+    return np.array([float(seg[k]), 60.0 * fs / (lo + k), mean_freq])
+
+
+def vt_window_features(
+    raw_uv: NDArray[np.float64], fs_hz: float, window_s: float
+) -> NDArray[np.float64]:
+    """Features of one window (:data:`VT_FEATURE_NAMES` order).
+
+    Parameters
+    ----------
+    raw_uv : NDArray[np.float64]
+        Raw ECG in µV, the window plus ``MARGIN_S`` before it, finite values.
+    fs_hz : float
+        Sampling rate of ``raw_uv``, Hz (100-1000).
+    window_s : float
+        Length of the judged window, s (at least ``TCSC_BLOCK_S``).
+
+    Returns
+    -------
+    NDArray[np.float64]
+        Shape ``(N_VT_FEATURES,)``: the nine values of
+        :func:`agent.rhythm.vf.vf_window_features` (same preprocessing, bit-identical), the
+        autocorrelation peak (dimensionless), its rate in bpm and the mean frequency in Hz.
+    """
+    up, down = vf_resample_ratio(fs_hz)
+    fs_c = fs_hz * up / down
+    y = raw_uv - float(np.mean(raw_uv))
+    if up != down:
+        y = _resampler(up, down, y.size)(y)
+    y = _BAND(y)[-round(window_s * fs_c) :]
+    return np.concatenate([_features(y, fs_c), _extra_features(y, fs_c)])
+
+
+@dataclass(frozen=True, slots=True)
+class VtParams:
+    """Window geometry, classifier and confirmation of :class:`VtDetector`.
+
+    Attributes
+    ----------
+    window_s, hop_s : float
+        Window length and hop, s.
+    feature_mean, feature_scale : tuple[float, ...]
+        Standardisation (:data:`VT_FEATURE_NAMES` order).
+    coef : tuple[float, ...]
+        Logistic weights over the standardised features.
+    intercept : float
+        Logistic intercept.
+    threshold : float
+        Vote threshold on the window probability (0..1).
+    k_on, n_on, n_off : int
+        ``k_on`` votes in the last ``n_on`` windows turn VT on; ``n_off`` non-votes in a row
+        turn it off.
+    """
+
+    window_s: float = 4.0
+    hop_s: float = 1.0
+    feature_mean: tuple[float, ...] = field(default=(0.0,) * N_VT_FEATURES)
+    feature_scale: tuple[float, ...] = field(default=(1.0,) * N_VT_FEATURES)
+    coef: tuple[float, ...] = field(default=(0.0,) * N_VT_FEATURES)
+    intercept: float = 0.0
+    threshold: float = 0.5
+    k_on: int = 3
+    n_on: int = 3
+    n_off: int = 3
+
+    def validate(self) -> None:
+        """Check the parameters.
+
+        Raises
+        ------
+        ConfigError
+            If a length or count is out of range or a vector has the wrong length.
+        """
+        checks = {
+            "window_s": TCSC_BLOCK_S <= self.window_s <= 30.0,
+            "hop_s": 0.1 <= self.hop_s <= self.window_s,
+            "feature_mean": len(self.feature_mean) == N_VT_FEATURES,
+            "feature_scale": len(self.feature_scale) == N_VT_FEATURES
+            and all(s > 0 for s in self.feature_scale),
+            "coef": len(self.coef) == N_VT_FEATURES,
+            "threshold": 0.0 < self.threshold < 1.0,
+            "k_on": 1 <= self.k_on <= self.n_on,
+            "n_off": self.n_off >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                msg = f"invalid VT detector parameter {name} in {self}"
+                raise ConfigError(msg, name)
+
+
+# Tuned by `python -m tools.vf vt-tune --data ../shared/data` (leave-one-record-out folds on
+# vfdb 418-428 and all mitdb records). Provenance and figures: docs/vf_detector.md.
+VT_PARAMS_TUNED: Final = VtParams(
+    window_s=4.0,
+    hop_s=1.0,
+    feature_mean=(
+        16.4795,
+        0.772864,
+        0.206036,
+        3.4338,
+        3.3192,
+        0.0907291,
+        0.194466,
+        10.1228,
+        2.39362,
+        0.566321,
+        74.068,
+        3.61643,
+    ),
+    feature_scale=(
+        14.3258,
+        0.105723,
+        0.111763,
+        1.70064,
+        1.61172,
+        0.0391148,
+        0.14139,
+        7.3903,
+        0.240801,
+        0.229112,
+        28.4687,
+        0.884232,
+    ),
+    coef=(
+        0.725423,
+        -0.437155,
+        -0.324105,
+        -0.757875,
+        0.321208,
+        1.19444,
+        -1.66398,
+        0.768474,
+        0.0295607,
+        0.198581,
+        0.381855,
+        0.826764,
+    ),
+    intercept=-4.25553,
+    threshold=0.7,
+    k_on=5,
+    n_on=5,
+    n_off=3,
+)
+
+
+def vt_window_probability(features: NDArray[np.float64], params: VtParams) -> NDArray[np.float64]:
+    """Logistic P(VT/VF/VFL) of windows, shape ``(n_windows,)`` (or ``()`` for one window).
+
+    Parameters
+    ----------
+    features : NDArray[np.float64]
+        Shape ``(n_windows, N_VT_FEATURES)`` or ``(N_VT_FEATURES,)``.
+    params : VtParams
+        Standardisation and coefficients.
+    """
+    z = (features - np.asarray(params.feature_mean)) / np.asarray(params.feature_scale)
+    logit = z @ np.asarray(params.coef) + params.intercept
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0))))
+
+
+@dataclass(frozen=True, slots=True)
+class VtChange:
+    """A change of the waveform VT state.
+
+    Attributes
+    ----------
+    rhythm : {"VT", "none"}
+        The new state.
+    onset_idx : int
+        Stream sample index where it is estimated to start (VT: the middle of the first
+        voting window of the deciding run; none: the end of the last voting window).
+    decided_idx : int
+        Stream sample index at which it was decided (one past the deciding window).
+    probability : float
+        Window probability of the deciding window (0..1).
+    """
+
+    rhythm: Literal["VT", "none"]
+    onset_idx: int
+    decided_idx: int
+    probability: float
+
+
+class VtDetector:
+    """Streaming VT (ventricular tachyarrhythmia) window detector over one ECG lead.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate, Hz (100-1000).
+    params : VtParams, optional
+        Detector parameters (default :data:`VT_PARAMS_TUNED`).
+
+    Raises
+    ------
+    ConfigError
+        If ``params`` is invalid.
+
+    Notes
+    -----
+    A window votes only when its band amplitude is at least ``MIN_STD_UV`` (the VF
+    detector's asystole gate) and at most ``MAX_INVALID_FRAC`` of it is NaN. Cost: one
+    resampling, band-pass, two FFTs per hop (about 0.4 ms at 250 Hz on an x86 core).
+    """
+
+    def __init__(self, fs_hz: float, params: VtParams = VT_PARAMS_TUNED) -> None:
+        params.validate()
+        self.fs_hz = float(fs_hz)
+        self.params = params
+        self._hop_n = max(1, round(params.hop_s * fs_hz))
+        self._win_n = round(params.window_s * fs_hz)
+        self._need_n = round((params.window_s + MARGIN_S) * fs_hz)
+        self._next_end = -(-self._need_n // self._hop_n) * self._hop_n
+        self._buf = np.zeros(0, dtype=np.float64)
+        self._buf_start = 0
+        self._votes: deque[tuple[bool, int]] = deque(maxlen=params.n_on)
+        self._negatives = 0
+        self._last_end = 0
+        self.in_vt = False
+        self.probability = 0.0
+        """Probability of the latest window (0..1)."""
+
+    def push(self, samples_uv: NDArray[np.float32]) -> list[VtChange]:
+        """Feed the next contiguous samples (µV, NaN = invalid); return the state changes."""
+        x = np.asarray(samples_uv, dtype=np.float64).reshape(-1)
+        if x.size:
+            self._buf = np.concatenate([self._buf, x])
+        changes: list[VtChange] = []
+        n_seen = self._buf_start + self._buf.size
+        while self._next_end <= n_seen:
+            end = self._next_end
+            lo = end - self._need_n - self._buf_start
+            change = self._judge(self._buf[lo : lo + self._need_n], end)
+            if change is not None:
+                changes.append(change)
+            self._next_end += self._hop_n
+        keep_from = self._next_end - self._need_n - self._buf_start
+        if keep_from > 0:
+            self._buf = self._buf[keep_from:]
+            self._buf_start += keep_from
+        return changes
+
+    def _judge(self, raw: NDArray[np.float64], end: int) -> VtChange | None:
+        p = self.params
+        prob = 0.0
+        bridged = _bridge_nans(raw)
+        if bridged is not None:
+            feats = vt_window_features(bridged, self.fs_hz, p.window_s)
+            if feats[N_FEATURES - 1] >= math.log10(MIN_STD_UV):
+                prob = float(vt_window_probability(feats, p))
+        self.probability = prob
+        vote = prob >= p.threshold
+        self._votes.append((vote, end))
+        if vote:
+            self._negatives, self._last_end = 0, end
+        else:
+            self._negatives += 1
+        if not self.in_vt and sum(v for v, _ in self._votes) >= p.k_on:
+            self.in_vt = True
+            first_end = next(e for v, e in self._votes if v)
+            return VtChange("VT", max(0, first_end - self._win_n // 2), end, prob)
+        if self.in_vt and self._negatives >= p.n_off:
+            self.in_vt = False
+            self._votes.clear()
+            return VtChange("none", self._last_end, end, prob)
+        return None
+
+
+class EctopyBeatRuns(EctopyRules):
+    """The ectopy rules without their own ``vtach`` alarm: the beat-run V-tach is handed over.
+
+    Everything else is :class:`agent.alarms.ectopy.EctopyRules` unchanged. Its ``vtach``
+    finding (a run of ``vtach_min_beats`` V beats above ``vtach_rate_bpm``) is kept in
+    :attr:`beat_run` for :class:`VentricularConsumer`, which owns the ``vtach`` alarm.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.specs = [s for s in self.specs if s.code is not AlarmCode.VTACH]
+        self.beat_run: Finding | None = None
+        """The latest active beat-run V-tach finding (None when inactive)."""
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """Return the ectopy findings except ``vtach``, which is kept in :attr:`beat_run`."""
+        out: list[Finding] = []
+        for f in super().findings(t_s):
+            if f.code is AlarmCode.VTACH:
+                self.beat_run = f if f.active else None
+            else:
+                out.append(f)
+        return out
+
+
+EvidenceAt = Callable[[float], AlarmEvidence]
+
+
+class VentricularConsumer:
+    """The one ventricular-rhythm decision behind ``vtach`` (see the module docstring).
+
+    An immediate consumer: fed :class:`VtChange` from the waveform detector and
+    :class:`agent.rhythm.vf.VfChange` from the VF detector the moment they are decided, and
+    judged at every chunk. ``vtach`` is active while the waveform says VT and the VF detector
+    does not say VF, or while the beat-run V-tach of ``beat_runs`` is active.
+
+    Parameters
+    ----------
+    fs_hz
+        Stream rate, Hz.
+    evidence
+        Evidence at a stream time.
+    beat_runs
+        The ectopy rules whose beat-run V-tach is one input (None without a beat classifier).
+    """
+
+    def __init__(
+        self, fs_hz: float, evidence: EvidenceAt, beat_runs: EctopyBeatRuns | None
+    ) -> None:
+        self._fs_hz = fs_hz
+        self._evidence = evidence
+        self._beat_runs = beat_runs
+        self.wave_vt = False
+        self.vf = False
+        self._wave_onset_s = 0.0
+        self._probability = 0.0
+        self.episodes: list[tuple[float, float | None]] = []
+        """``(onset_s, end_s)`` of VT episodes decided from the waveform or beat runs."""
+        self.specs: Sequence[ConditionSpec] = (
+            ConditionSpec(
+                AlarmCode.VTACH,
+                AlarmPriority.HIGH,
+                AlarmCondition.PHYSIOLOGICAL,
+                latched=True,
+                immediate=True,
+                model_versions={VT_DETECTOR_NAME: VT_DETECTOR_VERSION},
+            ),
+        )
+
+    def feed(self, item: object) -> None:
+        """Take a VT or VF decision (other items are ignored)."""
+        if isinstance(item, VfChange):
+            self.vf = item.rhythm == "VF"
+        elif isinstance(item, VtChange):
+            self._probability = item.probability
+            self.wave_vt = item.rhythm == "VT"
+            if self.wave_vt:
+                self._wave_onset_s = item.onset_idx / self._fs_hz
+
+    @property
+    def active(self) -> bool:
+        """Whether ventricular tachycardia is decided now."""
+        return self._onset_s() is not None
+
+    def _onset_s(self) -> float | None:
+        onsets: list[float] = []
+        if self.wave_vt and not self.vf:
+            onsets.append(self._wave_onset_s)
+        run = self._beat_runs.beat_run if self._beat_runs is not None else None
+        if run is not None and run.onset_s is not None:
+            onsets.append(run.onset_s)
+        return min(onsets) if onsets else None
+
+    def findings(self, t_s: float) -> list[Finding]:
+        """Return the ``vtach`` finding and keep the VT episodes up to date."""
+        onset = self._onset_s()
+        open_ep = bool(self.episodes) and self.episodes[-1][1] is None
+        if onset is None:
+            if open_ep:
+                self.episodes[-1] = (self.episodes[-1][0], t_s)
+            return [Finding(AlarmCode.VTACH, active=False)]
+        if not open_ep:
+            self.episodes.append((onset, None))
+        run = self._beat_runs.beat_run if self._beat_runs is not None else None
+        if run is not None and run.message:
+            text = run.message
+        else:
+            text = f"Ventricular tachycardia (waveform, p={self._probability:.2f})"
+        return [Finding(AlarmCode.VTACH, True, onset, text, partial(self._evidence, t_s))]
+
+    def close(self, t_s: float) -> None:
+        """End of stream: close an open episode at ``t_s``."""
+        if self.episodes and self.episodes[-1][1] is None:
+            self.episodes[-1] = (self.episodes[-1][0], t_s)

@@ -1,0 +1,282 @@
+"""Tuning of the waveform VT detector (:mod:`agent.rhythm.ventricular`), patient-wise.
+
+``vt_tune(windows)`` is the whole procedure, a pure function of the training records'
+windows:
+
+1. training windows: *ventricular* when at least ``POS_MIN_FRAC`` of the window is annotated
+   VT, VF or VFL; *other* when none of it is (NOISE, asystole, SVTA, AF, bigeminy ... all
+   count as other); windows straddling a border are left out;
+2. features standardised on the training set; L2 logistic regression (IRLS,
+   :func:`tools.vf.tune.fit_logistic`), both classes weighted equally;
+3. vote threshold and ``k_on`` of ``n_on`` chosen on a small grid by replaying the detector
+   (:func:`tools.vf.scoring.simulate_votes`) on every training record and minimising
+   ``MISS_COST`` per ventricular episode (VT or VF, at least ``MIN_EPISODE_S``) not decided
+   within ``DEADLINE_S`` plus one per false decision (outside every VT/VF episode).
+
+Records are patients: cross-validation is leave-one-record-out over vfdb 418-428 and all 48
+mitdb records (each record scored by parameters tuned without it). Window features are cached
+in ``CACHE`` (an ``.npz`` per record) because they do not depend on the tuned parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.rhythm.ventricular import N_VT_FEATURES, VtParams, vt_window_features
+from agent.rhythm.vf import MARGIN_S, MIN_STD_UV
+from tools.vf.dataset import NOISE_CODES, VF_CODES, VT_CODES, RecordData, load_record
+from tools.vf.scoring import DetectorChange, simulate_votes
+from tools.vf.tune import fit_logistic
+
+logger = logging.getLogger(__name__)
+
+POS_MIN_FRAC: Final = 0.75
+"""A training window is ventricular when at least this much of it is annotated VT/VF/VFL."""
+THRESHOLD_GRID: Final = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+K_OF_N_GRID: Final = ((2, 2), (2, 3), (3, 3), (3, 4), (4, 4), (4, 5), (5, 5))
+N_OFF: Final = 3
+MIN_EPISODE_S: Final = 4.0
+"""Ventricular episodes shorter than this do not count in tuning (the issue's VT episode is
+>= 6 beats above 100 bpm *or* >= 4 s; the short beat runs are the beat classifier's)."""
+DEADLINE_S: Final = 10.0
+"""Decision deadline after a VT/VF onset (the issue's target)."""
+MISS_COST: Final = 10.0
+"""Cost of an episode not decided within the deadline, in false decisions."""
+CACHE: Final = Path("out/vt_cache")
+
+
+@dataclass(frozen=True, slots=True)
+class VtWindows:
+    """Window features and labels of one record.
+
+    Attributes
+    ----------
+    record : RecordData
+        The record (without its samples' copy; ``ecg_uv`` kept for rate and length).
+    end_idx : NDArray[np.int64]
+        One past the last sample of each window.
+    features : NDArray[np.float64]
+        Shape ``(n_windows, N_VT_FEATURES)``.
+    vent_frac, noise_frac : NDArray[np.float64]
+        Fraction of each window annotated VT/VF/VFL, NOISE.
+    """
+
+    record: RecordData
+    end_idx: NDArray[np.int64]
+    features: NDArray[np.float64]
+    vent_frac: NDArray[np.float64]
+    noise_frac: NDArray[np.float64]
+
+
+def _fraction(mask: NDArray[np.bool_], end_idx: NDArray[np.int64], n: int) -> NDArray[np.float64]:
+    csum = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    return np.asarray((csum[end_idx] - csum[end_idx - n]) / n, dtype=np.float64)
+
+
+def vt_windows(data_dir: Path, db: str, name: str, base: VtParams) -> VtWindows:
+    """Features of every window the streaming detector would judge (cached per record)."""
+    rec = load_record(data_dir, db, name)
+    fs = rec.fs_hz
+    hop_n = max(1, round(base.hop_s * fs))
+    win_n = round(base.window_s * fs)
+    need_n = round((base.window_s + MARGIN_S) * fs)
+    first = -(-need_n // hop_n) * hop_n
+    ends = np.arange(first, rec.ecg_uv.size + 1, hop_n, dtype=np.int64)
+    cache = CACHE / f"{db}_{name}_{base.window_s:g}_{base.hop_s:g}.npz"
+    if cache.exists():
+        feats = np.load(cache)["features"]
+    else:
+        feats = np.empty((ends.size, N_VT_FEATURES))
+        for i, e in enumerate(ends):
+            raw = rec.ecg_uv[e - need_n : e]
+            feats[i] = vt_window_features(np.nan_to_num(raw), fs, base.window_s)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, features=feats)
+    vent = rec.mask(VF_CODES | VT_CODES)
+    return VtWindows(
+        rec,
+        ends,
+        feats,
+        _fraction(vent, ends, win_n),
+        _fraction(rec.mask(NOISE_CODES), ends, win_n),
+    )
+
+
+def window_probability(ws: VtWindows, params: VtParams) -> NDArray[np.float64]:
+    """P(ventricular) of each window as the detector computes it (amplitude gate applied)."""
+    z = (ws.features - np.asarray(params.feature_mean)) / np.asarray(params.feature_scale)
+    prob = 1.0 / (1.0 + np.exp(-np.clip(z @ np.asarray(params.coef) + params.intercept, -50, 50)))
+    return np.where(ws.features[:, 8] >= math.log10(MIN_STD_UV), prob, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class VtScore:
+    """How the window detector met one record's ventricular episodes.
+
+    Attributes
+    ----------
+    key : str
+        ``db/name``.
+    hours : float
+        Record length, h.
+    episodes : tuple[tuple[str, float, float, float | None], ...]
+        ``(kind, start_s, duration_s, delay_s or None)`` of every VT / VF episode of at least
+        ``MIN_EPISODE_S`` (delay: first decision inside the episode or up to one window after).
+    false_decisions : int
+        VT decisions outside every VT/VF episode (plus one window).
+    """
+
+    key: str
+    hours: float
+    episodes: tuple[tuple[str, float, float, float | None], ...]
+    false_decisions: int
+
+
+def score_vt(rec: RecordData, changes: Sequence[DetectorChange], window_s: float) -> VtScore:
+    """Score detector changes against the VT/VF episodes of a record."""
+    fs = rec.fs_hz
+    lag = round(window_s * fs)
+    on_times = [c.decided_idx for c in changes if c.rhythm == "VF"]
+    on_iv: list[tuple[int, int]] = []
+    cur: int | None = None
+    for c in changes:
+        if c.rhythm == "VF" and cur is None:
+            cur = c.decided_idx
+        elif c.rhythm != "VF" and cur is not None:
+            on_iv.append((cur, c.decided_idx))
+            cur = None
+    if cur is not None:
+        on_iv.append((cur, rec.ecg_uv.size + lag + 1))
+    eps: list[tuple[str, int, int]] = [("VF", a, b) for a, b in rec.vf_episodes]
+    eps += [("VT", a, b) for a, b in rec.vt_episodes]
+    out: list[tuple[str, float, float, float | None]] = []
+    for kind, a, b in eps:
+        if (b - a) / fs < MIN_EPISODE_S:
+            continue
+        hits = [max(on, a) for on, off in on_iv if on < b + lag and off > a]
+        out.append((kind, a / fs, (b - a) / fs, (min(hits) - a) / fs if hits else None))
+    false_n = sum(1 for t in on_times if not any(a <= t < b + lag for _, a, b in eps))
+    return VtScore(rec.key, rec.ecg_uv.size / fs / 3600, tuple(out), false_n)
+
+
+def _replay(ws: VtWindows, prob: NDArray[np.float64], params: VtParams) -> VtScore:
+    changes = simulate_votes(
+        prob >= params.threshold,
+        ws.end_idx,
+        round(params.window_s * ws.record.fs_hz),
+        params.k_on,
+        params.n_on,
+        params.n_off,
+    )
+    return score_vt(ws.record, changes, params.window_s)
+
+
+def cost(scores: Sequence[VtScore]) -> float:
+    """``MISS_COST`` per episode not decided within ``DEADLINE_S`` + 1 per false decision."""
+    total = 0.0
+    for s in scores:
+        total += s.false_decisions
+        total += sum(MISS_COST for ep in s.episodes if ep[3] is None or ep[3] > DEADLINE_S)
+    return total
+
+
+def vt_tune(windows: Sequence[VtWindows], base: VtParams) -> VtParams:
+    """Fit the logistic model and choose threshold and k-of-n on ``windows``.
+
+    Raises
+    ------
+    ValueError
+        If the windows hold no ventricular or no other window.
+    """
+    xs, ys = [], []
+    for ws in windows:
+        pos = ws.vent_frac >= POS_MIN_FRAC
+        keep = pos | (ws.vent_frac == 0.0)
+        xs.append(ws.features[keep])
+        ys.append(pos[keep])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    n_pos = int(y.sum())
+    if n_pos in (0, y.size):
+        msg = "tuning needs ventricular and other windows"
+        raise ValueError(msg)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    weight = np.where(y, 0.5 / n_pos, 0.5 / (y.size - n_pos)) * y.size
+    coef, intercept = fit_logistic((x - mean) / scale, y, weight)
+    params = replace(
+        base,
+        feature_mean=tuple(float(v) for v in mean),
+        feature_scale=tuple(float(v) for v in scale),
+        coef=tuple(float(v) for v in coef),
+        intercept=intercept,
+        n_off=N_OFF,
+    )
+    probs = [window_probability(ws, params) for ws in windows]
+    best = (math.inf, params)
+    for thr in THRESHOLD_GRID:
+        for k_on, n_on in K_OF_N_GRID:
+            p = replace(params, threshold=thr, k_on=k_on, n_on=n_on)
+            c = cost([_replay(ws, pr, p) for ws, pr in zip(windows, probs, strict=True)])
+            if c < best[0]:
+                best = (c, p)
+    logger.info(
+        "VT tuned: threshold %.3f, %d of %d, cost %.1f",
+        best[1].threshold,
+        best[1].k_on,
+        best[1].n_on,
+        best[0],
+    )
+    return best[1]
+
+
+def vt_records(data_dir: Path) -> list[tuple[str, str]]:
+    """``(db, name)`` of vfdb (all present) and every mitdb record."""
+    vf = (data_dir / "vfdb" / "RECORDS").read_text().split()
+    mit = (data_dir / "mitdb" / "RECORDS").read_text().split()
+    return [("vfdb", n) for n in vf] + [("mitdb", n) for n in mit]
+
+
+def cross_validate(
+    windows: Sequence[VtWindows], base: VtParams
+) -> tuple[list[VtScore], dict[str, VtParams]]:
+    """Leave-one-record-out: each record scored by parameters tuned without it."""
+    scores: list[VtScore] = []
+    fold: dict[str, VtParams] = {}
+    for i, ws in enumerate(windows):
+        params = vt_tune([w for j, w in enumerate(windows) if j != i], base)
+        fold[ws.record.key] = params
+        scores.append(_replay(ws, window_probability(ws, params), params))
+        logger.info("CV %s: %s", ws.record.key, scores[-1])
+    return scores, fold
+
+
+def summary(scores: Sequence[VtScore]) -> dict[str, object]:
+    """Episode sensitivity within the deadline, delays and false decisions per hour."""
+    out: dict[str, object] = {}
+    for kind in ("VF", "VT"):
+        eps = [e for s in scores for e in s.episodes if e[0] == kind]
+        ok = [e[3] for e in eps if e[3] is not None and e[3] <= DEADLINE_S]
+        out[kind] = {
+            "episodes": len(eps),
+            "within_10_s": len(ok),
+            "delay_median_s": float(np.median(ok)) if ok else None,
+            "delay_max_s": max(ok) if ok else None,
+        }
+    hours = sum(s.hours for s in scores)
+    false_n = sum(s.false_decisions for s in scores)
+    out["false"] = {"n": false_n, "hours": round(hours, 2), "per_hour": round(false_n / hours, 3)}
+    return out
+
+
+def params_json(p: VtParams) -> dict[str, object]:
+    """Parameters as a JSON-able dict."""
+    return dataclasses.asdict(p)
