@@ -343,6 +343,49 @@ class ActiveAlarmsMessage(_Message):
     )
 
 
+ECG_LEASE_S: Final = 30.0
+"""A live ECG stream stops this long after the last lease renewal (a station that died), s.
+Three renewals per lease (:data:`ECG_LEASE_RENEW_S`): two lost QoS 1 renewals do not stop it."""
+
+ECG_LEASE_RENEW_S: Final = 10.0
+"""A watching station renews its lease this often, s."""
+
+
+class EcgChunkMessage(_Message):
+    """Consecutive live ECG samples of one bed, QoS 0 on ``.../ecg`` (off by default).
+
+    Published only while at least one station holds a lease (:class:`EcgControl`); chunks
+    are dropped, never queued, when the link is slow (the live view shows the present).
+    """
+
+    fs_hz: float = Field(gt=0, description="Sampling rate of samples_uv, Hz.")
+    t0_s: float = Field(description="Stream time of samples_uv[0], s.")
+    samples_uv: list[int | None] = Field(
+        description="ECG, µV, rounded to integers; null where the sensor flagged a sample invalid."
+    )
+    beats_t_s: list[float] = Field(
+        default_factory=list, description="Stream times of R-peaks in the chunk, s (if known)."
+    )
+
+
+class EcgControl(_Message):
+    """A station turning a bed's live ECG on (for ``lease_s``) or off, on ``.../ecg/control``.
+
+    ``device_id`` is the sender's identity (as in :class:`AlarmAck`). A watching station renews
+    its lease every :data:`ECG_LEASE_RENEW_S` and sends ``on=false`` when its last viewer
+    leaves; a bed keeps one lease per ``station_id`` and streams while any is unexpired, so a
+    station that dies stops its stream after ``lease_s`` at most.
+    """
+
+    station_id: str = Field(
+        pattern=r"^[A-Za-z0-9_.:@-]{1,64}$", description="Identity of the requesting station."
+    )
+    on: bool = Field(description="True: stream for lease_s from now; false: drop this lease.")
+    lease_s: float = Field(
+        default=ECG_LEASE_S, gt=0, le=600, description="Lease length from reception, s."
+    )
+
+
 class AlarmAck(_Message):
     """Acknowledgement of one alarm by a nurse station, on ``.../alarms/ack``."""
 
@@ -438,7 +481,14 @@ class ManualObservations(BaseModel):
 
 
 TopicKind = Literal[
-    "status", "vitals", "alarms", "alarms/ack", "alarms/active", "ecg", "observations"
+    "status",
+    "vitals",
+    "alarms",
+    "alarms/ack",
+    "alarms/active",
+    "ecg",
+    "ecg/control",
+    "observations",
 ]
 
 OBSERVATIONS_TOPIC_KIND: Final = "observations"
@@ -450,6 +500,8 @@ PAYLOAD_MODELS: Final[dict[str, type[_Message]]] = {
     "alarms": AlarmEvent,
     "alarms/ack": AlarmAck,
     "alarms/active": ActiveAlarmsMessage,
+    "ecg": EcgChunkMessage,
+    "ecg/control": EcgControl,
 }
 """Topic suffix → payload model; the registry exported by ``bedside schema``."""
 

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from agent.alarms.engine import AlarmEngine, ConditionSpec, Finding
 from agent.config import AgentConfig
@@ -165,6 +165,15 @@ class AlarmSink(Protocol):
         ...
 
 
+@runtime_checkable
+class LiveEcgSink(Protocol):
+    """A sink that can also stream the live ECG (the MQTT publisher: ``.../ecg`` while leased)."""
+
+    def offer_ecg(self, chunk: EcgChunk) -> None:
+        """Take one chunk as the source delivered it; must return at once (drop, never wait)."""
+        ...
+
+
 @dataclass(slots=True)
 class RunStats:
     """Counters of one run (published in ``status.counters``).
@@ -225,7 +234,8 @@ class AgentRuntime:
     source
         Where frames come from.
     sink
-        Where alarms, vitals and status go.
+        Where alarms, vitals and status go; a :class:`LiveEcgSink` (the MQTT publisher) is
+        also offered every ECG chunk as it arrives, before the core's queue.
     models
         The loaded models (:func:`agent.inference.bundle.load_models`, once per process).
     inbox
@@ -265,6 +275,9 @@ class AgentRuntime:
         self.inbox = inbox if inbox is not None else StationInbox()
         self.stats = RunStats()
         self._observer = on_output
+        # the live ECG path: each chunk goes to the sink before the core's queue; the sink drops
+        # it unless a station watches, and never blocks (it must not slow the core)
+        self._offer_ecg = sink.offer_ecg if isinstance(sink, LiveEcgSink) else None
         self.driver = CoreDriver(cfg, models, self._emit, clock=clock, stage_times=stage_times)
         self._wave = FrameQueue(WAVE_QUEUE_CHUNKS)
         self._last_rr: tuple[float, int] | None = None  # (stream t_s, arrival monotonic ns)
@@ -418,6 +431,8 @@ class AgentRuntime:
                         break
                 if isinstance(frame, EcgChunk | RrIntervals):
                     self._last_data_ns = time.monotonic_ns()
+                if self._offer_ecg is not None and isinstance(frame, EcgChunk):
+                    self._offer_ecg(frame)
                 self._queued += 1
                 if self.backpressure:
                     await self._wave.put(frame)

@@ -5,7 +5,7 @@ publishes on the real topics with the real payloads of :mod:`agent.messages`: a 
 ``status``, ``vitals`` at 1 Hz (HR, SpO2, respiration, temperature, rhythm and NEWS2 computed by
 :mod:`agent.vitals` from what the bed has, manual observations included), ``alarms`` with
 evidence (a 6 s ECG strip at 130 Hz, the labelled beats, the RR intervals), and the live
-``ecg`` waveform only while a station holds a lease on it (:mod:`agent.station.wire`).
+``ecg`` waveform only while a station holds a lease on it (:class:`agent.messages.EcgControl`).
 
 It behaves like an agent towards a station: an ``alarms/ack`` is confirmed with an ``updated``
 event (``acknowledged`` true, and ``acknowledged_by`` when the wire model has that field);
@@ -47,6 +47,7 @@ from agent.config import parse_mqtt_url
 from agent.errors import BedsideError, BrokerUnreachableError
 from agent.messages import (
     AamiClass,
+    ActiveAlarmsMessage,
     AlarmAck,
     AlarmCode,
     AlarmCondition,
@@ -55,6 +56,8 @@ from agent.messages import (
     AlarmLifecycle,
     AlarmPriority,
     BeatEvidence,
+    EcgChunkMessage,
+    EcgControl,
     EcgStrip,
     ManualObservations,
     News2Parameter,
@@ -63,7 +66,6 @@ from agent.messages import (
     VitalsMessage,
     topic,
 )
-from agent.station.wire import EcgChunk, EcgControl, ecg_control_topic, ecg_topic
 from agent.vitals.news2 import News2Result
 from agent.vitals.observations import VitalsStore
 
@@ -315,13 +317,16 @@ class WardSim:
             client_id=f"{b.device_id}-{uuid.uuid4().hex[:6]}",
             protocol=mqtt.MQTTv5,
         )
-        will = StatusMessage(device_id=b.device_id, ts_utc=datetime.now(UTC), state="offline")
-        c.will_set(topic(b.unit, b.bed, "status"), will.model_dump_json(), qos=1, retain=True)
+        will = StatusMessage(
+            device_id=b.device_id, ts_utc=datetime.now(UTC), state="offline", last_will=True
+        )
+        will_json = will.model_dump_json(exclude_none=True)
+        c.will_set(topic(b.unit, b.bed, "status"), will_json, qos=1, retain=True)
         c.reconnect_delay_set(1, 5)
         subs = [
             (topic(b.unit, b.bed, "alarms/ack"), 1),
             (topic(b.unit, b.bed, "observations"), 1),
-            (ecg_control_topic(b.unit, b.bed), 1),
+            (topic(b.unit, b.bed, "ecg/control"), 1),
         ]
 
         def on_connect(client: mqtt.Client, *_: object) -> None:
@@ -361,7 +366,10 @@ class WardSim:
         target = client or b.client
         if target is not None:
             target.publish(
-                topic(b.unit, b.bed, "status"), msg.model_dump_json(), qos=1, retain=True
+                topic(b.unit, b.bed, "status"),
+                msg.model_dump_json(exclude_none=True),
+                qos=1,
+                retain=True,
             )
 
     # ------------------------------------------------------------ lifecycle
@@ -562,14 +570,15 @@ class WardSim:
         ):
             self._raise(b, EVENTS["asystole"], onset_s=b.last_beat_s)
         if any(end > b.t_s for end in b.leases.values()):
-            chunk = EcgChunk(
+            chunk = EcgChunkMessage(
                 device_id=b.device_id,
+                ts_utc=self._now_utc(b, float(t[0])),
                 fs_hz=FS_HZ,
                 t0_s=round(float(t[0]), 4),
                 samples_uv=[round(x) for x in samples.tolist()],
                 beats_t_s=[round(x, 3) for x in new_beats],
             )
-            self._publish(b, ecg_topic(b.unit, b.bed), chunk.model_dump_json(), qos=0)
+            self._publish(b, topic(b.unit, b.bed, "ecg"), chunk.model_dump_json(), qos=0)
         if vitals:
             self._vitals(b)
 
@@ -655,6 +664,14 @@ class WardSim:
     def _send(self, b: _Bed, ev: AlarmEvent) -> None:
         self._publish(b, topic(b.unit, b.bed, "alarms"), ev.model_dump_json(), qos=1)
         self.published_alarm_events += 1
+        # like the agent: the retained list of active alarms after every change (DESIGN.md)
+        active = ActiveAlarmsMessage(
+            device_id=b.device_id,
+            ts_utc=ev.ts_utc,
+            alarms=sorted((a.event for a in b.alarms.values()), key=lambda e: e.onset_utc),
+        )
+        active_topic = topic(b.unit, b.bed, "alarms/active")
+        self._publish(b, active_topic, active.model_dump_json(), qos=1, retain=True)
 
     def _raise(self, b: _Bed, spec: EventSpec, *, onset_s: float) -> None:
         if spec.condition in b.alarms:

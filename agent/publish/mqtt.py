@@ -56,6 +56,8 @@ from agent.messages import (
     AlarmLifecycle,
     AlarmPhase,
     AlarmState,
+    EcgChunkMessage,
+    EcgControl,
     ManualObservations,
     StatusMessage,
     VitalsMessage,
@@ -63,6 +65,7 @@ from agent.messages import (
     utc_now,
 )
 from agent.publish.outbox import Outbox, OutboxBusyError, OutboxError
+from firmware_bridge.frames import EcgChunk
 
 __all__ = [
     "DELIVERY_PROBLEM_CODES",
@@ -79,6 +82,7 @@ logger = logging.getLogger(__name__)
 QOS_ALARM: Final = 1  # DESIGN.md: alarms QoS 1
 QOS_STATUS: Final = 1  # retained status and last will must not be lost
 QOS_VITALS: Final = 0  # DESIGN.md: vitals QoS 0, 1 Hz; a stale value is worthless
+QOS_ECG: Final = 0  # DESIGN.md: live ECG QoS 0; a late chunk is worthless, never queued
 
 RECONNECT_MIN_DELAY_S: Final = 1
 """First reconnect attempt after an outage; paho doubles it on each failure."""
@@ -350,6 +354,11 @@ class MqttPublisher:
         self.on_observations = on_observations
         self.on_problem = on_problem
         self._obs_topic = topic(bed.unit, bed.bed, "observations")
+        self._ecg_topic = topic(bed.unit, bed.bed, "ecg")
+        self._ecg_control_topic = topic(bed.unit, bed.bed, "ecg/control")
+        self._ecg_leases: dict[str, float] = {}  # station_id → lease end, time.monotonic() s
+        self._ecg_info: mqtt.MQTTMessageInfo | None = None  # the ECG chunk paho still holds
+        self._ecg_streaming = False
         self._status_topic = topic(bed.unit, bed.bed, "status")
         self._alarm_topic = topic(bed.unit, bed.bed, "alarms")
         self._active_topic = topic(bed.unit, bed.bed, "alarms/active")
@@ -375,6 +384,13 @@ class MqttPublisher:
             "mqtt_observations_received": 0,
             "mqtt_observations_invalid": 0,
             "mqtt_acks_invalid": 0,
+            "ecg_controls_received": 0,
+            "ecg_controls_invalid": 0,
+            "ecg_chunks_published": 0,
+            "ecg_chunks_dropped": 0,
+            "ecg_chunks_unleased": 0,
+            "ecg_stream_starts": 0,
+            "ecg_stream_stops": 0,
             "outbox_retries": 0,
             "outbox_failures": 0,
             "alarms_ended_after_restart": 0,
@@ -487,6 +503,49 @@ class MqttPublisher:
         )
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._count("mqtt_vitals_dropped")
+
+    def offer_ecg(self, chunk: EcgChunk) -> None:
+        """Publish a live ECG chunk on ``.../ecg`` (QoS 0) if a station holds a lease; never waits.
+
+        Called on the event loop for every chunk the source delivers. Without an unexpired
+        lease (:class:`~agent.messages.EcgControl`, one per station, ``lease_s`` from its
+        reception) the chunk is ignored (``ecg_chunks_unleased``). While leased, at most one
+        chunk is in paho's hands: if the previous one has not been written to the socket yet
+        (a slow link, the broker gone), this one is dropped (``ecg_chunks_dropped``), so the
+        live view never queues and never delays alarms. ``ecg_stream_starts`` /
+        ``ecg_stream_stops`` count the transitions (the last lease expired or was released).
+        """
+        now = time.monotonic()
+        with self._lock:
+            leased = any(end > now for end in self._ecg_leases.values())
+            if not leased:
+                self._ecg_leases.clear()
+            was = self._ecg_streaming
+            self._ecg_streaming = leased
+            if leased != was:
+                self.counters["ecg_stream_starts" if leased else "ecg_stream_stops"] += 1
+            if not leased:
+                self.counters["ecg_chunks_unleased"] += 1
+                return
+            busy = self._ecg_info is not None and not self._ecg_info.is_published()
+            if busy or not self._connected:
+                self.counters["ecg_chunks_dropped"] += 1
+                return
+        samples = chunk.samples_uv
+        msg = EcgChunkMessage(
+            device_id=self.bed.device_id,
+            ts_utc=chunk.t0_utc,
+            fs_hz=chunk.fs_hz,
+            t0_s=round(chunk.first_sample_idx / chunk.fs_hz, 4),
+            samples_uv=[None if v != v else round(float(v)) for v in samples.tolist()],
+        )
+        info = self._client.publish(self._ecg_topic, msg.model_dump_json().encode(), qos=QOS_ECG)
+        with self._lock:
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._ecg_info = info
+                self.counters["ecg_chunks_published"] += 1
+            else:
+                self.counters["ecg_chunks_dropped"] += 1
 
     def publish_status(self, counters: dict[str, int]) -> None:
         """Publish the retained ``online`` status with the pipeline's counters and ours.
@@ -746,7 +805,11 @@ class MqttPublisher:
                 self.counters["mqtt_connects"] += 1
                 reconnect = self.counters["mqtt_connects"] > 1
             self._publish_online()
-            client.subscribe([(self._ack_topic, 1), (self._obs_topic, 1)])
+            with self._lock:
+                self._ecg_info = None  # paho dropped what it held for the old connection
+            client.subscribe(
+                [(self._ack_topic, 1), (self._obs_topic, 1), (self._ecg_control_topic, 1)]
+            )
             rows = self._outbox.pending()
             for row_id, row_topic, payload in rows:
                 self._send_row(row_id, row_topic, payload)
@@ -821,6 +884,9 @@ class MqttPublisher:
         if msg.topic == self._obs_topic:
             self._on_observations(msg)
             return
+        if msg.topic == self._ecg_control_topic:
+            self._on_ecg_control(msg)
+            return
         if msg.topic != self._ack_topic:
             return
         try:
@@ -859,3 +925,23 @@ class MqttPublisher:
                 self.on_observations(obs)
             except Exception:
                 logger.exception("on_observations callback failed")
+
+    def _on_ecg_control(self, msg: mqtt.MQTTMessage) -> None:
+        """Take or release one station's live ECG lease (paho's thread)."""
+        try:
+            ctl = EcgControl.model_validate_json(msg.payload)
+        except ValidationError as err:
+            self._count("ecg_controls_invalid")
+            logger.warning(
+                "ignored an invalid ecg control on %s: %s", msg.topic, err.errors()[0]["msg"]
+            )
+            return
+        with self._lock:
+            self.counters["ecg_controls_received"] += 1
+            if ctl.on:
+                self._ecg_leases[ctl.station_id] = time.monotonic() + ctl.lease_s
+            else:
+                self._ecg_leases.pop(ctl.station_id, None)
+        logger.info(
+            "live ECG %s by %s (%g s lease)", "on" if ctl.on else "off", ctl.station_id, ctl.lease_s
+        )

@@ -29,13 +29,21 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 
-from agent.messages import AlarmAck, ManualObservations, topic, utc_now, validate_bed_segment
+from agent.messages import (
+    ECG_LEASE_RENEW_S,
+    ECG_LEASE_S,
+    AlarmAck,
+    EcgControl,
+    ManualObservations,
+    topic,
+    utc_now,
+    validate_bed_segment,
+)
 from agent.station.config import StationConfig
 from agent.station.db import AlarmQuery, Database, iter_csv
 from agent.station.ingest import DbWriter, StationMqtt
 from agent.station.users import User, authenticate, end_session, session_user, start_session
 from agent.station.ward import Ward
-from agent.station.wire import ECG_LEASE_RENEW_S, ECG_LEASE_S, EcgControl, ecg_control_topic
 
 __all__ = ["SESSION_COOKIE", "StationCore", "create_app"]
 
@@ -191,9 +199,15 @@ class StationCore:
     # ------------------------------------------------------------ live ECG leases
     async def _publish_ecg_control(self, key: str, *, on: bool) -> None:
         unit, _, bed = key.partition("/")
-        ctl = EcgControl(station_id=self.config.station_id, on=on, lease_s=ECG_LEASE_S)
+        ctl = EcgControl(
+            device_id=self.config.station_id,
+            ts_utc=utc_now(),
+            station_id=self.config.station_id,
+            on=on,
+            lease_s=ECG_LEASE_S,
+        )
         await asyncio.to_thread(
-            self.mqtt.publish, ecg_control_topic(unit, bed), ctl.model_dump_json().encode()
+            self.mqtt.publish, topic(unit, bed, "ecg/control"), ctl.model_dump_json().encode()
         )
 
     async def watch(self, client: _Client, key: str | None) -> None:

@@ -27,13 +27,13 @@ from agent.messages import (
     AlarmEvent,
     AlarmLifecycle,
     AlarmPriority,
+    EcgChunkMessage,
     StatusMessage,
     VitalsMessage,
     decode_payload,
     parse_topic,
     validate_bed_segment,
 )
-from agent.station.wire import EcgChunk
 
 __all__ = [
     "OFFLINE_CONDITION",
@@ -84,7 +84,7 @@ class BedView:
     vitals: VitalsMessage | None = None
     vitals_rx_utc: datetime | None = None
     alarms: dict[str, AlarmView] = field(default_factory=dict)
-    ecg: deque[EcgChunk] = field(default_factory=lambda: deque(maxlen=RECENT_ECG_CHUNKS))
+    ecg: deque[EcgChunkMessage] = field(default_factory=lambda: deque(maxlen=RECENT_ECG_CHUNKS))
 
     def top_rank(self) -> int:
         """Return the most urgent active alarm's rank (3 when none); offline counts as medium."""
@@ -101,7 +101,7 @@ class Change:
     bed: BedKey | None = None
     alarm: AlarmEvent | None = None
     vitals: VitalsMessage | None = None
-    ecg: EcgChunk | None = None
+    ecg: EcgChunkMessage | None = None
     invalid: bool = False
 
 
@@ -135,7 +135,7 @@ class Ward:
         key = (unit, bed_name)
         if kind == "ecg":
             try:
-                chunk = EcgChunk.model_validate_json(payload)
+                chunk = EcgChunkMessage.model_validate_json(payload)
             except ValidationError:
                 self.invalid_payloads += 1
                 return Change(invalid=True)
