@@ -15,8 +15,9 @@ files):
   ``use_identity_as_username true``, ``allow_anonymous false``, persistence on (the agents'
   sessions and queued acknowledgements survive a broker restart), and per-identity ACLs: a bed
   writes only its own ``status``, ``vitals``, ``alarms``, ``alarms/active`` and ``ecg`` and reads
-  only its own ``alarms/ack`` and ``observations``; a station reads its units and is the only
-  identity that may write ``alarms/ack`` and ``observations``, for the units it serves.
+  only its own ``alarms/ack``, ``observations`` and ``ecg/control``; a station reads its units
+  and is the only identity that may write ``alarms/ack``, ``observations`` and ``ecg/control``
+  (the live ECG lease), for the units it serves.
 
 Identities use dots (``bed.ward1.bed3``) because unit and bed names cannot contain one
 (:func:`agent.messages.validate_bed_segment`): no two beds can map to one identity.
@@ -61,8 +62,8 @@ CA_VALIDITY_DAYS: Final = 3650
 """Ten years: the site CA outlives many leaf renewals; re-provisioning reuses it."""
 
 BED_WRITE_TOPICS: Final = ("status", "vitals", "alarms", "alarms/active", "ecg")
-BED_READ_TOPICS: Final = ("alarms/ack", "observations")
-STATION_WRITE_TOPICS: Final = ("alarms/ack", "observations")
+BED_READ_TOPICS: Final = ("alarms/ack", "observations", "ecg/control")
+STATION_WRITE_TOPICS: Final = ("alarms/ack", "observations", "ecg/control")
 
 
 class ProvisionError(BedsideError):

@@ -24,6 +24,7 @@ from agent.errors import BrokerUnreachableError
 from agent.messages import (
     AlarmAck,
     AlarmEvent,
+    EcgControl,
     ManualObservations,
     topic,
 )
@@ -31,7 +32,7 @@ from agent.provision import SiteFiles, StationSpec, provision_site
 from agent.publish.broker import MosquittoBroker, free_port, mosquitto_path
 from agent.publish.mqtt import DeliveryError, MqttPublisher
 from agent.publish.subscriber import MqttSubscriber
-from tests.agent.publish.test_mqtt import make_alarm
+from tests.agent.publish.test_mqtt import make_alarm, wait_until
 
 SAFETY_TIMEOUT_S = 20.0
 BED1 = BedConfig(unit="ward1", bed="bed1", device_id="agent-bed1")
@@ -116,6 +117,13 @@ def _obs() -> bytes:
     )
 
 
+def _ecg_on(station: str) -> bytes:
+    ctl = EcgControl(
+        device_id=station, ts_utc=datetime.now(UTC), station_id=station, on=True, lease_s=30.0
+    )
+    return ctl.model_dump_json().encode()
+
+
 def test_agent_and_station_work_and_others_are_refused(site: Site, tmp_path: Path) -> None:
     acks: list[AlarmAck] = []
     observations: list[ManualObservations] = []
@@ -149,6 +157,7 @@ def test_agent_and_station_work_and_others_are_refused(site: Site, tmp_path: Pat
     )
     alarms, ack_topic = topic("ward1", "bed1", "alarms"), topic("ward1", "bed1", "alarms/ack")
     obs_topic = topic("ward1", "bed1", "observations")
+    ecg_control = topic("ward1", "bed1", "ecg/control")
     try:
         agent.connect()
         station.connect()
@@ -166,6 +175,7 @@ def test_agent_and_station_work_and_others_are_refused(site: Site, tmp_path: Pat
             (alarms, forged),
             (ack_topic, _ack(real.alarm_id, "intruder")),
             (obs_topic, _obs()),
+            (ecg_control, _ecg_on("intruder")),  # only stations turn a bed's live ECG on
         ):
             assert not intruder.publish(name, payload), name
             assert intruder.last_refusal is not None
@@ -180,10 +190,14 @@ def test_agent_and_station_work_and_others_are_refused(site: Site, tmp_path: Pat
         assert got_ack.wait(SAFETY_TIMEOUT_S)
         assert station.publish(obs_topic, _obs())
         inbox.wait_for(obs_topic)
+        assert station.publish(ecg_control, _ecg_on("nurse1"))
+        inbox.wait_for(ecg_control)
+        wait_until(lambda: agent.counters["ecg_controls_received"] == 1, SAFETY_TIMEOUT_S)
         # nothing forged arrived anywhere (the refusals were answered before these succeeded)
         assert [a.station_id for a in acks] == ["nurse1"]
         assert len(inbox.wait_for(alarms)) == 1
         assert len(inbox.wait_for(ack_topic)) == 1
+        assert len(inbox.wait_for(ecg_control)) == 1
     finally:
         intruder.close()
         station.close()
