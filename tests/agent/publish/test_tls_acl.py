@@ -5,11 +5,14 @@ The agent of ward1/bed1 and the station nurse1 work with their certificates. An 
 client cannot connect at all; a client holding bed2's certificate, and the station itself for
 the bed's own topics, can publish neither an alarm, nor an ack, nor observations for bed1: the
 broker answers PUBACK "Not authorized" (MQTT v5 reason 0x87) and nothing reaches the agent or
-the station.
+the station. The terminal station's ``--ack`` closes the loop over TLS: confirmed by the agent
+with its certificate, refused by the broker with another bed's.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,11 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from agent.alarms.engine import AlarmEngine, ConditionSpec, Finding
 from agent.config import BedConfig, MqttConfig
 from agent.errors import BrokerUnreachableError
 from agent.messages import (
     AlarmAck,
+    AlarmCode,
+    AlarmCondition,
     AlarmEvent,
+    AlarmPriority,
     EcgControl,
     ManualObservations,
     topic,
@@ -239,4 +246,96 @@ def test_alarm_refused_by_the_acl_stays_in_the_outbox(site: Site, tmp_path: Path
         assert agent.pending_alarms() == 1
         assert [a.alarm_id for a in agent.active_alarms()] == [alarm.alarm_id]
     finally:
+        agent.close()
+
+
+def _station_ack(
+    site: Site, cert: str, station_id: str, alarm_id: str
+) -> subprocess.CompletedProcess[str]:
+    """``bedside nurse-station --ack`` over mqtts with ``cert``'s certificate (the real CLI)."""
+    crt, key = site.files.beds[cert] if "/" in cert else site.files.stations[cert]
+    args = [
+        "nurse-station",
+        "--broker",
+        site.url,
+        "--ca",
+        str(site.files.ca_cert),
+        "--cert",
+        str(crt),
+        "--key",
+        str(key),
+        "--station-id",
+        station_id,
+        "--ack",
+        f"ward1/bed1:{alarm_id}",
+        "--ack-timeout",
+        str(SAFETY_TIMEOUT_S),
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_station_ack_over_tls_is_confirmed_by_the_agent(site: Site, tmp_path: Path) -> None:
+    """The closed loop over TLS: the station's --ack with its certificate, the agent's
+    confirmation (``updated`` with ``acknowledged_by``), exit 0; another bed's certificate
+    cannot ack (exit 1, the broker's refusal), an unknown id exits 2."""
+    engine = AlarmEngine(
+        [ConditionSpec(AlarmCode.ASYSTOLE, AlarmPriority.HIGH, AlarmCondition.PHYSIOLOGICAL)],
+        device_id=BED1.device_id,
+        stream_start_utc=datetime.now(UTC),
+    )
+    acks: list[AlarmAck] = []
+    cfg = site.security("ward1/bed1").model_copy(update={"outbox_path": tmp_path / "o.sqlite3"})
+
+    def on_ack(ack: AlarmAck) -> None:  # what the runtime does with an ack
+        acks.append(ack)
+        for event in engine.acknowledge(ack.alarm_id, 70.0, by=ack.station_id):
+            agent.publish_alarm(event)
+
+    agent = MqttPublisher(cfg, BED1, source_desc="t", agent_version="0", on_ack=on_ack)
+    inbox = Inbox()
+    watcher = MqttSubscriber(
+        site.url,
+        [topic("ward1", "bed1", "alarms/active")],
+        on_message=inbox,
+        client_id=f"nurse1-watch-{uuid.uuid4().hex[:6]}",
+        security=site.security("nurse1"),
+    )
+    try:
+        agent.connect()
+        watcher.connect()
+        engine.update(64.0, [Finding(AlarmCode.ASYSTOLE, active=False)])
+        [raised] = engine.update(65.0, [Finding(AlarmCode.ASYSTOLE, active=True, message="A")])
+        agent.publish_alarm(raised)
+        # the bed's retained active list names the alarm before any station acks it
+        active_topic = topic("ward1", "bed1", "alarms/active")
+        while not any(raised.alarm_id.encode() in p for p in inbox.wait_for(active_topic)):
+            inbox.wait_for(active_topic, len(inbox.wait_for(active_topic)) + 1)
+
+        # another bed's certificate: the broker refuses the ack, the agent never sees it
+        intruder = _station_ack(site, "ward1/bed2", "nurse1", raised.alarm_id)
+        assert intruder.returncode == 1, intruder.stderr
+        assert "did not accept the ack" in intruder.stderr
+        assert "Not authorized" in intruder.stderr
+        assert "Traceback" not in intruder.stderr
+
+        # an id the bed does not list: exit 2, nothing sent
+        unknown = _station_ack(site, "nurse1", "nurse1", "0123456789abcdef")
+        assert unknown.returncode == 2, unknown.stderr
+        assert "has no active alarm 0123456789abcdef" in unknown.stderr
+
+        # the station's own certificate: confirmed by the agent
+        ok = _station_ack(site, "nurse1", "nurse1", raised.alarm_id)
+        assert ok.returncode == 0, ok.stderr
+        assert f"alarm {raised.alarm_id} acknowledged by nurse1" in ok.stdout
+        assert "(confirmed by the agent)" in ok.stdout
+        assert [a.station_id for a in acks] == ["nurse1"]
+        assert [a.acknowledged_by for a in agent.active_alarms()] == ["nurse1"]
+    finally:
+        watcher.close()
         agent.close()
