@@ -46,6 +46,7 @@ from agent.core.timing import StageTimes, timed
 from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
+from agent.runtime import check_ecg_rate
 from firmware_bridge.frames import EcgChunk, RrIntervals
 from firmware_bridge.transports.replay import WfdbReplaySource
 from firmware_bridge.transports.rr_replay import RrReplaySource
@@ -173,6 +174,7 @@ async def analyze_record(
             chunk_s=ANALYZE_CHUNK_S,
         )
         source_fs_hz = source.source_fs_hz
+        check_ecg_rate(source.fs_hz)  # outside 100-1000 Hz: one line, not a failure per beat
     result = RecordResult(
         record=source.record_name,
         fs_hz=source.fs_hz,

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from agent.errors import BedsideError
-from agent.messages import TOPIC_ROOT, validate_bed_segment
+from agent.messages import TOPIC_ROOT, validate_bed_identity, validate_bed_segment
 
 __all__ = [
     "SiteFiles",
@@ -334,6 +334,7 @@ def provision_site(
         for unit, bed in beds:
             validate_bed_segment(unit, "unit")
             validate_bed_segment(bed, "bed")
+            validate_bed_identity(unit, bed)  # no patient names (lowercase identifiers)
     except ValueError as err:
         raise ProvisionError(str(err)) from err
     if not broker_hosts:

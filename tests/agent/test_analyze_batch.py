@@ -303,3 +303,25 @@ def test_unreachable_scheduler_is_one_clear_error(
 
     with pytest.raises(BedsideError, match="cannot reach the Dask scheduler"):
         analyze_records([str(short_records["207"])], tmp_path, cfg, scheduler="tcp://127.0.0.1:9")
+
+
+def test_unsupported_rate_fails_the_record_in_one_line(
+    mitdb: Path, cfg: AgentConfig, tmp_path: Path
+) -> None:
+    """A 50 Hz record is refused before analysis (not one error per beat); others go on."""
+    rec = wfdb.rdrecord(str(mitdb / "100"), sampto=20 * 360, channels=[0])
+    low = rec.p_signal[::8, :]  # 45 Hz
+    wfdb.wrsamp(
+        "slow",
+        fs=45,
+        units=["mV"],
+        sig_name=["MLII"],
+        p_signal=low,
+        fmt=["16"],
+        write_dir=str(tmp_path),
+    )
+    report = analyze_records([str(tmp_path / "slow")], tmp_path / "out", cfg, jobs=1)
+    assert not report.results
+    assert len(report.failures) == 1
+    assert "45 Hz is not supported" in report.failures[0].message
+    assert "\n" not in report.failures[0].message
