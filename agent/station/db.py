@@ -85,6 +85,9 @@ CSV_COLUMNS: Final = (
 )
 """History CSV header: units in the column names (``_s`` seconds of stream time, ``_bpm``)."""
 
+STATION_CONDITIONS: Final = frozenset({"bed_offline"})
+"""Conditions the station itself raises (not published by an agent): a bed's last will."""
+
 QUERY_LIMIT_MAX: Final = 10_000
 """Most rows one history query returns (a day of a busy ward is a few hundred events)."""
 
@@ -270,6 +273,41 @@ class Database:
         with self.engine.begin() as conn:
             return len(conn.execute(stmt).all())
 
+    def store_station_events(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Store alarm events the station raised itself (a bed offline); return rows added.
+
+        Each row has every :class:`AlarmEventRow` column but ``id``; its ``event_key`` must be
+        derived from the alarm id and lifecycle only, so that several stations recording the
+        same will store it once.
+        """
+        if not rows:
+            return 0
+        ins = pg_insert if not self.is_sqlite else sqlite_insert
+        stmt = (
+            ins(AlarmEventRow)
+            .values(list(rows))
+            .on_conflict_do_nothing(index_elements=["event_key"])
+            .returning(AlarmEventRow.id)
+        )
+        with self.engine.begin() as conn:
+            return len(conn.execute(stmt).all())
+
+    def open_station_alarm(self, unit: str, bed: str, condition: str) -> str | None:
+        """Return the id of the bed's station-raised alarm of ``condition`` not yet cleared."""
+        stmt = (
+            select(AlarmEventRow.alarm_id, AlarmEventRow.lifecycle)
+            .where(
+                AlarmEventRow.unit == unit,
+                AlarmEventRow.bed == bed,
+                AlarmEventRow.condition == condition,
+            )
+            .order_by(AlarmEventRow.ts_utc.desc(), AlarmEventRow.id.desc())
+            .limit(1)
+        )
+        with self.session() as s:
+            row = s.execute(stmt).first()
+        return None if row is None or row.lifecycle == "cleared" else str(row.alarm_id)
+
     def store_trends(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert trend rows (keys: the :class:`TrendRow` columns but ``id``)."""
         if rows:
@@ -326,10 +364,17 @@ class Database:
         return max(strips, 0) + max(trends, 0)
 
     # ------------------------------------------------------------------ reads
-    def count_alarm_events(self) -> int:
-        """Return the number of alarm events stored."""
+    def count_alarm_events(self, *, agent_only: bool = True) -> int:
+        """Return the number of alarm events stored.
+
+        By default only those agents published, not the station's own
+        :data:`STATION_CONDITIONS` (the benchmark compares it with what the broker carried).
+        """
+        stmt = select(func.count()).select_from(AlarmEventRow)
+        if agent_only:
+            stmt = stmt.where(AlarmEventRow.condition.not_in(STATION_CONDITIONS))
         with self.session() as s:
-            return int(s.scalar(select(func.count()).select_from(AlarmEventRow)) or 0)
+            return int(s.scalar(stmt) or 0)
 
     def search(self, q: AlarmQuery) -> list[AlarmEventRow]:
         """Return stored alarm events matching ``q``, newest first."""

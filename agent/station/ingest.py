@@ -3,11 +3,19 @@
 :class:`StationMqtt` holds one paho-mqtt v5 client with two subscriptions, told apart by their
 MQTT v5 subscription identifiers (MQTT 5.0, 3.8.2.1.2):
 
-- ``live`` (:data:`LIVE_SUB_ID`): every bed's status, vitals, alarms, acks and live ECG, so this
-  station's browsers see everything;
-- ``persist`` (:data:`PERSIST_SUB_ID`): ``$share/GROUP/...`` alarms and vitals (MQTT 5.0,
-  4.8.2 shared subscriptions), so with several stations in one group each event reaches one
+- ``live`` (:data:`LIVE_SUB_ID`): every bed's status, vitals, alarms, retained active alarms,
+  acks and live ECG, so this station's browsers see everything;
+- ``persist`` (:data:`PERSIST_SUB_ID`): ``$share/GROUP/...`` alarms, vitals and status (MQTT
+  5.0, 4.8.2 shared subscriptions), so with several stations in one group each event reaches one
   station's :class:`DbWriter` (and the unique ``event_key`` stores it once even when it does not).
+
+Two things reach the database by the live subscription instead, since a shared subscription
+never receives retained messages (MQTT 5.0, 3.8.4): the events inside a bed's retained
+``alarms/active`` (a station that starts late stores the alarms raised before it; the same
+payload has the same ``event_key``, so nothing is stored twice). A bed's ``status`` turning
+``offline`` (its last will, or a clean stop) is stored as a station-raised ``bed_offline``
+alarm (raised, then cleared when the bed is back ``online``), with ids derived from the status
+message so that several stations store it once.
 
 :class:`DbWriter` is a thread that batches inserts off the event loop; it counts what it was
 given and what it stored, so the benchmark can show that nothing was lost between the broker
@@ -16,6 +24,8 @@ and the database.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import queue
 import ssl
@@ -34,9 +44,17 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.errors import BrokerUnreachableError
-from agent.messages import TOPIC_ROOT, AlarmEvent, VitalsMessage, parse_topic
+from agent.messages import (
+    TOPIC_ROOT,
+    ActiveAlarmsMessage,
+    AlarmEvent,
+    StatusMessage,
+    VitalsMessage,
+    parse_topic,
+)
 from agent.station.config import MqttSettings, RetentionSettings
 from agent.station.db import Database
+from agent.station.ward import OFFLINE_CONDITION, OFFLINE_PRIORITY, offline_alarm_id
 
 __all__ = ["LIVE_SUB_ID", "PERSIST_SUB_ID", "DbWriter", "StationMqtt", "WriterStats"]
 
@@ -46,9 +64,10 @@ LIVE_SUB_ID: Final = 1
 PERSIST_SUB_ID: Final = 2
 
 LIVE_FILTERS: Final = tuple(
-    f"{TOPIC_ROOT}/+/+/{k}" for k in ("status", "vitals", "alarms", "alarms/ack", "ecg")
+    f"{TOPIC_ROOT}/+/+/{k}"
+    for k in ("status", "vitals", "alarms", "alarms/active", "alarms/ack", "ecg")
 )
-PERSIST_KINDS: Final = ("alarms", "vitals")
+PERSIST_KINDS: Final = ("alarms", "vitals", "status")
 
 CONNECT_TIMEOUT_S: Final = 10.0
 """The station waits this long for the CONNACK and SUBACKs at start (a loaded 2-core box)."""
@@ -70,6 +89,8 @@ class WriterStats:
     alarm_events_received: int = 0
     alarm_events_stored: int = 0
     alarm_events_duplicate: int = 0
+    active_alarm_events_received: int = 0
+    offline_events_stored: int = 0
     trend_rows_stored: int = 0
     write_errors: int = 0
 
@@ -91,6 +112,8 @@ class DbWriter:
         self.stats = WriterStats()
         self._q: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self._last_trend: dict[tuple[str, str], datetime] = {}
+        self._open_offline: dict[tuple[str, str], str] = {}  # bed → its open bed_offline id
+        self._offline_checked: set[tuple[str, str]] = set()  # beds looked up in the database
         self._thread = threading.Thread(target=self._run, name="station-db-writer", daemon=True)
         self._idle = threading.Condition()
         self._pending = 0
@@ -134,6 +157,7 @@ class DbWriter:
     def _write(self, batch: list[tuple[str, Any]]) -> None:
         events: list[tuple[str, str, AlarmEvent, bytes, datetime]] = []
         trends: list[dict[str, Any]] = []
+        station_rows: list[dict[str, Any]] = []
         for _, (topic_name, payload, rx) in batch:
             parsed = parse_topic(topic_name)
             if parsed is None:
@@ -146,6 +170,20 @@ class DbWriter:
                     continue
                 self.stats.alarm_events_received += 1
                 events.append((unit, bed, ev, payload, rx))
+            elif kind == "alarms/active":
+                try:
+                    active = ActiveAlarmsMessage.model_validate_json(payload)
+                except ValueError:
+                    continue
+                for ev in active.alarms:
+                    self.stats.active_alarm_events_received += 1
+                    events.append((unit, bed, ev, ev.model_dump_json().encode(), rx))
+            elif kind == "status":
+                try:
+                    status = StatusMessage.model_validate_json(payload)
+                except ValueError:
+                    continue
+                station_rows.extend(self._offline_rows(unit, bed, status, payload, rx))
             elif kind == "vitals":
                 last = self._last_trend.get((unit, bed))
                 if last is not None and (rx - last).total_seconds() < self.trend_period_s:
@@ -170,6 +208,7 @@ class DbWriter:
         try:
             stored = self.db.store_alarm_events(events)
             self.db.store_trends(trends)
+            offline = self.db.store_station_events(station_rows)
         except Exception:
             logger.exception("database write failed (%d events, %d trends)", len(events), 0)
             self.stats.write_errors += 1
@@ -177,9 +216,73 @@ class DbWriter:
             self.stats.alarm_events_stored += stored
             self.stats.alarm_events_duplicate += len(events) - stored
             self.stats.trend_rows_stored += len(trends)
+            self.stats.offline_events_stored += offline
         with self._idle:
             self._pending -= len(batch)
             self._idle.notify_all()
+
+    def _offline_rows(
+        self, unit: str, bed: str, status: StatusMessage, payload: bytes, rx: datetime
+    ) -> list[dict[str, Any]]:
+        """Return history rows for a status: offline raises bed_offline, online clears it."""
+        key = (unit, bed)
+        if status.state == "offline":
+            alarm_id = offline_alarm_id(unit, bed, status)
+            self._open_offline[key] = alarm_id
+            self._offline_checked.add(key)
+            return [_offline_row(unit, bed, alarm_id, status, payload, rx, raised=True)]
+        open_id = self._open_offline.pop(key, None)
+        if open_id is None and key not in self._offline_checked:
+            # after a station restart: another process may have stored the raise
+            open_id = self.db.open_station_alarm(unit, bed, OFFLINE_CONDITION)
+        self._offline_checked.add(key)
+        if open_id is None:
+            return []
+        return [_offline_row(unit, bed, open_id, status, payload, rx, raised=False)]
+
+
+def _offline_row(
+    unit: str,
+    bed: str,
+    alarm_id: str,
+    status: StatusMessage,
+    payload: bytes,
+    rx: datetime,
+    *,
+    raised: bool,
+) -> dict[str, Any]:
+    """One ``bed_offline`` history row; its ``event_key`` is the alarm id and lifecycle only."""
+    lifecycle = "raised" if raised else "cleared"
+    if not raised:
+        message = "bed back online"
+    elif status.last_will:
+        message = "bed offline: the monitor's connection was lost (MQTT last will)"
+    else:
+        message = "bed offline: the monitor stopped"
+    # a last will's ts_utc is when it was registered, not when the bed vanished: take reception
+    onset = rx if (status.last_will or not raised) else status.ts_utc.astimezone(UTC)
+    return {
+        "event_key": hashlib.sha256(f"station:{alarm_id}:{lifecycle}".encode()).hexdigest(),
+        "alarm_id": alarm_id,
+        "unit": unit,
+        "bed": bed,
+        "lifecycle": lifecycle,
+        "condition": OFFLINE_CONDITION,
+        "priority": str(OFFLINE_PRIORITY),
+        "kind": "technical",
+        "ts_utc": rx,
+        "received_utc": rx,
+        "onset_utc": onset,
+        "onset_s": 0.0,  # no stream time: the station raised it
+        "raised_s": 0.0,
+        "cleared_s": None,
+        "hr_bpm": None,
+        "acknowledged": False,
+        "acknowledged_by": None,
+        "message": message,
+        "payload": {"status": json.loads(payload), "station_raised": True},
+        "strip": None,
+    }
 
 
 class StationMqtt:
@@ -324,6 +427,8 @@ class StationMqtt:
         try:
             if PERSIST_SUB_ID in ids and self.writer is not None:
                 self.writer.put_message(msg.topic, payload)
+            elif self.writer is not None and msg.topic.endswith("/alarms/active"):
+                self.writer.put_message(msg.topic, payload)  # retained: live subscription only
             if LIVE_SUB_ID in ids:
                 self.on_message(msg.topic, payload, bool(msg.retain))
         except Exception:

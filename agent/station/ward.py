@@ -8,11 +8,16 @@ published an ``alarms/ack``) → ``confirmed`` (the agent's ``updated`` event wi
 
 A bed whose retained status says ``offline`` (the agent's last will) is itself an alarm
 (:data:`OFFLINE_CONDITION`), since the ward has lost sight of that patient.
+
+A bed's retained ``alarms/active`` (:class:`~agent.messages.ActiveAlarmsMessage`) is the truth
+when it was published: its alarms are added (a station that starts late shows what is already
+active), and alarms the bed no longer lists are dropped when their last event is older than it.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +27,7 @@ from pydantic import ValidationError
 
 from agent.messages import (
     PRIORITY_RANK,
+    ActiveAlarmsMessage,
     AlarmAck,
     AlarmCode,
     AlarmEvent,
@@ -42,6 +48,7 @@ __all__ = [
     "BedView",
     "Change",
     "Ward",
+    "offline_alarm_id",
 ]
 
 BedKey = tuple[str, str]
@@ -57,6 +64,16 @@ OFFLINE_PRIORITY: Final = AlarmPriority.MEDIUM
 
 RECENT_ECG_CHUNKS: Final = 8
 """Live ECG chunks kept per bed so a new viewer sees the last seconds at once."""
+
+
+def offline_alarm_id(unit: str, bed: str, status: StatusMessage) -> str:
+    """Return the id of the ``bed_offline`` alarm an ``offline`` status starts (UUID5 hex).
+
+    Derived from the bed and the status's ``ts_utc`` (for a last will: when it was registered,
+    the same for every station), so every station names the same outage the same way.
+    """
+    name = f"bedside/{unit}/{bed}/offline/{status.ts_utc.isoformat()}"
+    return uuid.uuid5(uuid.NAMESPACE_URL, name).hex
 
 
 @dataclass
@@ -81,6 +98,7 @@ class BedView:
     bed: str
     status: Literal["online", "offline", "unknown"] = "unknown"
     status_since_utc: datetime | None = None
+    offline_alarm_id: str | None = None
     vitals: VitalsMessage | None = None
     vitals_rx_utc: datetime | None = None
     alarms: dict[str, AlarmView] = field(default_factory=dict)
@@ -141,7 +159,7 @@ class Ward:
                 return Change(invalid=True)
             self.bed(unit, bed_name).ecg.append(chunk)
             return Change(ecg=chunk)
-        if kind not in ("status", "vitals", "alarms", "alarms/ack"):
+        if kind not in ("status", "vitals", "alarms", "alarms/ack", "alarms/active"):
             return Change()
         msg = decode_payload(kind, payload)
         if msg is None:
@@ -152,7 +170,11 @@ class Ward:
             if view.status != msg.state:
                 view.status = msg.state
                 view.status_since_utc = now_utc
+                if msg.state == "offline":
+                    view.offline_alarm_id = offline_alarm_id(unit, bed_name, msg)
             return Change(bed=key)
+        if isinstance(msg, ActiveAlarmsMessage):
+            return self._apply_active(view, key, msg)
         if isinstance(msg, VitalsMessage):
             view.vitals = msg
             view.vitals_rx_utc = now_utc
@@ -198,6 +220,17 @@ class Ward:
                 current.ack_by = str(by)
         return Change(bed=key, alarm=ev)
 
+    def _apply_active(self, view: BedView, key: BedKey, msg: ActiveAlarmsMessage) -> Change:
+        listed = {ev.alarm_id for ev in msg.alarms}
+        for alarm_id, held in list(view.alarms.items()):
+            if alarm_id not in listed and held.event.ts_utc <= msg.ts_utc:
+                del view.alarms[alarm_id]  # ended while this station did not hear the clear
+        for ev in msg.alarms:
+            current = view.alarms.get(ev.alarm_id)
+            if current is None or current.event.ts_utc <= ev.ts_utc:
+                self._apply_alarm(view, key, ev)
+        return Change(bed=key, alarm=msg.alarms[-1] if msg.alarms else None)
+
     def mark_pending(self, unit: str, bed: str, alarm_id: str, username: str) -> bool:
         """Record that this station sent an acknowledgement; False if no such active alarm."""
         view = self.beds.get((unit, bed))
@@ -233,7 +266,7 @@ class Ward:
             alarm_list.insert(
                 0 if all(a.rank >= PRIORITY_RANK[OFFLINE_PRIORITY] for a in alarms) else 1,
                 {
-                    "alarm_id": f"offline-{view.unit}-{view.bed}",
+                    "alarm_id": view.offline_alarm_id or f"offline-{view.unit}-{view.bed}",
                     "condition": OFFLINE_CONDITION,
                     "priority": str(OFFLINE_PRIORITY),
                     "kind": "technical",

@@ -118,7 +118,12 @@ async function showEvidence(alarmId) {
 
 function drawTrace(ctx, w, h, samples, scale, x0 = 0) {
   ctx.strokeStyle = "#3f3"; ctx.lineWidth = 1.2; ctx.beginPath();
-  samples.forEach((v, i) => { const x = x0 + i * scale; const y = h / 2 - v * h / 4000; i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+  let pen = false;  // null: a sample the sensor flagged invalid; the trace breaks there
+  samples.forEach((v, i) => {
+    if (v === null) { pen = false; return; }
+    const x = x0 + i * scale; const y = h / 2 - v * h / 4000;
+    pen ? ctx.lineTo(x, y) : ctx.moveTo(x, y); pen = true;
+  });
   ctx.stroke();
 }
 
