@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian / Raspberry Pi OS machine:
-#   ./run.sh demo   set up (apt + venv) if needed, then broker + simulated patient + nurse station
+#   ./run.sh demo   set up (apt + venv) if needed, then broker + simulated ward + web station (prints its URL and login)
 #   ./run.sh test   set up if needed, then the whole test suite
 #   ./run.sh setup  set up only
 #   ./run.sh pi-check  (root) install and run on Debian bookworm arm64 under qemu; results == x86?
