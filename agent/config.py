@@ -171,6 +171,14 @@ class EctopyConfig(_Section):
         le=250.0,
         description="V-tach needs the run's rate above this, bpm (EK-Pro adult 100).",
     )
+    vtach_min_confidence: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="V-tach (high, latched) needs every V beat of its 6-beat window at least this"
+        " confident; a fast run of less certain V beats is run_pvcs (medium). mitdb DS1: true"
+        " / false V-tach 10/1 -> 8/0; nstdb 12-0 dB: 27 false (noise) -> 0.",
+    )
     min_confidence: float = Field(
         default=0.5,
         ge=0.0,

@@ -359,7 +359,9 @@ def test_low_confidence_v_does_not_count() -> None:
     assert h.raised_codes() == {AlarmCode.RUN_PVCS, AlarmCode.PAIR_PVCS}
     assert h.rules.category(h.beats[7]) == "unknown"
     # the same beats with a lower threshold are a V-tach
-    lenient = Harness(EctopyConfig(min_confidence=0.2, v_min_confidence=0.2))
+    lenient = Harness(
+        EctopyConfig(min_confidence=0.2, v_min_confidence=0.2, vtach_min_confidence=0.2)
+    )
     lenient.add("NNNN")
     lenient.add("VVVvVV", rr_s=RR_150_S)
     assert lenient.raised_codes() == {AlarmCode.VTACH}
@@ -376,7 +378,7 @@ def test_v_confidence_threshold_is_inclusive(confidence: float, expected: set[Al
 
 @pytest.mark.parametrize(("confidence", "expected"), [(0.49, set()), (0.5, {AlarmCode.VTACH})])
 def test_confidence_threshold_is_inclusive(confidence: float, expected: set[AlarmCode]) -> None:
-    h = Harness(EctopyConfig(v_min_confidence=0.0))
+    h = Harness(EctopyConfig(v_min_confidence=0.0, vtach_min_confidence=0.0))
     h.add("NNNN", confidence=0.99)
     h.add("VVVVVV", rr_s=RR_150_S, confidence=confidence)
     assert h.raised_codes() == expected
@@ -584,3 +586,20 @@ def test_any_labelled_sequence_gives_consistent_findings(
     for event in h.raised():
         assert event.onset_s <= event.raised_s
         assert len(event.evidence.beats) <= 32
+
+
+def test_fast_run_of_uncertain_v_beats_is_a_run_not_vtach() -> None:
+    """Six fast V beats at 0.8 (below vtach_min_confidence 0.9): run_pvcs (medium), no V-tach."""
+    h = Harness()
+    h.add("NNNN")
+    h.add("VVVVVVV", rr_s=RR_150_S, confidence=0.8)
+    h.add("NNNN")
+    assert h.raised_codes() == {AlarmCode.RUN_PVCS}
+
+
+def test_confident_beats_later_in_the_run_make_it_vtach() -> None:
+    h = Harness()
+    h.add("NNNN")
+    h.add("VVVV", rr_s=RR_150_S, confidence=0.8)
+    h.add("VVVVVV", rr_s=RR_150_S, confidence=0.99)
+    assert AlarmCode.VTACH in h.raised_codes()
