@@ -199,3 +199,34 @@ def test_vfdb_419_two_vf_episodes_raise_vfib_twice_when_the_first_is_acknowledge
     assert 0.0 <= raised[0] - 37.0 <= 10.0
     assert 375.0 <= onsets[1] <= 415.0
     assert 0.0 <= raised[1] - 380.0 <= 10.0
+
+
+@pytest.mark.slow
+def test_vfdb_425_sustained_vt_raises_vtach_within_10_s(
+    data_dir: Path, mqtt_broker: MqttBroker, tmp_path: Path
+) -> None:
+    """vfdb 425 890-970 s: reference VT from 929.6 s for 28.8 s (39.6 s into the cut)."""
+    onsets = [t - 890.0 for t in _rhythm_onsets(data_dir / "vfdb" / "425", {"VT"})]
+    assert onsets[0] == pytest.approx(39.6, abs=0.2)
+    record = _cut(data_dir, "vfdb", "425", 890, 970, tmp_path)
+    bed, base = "e2e/vt", "bedside/v1/e2e/vt"
+    argv = [
+        "--source", f"replay:{record}", "--speed", "20", "--broker", mqtt_broker.url,
+        "--bed", bed, "--outbox", str(tmp_path / "outbox.sqlite3"),
+    ]  # fmt: skip
+    with mqtt_collector(mqtt_broker.url, f"{base}/alarms") as sub:
+        agent = _run_agent(argv)
+        try:
+            ok = sub.wait_for(
+                lambda: bool(_raised(sub, "vtach") or _raised(sub, "vfib")), timeout_s=90
+            )
+        finally:
+            out = _stop(agent)
+        assert ok, out[-3000:]
+    alarm = (_raised(sub, "vtach") + _raised(sub, "vfib"))[0]
+    delay = float(alarm["raised_s"]) - onsets[0]  # type: ignore[arg-type]
+    print(f"{alarm['condition']} raised {delay:.1f} s after the annotated VT onset")
+    assert alarm["condition"] == "vtach"
+    assert 0.0 <= delay <= 10.0
+    assert alarm["priority"] == "high"
+    assert alarm["latched"] is True

@@ -1,7 +1,9 @@
 """``python -m tools.vf tune|evaluate|vt-tune --data ../shared/data --out reports``.
 
-``vt-tune`` tunes the waveform VT detector (:mod:`tools.vf.vt`) leave-one-record-out on
-vfdb + all mitdb, writes ``OUT/rhythm_vt_tune.json`` and prints the shipped parameters.
+``vt-agent`` scores VT and VF through the agent itself (:mod:`tools.vf.agent_eval`) and
+writes ``OUT/rhythm_ventricular.md/.json``. ``vt-tune`` tunes the waveform VT detector
+(:mod:`tools.vf.vt`) leave-one-record-out on vfdb + all mitdb, writes
+``OUT/rhythm_vt_tune.json`` and prints the shipped parameters.
 
 ``tune`` fits the detector on vfdb + MIT-BIH DS1 (all of them; DS2 is never read) and writes
 ``OUT/vf_params.json`` plus the ``VfParams(...)`` literal to paste into
@@ -77,10 +79,24 @@ def _vt_tune(data_dir: Path, out: Path, *, no_cv: bool) -> int:
     return 0
 
 
+def _vt_agent(data_dir: Path, out: Path) -> int:
+    from agent.config import AgentConfig
+    from agent.inference.bundle import load_models
+    from tools.vf.agent_eval import evaluate_ventricular, ventricular_markdown
+
+    rep = evaluate_ventricular(data_dir, load_models(AgentConfig().inference))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rhythm_ventricular.json").write_text(json.dumps(rep, indent=1, default=float) + "\n")
+    text = ventricular_markdown(rep)
+    (out / "rhythm_ventricular.md").write_text(text)
+    print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     ap = argparse.ArgumentParser(prog="python -m tools.vf", description=__doc__)
-    ap.add_argument("command", choices=("tune", "evaluate", "vt-tune"))
+    ap.add_argument("command", choices=("tune", "evaluate", "vt-tune", "vt-agent"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--window-s", type=float, default=VF_PARAMS_TUNED.window_s)
@@ -90,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "vfdb").is_dir():
         print(f"vfdb not found under {args.data}", file=sys.stderr)
         return 2
+    if args.command == "vt-agent":
+        return _vt_agent(args.data, args.out)
     if args.command == "vt-tune":
         return _vt_tune(args.data, args.out, no_cv=args.no_cv)
     if args.command == "tune":

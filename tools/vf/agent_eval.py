@@ -205,3 +205,93 @@ def summarise(runs: Sequence[RecordRun]) -> dict[str, Any]:
         "per_hour": round(len(false) / hours, 3) if hours else None,
     }
     return out
+
+
+def evaluate_ventricular(
+    data_dir: Path, models: ModelBundle, progress: Callable[[str], None] = logger.info
+) -> dict[str, Any]:
+    """VT and VF/VFL through the agent: cross-validated on vfdb + mitdb, held out on the rest.
+
+    vfdb 418-428 and every mitdb record run with their leave-one-record-out VT parameters
+    (:func:`tools.vf.vt.cross_validate`; the VF detector's parameters are the shipped ones,
+    whose own cross-validation is in ``docs/vf_detector.md``). nstdb and svdb (never used in
+    tuning) run with the shipped parameters and count false alarms only.
+    """
+    from tools.vf.vt import cross_validate, vt_records, vt_windows
+
+    base = VtParams()
+    records = vt_records(data_dir)
+    windows = [vt_windows(data_dir, db, name, base) for db, name in records]
+    _, folds = cross_validate(windows, base)
+    cv = evaluate_agent(data_dir, models, records, folds, progress)
+    held: dict[str, list[RecordRun]] = {}
+    for db in ("nstdb", "svdb"):
+        names = (data_dir / db / "RECORDS").read_text().split() if (data_dir / db).is_dir() else []
+        held[db] = evaluate_agent(data_dir, models, [(db, n) for n in names], None, progress)
+    return {
+        "ack_after_s": ACK_AFTER_S,
+        "cv": {
+            "vfdb+mitdb": summarise(cv),
+            "vfdb": summarise([r for r in cv if r.key.startswith("vfdb")]),
+            "mitdb": summarise([r for r in cv if r.key.startswith("mitdb")]),
+        },
+        "shipped": {db: summarise(runs) for db, runs in held.items()},
+        "episodes": [dataclasses.asdict(e) for r in cv for e in r.episodes],
+        "false_alarms": {
+            r.key: list(r.false_alarms) for r in cv + held["nstdb"] + held["svdb"] if r.false_alarms
+        },
+    }
+
+
+def ventricular_markdown(rep: dict[str, Any]) -> str:
+    """Render the VT / VF section of ``reports/rhythm.md``."""
+    lines = [
+        "## Ventricular rhythms through the agent (`bedside analyze --ack-after "
+        f"{rep['ack_after_s']:g}`)",
+        "",
+        "VT and VF/VFL episodes (>= 4 s, or VT >= 6 beats above 100 bpm where beats are"
+        " annotated), scored on the agent's own rhythm rows (`VT`, `VF`) and `vtach` / `vfib`"
+        " alarms; vfdb 418-428 + mitdb cross-validated leave-one-record-out (VT detector),"
+        " nstdb and svdb with the shipped parameters (never tuned on). Definitions:"
+        " `tools/vf/agent_eval.py`.",
+        "",
+        "| set | kind | episodes | row <= 10 s | row delay med / max s | alarm <= 10 s |"
+        " alarm delay med / max s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def pct(k: int, n: int) -> str:
+        return f"{k}/{n} ({100.0 * k / n:.0f} %)" if n else "-"
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    for name, s in rep["cv"].items():
+        for kind in ("VF", "VT"):
+            k = s[kind]
+            lines.append(
+                f"| {name} (CV) | {kind} | {k['episodes']} |"
+                f" {pct(k['row_within_10_s'], k['episodes'])} |"
+                f" {fmt(k['row_delay_median_s'])} / {fmt(k['row_delay_max_s'])} |"
+                f" {pct(k['alarm_within_10_s'], k['episodes'])} |"
+                f" {fmt(k['alarm_delay_median_s'])} / {fmt(k['alarm_delay_max_s'])} |"
+            )
+    lines += [
+        "",
+        "False `vtach` + `vfib` alarms (raised outside every annotated VT/VF episode, 2 s"
+        " before to 10 s after):",
+        "",
+        "| set | hours | false vtach | false vfib | per hour |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [(f"{n} (CV)", s) for n, s in rep["cv"].items()]
+    rows += [(f"{n} (shipped, held out)", s) for n, s in rep["shipped"].items()]
+    for name, s in rows:
+        f = s["false"]
+        lines.append(f"| {name} | {f['hours']} | {f['vtach']} | {f['vfib']} | {f['per_hour']} |")
+    missed = [m for s in rep["cv"].values() for kind in ("VF", "VT") for m in s[kind]["missed"]]
+    lines += [
+        "",
+        "Missed (no alarm within 10 s), CV: " + (", ".join(sorted(set(missed))) or "none"),
+    ]
+    return "\n".join(lines) + "\n"
