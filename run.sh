@@ -5,6 +5,7 @@
 #   ./run.sh setup  set up only
 #   ./run.sh pi-check  (root) install and run on Debian bookworm arm64 under qemu; results == x86?
 #   ./run.sh train beats|af   reproduce a shipped model from ../shared/data (TensorFlow in .venv-train)
+#   ./run.sh train vt|af-wave the waveform VT / AF logistic models (prints the parameters to ship)
 #   ./run.sh train-smoke      CI: train a few steps, convert to int8, run it in the runtime interpreter
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -90,11 +91,16 @@ case "${1:-}" in
     demo) demo_setup; shift; exec .venv/bin/bedside demo "$@" ;;
     test) setup; shift; exec .venv/bin/python -m pytest -q "$@" ;;
     train)
-        setup; train_setup
+        setup
+        case "${2:-}" in  # published features + logistic models: no TensorFlow needed
+            vt) exec nice .venv/bin/python -m tools.vf vt-tune --data "$DATA" --out reports ;;
+            af-wave) exec nice .venv/bin/python -m tools.af wave-tune --data "$DATA" --out reports ;;
+        esac
+        train_setup
         case "${2:-}" in
             beats) exec nice .venv-train/bin/python -m tools.beats all --data "$DATA" --out models ;;
             af) exec nice .venv-train/bin/python -m tools.af all --data "$DATA" --out models ;;
-            *) echo "usage: ./run.sh train beats|af" >&2; exit 2 ;;
+            *) echo "usage: ./run.sh train beats|af|vt|af-wave" >&2; exit 2 ;;
         esac ;;
     pi-check) setup; exec scripts/pi_check.sh ;;
     train-smoke)

@@ -73,6 +73,11 @@ def _vt_tune(data_dir: Path, out: Path, *, no_cv: bool) -> int:
         report["cv_records"] = [dataclasses.asdict(s) for s in scores]
     params = vt_tune(windows, base)
     report["shipped"] = params_json(params)
+    if not no_cv:
+        from tools.vf.vt import window_latency_ms, write_card
+
+        cv = {k: report[k] for k in ("cv_all", "cv_vfdb", "cv_mitdb")}
+        write_card(Path("models/vt_features.json"), params, cv, window_latency_ms(data_dir))
     out.mkdir(parents=True, exist_ok=True)
     (out / "rhythm_vt_tune.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "cv_records"}, indent=1))

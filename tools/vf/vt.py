@@ -280,3 +280,51 @@ def summary(scores: Sequence[VtScore]) -> dict[str, object]:
 def params_json(p: VtParams) -> dict[str, object]:
     """Parameters as a JSON-able dict."""
     return dataclasses.asdict(p)
+
+
+def write_card(path: Path, params: VtParams, cv: dict[str, object], latency_ms: float) -> None:
+    """Write the card of the shipped VT parameters (no model file: a logistic model)."""
+    import json
+
+    from agent.rhythm.ventricular import VT_DETECTOR_NAME, VT_DETECTOR_VERSION, VT_FEATURE_NAMES
+
+    card = {
+        "name": VT_DETECTOR_NAME,
+        "version": f"{VT_DETECTOR_NAME}-{VT_DETECTOR_VERSION}",
+        "task": "P(ventricular tachyarrhythmia: VT, VF or VFL) of a 4 s ECG window, every 1 s",
+        "kind": "logistic regression over published window features; no model file",
+        "code": "agent/rhythm/ventricular.py (VT_PARAMS_TUNED must equal params below)",
+        "size_bytes": 8 * (3 * len(VT_FEATURE_NAMES) + 1),
+        "inputs": list(VT_FEATURE_NAMES),
+        "fs_hz": "any 100-1000 Hz stream, resampled to 125 Hz",
+        "params": params_json(params),
+        "training": {
+            "data": "vfdb 418-428 (all present) + all 48 mitdb records, channel 0",
+            "labels": "window >= 75 % annotated VT/VF/VFL vs 0 %; others left out",
+            "protocol": "leave-one-record-out (records are patients); threshold and k-of-n"
+            " chosen by replaying the detector (cost: 10 per VT/VF episode >= 4 s not decided"
+            " within 10 s, 1 per false decision)",
+            "command": "./run.sh train vt  (python -m tools.vf vt-tune)",
+        },
+        "metrics_cross_validated": cv,
+        "latency_ms_per_window_x86_core": round(latency_ms, 3),
+    }
+    path.write_text(json.dumps(card, indent=1, default=float) + "\n", encoding="utf-8")
+
+
+def window_latency_ms(data_dir: Path, n: int = 200) -> float:
+    """CPU time of one window's features + probability, ms (vfdb 418 at 250 Hz)."""
+    import time
+
+    from agent.rhythm.ventricular import VT_PARAMS_TUNED, vt_window_probability
+
+    rec = load_record(data_dir, "vfdb", "418")
+    need = round(5.0 * rec.fs_hz)
+    hop = round(rec.fs_hz)
+    t0 = time.process_time()
+    for i in range(n):
+        e = need + i * hop
+        vt_window_probability(
+            vt_window_features(rec.ecg_uv[e - need : e], rec.fs_hz, 4.0), VT_PARAMS_TUNED
+        )
+    return (time.process_time() - t0) / n * 1000.0

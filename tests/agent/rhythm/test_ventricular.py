@@ -1,0 +1,124 @@
+"""Waveform VT detector and the one ventricular decision (agent.rhythm.ventricular)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from numpy.typing import NDArray
+
+from agent.alarms.ectopy import EctopyConfig
+from agent.alarms.engine import Finding
+from agent.errors import ConfigError
+from agent.messages import AlarmCode
+from agent.rhythm.ventricular import (
+    VT_FEATURE_NAMES,
+    VT_PARAMS_TUNED,
+    EctopyBeatRuns,
+    VentricularConsumer,
+    VtChange,
+    VtDetector,
+    VtParams,
+    vt_window_features,
+)
+from agent.rhythm.vf import VfChange, vf_window_features
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _read(path: Path, start_s: float, stop_s: float) -> tuple[NDArray[np.float64], float]:
+    fs = float(wfdb.rdheader(str(path)).fs)
+    rec = wfdb.rdrecord(
+        str(path), channels=[0], sampfrom=round(start_s * fs), sampto=round(stop_s * fs)
+    )
+    return np.asarray(rec.p_signal[:, 0], dtype=np.float64) * 1000.0, fs
+
+
+def _stream(x: NDArray[np.float64], fs: float) -> list[VtChange]:
+    det = VtDetector(fs)
+    out: list[VtChange] = []
+    step = round(0.25 * fs)
+    for i in range(0, x.size, step):
+        out.extend(det.push(x[i : i + step].astype(np.float32)))
+    return out
+
+
+def test_first_nine_features_are_the_vf_features_bit_for_bit(data_dir: Path) -> None:
+    x, fs = _read(data_dir / "vfdb" / "425", 930.0, 935.0)
+    vt = vt_window_features(x, fs, 4.0)
+    assert vt.shape == (len(VT_FEATURE_NAMES),)
+    assert np.array_equal(vt[:9], vf_window_features(x, fs, 4.0))
+
+
+def test_sustained_vt_of_vfdb_425_is_decided_within_10_s(data_dir: Path) -> None:
+    # vfdb 425: "(VT" at 929.6 s for 28.8 s; 40 s of its rhythm before
+    x, fs = _read(data_dir / "vfdb" / "425", 890.0, 960.0)
+    changes = _stream(x, fs)
+    vt = [c for c in changes if c.rhythm == "VT"]
+    assert vt, changes
+    decided_s = 890.0 + vt[0].decided_idx / fs
+    assert 929.6 <= decided_s <= 929.6 + 10.0
+    assert 0.0 <= vt[0].probability <= 1.0
+
+
+def test_sinus_rhythm_of_mitdb_100_never_reads_as_vt(data_dir: Path) -> None:
+    x, fs = _read(data_dir / "mitdb" / "100", 0.0, 300.0)
+    assert _stream(x, fs) == []
+
+
+def test_invalid_parameters_are_refused() -> None:
+    with pytest.raises(ConfigError):
+        VtDetector(250.0, VtParams(window_s=2.0))
+    with pytest.raises(ConfigError):
+        VtDetector(250.0, VtParams(k_on=4, n_on=3))
+
+
+def test_card_holds_the_shipped_parameters() -> None:
+    card = json.loads((REPO / "models" / "vt_features.json").read_text(encoding="utf-8"))
+    p = card["params"]
+    assert card["inputs"] == list(VT_FEATURE_NAMES)
+    for name in ("feature_mean", "feature_scale", "coef"):
+        assert np.allclose(p[name], getattr(VT_PARAMS_TUNED, name), rtol=1e-5)
+    assert p["intercept"] == pytest.approx(VT_PARAMS_TUNED.intercept, rel=1e-5)
+    assert (p["threshold"], p["k_on"], p["n_on"]) == (
+        VT_PARAMS_TUNED.threshold,
+        VT_PARAMS_TUNED.k_on,
+        VT_PARAMS_TUNED.n_on,
+    )
+
+
+def _evidence(t_s: float) -> object:
+    msg = "evidence is built only when an alarm is raised"
+    raise AssertionError(msg)
+
+
+def test_waveform_vt_is_vtach_unless_vf_is_decided() -> None:
+    consumer = VentricularConsumer(250.0, _evidence, None)  # type: ignore[arg-type]
+    assert consumer.findings(1.0) == [Finding(AlarmCode.VTACH, active=False)]
+    consumer.feed(VtChange("VT", 2500, 3000, 0.95))
+    (f,) = consumer.findings(12.0)
+    assert f.active
+    assert f.onset_s == 10.0
+    assert consumer.episodes == [(10.0, None)]
+    consumer.feed(VfChange("VF", 2750, 3250, 0.99))  # VF wins: the VF alarm takes over
+    assert not consumer.findings(13.0)[0].active
+    assert consumer.episodes == [(10.0, 13.0)]
+    consumer.feed(VfChange("none", 5000, 5250, 0.1))
+    assert consumer.findings(21.0)[0].active  # still VT from the waveform, a new episode
+    assert consumer.episodes[-1] == (10.0, None)
+
+
+def test_beat_run_vtach_is_handed_over_from_the_ectopy_rules() -> None:
+    runs = EctopyBeatRuns(EctopyConfig(), strip=None, strip_s=6.0)
+    assert AlarmCode.VTACH not in {s.code for s in runs.specs}
+    assert AlarmCode.VTACH not in {f.code for f in runs.findings(0.0)}
+    consumer = VentricularConsumer(250.0, _evidence, runs)  # type: ignore[arg-type]
+    runs.beat_run = Finding(AlarmCode.VTACH, True, 4.0, "V-tach 6 beats at 150 bpm")
+    (f,) = consumer.findings(6.0)
+    assert (f.active, f.onset_s, f.message) == (True, 4.0, "V-tach 6 beats at 150 bpm")
+    runs.beat_run = None
+    assert not consumer.findings(7.0)[0].active
+    assert consumer.episodes == [(4.0, 7.0)]
