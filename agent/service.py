@@ -52,6 +52,11 @@ the core takes milliseconds (one 2-s analysis window; docs/benchmarks.md), the f
 a few seconds while NeuroKit2 is imported (2-3 s on x86, ~10 s expected on a Pi 4); 20 s leaves
 room for a loaded Pi and stays under the units' ``WatchdogSec=60``."""
 
+FIRST_STEP_STALL_S: Final = 120.0
+"""The same bound before the core's first step has completed, s. The first step imports
+NeuroKit2 and its numeric stack (2-3 s on x86; tens of seconds are possible on a busy Pi 4), so
+a slow start is not taken for a hung pipeline; a first step stuck longer than this still is."""
+
 SYSLOG_PRIORITY: Final = {
     logging.CRITICAL: 2,
     logging.ERROR: 3,
@@ -132,6 +137,8 @@ class PipelineWatchdog:
     stall_s
         Frames waiting and no completed step for this long is a stall, s
         (:data:`DEFAULT_STALL_S`).
+    first_step_stall_s
+        The bound while no step has completed yet, s (:data:`FIRST_STEP_STALL_S`).
 
     Attributes
     ----------
@@ -145,15 +152,22 @@ class PipelineWatchdog:
     Raises
     ------
     ValueError
-        If ``stall_s`` is not positive.
+        If ``stall_s`` or ``first_step_stall_s`` is not positive.
     """
 
-    def __init__(self, notifier: SystemdNotifier, *, stall_s: float = DEFAULT_STALL_S) -> None:
-        if not stall_s > 0:
-            msg = f"stall_s must be > 0, got {stall_s}"
+    def __init__(
+        self,
+        notifier: SystemdNotifier,
+        *,
+        stall_s: float = DEFAULT_STALL_S,
+        first_step_stall_s: float = FIRST_STEP_STALL_S,
+    ) -> None:
+        if not stall_s > 0 or not first_step_stall_s > 0:
+            msg = f"stall_s and first_step_stall_s must be > 0, got {stall_s}, {first_step_stall_s}"
             raise ValueError(msg)
         self._notifier = notifier
         self._stall_ns = int(stall_s * 1e9)
+        self._first_ns = int(first_step_stall_s * 1e9)
         self._last_step_ns = time.monotonic_ns()
         self._last_read_ns = 0
         self._kind: type[EcgChunk] | type[RrIntervals] | None = None
@@ -179,9 +193,14 @@ class PipelineWatchdog:
         self._last_step_ns = time.monotonic_ns()
 
     def healthy(self) -> bool:
-        """Return False when a frame is waiting and no step completed for ``stall_s``."""
+        """Return False when a frame is waiting and no step completed for ``stall_s``.
+
+        Before the first step has completed, the bound is the larger of ``stall_s`` and
+        :data:`FIRST_STEP_STALL_S`.
+        """
         waiting = self._last_read_ns > self._last_step_ns
-        return not (waiting and time.monotonic_ns() - self._last_step_ns >= self._stall_ns)
+        bound_ns = self._stall_ns if self.steps else max(self._stall_ns, self._first_ns)
+        return not (waiting and time.monotonic_ns() - self._last_step_ns >= bound_ns)
 
     def check_and_ping(self) -> bool:
         """Ping (``WATCHDOG=1``) if :meth:`healthy`; log a change of state; return healthy."""

@@ -71,7 +71,11 @@ cleanup() {
     for ((i=${#mounted[@]}-1; i>=0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-for fs in proc sys dev; do
+# /sys is NOT mounted: XNNPACK's cpuinfo reads the x86 host's /sys/devices/system/cpu and
+# /proc/cpuinfo under qemu-user and the TFLite interpreter segfaults at creation (tried).
+# Without /sys it logs "Error in cpuinfo: failed to parse ..." and runs. A real Pi is not
+# affected: its /sys describes its own ARM cores.
+for fs in proc dev; do
     mountpoint -q "$PI_ROOT/$fs" || { mount --bind "/$fs" "$PI_ROOT/$fs"; mounted+=("$PI_ROOT/$fs"); }
 done
 cp /etc/resolv.conf "$PI_ROOT/etc/resolv.conf"

@@ -139,7 +139,8 @@ async def test_watchdog_pings_only_while_the_pipeline_progresses(notify_stub: No
     )
     source = SimulatedSource(fs_hz=250.0, speed=4.0, script=(Segment(600.0, 70.0),), loop=False)
     notifier = SystemdNotifier({"NOTIFY_SOCKET": str(notify_stub.path)})
-    watchdog = PipelineWatchdog(notifier, stall_s=1.0)  # wired as agent/cli.py wires it
+    # wired as agent/cli.py wires it
+    watchdog = PipelineWatchdog(notifier, stall_s=1.0, first_step_stall_s=1.0)
     runtime = AgentRuntime(
         cfg,
         watchdog.watch(source),
@@ -177,7 +178,19 @@ async def test_watchdog_pings_only_while_the_pipeline_progresses(notify_stub: No
 async def test_watchdog_stays_healthy_while_the_source_is_silent() -> None:
     """A read frame that was stepped, then silence: idle, not stalled (a wearable out of range
     is a technical alarm, not a hung agent). A frame read and never stepped: stalled."""
-    watchdog = PipelineWatchdog(SystemdNotifier({}), stall_s=0.05)
+    watchdog = PipelineWatchdog(SystemdNotifier({}), stall_s=0.05, first_step_stall_s=0.2)
+    chunk0 = EcgChunk(
+        samples_uv=np.zeros(10, dtype=np.float32),
+        fs_hz=250.0,
+        first_sample_idx=0,
+        t0_monotonic_ns=0,
+        t0_utc=datetime.now(UTC),
+    )
+    watchdog.note_read(chunk0)  # the first step is slow (imports): a longer bound applies
+    await asyncio.sleep(0.1)
+    assert watchdog.healthy()
+    await asyncio.sleep(0.15)
+    assert not watchdog.healthy()  # but not unbounded
     chunk = EcgChunk(
         samples_uv=np.zeros(10, dtype=np.float32),
         fs_hz=250.0,
