@@ -341,6 +341,11 @@ class InferenceConfig(_Section):
         default=None, description="Model card (.json) of the AF model; default shipped."
     )
     vf: bool = Field(default=True, description="Detect VF/VFL and VT from the waveform.")
+    af_waveform: bool = Field(
+        default=False,
+        description="Also call AF from the ECG waveform (RR irregularity + no P waves), fused"
+        " with the RR model; off until measured through the agent (docs/af_detector.md).",
+    )
 
 
 class MqttConfig(_Section):

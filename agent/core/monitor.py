@@ -55,6 +55,7 @@ from agent.inference.beat_classifier import SegmentGetter
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmEvent, ManualObservations, VitalsMessage
 from agent.rhythm.af import AfDetector
+from agent.rhythm.af_wave import FusedAfDetector
 from agent.rhythm.ventricular import EctopyBeatRuns, VentricularConsumer
 from agent.vitals.observations import stream_time_s
 from firmware_bridge.frames import (
@@ -137,9 +138,12 @@ class MonitorCore(ABC):
         self.timeline: list[Consumer] = [self.rules]
         self.af: AfConsumer | None = None
         if models.af is not None:
-            self.af = AfConsumer(
-                AfDetector(model=models.af), cfg.alarms.ectopy.min_confidence, self.rules.evidence
+            detector = (  # ECG streams: RR LSTM fused with the waveform AF path
+                FusedAfDetector(models.af, fs_hz, segment, models.af_wave)
+                if segment is not None and models.af_wave is not None
+                else AfDetector(model=models.af)
             )
+            self.af = AfConsumer(detector, cfg.alarms.ectopy.min_confidence, self.rules.evidence)
             versions[models.af.card.name] = models.af.card.version
             self.timeline.append(self.af)
         beat_runs: EctopyBeatRuns | None = None

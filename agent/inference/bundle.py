@@ -15,6 +15,7 @@ from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import BeatClassifier
 from agent.inference.factory import load_af_model, load_beat_classifier
 from agent.rhythm.af import AfModel
+from agent.rhythm.af_wave import AF_WAVE_PARAMS_TUNED, AfWaveParams
 from agent.rhythm.ventricular import VT_PARAMS_TUNED, VtParams
 from agent.rhythm.vf import VF_PARAMS_TUNED, VfParams
 
@@ -31,6 +32,8 @@ class ModelBundle:
         AF from RR intervals (int8 LSTM).
     vf : VfParams | None
         VF/VFL detector parameters (published features, no model file).
+    af_wave : AfWaveParams | None
+        Waveform AF path (:mod:`agent.rhythm.af_wave`), fused with ``af`` on ECG streams.
     vt : VtParams | None
         Waveform VT detector parameters (:mod:`agent.rhythm.ventricular`; switched with
         ``vf``).
@@ -40,6 +43,7 @@ class ModelBundle:
     af: AfModel | None = None
     vf: VfParams | None = None
     vt: VtParams | None = None
+    af_wave: AfWaveParams | None = None
 
     def versions(self) -> dict[str, str]:
         """Name → version of the beat and AF models, copied into every alarm they may decide."""
@@ -66,4 +70,5 @@ def load_models(cfg: InferenceConfig) -> ModelBundle:
         af=load_af_model(cfg),
         vf=VF_PARAMS_TUNED if cfg.vf else None,
         vt=VT_PARAMS_TUNED if cfg.vf else None,
+        af_wave=AF_WAVE_PARAMS_TUNED if cfg.af_waveform else None,
     )

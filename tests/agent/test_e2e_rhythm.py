@@ -230,3 +230,44 @@ def test_vfdb_425_sustained_vt_raises_vtach_within_10_s(
     assert 0.0 <= delay <= 10.0
     assert alarm["priority"] == "high"
     assert alarm["latched"] is True
+
+
+@pytest.mark.slow
+def test_cinc2017_af_recording_ends_with_rhythm_afib_in_the_vitals(
+    data_dir: Path, mqtt_broker: MqttBroker, tmp_path: Path
+) -> None:
+    """CinC 2017 A05059 (30 s, reference label A) with the waveform AF path switched on.
+
+    The RR model alone needs about 64 beats before it can confirm AF; the waveform path
+    (``inference.af_waveform``) calls it from 17-beat windows. A05059 was in the tuning data
+    of the shipped waveform model: this checks the path end to end, not its accuracy
+    (cross-validated figures are in docs/af_detector.md).
+    """
+    record = data_dir / "cinc2017" / "A05059"
+    if not record.with_suffix(".hea").exists():
+        pytest.skip("cinc2017 not in the shared data")
+    config = tmp_path / "agent.toml"
+    config.write_text("[inference]\naf_waveform = true\n", encoding="utf-8")
+    bed, base = "e2e/af2017", "bedside/v1/e2e/af2017"
+    argv = [
+        "--config", str(config), "--source", f"replay:{record}", "--speed", "5",
+        "--broker", mqtt_broker.url, "--bed", bed, "--outbox", str(tmp_path / "outbox.sqlite3"),
+        "--stop-after", "30",
+    ]  # fmt: skip
+    with mqtt_collector(mqtt_broker.url, f"{base}/vitals") as sub:
+
+        def vitals() -> list[dict[str, object]]:
+            return [json.loads(p) for _t, p, _r in sub.messages]
+
+        agent = _run_agent(argv)
+        try:
+            ok = sub.wait_for(lambda: any(v.get("rhythm") == "AFIB" for v in vitals()), 90)
+            out = agent.communicate(timeout=90)[0].decode(errors="replace")  # stream ends
+        finally:
+            if agent.poll() is None:
+                out = _stop(agent)
+        assert ok, out[-3000:]
+    seen = vitals()
+    first_af = next(i for i, v in enumerate(seen) if v.get("rhythm") == "AFIB")
+    print(f"{len(seen)} vitals; AFIB from message {first_af}; last rhythm {seen[-1]['rhythm']}")
+    assert seen[-1]["rhythm"] == "AFIB"

@@ -66,13 +66,16 @@ def _wave_tune(data_dir: Path, out: Path) -> int:
     import dataclasses
     import json
 
-    from tools.af.wave import cross_validate, load_cinc, wave_tune
+    from tools.af.wave import cross_validate, load_cinc, load_mitdb, wave_tune
 
     if not (data_dir / "cinc2017" / "REFERENCE.csv").is_file():
         print(f"error: cinc2017 not found under {data_dir}", file=sys.stderr)
         return 2
-    records = load_cinc(data_dir)
-    report = {"cv": cross_validate(records), "shipped": dataclasses.asdict(wave_tune(records))}
+    records, mitdb = load_cinc(data_dir), load_mitdb(data_dir)
+    report = {
+        "cv": cross_validate(records, mitdb),
+        "shipped": dataclasses.asdict(wave_tune(records, mitdb)),
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "af_wave_tune.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=1))

@@ -15,6 +15,14 @@
   detector leaves out the RR intervals around beats called V); counts the ``afib`` alarms on
   records without AF (false alarms per hour) and the AF time found on records with AF.
 
+- **VT and VF/VFL through the agent** (:mod:`tools.vf.agent_eval`, issue 13): ``bedside
+  analyze --ack-after 15`` over vfdb 418-428 and mitdb with leave-one-record-out VT
+  parameters, nstdb and svdb with the shipped ones: per episode kind the sensitivity of the
+  rhythm row and of the ``vtach``/``vfib`` alarm within 10 s, delays (median, max), false
+  alarms per hour per database (resumable: ``OUT/work/*.jsonl``).
+- **AF from the waveform** (:mod:`tools.af.wave`): record-level AF F1 on CinC 2017, 5-fold
+  by recording, and the same folds' false AF calls on mitdb.
+
 Writes ``OUT/rhythm.md`` (all reports) and ``OUT/rhythm_af.json`` / ``OUT/rhythm_vf.json`` /
 ``OUT/rhythm_agent_afib.json``.
 """
@@ -102,6 +110,40 @@ def _agent_afib_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def new_rhythm_sections(data_dir: Path, out_dir: Path) -> str:
+    """Issue 13's sections: VT/VF through the agent with ack-after, and the waveform AF path.
+
+    Writes ``OUT/rhythm_ventricular.json`` and ``OUT/af_wave_tune.json``; returns Markdown.
+    """
+    from agent.inference.bundle import load_models as _load
+    from tools.af.wave import cross_validate, load_cinc, load_mitdb
+    from tools.vf.agent_eval import evaluate_ventricular, ventricular_markdown
+
+    vent = evaluate_ventricular(
+        data_dir, _load(AgentConfig().inference), progress=logger.info, work=out_dir / "work"
+    )
+    (out_dir / "rhythm_ventricular.json").write_text(
+        json.dumps(vent, indent=1, default=float) + "\n", encoding="utf-8"
+    )
+    af_cv = cross_validate(load_cinc(data_dir), load_mitdb(data_dir))
+    (out_dir / "af_wave_tune.json").write_text(
+        json.dumps({"cv": af_cv}, indent=1, default=float) + "\n", encoding="utf-8"
+    )
+    return ventricular_markdown(vent) + "\n" + af_wave_markdown(af_cv)
+
+
+def af_wave_markdown(cv: dict[str, Any]) -> str:
+    """Render the waveform-AF section (CinC 2017 record-level F1, cross-validated)."""
+    return (
+        "## AF from the waveform (CinC 2017, 5-fold by recording; `tools/af/wave.py`)\n\n"
+        f"- record-level AF F1 **{cv['f1']}** (tp {cv['tp']}, fp {cv['fp']}, fn {cv['fn']});"
+        f" called AF by reference label: {cv['called_af_by_label']}\n"
+        f"- mitdb windows in the same folds: {cv['mitdb_false_calls']} confirmed AF calls"
+        f" outside AF in about {cv['mitdb_non_af_hours_approx']} h; AF records found"
+        f" {cv['mitdb_af_records_found']}\n"
+    )
+
+
 def run_rhythm_evaluation(
     data_dir: Path,
     out_dir: Path,
@@ -117,6 +159,7 @@ def run_rhythm_evaluation(
         If the data or the shipped models are missing.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    head = new_rhythm_sections(data_dir, out_dir)
     logger.info("AF: afdb cross-validated, mitdb (%s beats)", rr_source)
     af = evaluate_af(data_dir, rr_source=rr_source)
     logger.info("VF/VFL: vfdb, mitdb, nstdb")
@@ -131,6 +174,8 @@ def run_rhythm_evaluation(
     text = (
         "# Rhythm evaluation\n\nReproduce: `.venv/bin/python -m tools.evaluate rhythm --data"
         " ../shared/data --out reports`.\n\n"
+        + head
+        + "\n"
         + af.to_markdown().replace("\n# ", "\n## ", 1)
         + "\n\n"
         + _agent_afib_markdown(agent_af)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,22 +156,47 @@ def run_record(
     return RecordRun(f"{db}/{path.name}", res.duration_s / 3600.0, tuple(episodes), false)
 
 
+def _run_from_json(d: dict[str, Any]) -> RecordRun:
+    return RecordRun(
+        d["key"],
+        d["hours"],
+        tuple(Episode(**e) for e in d["episodes"]),
+        tuple((c, t) for c, t in d["false_alarms"]),
+    )
+
+
 def evaluate_agent(
     data_dir: Path,
     base: ModelBundle,
     records: Sequence[tuple[str, str]],
     fold_params: Mapping[str, VtParams] | None = None,
     progress: Callable[[str], None] = logger.info,
+    journal: Path | None = None,
 ) -> list[RecordRun]:
-    """Run :func:`run_record` over ``records`` (``(db, name)``), fold parameters if given."""
+    """Run :func:`run_record` over ``records`` (``(db, name)``), fold parameters if given.
+
+    With ``journal`` (JSON lines), each record's result is appended as soon as it is known
+    and records already there are not run again (an interrupted run resumes).
+    """
+    done: dict[str, RecordRun] = {}
+    if journal is not None and journal.exists():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            run = _run_from_json(json.loads(line))
+            done[run.key] = run
     out: list[RecordRun] = []
     for db, name in records:
         key = f"{db}/{name}"
+        if key in done:
+            out.append(done[key])
+            continue
         models = base
         if fold_params is not None and key in fold_params:
             models = dataclasses.replace(base, vt=fold_params[key])
         run = run_record(data_dir / db / name, db, models)
         progress(f"{key}: {len(run.episodes)} episodes, {len(run.false_alarms)} false")
+        if journal is not None:
+            with journal.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(dataclasses.asdict(run), default=float) + "\n")
         out.append(run)
     return out
 
@@ -207,8 +233,34 @@ def summarise(runs: Sequence[RecordRun]) -> dict[str, Any]:
     return out
 
 
+def fold_params(data_dir: Path, cache: Path | None = None) -> dict[str, VtParams]:
+    """Leave-one-record-out VT parameters per ``db/name`` (cached as JSON when given)."""
+    from tools.vf.vt import cross_validate, vt_records, vt_windows
+
+    if cache is not None and cache.exists():
+        raw: dict[str, dict[str, Any]] = json.loads(cache.read_text(encoding="utf-8"))
+        out: dict[str, VtParams] = {}
+        for key, p in raw.items():
+            fields: dict[str, Any] = {
+                f: tuple(v) if isinstance(v, list) else v for f, v in p.items()
+            }
+            out[key] = VtParams(**fields)
+        return out
+    base = VtParams()
+    windows = [vt_windows(data_dir, db, name, base) for db, name in vt_records(data_dir)]
+    _, folds = cross_validate(windows, base)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({k: dataclasses.asdict(p) for k, p in folds.items()}))
+    return folds
+
+
 def evaluate_ventricular(
-    data_dir: Path, models: ModelBundle, progress: Callable[[str], None] = logger.info
+    data_dir: Path,
+    models: ModelBundle,
+    progress: Callable[[str], None] = logger.info,
+    work: Path | None = None,
+    held_out: Sequence[str] = ("nstdb", "svdb"),
 ) -> dict[str, Any]:
     """VT and VF/VFL through the agent: cross-validated on vfdb + mitdb, held out on the rest.
 
@@ -217,17 +269,20 @@ def evaluate_ventricular(
     whose own cross-validation is in ``docs/vf_detector.md``). nstdb and svdb (never used in
     tuning) run with the shipped parameters and count false alarms only.
     """
-    from tools.vf.vt import cross_validate, vt_records, vt_windows
+    from tools.vf.vt import vt_records
 
-    base = VtParams()
     records = vt_records(data_dir)
-    windows = [vt_windows(data_dir, db, name, base) for db, name in records]
-    _, folds = cross_validate(windows, base)
-    cv = evaluate_agent(data_dir, models, records, folds, progress)
+    folds = fold_params(data_dir, None if work is None else work / "vt_folds.json")
+    cv = evaluate_agent(
+        data_dir, models, records, folds, progress, None if work is None else work / "cv.jsonl"
+    )
     held: dict[str, list[RecordRun]] = {}
-    for db in ("nstdb", "svdb"):
+    for db in held_out:
         names = (data_dir / db / "RECORDS").read_text().split() if (data_dir / db).is_dir() else []
-        held[db] = evaluate_agent(data_dir, models, [(db, n) for n in names], None, progress)
+        journal = None if work is None else work / f"{db}.jsonl"
+        held[db] = evaluate_agent(
+            data_dir, models, [(db, n) for n in names], None, progress, journal
+        )
     return {
         "ack_after_s": ACK_AFTER_S,
         "cv": {

@@ -1,0 +1,80 @@
+"""Waveform AF path (agent.rhythm.af_wave): features, card, and the fused detector."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from agent.dsp.rpeaks import StreamingRPeakDetector
+from agent.rhythm.af import AfModel
+from agent.rhythm.af_wave import (
+    AF_WAVE_FEATURE_NAMES,
+    AF_WAVE_PARAMS_TUNED,
+    FusedAfDetector,
+    af_wave_features,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _fused_changes(path: Path, stop_s: float, powerline: int) -> list[tuple[bool, float]]:
+    rec = wfdb.rdrecord(str(path), channels=[0])
+    fs = float(rec.fs)
+    x = np.asarray(rec.p_signal[: round(stop_s * fs), 0], dtype=np.float64) * 1000.0
+    det = StreamingRPeakDetector(fs, powerline)  # type: ignore[arg-type]
+    peaks = [p.r_peak_idx for p in det.push(x.astype(np.float32)).r_peaks]
+    peaks += [p.r_peak_idx for p in det.flush().r_peaks]
+
+    def segment(start: int, stop: int) -> np.ndarray | None:
+        return None if start < 0 or stop > x.size else x[start:stop].astype(np.float32)
+
+    fused = FusedAfDetector(AfModel.load(), fs, segment, AF_WAVE_PARAMS_TUNED)
+    out: list[tuple[bool, float]] = []
+    for a, b in itertools.pairwise(peaks):
+        out += [(c.af, c.onset_s) for c in fused.push((b - a) / fs * 1000.0, b / fs)]
+    return out
+
+
+def test_card_holds_the_shipped_parameters() -> None:
+    card = json.loads((REPO / "models" / "af_wave.json").read_text(encoding="utf-8"))
+    assert card["inputs"] == list(AF_WAVE_FEATURE_NAMES)
+    for name in ("feature_mean", "feature_scale", "coef"):
+        assert np.allclose(card["params"][name], getattr(AF_WAVE_PARAMS_TUNED, name), rtol=1e-5)
+    assert card["params"]["p_on"] == AF_WAVE_PARAMS_TUNED.p_on
+    assert card["params"]["k_on"] == AF_WAVE_PARAMS_TUNED.k_on
+
+
+def test_regular_beats_with_a_p_wave_have_no_irregularity() -> None:
+    fs = 250.0
+    t = np.arange(round(20 * fs)) / fs
+    x = np.zeros_like(t)
+    r_idx = np.arange(round(1.5 * fs), t.size - round(0.2 * fs), round(0.8 * fs))
+    for r in r_idx:  # a QRS spike and a P wave 160 ms before it
+        x += 1000.0 * np.exp(-(((t - r / fs) / 0.01) ** 2))
+        x += 150.0 * np.exp(-(((t - r / fs + 0.16) / 0.025) ** 2))
+    f = af_wave_features(r_idx[:17].astype(np.int64), x, 0, fs)
+    names = dict(zip(AF_WAVE_FEATURE_NAMES, f, strict=True))
+    assert names["nrmssd"] == pytest.approx(0.0, abs=1e-9)
+    assert names["median_drr_ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert names["p_corr"] > 0.95
+    assert 0.05 < names["p_amp_ratio"] < 0.5
+
+
+def test_cinc2017_af_recording_is_called_af_within_30_s(data_dir: Path) -> None:
+    path = data_dir / "cinc2017" / "A05059"
+    if not path.with_suffix(".hea").exists():
+        pytest.skip("cinc2017 not in the shared data")
+    changes = _fused_changes(path, 30.0, 50)
+    assert changes
+    assert changes[0][0] is True
+    assert changes[0][1] < 30.0
+
+
+def test_sinus_rhythm_with_ectopy_of_mitdb_119_is_not_called_af(data_dir: Path) -> None:
+    # mitdb 119: sinus rhythm with ventricular bigeminy/trigeminy episodes
+    assert _fused_changes(data_dir / "mitdb" / "119", 600.0, 60) == []
