@@ -15,7 +15,8 @@ Two parts:
    patient-wise (leave-one-record-out) folds on vfdb 418-428 and every mitdb record by
    ``python -m tools.vf vt-tune``; the figures are in ``docs/vf_detector.md``.
 2. :class:`VentricularConsumer`, the one decision behind the ``vtach`` alarm: ventricular
-   tachycardia when the waveform detector says VT while the VF detector does not say VF, *or*
+   tachycardia when the waveform detector says VT while the VF detector does not say VF and
+   the averaged heart rate is above ``VT_MIN_RATE_BPM`` (or unknown), *or*
    the beat classifier sees a run of ``vtach_min_beats`` V beats above ``vtach_rate_bpm``
    (the ectopy rules' V-tach, :mod:`agent.alarms.ectopy`, handed over by
    :class:`EctopyBeatRuns`). High priority, latched, judged the moment it is decided, never
@@ -75,6 +76,7 @@ __all__ = [
     "VT_DETECTOR_NAME",
     "VT_DETECTOR_VERSION",
     "VT_FEATURE_NAMES",
+    "VT_MIN_RATE_BPM",
     "VT_PARAMS_TUNED",
     "EctopyBeatRuns",
     "VentricularConsumer",
@@ -89,6 +91,12 @@ VT_DETECTOR_NAME: Final = "vt_features"
 VT_DETECTOR_VERSION: Final = "1"
 """Name and version in alarms' ``model_versions`` (no model file: bump the version whenever
 :data:`VT_PARAMS_TUNED` or the features change)."""
+
+VT_MIN_RATE_BPM: Final = 100.0
+"""Waveform VT counts only while the monitor's averaged heart rate is above this (or unknown):
+ventricular tachycardia is a ventricular rhythm above 100 bpm (2017 AHA/ACC/HRS ventricular
+arrhythmia guideline, definitions; the issue's ">= 6 beats above 100 bpm"). A wide-complex
+rhythm at a normal rate (bundle-branch block, idioventricular rhythm) is not V-tach."""
 
 ACF_LAG_S: Final = (0.25, 1.5)
 """Autocorrelation lags searched for the rhythm's period, s (240 down to 40 bpm)."""
@@ -437,12 +445,21 @@ class VentricularConsumer:
         Evidence at a stream time.
     beat_runs
         The ectopy rules whose beat-run V-tach is one input (None without a beat classifier).
+    hr_bpm
+        The monitor's averaged heart rate now (bpm, None when unknown): waveform VT counts
+        only above ``VT_MIN_RATE_BPM`` or when unknown (VF and fast VT often leave no
+        countable beats). None: no rate gate.
     """
 
     def __init__(
-        self, fs_hz: float, evidence: EvidenceAt, beat_runs: EctopyBeatRuns | None
+        self,
+        fs_hz: float,
+        evidence: EvidenceAt,
+        beat_runs: EctopyBeatRuns | None,
+        hr_bpm: Callable[[], float | None] | None = None,
     ) -> None:
         self._fs_hz = fs_hz
+        self._hr_bpm = hr_bpm
         self._evidence = evidence
         self._beat_runs = beat_runs
         self.wave_vt = False
@@ -480,7 +497,9 @@ class VentricularConsumer:
     def _onset_s(self) -> float | None:
         onsets: list[float] = []
         if self.wave_vt and not self.vf:
-            onsets.append(self._wave_onset_s)
+            hr = self._hr_bpm() if self._hr_bpm is not None else None
+            if hr is None or hr > VT_MIN_RATE_BPM:
+                onsets.append(self._wave_onset_s)
         run = self._beat_runs.beat_run if self._beat_runs is not None else None
         if run is not None and run.onset_s is not None:
             onsets.append(run.onset_s)

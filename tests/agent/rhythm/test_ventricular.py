@@ -122,3 +122,14 @@ def test_beat_run_vtach_is_handed_over_from_the_ectopy_rules() -> None:
     runs.beat_run = None
     assert not consumer.findings(7.0)[0].active
     assert consumer.episodes == [(4.0, 7.0)]
+
+
+def test_waveform_vt_at_a_normal_averaged_rate_is_not_vtach() -> None:
+    hr: list[float | None] = [80.0]
+    consumer = VentricularConsumer(250.0, _evidence, None, lambda: hr[0])  # type: ignore[arg-type]
+    consumer.feed(VtChange("VT", 2500, 3000, 0.95))
+    assert not consumer.findings(12.0)[0].active  # wide complexes at 80 bpm: not V-tach
+    hr[0] = 150.0
+    assert consumer.findings(13.0)[0].active
+    hr[0] = None  # no countable beats (fast VT, VF): the waveform decides
+    assert consumer.findings(14.0)[0].active
