@@ -159,7 +159,7 @@ class MonitorCore(ABC):
         self.timeline.append(self.vitals_in)
         self.vf, self.link = vf, LinkConsumer()
         self.ventricular = (
-            VentricularConsumer(fs_hz, self.rules.evidence, beat_runs, lambda: self.rules.hr_bpm)
+            VentricularConsumer(fs_hz, self.rules.evidence, beat_runs)
             if segment is not None
             else None
         )
