@@ -6,10 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import wfdb
 
 from tools.beats.augment import N_KEEP_EVERY, load_noise, noisy_copy
-from tools.beats.dataset import DS1, DS2, LABELS, build_record, patient_of, svdb_records
+from tools.beats.dataset import (
+    DS1,
+    DS2,
+    LABELS,
+    align_to_detected_peaks,
+    build_record,
+    patient_of,
+    read_lead_uv,
+    svdb_records,
+)
 from tools.beats.train import DS1_FOLDS, FOLDS, SVDB_FOLDS
+from tools.ec57 import BEAT_SYMBOLS
 
 
 def test_folds_are_patient_wise_and_never_touch_ds2() -> None:
@@ -31,7 +42,7 @@ def test_patient_of_strips_the_augmentation_tag() -> None:
 def test_svdb_record_800_at_its_own_128_hz(data_dir: Path) -> None:
     """svdb 800: 1,881 labelled beats with RR features and a window (N 1844, S 30, V 6, F 1)."""
     assert "800" in svdb_records(data_dir)
-    beats = build_record(data_dir / "svdb" / "800")
+    beats = build_record(data_dir / "svdb" / "800", align_to_detector=True)
     assert beats.counts() == {"N": 1844, "S": 30, "V": 6, "F": 1, "Q": 0}
     assert beats.windows.shape == (1881, 96, 2)
     assert set(beats.records.tolist()) == {"800"}
@@ -40,7 +51,7 @@ def test_svdb_record_800_at_its_own_128_hz(data_dir: Path) -> None:
 
 @pytest.mark.data
 def test_noisy_copy_keeps_every_ectopic_beat_and_a_quarter_of_n(data_dir: Path) -> None:
-    clean = build_record(data_dir / "svdb" / "800")
+    clean = build_record(data_dir / "svdb" / "800", align_to_detector=True)
     noisy = noisy_copy(data_dir / "svdb" / "800", load_noise(data_dir / "nstdb"))
     counts = noisy.counts()
     assert {c: counts[c] for c in "SVF"} == {c: clean.counts()[c] for c in "SVF"}
@@ -53,3 +64,20 @@ def test_noisy_copy_keeps_every_ectopic_beat_and_a_quarter_of_n(data_dir: Path) 
     w_noisy = noisy.windows[noisy.labels == s][:, :, 0]
     r = [np.corrcoef(a, b)[0, 1] for a, b in zip(w_clean, w_noisy, strict=True)]
     assert 0.2 < float(np.median(r)) < 0.999
+
+
+@pytest.mark.data
+def test_svdb_beats_are_moved_onto_the_agents_r_peaks(data_dir: Path) -> None:
+    """svdb 880's annotations sit ~31 ms before the R-peak the agent's detector finds."""
+    record = data_dir / "svdb" / "880"
+    x_uv, fs_hz = read_lead_uv(record)
+    ann = wfdb.rdann(str(record), "atr")
+    samples = np.asarray(
+        [s for s, y in zip(ann.sample, ann.symbol, strict=True) if y in BEAT_SYMBOLS]
+    )
+    aligned = align_to_detected_peaks(x_uv, fs_hz, samples)
+    shift_ms = (aligned - samples) / fs_hz * 1000.0
+    assert aligned.shape == samples.shape
+    assert np.all(np.diff(aligned) > 0)
+    assert 23.0 < float(np.median(shift_ms)) < 40.0
+    assert float(np.mean(np.abs(shift_ms) <= 150.0)) > 0.99

@@ -143,6 +143,7 @@ def run_cv(
     oof = cross_validate(data, config, on_fold=keep_fold if save_folds else None)
     report: dict[str, Any] = {
         "tag": tag,
+        "code_key": _code_key(),
         "config": config.as_dict(),
         "wall_s": round(time.perf_counter() - t0),
         **_cv_report(data, oof),
@@ -222,7 +223,12 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
     logger.info("training %s, DS2 %s", train.counts(), ds2.counts())
     cv_json = work / "cv_shipped.json"
     cached = json.loads(cv_json.read_text(encoding="utf-8")) if cv_json.exists() else None
-    if not (reuse_cv and cached is not None and cached["config"] == config.as_dict()):
+    same = (
+        cached is not None
+        and cached["config"] == json.loads(json.dumps(config.as_dict()))
+        and cached.get("code_key") == _code_key()
+    )
+    if not (reuse_cv and same):
         run_cv(data_dir, work, "shipped", [], save_folds=True)
     cards = _fold_cards(work, "shipped")
     with np.load(work / "cv_shipped.npz") as z:

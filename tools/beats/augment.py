@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from scipy import signal
 
 from agent.inference.beat_features import DEFAULT_SCALING, Scaling
-from tools.beats.dataset import BeatSet, build_record
+from tools.beats.dataset import SVDB, BeatSet, build_record
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,14 @@ def noisy_copy(
         return aami != "N" or k % N_KEEP_EVERY == 0
 
     tag = f"{key[:2]}{round(snr_db)}"
-    return build_record(record_path, scaling=scaling, transform=add_noise, tag=tag, keep=keep)
+    return build_record(
+        record_path,
+        scaling=scaling,
+        transform=add_noise,
+        tag=tag,
+        keep=keep,
+        align_to_detector=record_path.parent.name == SVDB,
+    )
 
 
 def noisy_dataset(

@@ -115,16 +115,16 @@ class TrainConfig:
         pooled out-of-fold probabilities of the patient-wise folds (docs/beat_classifier.md).
     """
 
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 256
     learning_rate: float = 2e-3
     class_weight_power: float = 0.5
     seed: int = SEED
     n_models: int = 3
     scaling: Scaling = DEFAULT_SCALING
-    n_keep_every: int = 1
-    noise_augment: bool = False
-    output_bias: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    n_keep_every: int = 4
+    noise_augment: bool = True
+    output_bias: tuple[float, ...] = (0.0, 0.0, -0.5, 0.0, -6.0)
 
     def as_dict(self) -> dict[str, object]:
         """Return the configuration as JSON-ready values."""
