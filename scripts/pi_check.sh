@@ -14,13 +14,13 @@
 # Needs root (debootstrap, chroot, binfmt_misc) and the network (Debian mirror, PyPI).
 # Cost measured on a 2-core x86 machine shared with other work: docs/deploy.md.
 #   PI_ROOT=/var/tmp/bedside-pi/root   cached root file system (delete it to start afresh)
-#   PI_RECORD=100                      the mitdb record analysed
+#   PI_RECORD=232                      the mitdb record analysed (pauses: alarms with strips)
 #   PI_OUT=out/pi-check                where both runs' outputs go
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 PI_ROOT=${PI_ROOT:-/var/tmp/bedside-pi/root}
-PI_RECORD=${PI_RECORD:-100}
+PI_RECORD=${PI_RECORD:-232}
 PI_OUT=${PI_OUT:-out/pi-check}
 DATA=${BEDSIDE_DATA_DIR:-../shared/data}
 RUN_S=30

@@ -4,8 +4,8 @@
 Debian bookworm arm64 root file system under qemu-user-static, and this module compares them:
 
 - ``bedside analyze`` of one MIT-BIH record: ``rhythm.csv`` byte for byte; ``beats.csv`` beat
-  for beat (sample, time and AAMI class exactly, the classifier's confidence to within two
-  int8 output steps, :data:`CONFIDENCE_TOLERANCE`); ``alarms.jsonl`` line for line with the
+  for beat (sample, time and AAMI class exactly, the classifier's confidence to within
+  :data:`CONFIDENCE_TOLERANCE`); ``alarms.jsonl`` line for line with the
   wall-clock fields masked (``alarm_id``, ``ts_utc``, ``onset_utc``:
   :data:`tools.golden.MASKED_KEYS`) and the evidence beats' confidences held to the same
   tolerance and strip samples to within :data:`STRIP_TOLERANCE_UV`;
@@ -21,7 +21,7 @@ outputs a quantization step apart on x86-64 and aarch64 for *identical* int8 inp
 (ai-edge-litert 2.3.0, XNNPACK and built-in kernels alike; the AF LSTM is bit-identical), and
 floating-point filtering differs in its last bits between the two (vectorised libm), which the
 ECGSYN simulation's ODE carries forward into the simulated ECG itself (up to 22 µV measured),
-so a confidence may move by one or two steps of 1/256 and a simulated strip by a few µV while
+so a confidence may move by a few steps of 1/256 and a simulated strip by a few µV while
 every beat position, class, rhythm, alarm onset and RR interval is the same. Counts and the
 largest strip difference are reported.
 
@@ -45,9 +45,11 @@ from tools.golden import MASKED_KEYS
 STATUS_KEYS: Final = ("beats", "frames_in", "frames_dropped")
 """Status counters that must be equal: they count the stream, not the wall clock."""
 
-CONFIDENCE_TOLERANCE: Final = 2.0 / 256.0 + 1e-3
-"""Two steps of the beat CNN's int8 output (scale 1/256), plus the 3-decimal rounding of
-``beats.csv``: the most measured between x86-64 and aarch64 (mitdb 100, 2 of 2272 beats)."""
+CONFIDENCE_TOLERANCE: Final = 0.05
+"""A bound for gross errors (a wrong model, a wrong scaling), not a measured equivalence: the
+beat CNN's confidence differed between x86-64 and aarch64 by at most 2/256 on mitdb 100 (17 of
+2291 values) and 7/256 = 0.027 on mitdb 232 (81 of 1782 beats), with no class changed. The
+largest difference found is printed."""
 
 STRIP_TOLERANCE_UV: Final = 50
 """Evidence-strip samples may differ by this much, µV (4 % of the simulated 1.2 mV R wave). The
@@ -89,6 +91,7 @@ class _Diff:
     def __init__(self) -> None:
         self.problems: list[str] = []
         self.close: int = 0  # confidences that differ, within the tolerance
+        self.worst: float = 0.0
         self.compared: int = 0
         self.strip_close: int = 0  # strip samples 1 µV apart
         self.strip_compared: int = 0
@@ -104,6 +107,7 @@ class _Diff:
                 self.problems.append(f"{where}: confidence #{i} {x} vs {y}")
             elif x != y:
                 self.close += 1
+                self.worst = max(self.worst, abs(x - y))
 
     def strips(self, where: str, a: list[int], b: list[int]) -> None:
         if len(a) != len(b):
@@ -319,8 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             " physiological alarms and counts (run);"
             f" {diff.close} of {diff.compared} classifier confidences and {diff.strip_close} of"
             f" {diff.strip_compared} evidence-strip samples differ within the tolerances"
-            f" ({CONFIDENCE_TOLERANCE:.4f}; {STRIP_TOLERANCE_UV} µV, largest"
-            f" {diff.strip_worst_uv} µV)"
+            f" (largest {diff.worst:.4f} = {diff.worst * 256:.1f}/256 and {diff.strip_worst_uv} µV;"
+            f" bounds {CONFIDENCE_TOLERANCE} and {STRIP_TOLERANCE_UV} µV)"
         )
     return 1 if diff.problems else 0
 

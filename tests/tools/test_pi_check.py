@@ -66,13 +66,13 @@ def test_same_up_to_wall_clock_fields_and_technical_alarms(tmp_path: Path) -> No
     assert summary["status"] == {"beats": 2170, "frames_in": 120, "frames_dropped": -1}
 
 
-def test_confidence_two_int8_steps_and_strip_within_50_uv_are_tolerated(tmp_path: Path) -> None:
+def test_confidence_steps_and_strip_within_50_uv_are_tolerated(tmp_path: Path) -> None:
     _write(tmp_path / "x86", bed="pi/x86", alarm_id="a1")
     _write(
         tmp_path / "arm64",
         bed="pi/arm64",
         alarm_id="a1",
-        beat_row="370,1.028,N,0.984",  # 2/256 lower
+        beat_row="370,1.028,N,0.965",  # 7/256 lower, the most measured (mitdb 232)
         strip_uv=(0, 12, 1078, 5),  # 22 µV off at most
     )
     diff = _compare(tmp_path / "x86", tmp_path / "arm64")
@@ -87,7 +87,7 @@ def test_a_class_a_far_confidence_a_count_or_a_strip_apart_fails(tmp_path: Path)
     assert any(p.startswith("run status") for p in problems), problems
     assert any("strip samples up to 100 µV apart" in p for p in problems), problems
     assert main(["compare", str(tmp_path / "x86"), str(tmp_path / "arm64")]) == 1
-    for row, wanted in (("370,1.028,V,0.992", "beat #0 differs"), ("370,1.028,N,0.97", "0.97")):
+    for row, wanted in (("370,1.028,V,0.992", "beat #0 differs"), ("370,1.028,N,0.9", "0.9")):
         shutil.rmtree(tmp_path / "arm64")
         _write(tmp_path / "arm64", bed="pi/arm64", alarm_id="a1", beat_row=row)
         problems = compare(tmp_path / "x86", tmp_path / "arm64")
