@@ -36,18 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from agent.alarms.ectopy import EctopyRules
 from agent.beats import Beat
 from agent.config import AgentConfig
 from agent.core.driver import CoreDriver
 from agent.core.monitor import MonitorCore, StepOutput
-from agent.core.streams import build_core
 from agent.core.timing import StageTimes, timed
 from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from agent.runtime import check_ecg_rate
-from firmware_bridge.frames import EcgChunk, RrIntervals
 from firmware_bridge.transports.replay import WfdbReplaySource
 from firmware_bridge.transports.rr_replay import RrReplaySource
 
@@ -192,12 +189,6 @@ async def analyze_record(
 
     driver = CoreDriver(cfg, models, collect, rr_fs_hz=source.fs_hz, stage_times=stage_times)
     async for frame in source.frames():
-        if driver.core is None and isinstance(frame, EcgChunk | RrIntervals):
-            # built here, as the driver would build it, to apply the patient settings first
-            driver.core = build_core(
-                cfg, models, frame, rr_fs_hz=source.fs_hz, stage_times=stage_times
-            )
-            apply_patient_settings(driver.core, cfg)
         await driver.feed(frame)
         if nurse is not None and driver.core is not None:
             result.events.extend(await nurse.acknowledge_due(driver, driver.core))
@@ -209,18 +200,6 @@ async def analyze_record(
         result.episodes = driver.core.rhythm_episodes()
     result.cpu_s = time.process_time() - cpu0
     return result
-
-
-def apply_patient_settings(core: MonitorCore, cfg: AgentConfig) -> None:
-    """Apply ``cfg.patient`` to a freshly built core (before its first frame).
-
-    ``patient.paced`` reaches the ectopy rules (:class:`agent.alarms.ectopy.EctopyRules`,
-    ``paced``). Interim wiring: once :class:`agent.core.monitor.MonitorCore` passes
-    ``paced=cfg.patient.paced`` when it builds its ectopy rules, this is a no-op.
-    """
-    for consumer in core.timeline:
-        if isinstance(consumer, EctopyRules):
-            consumer.paced = cfg.patient.paced
 
 
 class _Nurse:

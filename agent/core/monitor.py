@@ -151,7 +151,12 @@ class MonitorCore(ABC):
             versions[BEAT_MODEL_NAME] = finaliser.classifier.version
             # the ectopy rules without vtach: their beat-run V-tach is one input of the one
             # ventricular decision (agent.rhythm.ventricular), which owns the vtach alarm
-            beat_runs = EctopyBeatRuns(cfg.alarms.ectopy, strip=strip, strip_s=cfg.alarms.strip_s)
+            beat_runs = EctopyBeatRuns(
+                cfg.alarms.ectopy,
+                strip=strip,
+                strip_s=cfg.alarms.strip_s,
+                paced=cfg.patient.paced,  # paced beats never count as PVCs (bedside run too)
+            )
             self.timeline.append(beat_runs)
         self.vitals_in = VitalsConsumer(
             cfg.vitals, fs_hz, segment, lambda: self.rules.hr_bpm, self._asystole
