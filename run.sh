@@ -37,7 +37,8 @@ setup() {
         echo "run.sh: building the Python environment in .venv (first time: a few minutes)" >&2
         python3 -m venv .venv
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,station]"
+        # -qq: errors only (setuptools prints an informational "Editable installation" notice)
+        .venv/bin/python -m pip install -qq -c constraints.txt -e ".[dev,station]"
         echo "$want" > "$stamp"
     fi
 }
@@ -65,7 +66,7 @@ demo_setup() {
         echo "run.sh: installing the agent's runtime into .venv (first time: a few minutes)" >&2
         python3 -m venv .venv
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -c constraints.txt -e ".$extras"
+        .venv/bin/python -m pip install -qq -c constraints.txt -e ".$extras"  # errors only
         echo "$want" > "$stamp"
     fi
 }
