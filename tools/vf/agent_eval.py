@@ -76,7 +76,13 @@ class RecordRun:
 
 
 def reference_episodes(path: Path) -> list[tuple[str, float, float, int]]:
-    """``(kind, start_s, end_s, n_beats)`` of the VT and VF stretches of a record."""
+    """``(kind, start_s, end_s, n_beats)`` of the VT and VF stretches of a record.
+
+    A record without reference annotations (nstdb's noise records ``bw``, ``em``, ``ma``)
+    has none.
+    """
+    if not path.with_suffix(".atr").exists():
+        return []
     ann = wfdb.rdann(str(path), "atr")
     hdr = wfdb.rdheader(str(path))
     end_all = hdr.sig_len / ann.fs
