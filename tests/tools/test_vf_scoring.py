@@ -109,3 +109,35 @@ def test_fit_logistic_separates() -> None:
     coef, _ = fit_logistic(x, y, np.ones(400))
     assert coef[0] > 3 * abs(coef[1])
     VfParams().validate()
+
+
+def _record_with(vt: tuple[tuple[int, int], ...], vf: tuple[tuple[int, int], ...]) -> RecordData:
+    fs = 100.0
+    return RecordData("t", "x", fs, np.zeros(round(600 * fs)), (), vf, vt)
+
+
+def test_vt_scoring_counts_deadline_misses_and_false_decisions() -> None:
+    from tools.vf.vt import MISS_COST, cost, score_vt
+
+    # VT 100-130 s, VF 300-310 s, VT 500-502 s (too short to count)
+    rec = _record_with(((10000, 13000), (50000, 50200)), ((30000, 31000),))
+    changes = [
+        DetectorChange("VF", 10500, 10800),  # 8 s after the VT onset: detected in time
+        DetectorChange("none", 12000, 13500),
+        DetectorChange("VF", 31200, 31200),  # 12 s after the VF onset: detected, too late
+        DetectorChange("none", 31500, 32000),
+        DetectorChange("VF", 40000, 40500),  # nowhere near an episode: false
+    ]
+    score = score_vt(rec, changes, 4.0)
+    assert [(k, d) for k, _a, _dur, d in score.episodes] == [("VF", 12.0), ("VT", 8.0)]
+    assert score.false_decisions == 1
+    assert cost([score]) == 1 + MISS_COST  # the late VF and the false decision
+
+
+def test_reference_episodes_of_vfdb_425(data_dir: Path) -> None:
+    from tools.vf.agent_eval import reference_episodes
+
+    eps = reference_episodes(data_dir / "vfdb" / "425")
+    vt = [(round(a, 1), round(b - a, 1)) for k, a, b, _n in eps if k == "VT" and b - a >= 4]
+    assert vt == [(929.6, 28.8)]
+    assert reference_episodes(data_dir / "nstdb" / "em") == []  # no reference annotations
