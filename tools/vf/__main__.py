@@ -89,7 +89,7 @@ def _vt_agent(data_dir: Path, out: Path) -> int:
     from agent.inference.bundle import load_models
     from tools.vf.agent_eval import evaluate_ventricular, ventricular_markdown
 
-    rep = evaluate_ventricular(data_dir, load_models(AgentConfig().inference))
+    rep = evaluate_ventricular(data_dir, load_models(AgentConfig().inference), work=out / "work")
     out.mkdir(parents=True, exist_ok=True)
     (out / "rhythm_ventricular.json").write_text(json.dumps(rep, indent=1, default=float) + "\n")
     text = ventricular_markdown(rep)
