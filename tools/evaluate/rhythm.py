@@ -19,7 +19,7 @@
   analyze --ack-after 15`` over vfdb 418-428 and mitdb with leave-one-record-out VT
   parameters, nstdb and svdb with the shipped ones: per episode kind the sensitivity of the
   rhythm row and of the ``vtach``/``vfib`` alarm within 10 s, delays (median, max), false
-  alarms per hour per database (resumable: ``OUT/work/*.jsonl``).
+  alarms per hour per database (resumable: ``out/rhythm_work/*.jsonl``).
 - **AF from the waveform** (:mod:`tools.af.wave`): record-level AF F1 on CinC 2017, 5-fold
   by recording, and the same folds' false AF calls on mitdb.
 
@@ -43,6 +43,9 @@ from tools.af.evaluate import evaluate_af, has_af_annotation
 from tools.vf.evaluate import evaluate_vf
 
 logger = logging.getLogger(__name__)
+
+WORK_DIR = Path("out/rhythm_work")
+"""Resumable journals of the agent runs (one JSON line per record) and the VT fold params."""
 
 
 def agent_afib_alarms(mitdb: Path) -> dict[str, Any]:
@@ -120,7 +123,7 @@ def new_rhythm_sections(data_dir: Path, out_dir: Path) -> str:
     from tools.vf.agent_eval import evaluate_ventricular, ventricular_markdown
 
     vent = evaluate_ventricular(
-        data_dir, _load(AgentConfig().inference), progress=logger.info, work=out_dir / "work"
+        data_dir, _load(AgentConfig().inference), progress=logger.info, work=WORK_DIR
     )
     (out_dir / "rhythm_ventricular.json").write_text(
         json.dumps(vent, indent=1, default=float) + "\n", encoding="utf-8"
