@@ -259,8 +259,9 @@ def rhythm_segments(
     duration_s
         Record duration, s.
     episodes
-        Rhythm episodes from the detectors (``AFIB`` from the RR model, ``VF`` from the
-        waveform detector), laid over the HR-based labels; ``NOISE`` is laid last.
+        Rhythm episodes from the detectors (``AFIB`` from the RR model, ``VT`` from the
+        ventricular decision, ``VF`` from the waveform detector), laid over the HR-based
+        labels in that order; ``NOISE`` is laid last.
 
     Returns
     -------
@@ -294,7 +295,7 @@ def rhythm_segments(
     if duration_s > prev_t:
         tail = "ASYS" if duration_s - prev_t >= asystole_s else current
         labels.append((prev_t, duration_s, tail))
-    for code in ("AFIB", "VF"):
+    for code in ("AFIB", "VT", "VF"):  # VF last: it wins where a VT episode overlaps it
         for start, end in (episodes or {}).get(code, []):
             labels = _overlay(labels, start, end, code)
     for start, end in leads_off:

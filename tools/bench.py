@@ -239,6 +239,7 @@ STAGES: Final = (
     "flatline",
     "quality",
     "vf",
+    "vt",
     "beat_classifier",
     "timeline_other",
     "core_other",
@@ -246,7 +247,7 @@ STAGES: Final = (
 )
 """Stages of :func:`offline_stages`, exclusive: the core's own stage timer
 (:class:`agent.core.timing.StageTimes`) gives reading, the R-peak detector, the flat-line and
-quality monitors, the VF detector and the beat classifier; ``timeline_other`` is the rest of
+quality monitors, the VF and VT detectors and the beat classifier; ``timeline_other`` is the rest of
 the timeline walk (rules, AF, ectopy, EDR, NEWS2, the alarm engine), ``core_other`` the rest
 of the analysis (driver, gate, ring buffer), ``csv_write`` the output files."""
 
@@ -281,7 +282,7 @@ def offline_stages(record: str, fs_hz: float | None) -> dict[str, Any]:
         write_outputs(result, Path(tmp), cfg)
         csv_s = (time.process_time_ns() - cpu0) / 1e9
     t = times.s
-    front = ("read_resample", "rpeaks", "flatline", "quality", "vf")
+    front = ("read_resample", "rpeaks", "flatline", "quality", "vf", "vt")
     stages = {name: t(name) for name in front}
     stages["beat_classifier"] = t("beat_classifier")
     stages["timeline_other"] = t("timeline") - t("beat_classifier")
