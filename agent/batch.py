@@ -357,12 +357,22 @@ def _worker_analyze(record: str, opts: _Options) -> RecordOutcome:
     """
     if _WORKER.cfg is None or _WORKER.models is None:
         raise BedsideError(_WORKER.setup_error or "worker process has no models loaded")
+    outcome = _analyze_one(record, _WORKER.cfg, _WORKER.models, opts)
+    if not isinstance(outcome, RecordFailure):
+        _write_record(outcome, _WORKER.cfg, opts.out_dir)
+    return outcome
+
+
+def _analyze_one(
+    record: str, cfg: AgentConfig, models: ModelBundle, opts: _Options
+) -> RecordOutcome:
+    """Analyse one record in its own event loop (a worker process or a Dask task)."""
     try:
-        result = asyncio.run(
+        return asyncio.run(
             analyze_record(
                 record,
-                _WORKER.cfg,
-                _WORKER.models,
+                cfg,
+                models,
                 channel=opts.channel,
                 fs_hz=opts.fs_hz,
                 rr_annotations=opts.rr_annotations,
@@ -372,8 +382,6 @@ def _worker_analyze(record: str, opts: _Options) -> RecordOutcome:
     except BedsideError as err:
         # project errors carry constructor arguments that do not survive pickling: send text
         return RecordFailure(record, str(err))
-    _write_record(result, _WORKER.cfg, opts.out_dir)
-    return result
 
 
 def _analyze_in_pool(
@@ -425,20 +433,7 @@ def _cluster_analyze(record: str, cfg: AgentConfig, opts: _Options) -> RecordOut
         _worker_init(cfg, logging.getLogger().getEffectiveLevel())
     if _WORKER.models is None:
         raise BedsideError(_WORKER.setup_error or "worker has no models loaded")
-    try:
-        return asyncio.run(
-            analyze_record(
-                record,
-                cfg,
-                _WORKER.models,
-                channel=opts.channel,
-                fs_hz=opts.fs_hz,
-                rr_annotations=opts.rr_annotations,
-                ack_after_s=opts.ack_after_s,
-            )
-        )
-    except BedsideError as err:
-        return RecordFailure(record, str(err))
+    return _analyze_one(record, cfg, _WORKER.models, opts)
 
 
 CLUSTER_CONNECT_TIMEOUT_S: Final = 30.0

@@ -61,6 +61,30 @@ def _odd_ext(x: NDArray[np.float64], edge: int) -> NDArray[np.float64]:
     return np.concatenate((left, x, right))
 
 
+def _forward_backward(
+    x: NDArray[np.float64],
+    edge: int,
+    forward: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+) -> NDArray[np.float64]:
+    """SciPy's filtfilt "pad" method: odd extension, forward, reverse, forward, reverse, trim.
+
+    ``forward(v)`` filters ``v`` from the steady state scaled by ``v[0]``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not longer than ``edge``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] <= edge:
+        msg = f"need more than {edge} samples to filter, got {x.shape[0]}"
+        raise ValueError(msg)
+    y = forward(_odd_ext(x, edge))
+    y = forward(y[::-1])
+    out: NDArray[np.float64] = y[::-1][edge:-edge]
+    return out
+
+
 class ZeroPhaseSos:
     """Forward-backward IIR filter in second-order sections, set up once.
 
@@ -102,15 +126,7 @@ class ZeroPhaseSos:
         ValueError
             If ``x`` is not longer than :attr:`edge`.
         """
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape[0] <= self.edge:
-            msg = f"need more than {self.edge} samples to filter, got {x.shape[0]}"
-            raise ValueError(msg)
-        ext = _odd_ext(x, self.edge)
-        y = _sosfilt(self.sos, ext, self._zi * ext[0])
-        y = _sosfilt(self.sos, y[::-1], self._zi * y[-1])
-        out: NDArray[np.float64] = y[::-1][self.edge : -self.edge]
-        return out
+        return _forward_backward(x, self.edge, lambda v: _sosfilt(self.sos, v, self._zi * v[0]))
 
 
 class ZeroPhaseBa:
@@ -152,12 +168,9 @@ class ZeroPhaseBa:
         ValueError
             If ``x`` is not longer than :attr:`edge`.
         """
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape[0] <= self.edge:
-            msg = f"need more than {self.edge} samples to filter, got {x.shape[0]}"
-            raise ValueError(msg)
-        ext = _odd_ext(x, self.edge)
-        y, _ = signal.lfilter(self.b, self.a, ext, zi=self._zi * ext[0])
-        y, _ = signal.lfilter(self.b, self.a, y[::-1], zi=self._zi * y[-1])
-        out: NDArray[np.float64] = y[::-1][self.edge : -self.edge]
+        return _forward_backward(x, self.edge, self._forward)
+
+    def _forward(self, v: NDArray[np.float64]) -> NDArray[np.float64]:
+        y, _ = signal.lfilter(self.b, self.a, v, zi=self._zi * v[0])
+        out: NDArray[np.float64] = y
         return out

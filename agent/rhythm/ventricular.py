@@ -55,18 +55,17 @@ from numpy.typing import NDArray
 
 from agent.alarms.ectopy import EctopyRules
 from agent.alarms.engine import ConditionSpec, Finding
-from agent.errors import ConfigError
 from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority
 from agent.rhythm.vf import (
     _BAND,
     MARGIN_S,
     MIN_STD_UV,
     N_FEATURES,
-    TCSC_BLOCK_S,
     VfChange,
     _bridge_nans,
     _features,
     _resampler,
+    validate_window_model,
     vf_resample_ratio,
 )
 
@@ -206,21 +205,7 @@ class VtParams:
         ConfigError
             If a length or count is out of range or a vector has the wrong length.
         """
-        checks = {
-            "window_s": TCSC_BLOCK_S <= self.window_s <= 30.0,
-            "hop_s": 0.1 <= self.hop_s <= self.window_s,
-            "feature_mean": len(self.feature_mean) == N_VT_FEATURES,
-            "feature_scale": len(self.feature_scale) == N_VT_FEATURES
-            and all(s > 0 for s in self.feature_scale),
-            "coef": len(self.coef) == N_VT_FEATURES,
-            "threshold": 0.0 < self.threshold < 1.0,
-            "k_on": 1 <= self.k_on <= self.n_on,
-            "n_off": self.n_off >= 1,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                msg = f"invalid VT detector parameter {name} in {self}"
-                raise ConfigError(msg, name)
+        validate_window_model(self, N_VT_FEATURES, "VT detector")
 
 
 # Tuned by `python -m tools.vf vt-tune --data ../shared/data` (leave-one-record-out folds on

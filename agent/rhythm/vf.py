@@ -59,7 +59,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -144,6 +144,66 @@ FEATURE_NAMES: Final = (
 N_FEATURES: Final = len(FEATURE_NAMES)
 
 
+class WindowModelParams(Protocol):
+    """The parameters of a window-voting logistic detector.
+
+    :class:`VfParams` here, ``VtParams`` in :mod:`agent.rhythm.ventricular`.
+    """
+
+    @property
+    def window_s(self) -> float: ...
+    @property
+    def hop_s(self) -> float: ...
+    @property
+    def feature_mean(self) -> tuple[float, ...]: ...
+    @property
+    def feature_scale(self) -> tuple[float, ...]: ...
+    @property
+    def coef(self) -> tuple[float, ...]: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def k_on(self) -> int: ...
+    @property
+    def n_on(self) -> int: ...
+    @property
+    def n_off(self) -> int: ...
+
+
+def validate_window_model(params: WindowModelParams, n_features: int, what: str) -> None:
+    """Check a window-voting detector's parameters.
+
+    Parameters
+    ----------
+    params
+        The parameters.
+    n_features
+        Length the feature vectors must have.
+    what
+        Detector name for the error message (``"VF detector"``).
+
+    Raises
+    ------
+    ConfigError
+        If a length or count is out of range or a vector has the wrong length.
+    """
+    checks = {
+        "window_s": TCSC_BLOCK_S <= params.window_s <= 30.0,
+        "hop_s": 0.1 <= params.hop_s <= params.window_s,
+        "feature_mean": len(params.feature_mean) == n_features,
+        "feature_scale": len(params.feature_scale) == n_features
+        and all(s > 0 for s in params.feature_scale),
+        "coef": len(params.coef) == n_features,
+        "threshold": 0.0 < params.threshold < 1.0,
+        "k_on": 1 <= params.k_on <= params.n_on,
+        "n_off": params.n_off >= 1,
+    }
+    for name, ok in checks.items():
+        if not ok:
+            msg = f"invalid {what} parameter {name} in {params}"
+            raise ConfigError(msg, name)
+
+
 @dataclass(frozen=True, slots=True)
 class VfParams:
     """Window geometry, classifier and confirmation parameters of :class:`VfDetector`.
@@ -188,21 +248,7 @@ class VfParams:
         ConfigError
             If a length or count is out of range or a vector has the wrong length.
         """
-        checks = {
-            "window_s": TCSC_BLOCK_S <= self.window_s <= 30.0,
-            "hop_s": 0.1 <= self.hop_s <= self.window_s,
-            "feature_mean": len(self.feature_mean) == N_FEATURES,
-            "feature_scale": len(self.feature_scale) == N_FEATURES
-            and all(s > 0 for s in self.feature_scale),
-            "coef": len(self.coef) == N_FEATURES,
-            "threshold": 0.0 < self.threshold < 1.0,
-            "k_on": 1 <= self.k_on <= self.n_on,
-            "n_off": self.n_off >= 1,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                msg = f"invalid VF detector parameter {name} in {self}"
-                raise ConfigError(msg, name)
+        validate_window_model(self, N_FEATURES, "VF detector")
 
 
 # Tuned by `python -m tools.vf tune --data ../shared/data` (leave-one-record-out folds on
