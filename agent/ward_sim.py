@@ -44,6 +44,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
 from agent.config import parse_mqtt_url
+from agent.core.vitals import news2_summary
 from agent.errors import BedsideError, BrokerUnreachableError
 from agent.messages import (
     AamiClass,
@@ -60,13 +61,10 @@ from agent.messages import (
     EcgControl,
     EcgStrip,
     ManualObservations,
-    News2Parameter,
-    News2Summary,
     StatusMessage,
     VitalsMessage,
     topic,
 )
-from agent.vitals.news2 import News2Result
 from agent.vitals.observations import VitalsStore
 
 __all__ = ["EVENTS", "ScriptItem", "WardSim", "parse_script"]
@@ -209,30 +207,6 @@ class _Bed:
     @property
     def device_id(self) -> str:
         return f"sim-{self.unit}-{self.bed}"
-
-
-def _news2_summary(r: News2Result) -> News2Summary:
-    return News2Summary(
-        total=r.total,
-        complete=r.complete,
-        risk=None if r.risk is None else str(r.risk),
-        urgent=r.urgent,
-        emergency=r.emergency,
-        spo2_scale=int(r.spo2_scale),
-        missing=[str(p) for p in r.missing],
-        stale=[str(p) for p in r.stale],
-        parameters=[
-            News2Parameter(
-                param=str(p.param),
-                value=p.value if isinstance(p.value, bool | int | float) else str(p.value),
-                score=p.score,
-                source=p.source,
-                age_s=round(max(p.age_s, 0.0), 1),
-                stale=p.stale,
-            )
-            for p in r.parameters
-        ],
-    )
 
 
 class WardSim:
@@ -635,7 +609,7 @@ class WardSim:
             respiration_source="edr",
             temperature_c=36.8,
             rhythm=None if b.event == "sensor_drop" else rhythm,
-            news2=_news2_summary(result),
+            news2=news2_summary(result),
         )
         self._publish(b, topic(b.unit, b.bed, "vitals"), msg.model_dump_json(), qos=0)
         if self.random_events and b.event is None and t >= b.next_random_s:
