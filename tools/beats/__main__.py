@@ -27,7 +27,7 @@ from tools.beats.dataset import DS1, DS2, SVDB, BeatSet, build_dataset, svdb_rec
 
 logger = logging.getLogger("tools.beats")
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 """Version written into the card of a model built by ``all``."""
 
 SMOKE_RECORDS = ("119", "208")

@@ -126,6 +126,7 @@ def run_beats_evaluation(
         "records": list(records),
         "agent_int8": {},
         "card_reference_rpeaks": classifier.card.metrics.get("ds2_test", {}),
+        "card_patient_cv": classifier.card.metrics.get("patient_cv", {}),
         "latency": latency_us(classifier),
     }
     tables: list[str] = []
@@ -171,6 +172,28 @@ def _markdown(report: dict[str, Any], tables: list[str]) -> str:
     lines.append(f"| accuracy % | {acc} |")
     lat = report["latency"]
     model = report["model"]
+    cv = report.get("card_patient_cv", {})
+    cv_lines: list[str] = []
+    if cv:
+        cv_cols = [
+            ("float32, reference R-peaks", cv.get("float32_keras", {}).get("svdb", {})),
+            ("int8, reference R-peaks", cv.get("int8", {}).get("svdb", {})),
+            ("int8, agent's own R-peaks", cv.get("agent_int8", {}).get("svdb", {})),
+        ]
+        cv_lines = [
+            "## svdb, patient-wise cross-validated (model card `metrics.patient_cv`)\n",
+            "Each of the 40 svdb records at hand predicted by a fold model that did not see it"
+            " (4 folds of DS1 + svdb records, `tools.beats.train.FOLDS`); made by"
+            " `python -m tools.beats all`.\n",
+            "| class | " + " | ".join(n for n, _ in cv_cols) + " |",
+            "|---" * (len(cv_cols) + 1) + "|",
+        ]
+        for c in CLASSES:
+            cv_lines.append(
+                f"| {c} Se / +P % | " + " | ".join(_fmt(r, c) for _, r in cv_cols) + " |"
+            )
+        cv_acc = " | ".join(f"{r.get('accuracy_pct', float('nan')):.2f}" for _, r in cv_cols)
+        cv_lines.append(f"| accuracy % | {cv_acc} |\n")
     return (
         f"# Beat classification on MIT-BIH DS2 ({model['name']} {model['version']})\n\n"
         "Inter-patient test set (de Chazal 2004 DS2, 22 records), never used for training,"
@@ -179,5 +202,5 @@ def _markdown(report: dict[str, Any], tables: list[str]) -> str:
         + "\n".join(lines)
         + f"\n\nCPU latency per beat (int8, one thread, this machine): median"
         f" {lat['median_us']} µs, p99 {lat['p99_us']} µs (model only; the window costs"
-        " ~0.3 ms more).\n\n" + "\n".join(tables)
+        " ~0.3 ms more).\n\n" + "\n".join(cv_lines) + "\n" + "\n".join(tables)
     )
