@@ -109,7 +109,7 @@ def test_replay_233_raises_ventricular_run_alarms_with_labelled_beats(
         nearest = min(abs(onset - t) for t in reference_runs)
         print(f"{alarm['condition']} onset {onset:.1f} s, nearest reference V run {nearest:.2f} s")
         matched += nearest <= 2.0
-        # the classifier is not perfect (V +P ~76 % on DS2, see models/beat_cnn.json): a run
+        # the classifier is not perfect (V +P ~91 % on DS2, see models/beat_cnn.json): a run
         # may join a real PVC to a misread neighbour, but it always starts at real ectopy
         assert min(abs(onset - t) for t in reference_v) <= 2.0
     assert matched >= 1
