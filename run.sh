@@ -80,7 +80,7 @@ train_setup() {
         echo "run.sh: building the training environment in .venv-train (TensorFlow, a few minutes)" >&2
         python3 -m venv .venv-train
         .venv-train/bin/python -m pip install -q --upgrade pip
-        .venv-train/bin/python -m pip install -q -c constraints.txt -e ".[train,dev]"
+        .venv-train/bin/python -m pip install -qq -c constraints.txt -e ".[train,dev]"  # errors only
         echo "$want" > "$stamp"
     fi
 }
