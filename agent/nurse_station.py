@@ -584,8 +584,9 @@ def run_nurse_station(
     ack: Sequence[str] = (),
     security: MqttConfig | None = None,
     ack_timeout_s: float = ACK_CONFIRM_TIMEOUT_S,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Run the nurse station until ``q``, Ctrl-C or ``duration_s``.
+    """Run the nurse station until ``q``, Ctrl-C, ``duration_s`` or ``stop`` is set.
 
     Parameters
     ----------
@@ -605,6 +606,8 @@ def run_nurse_station(
         TLS files (site CA, this station's certificate and key) and credentials.
     ack_timeout_s
         How long ``ack`` waits for each confirmation, s.
+    stop
+        Set from another thread to end the live view (checked every refresh period).
 
     Returns
     -------
@@ -647,10 +650,10 @@ def run_nurse_station(
     deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
         if plain:
-            _loop(state, sub, inbox, deadline, station_id, console, None)
+            _loop(state, sub, inbox, deadline, station_id, console, None, stop)
         else:
             with Live(render_table(state), console=console, auto_refresh=False) as live:
-                _loop(state, sub, inbox, deadline, station_id, live.console, live)
+                _loop(state, sub, inbox, deadline, station_id, live.console, live, stop)
     except KeyboardInterrupt:
         pass
     finally:
@@ -666,8 +669,9 @@ def _loop(
     station_id: str,
     console: Console,
     live: Live | None,
+    stop: threading.Event | None,
 ) -> None:
-    while True:
+    while stop is None or not stop.is_set():
         wait_s = REFRESH_PERIOD_S
         if deadline is not None:
             wait_s = min(wait_s, deadline - time.monotonic())

@@ -256,28 +256,34 @@ def test_run_nurse_station_through_the_broker(
     pub = MqttPublisher(cfg, bed, source_desc="t", agent_version="0")
     pub.connect()
     result: list[int] = []
+    stop = threading.Event()
     station = threading.Thread(
-        target=lambda: result.append(run_nurse_station(mqtt_broker.url, plain=True, duration_s=2.5))
+        target=lambda: result.append(run_nurse_station(mqtt_broker.url, plain=True, stop=stop))
     )
-    try:
-        station.start()
-        out = ""
-        deadline = time.monotonic() + 5
-        while "ward1/bed1 status online" not in out:  # retained status: we are subscribed
-            assert time.monotonic() < deadline, out
+    raised = 'ward1/bed1 RAISED high asystole onset 61.2 s "Asystole: no QRS for 4.0 s"'
+
+    def wait_for(line: str, out: str) -> str:
+        # waits on the station's own output (the test's timeout is the only bound)
+        while line not in out:
+            assert station.is_alive(), out
             time.sleep(0.05)
             out += capsys.readouterr().out
+        return out
+
+    try:
+        station.start()
+        out = wait_for("ward1/bed1 status online", "")  # retained status: we are subscribed
         ev = alarm(
             AlarmCode.ASYSTOLE, AlarmPriority.HIGH, 61.2, message="Asystole: no QRS for 4.0 s"
         )
         pub.publish_alarm(ev)
-        station.join(timeout=10)
-        out += capsys.readouterr().out
+        out = wait_for(raised, out)
     finally:
+        stop.set()
         pub.close()
         station.join(timeout=10)
     assert result == [0]
-    assert 'ward1/bed1 RAISED high asystole onset 61.2 s "Asystole: no QRS for 4.0 s"' in out
+    assert raised in out
 
 
 class EngineAgent:

@@ -42,10 +42,9 @@ def test_replay_equals_streaming_detector(vf424: RecordData) -> None:
     replay = simulate_votes(
         votes, ws.end_idx, round(p.window_s * vf424.fs_hz), p.k_on, p.n_on, p.n_off
     )
-    streamed, cpu_s = run_detector(vf424, p)
+    streamed, _ = run_detector(vf424, p)  # its CPU cost is a benchmark figure (docs/vf_detector.md)
     assert [c.rhythm for c in replay].count("VF") >= 2
     assert streamed == replay
-    assert cpu_s < 2.0
 
 
 def test_score_two_episodes(vf424: RecordData) -> None:
