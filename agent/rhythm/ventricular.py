@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -58,10 +57,10 @@ from agent.alarms.engine import ConditionSpec, Finding
 from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority
 from agent.rhythm.vf import (
     _BAND,
-    MARGIN_S,
     MIN_STD_UV,
     N_FEATURES,
     VfChange,
+    WindowVoter,
     _bridge_nans,
     _features,
     _resampler,
@@ -301,7 +300,7 @@ class VtChange:
     probability: float
 
 
-class VtDetector:
+class VtDetector(WindowVoter):
     """Streaming VT (ventricular tachyarrhythmia) window detector over one ECG lead.
 
     Parameters
@@ -325,65 +324,31 @@ class VtDetector:
 
     def __init__(self, fs_hz: float, params: VtParams = VT_PARAMS_TUNED) -> None:
         params.validate()
-        self.fs_hz = float(fs_hz)
+        super().__init__(fs_hz, params)
         self.params = params
-        self._hop_n = max(1, round(params.hop_s * fs_hz))
-        self._win_n = round(params.window_s * fs_hz)
-        self._need_n = round((params.window_s + MARGIN_S) * fs_hz)
-        self._next_end = -(-self._need_n // self._hop_n) * self._hop_n
-        self._buf = np.zeros(0, dtype=np.float64)
-        self._buf_start = 0
-        self._votes: deque[tuple[bool, int]] = deque(maxlen=params.n_on)
-        self._negatives = 0
-        self._last_end = 0
-        self.in_vt = False
-        self.probability = 0.0
-        """Probability of the latest window (0..1)."""
+
+    @property
+    def in_vt(self) -> bool:
+        """True while the detector is in VT."""
+        return self.active
 
     def push(self, samples_uv: NDArray[np.float32]) -> list[VtChange]:
         """Feed the next contiguous samples (µV, NaN = invalid); return the state changes."""
-        x = np.asarray(samples_uv, dtype=np.float64).reshape(-1)
-        if x.size:
-            self._buf = np.concatenate([self._buf, x])
-        changes: list[VtChange] = []
-        n_seen = self._buf_start + self._buf.size
-        while self._next_end <= n_seen:
-            end = self._next_end
-            lo = end - self._need_n - self._buf_start
-            change = self._judge(self._buf[lo : lo + self._need_n], end)
-            if change is not None:
-                changes.append(change)
-            self._next_end += self._hop_n
-        keep_from = self._next_end - self._need_n - self._buf_start
-        if keep_from > 0:
-            self._buf = self._buf[keep_from:]
-            self._buf_start += keep_from
-        return changes
+        return [
+            VtChange("VT" if on else "none", onset, end, prob)
+            for on, onset, end, prob in self.push_transitions(samples_uv)
+        ]
 
-    def _judge(self, raw: NDArray[np.float64], end: int) -> VtChange | None:
+    def window_probability(self, raw: NDArray[np.float64]) -> float:
+        """VT probability of one raw window; 0 when too much is NaN or it is near flat."""
         p = self.params
-        prob = 0.0
         bridged = _bridge_nans(raw)
-        if bridged is not None:
-            feats = vt_window_features(bridged, self.fs_hz, p.window_s)
-            if feats[N_FEATURES - 1] >= math.log10(MIN_STD_UV):
-                prob = float(vt_window_probability(feats, p))
-        self.probability = prob
-        vote = prob >= p.threshold
-        self._votes.append((vote, end))
-        if vote:
-            self._negatives, self._last_end = 0, end
-        else:
-            self._negatives += 1
-        if not self.in_vt and sum(v for v, _ in self._votes) >= p.k_on:
-            self.in_vt = True
-            first_end = next(e for v, e in self._votes if v)
-            return VtChange("VT", max(0, first_end - self._win_n // 2), end, prob)
-        if self.in_vt and self._negatives >= p.n_off:
-            self.in_vt = False
-            self._votes.clear()
-            return VtChange("none", self._last_end, end, prob)
-        return None
+        if bridged is None:
+            return 0.0
+        feats = vt_window_features(bridged, self.fs_hz, p.window_s)
+        if feats[N_FEATURES - 1] < math.log10(MIN_STD_UV):
+            return 0.0
+        return float(vt_window_probability(feats, p))
 
 
 class EctopyBeatRuns(EctopyRules):

@@ -494,7 +494,112 @@ def vf_window_probability(features: NDArray[np.float64], params: VfParams) -> ND
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0))))
 
 
-class VfDetector:
+class WindowVoter:
+    """Windows every ``hop_s``, a probability per window, ``k_on`` of ``n_on`` voting.
+
+    The streaming part shared by the VF/VFL detector (:class:`VfDetector`) and the VT
+    detector (:class:`agent.rhythm.ventricular.VtDetector`): samples are buffered, the window
+    ending at each multiple of ``hop_s`` (plus ``MARGIN_S`` before it) is judged by
+    :meth:`window_probability`, the state turns on when ``k_on`` of the last ``n_on`` windows
+    voted (probability >= ``threshold``) and off after ``n_off`` non-votes in a row. Subclasses
+    give the window probability.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate of the pushed samples, Hz.
+    params : WindowModelParams
+        Window length and hop, threshold and voting counts (already validated).
+
+    Attributes
+    ----------
+    active : bool
+        The state: on after ``k_on`` votes, off after ``n_off`` non-votes.
+    probability : float
+        Probability of the latest window (0..1).
+    """
+
+    def __init__(self, fs_hz: float, params: WindowModelParams) -> None:
+        self.fs_hz = float(fs_hz)
+        self._hop_n = max(1, round(params.hop_s * fs_hz))
+        self._win_n = round(params.window_s * fs_hz)
+        self._need_n = round((params.window_s + MARGIN_S) * fs_hz)
+        self._next_end = -(-self._need_n // self._hop_n) * self._hop_n
+        self._buf = np.zeros(0, dtype=np.float64)
+        self._buf_start = 0  # stream index of self._buf[0]
+        self._votes: deque[tuple[bool, int]] = deque(maxlen=params.n_on)  # (vote, end_idx)
+        self._negatives = 0
+        self._last_end = 0  # end of the last window that voted
+        self._voting = params
+        self.active = False
+        self.probability = 0.0
+
+    @property
+    def n_seen(self) -> int:
+        """Samples pushed so far."""
+        return self._buf_start + self._buf.size
+
+    def window_probability(self, raw: NDArray[np.float64]) -> float:
+        """Return the probability (0..1) of one raw window (µV, ``window_s + MARGIN_S``).
+
+        Raises
+        ------
+        NotImplementedError
+            Always, here: the detectors give it.
+        """
+        raise NotImplementedError
+
+    def push_transitions(
+        self, samples_uv: NDArray[np.float32]
+    ) -> list[tuple[bool, int, int, float]]:
+        """Feed contiguous samples (µV, NaN = invalid); return the state's transitions.
+
+        Returns
+        -------
+        list[tuple[bool, int, int, float]]
+            ``(on, onset_idx, decided_idx, probability)`` in stream order: turning on, the
+            onset is half a window before the end of the first voting window; turning off,
+            the end of the last voting window.
+        """
+        x = np.asarray(samples_uv, dtype=np.float64).reshape(-1)
+        if x.size:
+            self._buf = np.concatenate([self._buf, x])
+        out: list[tuple[bool, int, int, float]] = []
+        while self._next_end <= self.n_seen:
+            end = self._next_end
+            lo = end - self._need_n - self._buf_start
+            change = self._vote(self.window_probability(self._buf[lo : lo + self._need_n]), end)
+            if change is not None:
+                out.append(change)
+            self._next_end += self._hop_n
+        keep_from = self._next_end - self._need_n - self._buf_start
+        if keep_from > 0:
+            self._buf = self._buf[keep_from:]
+            self._buf_start += keep_from
+        return out
+
+    def _vote(self, prob: float, end: int) -> tuple[bool, int, int, float] | None:
+        p = self._voting
+        self.probability = prob
+        vote = prob >= p.threshold
+        self._votes.append((vote, end))
+        if vote:
+            self._negatives = 0
+            self._last_end = end
+        else:
+            self._negatives += 1
+        if not self.active and sum(v for v, _ in self._votes) >= p.k_on:
+            self.active = True
+            first_end = next(e for v, e in self._votes if v)
+            return (True, max(0, first_end - self._win_n // 2), end, prob)
+        if self.active and self._negatives >= p.n_off:
+            self.active = False
+            self._votes.clear()
+            return (False, self._last_end, end, prob)
+        return None
+
+
+class VfDetector(WindowVoter):
     """Streaming VF / VFL detector over one ECG lead.
 
     Parameters
@@ -523,23 +628,13 @@ class VfDetector:
             msg = f"fs_hz must be in [{MIN_FS_HZ}, {MAX_FS_HZ}] Hz, got {fs_hz}"
             raise ConfigError(msg, "fs_hz")
         params.validate()
-        self.fs_hz = float(fs_hz)
+        super().__init__(fs_hz, params)
         self.params = params
-        self._hop_n = max(1, round(params.hop_s * fs_hz))
-        self._win_n = round(params.window_s * fs_hz)
-        self._need_n = round((params.window_s + MARGIN_S) * fs_hz)
-        self._next_end = -(-self._need_n // self._hop_n) * self._hop_n
-        self._buf = np.zeros(0, dtype=np.float64)
-        self._buf_start = 0  # stream index of self._buf[0]
-        self._votes: deque[tuple[bool, int]] = deque(maxlen=params.n_on)  # (vote, end_idx)
-        self._negatives = 0
-        self._last_vf_end = 0
-        self.in_vf = False
 
     @property
-    def n_seen(self) -> int:
-        """Samples pushed so far."""
-        return self._buf_start + self._buf.size
+    def in_vf(self) -> bool:
+        """True while the detector is in VF."""
+        return self.active
 
     def push(self, samples_uv: NDArray[np.float32]) -> list[VfChange]:
         """Feed the next contiguous samples; return the state changes they caused.
@@ -554,47 +649,22 @@ class VfDetector:
         list[VfChange]
             Changes in stream order (usually none).
         """
-        x = np.asarray(samples_uv, dtype=np.float64).reshape(-1)
-        if x.size:
-            self._buf = np.concatenate([self._buf, x])
-        changes: list[VfChange] = []
-        while self._next_end <= self.n_seen:
-            end = self._next_end
-            lo = end - self._need_n - self._buf_start
-            change = self._judge(self._buf[lo : lo + self._need_n], end)
-            if change is not None:
-                changes.append(change)
-            self._next_end += self._hop_n
-        keep_from = self._next_end - self._need_n - self._buf_start
-        if keep_from > 0:
-            self._buf = self._buf[keep_from:]
-            self._buf_start += keep_from
+        changes = []
+        for on, onset, end, prob in self.push_transitions(samples_uv):
+            if on:
+                logger.debug("VF from %d (decided at %d, p=%.2f)", onset, end, prob)
+            else:
+                logger.debug("VF ended at %d (decided at %d)", onset, end)
+            changes.append(VfChange("VF" if on else "none", onset, end, prob))
         return changes
 
-    def _judge(self, raw: NDArray[np.float64], end: int) -> VfChange | None:
+    def window_probability(self, raw: NDArray[np.float64]) -> float:
+        """VF probability of one raw window; 0 when too much is NaN or it is near flat."""
         p = self.params
-        prob = 0.0
         bridged = _bridge_nans(raw)
-        if bridged is not None:
-            feats = vf_window_features(bridged, self.fs_hz, p.window_s)
-            if feats[-1] >= math.log10(MIN_STD_UV):
-                prob = float(vf_window_probability(feats, p))
-        vote = prob >= p.threshold
-        self._votes.append((vote, end))
-        if vote:
-            self._negatives = 0
-            self._last_vf_end = end
-        else:
-            self._negatives += 1
-        if not self.in_vf and sum(v for v, _ in self._votes) >= p.k_on:
-            self.in_vf = True
-            first_end = next(e for v, e in self._votes if v)
-            onset = max(0, first_end - self._win_n // 2)
-            logger.debug("VF from %d (decided at %d, p=%.2f)", onset, end, prob)
-            return VfChange("VF", onset, end, prob)
-        if self.in_vf and self._negatives >= p.n_off:
-            self.in_vf = False
-            self._votes.clear()
-            logger.debug("VF ended at %d (decided at %d)", self._last_vf_end, end)
-            return VfChange("none", self._last_vf_end, end, prob)
-        return None
+        if bridged is None:
+            return 0.0
+        feats = vf_window_features(bridged, self.fs_hz, p.window_s)
+        if feats[-1] < math.log10(MIN_STD_UV):
+            return 0.0
+        return float(vf_window_probability(feats, p))
