@@ -35,6 +35,7 @@ from agent.messages import (
     AlarmAck,
     EcgControl,
     ManualObservations,
+    TopicKind,
     topic,
     utc_now,
     validate_bed_segment,
@@ -424,6 +425,34 @@ def create_app(config: StationConfig, db: Database) -> FastAPI:
             ],
         }
 
+    async def publish_and_record(
+        unit: str,
+        bed: str,
+        subtopic: TopicKind,
+        payload: bytes,
+        username: str,
+        *,
+        action: str,
+        alarm_id: str | None,
+        detail: dict[str, Any] | None,
+    ) -> bool:
+        """Publish a station message for the bed (QoS 1) and store who did it.
+
+        Returns True if the broker confirmed it; an ack's stored detail is ``{"published": ok}``.
+        """
+        ok: bool = await asyncio.to_thread(core.mqtt.publish, topic(unit, bed, subtopic), payload)
+        await asyncio.to_thread(
+            db.store_action,
+            unit=unit,
+            bed=bed,
+            action=action,
+            username=username,
+            station_id=config.station_id,
+            alarm_id=alarm_id,
+            detail={"published": ok} if detail is None else detail,
+        )
+        return ok
+
     @app.post("/api/ack")
     async def ack(req: AckRequest, user: ActorDep) -> dict[str, Any]:
         _check_bed(req.unit, req.bed)
@@ -433,21 +462,10 @@ def create_app(config: StationConfig, db: Database) -> FastAPI:
         msg = AlarmAck(
             device_id=config.station_id, ts_utc=utc_now(), alarm_id=req.alarm_id, station_id=who
         )
-        ok = await asyncio.to_thread(
-            core.mqtt.publish,
-            topic(req.unit, req.bed, "alarms/ack"),
-            msg.model_dump_json().encode(),
-        )
-        await asyncio.to_thread(
-            db.store_action,
-            unit=req.unit,
-            bed=req.bed,
-            action="ack",
-            username=user.username,
-            station_id=config.station_id,
-            alarm_id=req.alarm_id,
-            detail={"published": ok},
-        )
+        ok = await publish_and_record(
+            req.unit, req.bed, "alarms/ack", msg.model_dump_json().encode(), user.username,
+            action="ack", alarm_id=req.alarm_id, detail=None,
+        )  # fmt: skip
         core._broadcast_bed((req.unit, req.bed), datetime.now(UTC))
         if not ok:
             raise HTTPException(status_code=502, detail="the broker did not confirm the ack")
@@ -465,21 +483,10 @@ def create_app(config: StationConfig, db: Database) -> FastAPI:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise HTTPException(status_code=422, detail=f"{where}: {first['msg']}") from err
-        ok = await asyncio.to_thread(
-            core.mqtt.publish,
-            topic(req.unit, req.bed, "observations"),
-            obs.model_dump_json().encode(),
-        )
-        await asyncio.to_thread(
-            db.store_action,
-            unit=req.unit,
-            bed=req.bed,
-            action="observation",
-            username=user.username,
-            station_id=config.station_id,
-            alarm_id=None,
-            detail=fields,
-        )
+        ok = await publish_and_record(
+            req.unit, req.bed, "observations", obs.model_dump_json().encode(), user.username,
+            action="observation", alarm_id=None, detail=fields,
+        )  # fmt: skip
         if not ok:
             raise HTTPException(status_code=502, detail="the broker did not confirm it")
         return {"sent": fields}
