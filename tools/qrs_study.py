@@ -35,7 +35,7 @@ import wfdb
 from numpy.typing import NDArray
 from scipy import signal
 
-from agent.dsp.rpeaks import DEFAULT_TUNING, RPeakTuning, StreamingRPeakDetector
+from agent.dsp.rpeaks import DEFAULT_TUNING, DEFAULT_WINDOW_S, RPeakTuning, StreamingRPeakDetector
 from tools.ec57 import MatchResult, gross, load_reference_beats, score_record
 
 DS1: Final = tuple(
@@ -134,7 +134,7 @@ class Job:
     record: str
     fs_hz: float | None
     chunk_s: float
-    window_s: float = 10.0
+    window_s: float = DEFAULT_WINDOW_S
     hop_s: float = 2.0
     tuning: RPeakTuning = DEFAULT_TUNING
     nk_method: str | None = None
@@ -165,7 +165,7 @@ def detect(
     fs_hz: float,
     chunk_s: float,
     *,
-    window_s: float = 10.0,
+    window_s: float = DEFAULT_WINDOW_S,
     hop_s: float = 2.0,
     tuning: RPeakTuning = DEFAULT_TUNING,
 ) -> NDArray[np.int64]:
@@ -242,7 +242,7 @@ def main() -> None:
         default=[],
         help="change a detector constant (agent.dsp.rpeaks.RPeakTuning): NAME=VALUE",
     )
-    parser.add_argument("--window-s", type=float, default=10.0)
+    parser.add_argument("--window-s", type=float, default=DEFAULT_WINDOW_S)
     parser.add_argument("--hop-s", type=float, default=2.0)
     parser.add_argument(
         "--nk-method", default=None, help="baseline: windowed NeuroKit2 ecg_findpeaks method"
