@@ -2,9 +2,11 @@
 
 For each record it writes ``OUT/<record name>/`` (DESIGN.md, "Offline analysis output"):
 
-- ``beats.csv``: ``sample,time_s,aami_class,confidence``; ``sample`` is the R-peak index at
-  the *record's own* sampling rate even when ``--fs`` resamples; ``aami_class`` and
-  ``confidence`` are empty until a beat classifier is configured;
+- ``beats.csv``: ``sample,time_s,aami_class,confidence,template_corr``; ``sample`` is the
+  R-peak index at the *record's own* sampling rate even when ``--fs`` resamples;
+  ``aami_class``, ``confidence`` and ``template_corr`` (the beat's match with the patient's
+  running template, :func:`agent.inference.beat_features.template_correlation`) are empty
+  until a beat classifier is configured;
 - ``rhythm.csv``: ``start_s,end_s,rhythm`` with PhysioNet rhythm codes. Without a rhythm model
   the agent distinguishes ``ASYS`` (no QRS for at least the asystole limit), ``NOISE`` (flat,
   stuck or invalid signal), ``SBR`` (averaged HR below 60 bpm) and ``N`` (none of these; it does
@@ -343,7 +345,7 @@ def write_outputs(result: RecordResult, out_dir: Path, cfg: AgentConfig) -> Path
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "beats.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["sample", "time_s", "aami_class", "confidence"])
+        writer.writerow(["sample", "time_s", "aami_class", "confidence", "template_corr"])
         for beat, sample in zip(result.beats, result.source_samples(), strict=True):
             writer.writerow(
                 [
@@ -351,6 +353,7 @@ def write_outputs(result: RecordResult, out_dir: Path, cfg: AgentConfig) -> Path
                     f"{beat.r_peak_time_s:.3f}",
                     beat.aami_class.value if beat.aami_class else "",
                     "" if beat.confidence is None else f"{beat.confidence:.3f}",
+                    "" if beat.template_corr is None else f"{beat.template_corr:.3f}",
                 ]
             )
     segments = rhythm_segments(

@@ -26,6 +26,13 @@ class Beat:
         AAMI EC57 class from the beat classifier, None until one runs.
     confidence : float | None
         Classifier probability of ``aami_class``, in [0, 1].
+    template_corr : float | None
+        Morphology match of the beat with the patient's running dominant-beat template, in
+        [-1, 1] (:func:`agent.inference.beat_features.template_correlation`), set with the
+        class; None without a beat classifier or a template.
+    prev_beat_corr : float | None
+        Morphology match with the previous beat, in [-1, 1]
+        (:func:`agent.inference.beat_features.beat_correlation`); None without a classifier.
     """
 
     r_peak_idx: int
@@ -34,3 +41,5 @@ class Beat:
     amplitude_uv: float
     aami_class: AamiClass | None = None
     confidence: float | None = None
+    template_corr: float | None = None
+    prev_beat_corr: float | None = None

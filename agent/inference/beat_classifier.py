@@ -33,8 +33,10 @@ from agent.inference.beat_features import (
     RrFeatures,
     RrFeatureTracker,
     Scaling,
+    beat_correlation,
     beat_window,
     segment_bounds,
+    template_correlation,
 )
 from agent.inference.tflite import Backend, load_model
 from agent.messages import AamiClass
@@ -204,6 +206,14 @@ class LabelledBeat:
         Class, or None when no window could be made (NaN / flat / missing signal).
     confidence : float | None
         Probability of ``aami_class``; None with it.
+    template_corr : float | None
+        Morphology match with the patient's running template, in [-1, 1]
+        (:func:`~agent.inference.beat_features.template_correlation`); None without a window
+        or before the first template.
+    prev_beat_corr : float | None
+        Morphology match with the previous beat's window, in [-1, 1]
+        (:func:`~agent.inference.beat_features.beat_correlation`); None without a window or
+        a previous one.
     """
 
     r_peak_idx: int
@@ -211,6 +221,8 @@ class LabelledBeat:
     rr: RrFeatures
     aami_class: AamiClass | None
     confidence: float | None
+    template_corr: float | None = None
+    prev_beat_corr: float | None = None
 
 
 class StreamingBeatClassifier:
@@ -249,12 +261,14 @@ class StreamingBeatClassifier:
         self._tracker = tracker if tracker is not None else RrFeatureTracker()
         self._templates = BeatTemplateTracker()
         self._pending_idx: int | None = None
+        self._last_window: NDArray[np.float32] | None = None
 
     def reset(self) -> None:
         """Forget the beat in progress and the template (call after a gap / leads-off)."""
         self._tracker.reset()
         self._templates.reset()
         self._pending_idx = None
+        self._last_window = None
 
     def push(self, r_peak_idx: int, r_peak_time_s: float) -> LabelledBeat | None:
         """Add a new R-peak; return the previous beat labelled, or None.
@@ -292,5 +306,15 @@ class StreamingBeatClassifier:
         )
         if window is None:
             return LabelledBeat(prev_idx, rr.r_peak_time_s, rr, None, None)
-        label, prob = self.classifier.classify(self._templates.push(window), rr)
-        return LabelledBeat(prev_idx, rr.r_peak_time_s, rr, label, prob)
+        stacked = self._templates.push(window)
+        label, prob = self.classifier.classify(stacked, rr)
+        last, self._last_window = self._last_window, window
+        return LabelledBeat(
+            prev_idx,
+            rr.r_peak_time_s,
+            rr,
+            label,
+            prob,
+            template_corr=template_correlation(stacked),
+            prev_beat_corr=None if last is None else beat_correlation(window, last),
+        )
