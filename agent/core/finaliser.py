@@ -73,7 +73,13 @@ class BeatFinaliser:
         if prev is None:
             return []
         if labelled is not None and labelled.r_peak_idx == prev.r_peak_idx:
-            prev = replace(prev, aami_class=labelled.aami_class, confidence=labelled.confidence)
+            prev = replace(
+                prev,
+                aami_class=labelled.aami_class,
+                confidence=labelled.confidence,
+                template_corr=labelled.template_corr,
+                prev_beat_corr=labelled.prev_beat_corr,
+            )
             self._remember(prev)
         return [prev]
 
