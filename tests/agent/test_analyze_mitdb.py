@@ -32,7 +32,7 @@ def _beats_csv(path: Path) -> np.ndarray:
     with path.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert rows, path
-    assert set(rows[0]) == {"sample", "time_s", "aami_class", "confidence"}
+    assert set(rows[0]) == {"sample", "time_s", "aami_class", "confidence", "template_corr"}
     return np.array([int(r["sample"]) for r in rows], dtype=np.int64)
 
 
