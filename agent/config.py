@@ -192,9 +192,28 @@ class EctopyConfig(_Section):
         le=1.0,
         description="A beat called V counts as ventricular in the ectopy alarms only with at"
         " least this confidence; a less confident V is unknown: it cannot start or complete a"
-        " run, pair, bigeminy or trigeminy. Alarm by alarm on svdb (out of sample), 0.9"
-        " instead of 0.5 gives 145 true / 169 false ectopy alarms instead of 229 / 452: to be"
-        " chosen again with each retrained beat model (agent/alarms/ectopy.py).",
+        " run, pair, bigeminy or trigeminy. Out of fold on mitdb DS1 + svdb (beat CNN 2.0.0"
+        " fold models), true / false ectopy alarms 576/201 at 0.5, 539/169 at 0.6, 508/126 at"
+        " 0.7 (true runs 41 -> 19): to be chosen again with each retrained beat model"
+        " (agent/alarms/ectopy.py).",
+    )
+    v_template_match: float | None = Field(
+        default=0.95,
+        ge=-1.0,
+        le=1.0,
+        description="A beat called V whose QRS matches the patient's running dominant-beat"
+        " template at least this well (shifted correlation, agent.inference.beat_features."
+        "template_correlation) and that is not premature is the patient's own beat (e.g. bundle"
+        " branch block), not a PVC: it counts as unknown. None: off. Chosen on DS1 + svdb"
+        " out-of-fold (agent/alarms/ectopy.py).",
+    )
+    run_min_beat_corr: float | None = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description="Inside a run of V beats, a V beat that matches the V beat before it less"
+        " than this (agent.inference.beat_features.beat_correlation) ends the run as an unknown"
+        " beat: a run or couplet needs consistent morphology. None: off.",
     )
     bigeminy_min_cycles: int = Field(
         default=3,
