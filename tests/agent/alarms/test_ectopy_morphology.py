@@ -1,0 +1,231 @@
+"""Ectopy evidence a nurse can trust: the patient's own beat, consistent runs, signal quality.
+
+Unit tests pin the rules of :class:`agent.alarms.ectopy.EctopyRules` on synthetic beats (a beat
+called V that matches the patient's dominant template and is not premature is not a PVC; a run
+can be required to keep one morphology; beats seen while the signal is poor build no alarm) and
+the shifted correlations of :mod:`agent.inference.beat_features`. The record tests run the
+agent's own R-peak detector and the shipped beat CNN over real MIT-BIH segments: the right
+bundle-branch-block beats of mitdb 118 that the CNN calls V no longer raise run_pvcs or
+pair_pvcs, while the real PVC runs of 233 and 208 still do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.alarms.ectopy import EctopyRules
+from agent.beats import Beat
+from agent.config import EctopyConfig
+from agent.core.items import Signal, StateChange
+from agent.inference.beat_features import (
+    N_WINDOW_CHANNELS,
+    WINDOW_LEN,
+    beat_correlation,
+    template_correlation,
+)
+from agent.messages import AamiClass, AlarmCode
+
+N, V = AamiClass.N, AamiClass.V
+MITDB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mitdb"
+
+
+def _beats(
+    classes: str,
+    rr_ms: Sequence[float],
+    *,
+    template_corr: float | None = None,
+    prev_beat_corr: float | None = None,
+    confidence: float = 0.95,
+) -> list[Beat]:
+    """Beats with the given classes (``N``/``V`` letters) and RR intervals, in stream order."""
+    out: list[Beat] = []
+    t = 1.0
+    for i, (c, rr) in enumerate(zip(classes, rr_ms, strict=True)):
+        t += rr / 1000.0
+        out.append(
+            Beat(
+                i,
+                t,
+                rr,
+                1000.0,
+                AamiClass(c),
+                confidence,
+                template_corr=template_corr if c == "V" else 0.99,
+                prev_beat_corr=prev_beat_corr if c == "V" else None,
+            )
+        )
+    return out
+
+
+def _raised(rules: EctopyRules, items: Sequence[Beat | StateChange]) -> set[AlarmCode]:
+    """Feed items; return every ectopy code found active after any of them."""
+    seen: set[AlarmCode] = set()
+    for item in items:
+        rules.feed(item)
+        t = item.r_peak_time_s if isinstance(item, Beat) else item.t_s
+        seen |= {f.code for f in rules.findings(t) if f.active}
+    return seen
+
+
+def _rules(**kw: float | None) -> EctopyRules:
+    return EctopyRules(EctopyConfig.model_validate(kw), strip=None, strip_s=10.0)
+
+
+# ten N beats at 800 ms, then the pattern under test
+_LEAD = "N" * 10
+_LEAD_RR = [800.0] * 10
+
+
+def test_v_beats_matching_the_template_on_time_are_not_pvcs() -> None:
+    """A wide normal beat read as V (template match 0.98, RR 800 ms) raises no run or pair."""
+    beats = _beats(
+        _LEAD + "VVVV" + "NN", [*_LEAD_RR, 800, 810, 790, 800, 800, 800], template_corr=0.98
+    )
+    assert _raised(_rules(), beats) == set()
+    # the same beats with the test off are a run of 4 PVCs
+    assert AlarmCode.RUN_PVCS in _raised(_rules(v_template_match=None), beats)
+
+
+def test_premature_or_unlike_template_v_beats_still_count() -> None:
+    """A premature run (RR 450 ms against 800) counts even when it matches the template, and
+    an on-time run counts when it does not match (0.5 < 0.95)."""
+    early = _beats(_LEAD + "VVV" + "NN", [*_LEAD_RR, 450, 450, 450, 1100, 800], template_corr=0.98)
+    assert AlarmCode.RUN_PVCS in _raised(_rules(), early)
+    unlike = _beats(_LEAD + "VVV" + "NN", [*_LEAD_RR, 800, 800, 800, 800, 800], template_corr=0.5)
+    assert AlarmCode.RUN_PVCS in _raised(_rules(), unlike)
+
+
+def test_run_needs_consistent_morphology_when_asked() -> None:
+    """With run_min_beat_corr 0.4, V beats unlike each other (0.1) make no pair or run."""
+    rr = [*_LEAD_RR, 450, 450, 450, 1100, 800]
+    mixed = _beats(_LEAD + "VVV" + "NN", rr, template_corr=0.3, prev_beat_corr=0.1)
+    assert _raised(_rules(run_min_beat_corr=0.4), mixed) == set()
+    assert AlarmCode.RUN_PVCS in _raised(_rules(), mixed)  # off by default
+    alike = _beats(_LEAD + "VVV" + "NN", rr, template_corr=0.3, prev_beat_corr=0.9)
+    assert AlarmCode.RUN_PVCS in _raised(_rules(run_min_beat_corr=0.4), alike)
+
+
+def test_beats_in_poor_signal_raise_no_ectopy_alarm() -> None:
+    """A run seen while signal_poor is active raises nothing; the same run after it ends does."""
+    rr = [*_LEAD_RR, 450, 450, 450, 1100, 800]
+    beats = _beats(_LEAD + "VVV" + "NN", rr, template_corr=0.3)
+    poor_on = StateChange(Signal.POOR, True, beats[5].r_peak_time_s - 0.1)
+    assert _raised(_rules(), [*beats[:5], poor_on, *beats[5:]]) == set()
+    poor_off = StateChange(Signal.POOR, False, beats[7].r_peak_time_s - 0.1)
+    seen = _raised(_rules(), [*beats[:5], poor_on, *beats[5:7], poor_off, *beats[7:]])
+    assert AlarmCode.RUN_PVCS in seen
+
+
+def test_template_correlation_is_shift_tolerant() -> None:
+    """A beat equal to its template shifted by 5 samples (39 ms) matches at 1.0; a beat that is
+    its own template (no history) has no correlation; a wrong shape is refused."""
+    t = np.arange(WINDOW_LEN, dtype=np.float32)
+    qrs = np.exp(-0.5 * ((t - 32.0) / 3.0) ** 2) - 0.3 * np.exp(-0.5 * ((t - 40.0) / 4.0) ** 2)
+    window = np.stack([np.roll(qrs, 5), qrs], axis=-1).astype(np.float32)
+    assert template_correlation(window) == pytest.approx(1.0, abs=1e-6)
+    assert template_correlation(np.stack([qrs, qrs], axis=-1)) is None
+    inverted = np.stack([-qrs, qrs], axis=-1).astype(np.float32)
+    r_inverted = template_correlation(inverted)
+    assert r_inverted is not None
+    assert r_inverted < 0.5
+    with pytest.raises(ValueError, match="shape"):
+        template_correlation(np.zeros((WINDOW_LEN, N_WINDOW_CHANNELS + 1), dtype=np.float32))
+    assert beat_correlation(np.roll(qrs, -3), qrs) == pytest.approx(1.0, abs=1e-6)
+    assert beat_correlation(qrs, np.zeros(WINDOW_LEN, dtype=np.float32)) is None
+
+
+# -- real records: the agent's own R-peaks and the shipped beat CNN ---------------------------
+
+
+@lru_cache(maxsize=4)
+def _record_beats(record: str, minutes: float) -> tuple[Beat, ...]:
+    """Beats of the first ``minutes`` of a mitdb record, as the agent labels them."""
+    from agent.dsp.rpeaks import StreamingRPeakDetector
+    from agent.inference.beat_classifier import BeatClassifier, StreamingBeatClassifier
+    from tools.beats.dataset import read_lead_uv
+
+    x_uv, fs_hz = read_lead_uv(MITDB / record)
+    x_uv = x_uv[: round(minutes * 60.0 * fs_hz)]
+    detector = StreamingRPeakDetector(fs_hz, 60)
+    chunk = round(fs_hz)
+    peaks: list[int] = []
+    for start in range(0, x_uv.size, chunk):
+        peaks.extend(p.r_peak_idx for p in detector.push(x_uv[start : start + chunk]).r_peaks)
+    peaks.extend(p.r_peak_idx for p in detector.flush().r_peaks)
+
+    def getter(start: int, stop: int) -> np.ndarray | None:
+        return None if start < 0 or stop > x_uv.size else x_uv[start:stop]
+
+    stream = StreamingBeatClassifier(BeatClassifier(), fs_hz, getter)
+    beats: list[Beat] = []
+    for idx in peaks:
+        lb = stream.push(idx, idx / fs_hz)
+        if lb is None:
+            continue
+        rr = None if not beats else 1000.0 * (lb.r_peak_time_s - beats[-1].r_peak_time_s)
+        beats.append(
+            Beat(
+                lb.r_peak_idx,
+                lb.r_peak_time_s,
+                rr,
+                0.0,
+                lb.aami_class,
+                lb.confidence,
+                template_corr=lb.template_corr,
+                prev_beat_corr=lb.prev_beat_corr,
+            )
+        )
+    return tuple(beats)
+
+
+def _alarm_counts(beats: Sequence[Beat], cfg: EctopyConfig) -> dict[AlarmCode, int]:
+    """Alarms raised per code: a code counts once each time it turns active."""
+    rules = EctopyRules(cfg, strip=None, strip_s=10.0)
+    counts: dict[AlarmCode, int] = {}
+    active: set[AlarmCode] = set()
+    for beat in beats:
+        rules.add_beat(beat)
+        now = {f.code for f in rules.findings(beat.r_peak_time_s) if f.active}
+        for code in now - active:
+            counts[code] = counts.get(code, 0) + 1
+        active = now
+    return counts
+
+
+needs_mitdb = pytest.mark.skipif(
+    not (MITDB / "118.dat").exists(), reason="MIT-BIH data not found under ../shared/data/mitdb"
+)
+
+
+@needs_mitdb
+def test_mitdb_118_bundle_branch_beats_raise_no_runs() -> None:
+    """mitdb 118 (right bundle-branch block), whole record: the CNN's V calls on the patient's
+    own wide beats gave 14 run_pvcs and 16 pair_pvcs; matched to the template, 2 and 8."""
+    beats = _record_beats("118", 30.0)
+    off = _alarm_counts(beats, EctopyConfig(v_template_match=None))
+    on = _alarm_counts(beats, EctopyConfig())
+    assert off.get(AlarmCode.RUN_PVCS, 0) >= 10
+    assert off.get(AlarmCode.PAIR_PVCS, 0) >= 12
+    assert on.get(AlarmCode.RUN_PVCS, 0) <= 3
+    assert on.get(AlarmCode.PAIR_PVCS, 0) <= 9
+
+
+@needs_mitdb
+@pytest.mark.parametrize(
+    ("record", "code", "at_least"),
+    [
+        ("233", AlarmCode.RUN_PVCS, 5),  # 6 without the template test: one run became a pair
+        ("233", AlarmCode.BIGEMINY, 26),
+        ("208", AlarmCode.PAIR_PVCS, 75),
+        ("208", AlarmCode.TRIGEMINY, 25),
+    ],
+)
+def test_real_pvc_runs_still_raise(record: str, code: AlarmCode, at_least: int) -> None:
+    """Real PVCs are early and unlike the template: their alarms stay (whole records)."""
+    counts = _alarm_counts(_record_beats(record, 30.0), EctopyConfig())
+    assert counts.get(code, 0) >= at_least
