@@ -59,7 +59,10 @@ def test_the_same_record_raises_false_ectopy_alarms_when_not_marked_paced(
     paced_102: Path, models: ModelBundle
 ) -> None:
     raised = _ectopy_raised(paced_102, models, paced=False)
-    assert raised.count(AlarmCode.PAIR_PVCS.value) >= 3
+    # couplets and runs of paced beats read as V (3 runs and 1 pair since the dominant-template
+    # test of agent.alarms.ectopy: paced beats on time that match the template are not PVCs)
+    assert len(raised) >= 3
+    assert set(raised) <= {AlarmCode.PAIR_PVCS.value, AlarmCode.RUN_PVCS.value}
 
 
 def _beat(t_s: float, rr_ms: float | None, cls: AamiClass) -> Beat:
