@@ -44,9 +44,12 @@ Conditions no ECG reference can judge (``news2_*``) are counted as "not judged".
 
 Sets: mitdb DS1 and DS2 (de Chazal 2004) apart, the four paced mitdb records with
 ``patient.paced`` off and on, svdb (the 40 records in ``../shared/data/svdb``, 128 Hz) and
-nstdb (118 and 119 with electrode-motion noise at 24 ... -6 dB). The shipped beat model was
-trained on mitdb DS1 only, so svdb is scored entirely out of sample; once a model is trained
-on svdb, each svdb record must be analysed with the fold model that never saw it.
+nstdb (118 and 119 with electrode-motion noise at 24 ... -6 dB). The shipped beat model
+(2.0.0) was trained on mitdb DS1 and these 40 svdb records, so DS1, svdb and nstdb (DS1
+records 118 and 119 with noise) are scored *in sample* here; DS2 (and the paced records, left
+out of training) are the unseen patients. Out-of-sample alarm figures on DS1 and svdb need each
+record labelled by the ``tools.beats`` fold model that never saw it; the ectopy rules'
+thresholds were chosen that way (:mod:`agent.alarms.ectopy`).
 
 References
 ----------
