@@ -54,6 +54,7 @@ from numpy.typing import NDArray
 
 from agent.alarms.ectopy import EctopyRules
 from agent.alarms.engine import ConditionSpec, Finding
+from agent.errors import ConfigError
 from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority
 from agent.rhythm.vf import (
     _BAND,
@@ -86,7 +87,7 @@ __all__ = [
 ]
 
 VT_DETECTOR_NAME: Final = "vt_features"
-VT_DETECTOR_VERSION: Final = "1"
+VT_DETECTOR_VERSION: Final = "2"
 """Name and version in alarms' ``model_versions`` (no model file: bump the version whenever
 :data:`VT_PARAMS_TUNED` or the features change)."""
 
@@ -116,6 +117,7 @@ VT_FEATURE_NAMES: Final = (
 """Window features: the nine VF features, then autocorrelation peak height (0..1), the rate
 at that peak (bpm) and the derivative-based mean frequency (Hz)."""
 N_VT_FEATURES: Final = len(VT_FEATURE_NAMES)
+MEAN_FREQ_IDX: Final = VT_FEATURE_NAMES.index("mean_freq_hz")
 
 
 def _extra_features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
@@ -183,6 +185,12 @@ class VtParams:
     k_on, n_on, n_off : int
         ``k_on`` votes in the last ``n_on`` windows turn VT on; ``n_off`` non-votes in a row
         turn it off.
+    max_mean_freq_hz : float
+        Noise gate: a window whose mean frequency (``mean_freq_hz``, from the derivative) is
+        above this, Hz, does not vote (``math.inf``: no gate). Ventricular tachyarrhythmias
+        keep their energy at 2-6 Hz (Barro S et al., J Biomed Eng 1989;11(4):320-328;
+        Jekova & Krasteva 2004); muscle and electrode-motion noise in the 1-30 Hz band is
+        spread higher. Chosen from a grid by the same patient-wise tuning as the threshold.
     """
 
     window_s: float = 4.0
@@ -195,6 +203,7 @@ class VtParams:
     k_on: int = 3
     n_on: int = 3
     n_off: int = 3
+    max_mean_freq_hz: float = math.inf
 
     def validate(self) -> None:
         """Check the parameters.
@@ -205,10 +214,15 @@ class VtParams:
             If a length or count is out of range or a vector has the wrong length.
         """
         validate_window_model(self, N_VT_FEATURES, "VT detector")
+        if not self.max_mean_freq_hz > 0.0:
+            msg = f"invalid VT detector parameter max_mean_freq_hz in {self}"
+            raise ConfigError(msg, "max_mean_freq_hz")
 
 
 # Tuned by `python -m tools.vf vt-tune --data ../shared/data` (leave-one-record-out folds on
-# vfdb 418-428 and all mitdb records). Provenance and figures: docs/vf_detector.md.
+# vfdb 418-428 and all mitdb records). Provenance and figures: models/vt_features.json,
+# reports/rhythm.md. Version 2 = version 1 (same coefficients, threshold, k-of-n) + the
+# mean-frequency noise gate.
 VT_PARAMS_TUNED: Final = VtParams(
     window_s=4.0,
     hop_s=1.0,
@@ -259,6 +273,7 @@ VT_PARAMS_TUNED: Final = VtParams(
     k_on=5,
     n_on=5,
     n_off=3,
+    max_mean_freq_hz=6.0,
 )
 
 
@@ -318,7 +333,8 @@ class VtDetector(WindowVoter):
     Notes
     -----
     A window votes only when its band amplitude is at least ``MIN_STD_UV`` (the VF
-    detector's asystole gate) and at most ``MAX_INVALID_FRAC`` of it is NaN. Cost: one
+    detector's asystole gate), its mean frequency at most ``params.max_mean_freq_hz`` (the
+    noise gate) and at most ``MAX_INVALID_FRAC`` of it is NaN. Cost: one
     resampling, band-pass, two FFTs per hop (about 0.4 ms at 250 Hz on an x86 core).
     """
 
@@ -347,6 +363,8 @@ class VtDetector(WindowVoter):
             return 0.0
         feats = vt_window_features(bridged, self.fs_hz, p.window_s)
         if feats[N_FEATURES - 1] < math.log10(MIN_STD_UV):
+            return 0.0
+        if feats[MEAN_FREQ_IDX] > p.max_mean_freq_hz:
             return 0.0
         return float(vt_window_probability(feats, p))
 

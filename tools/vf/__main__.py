@@ -56,28 +56,52 @@ def _literal(p: VfParams) -> str:
     )
 
 
-def _vt_tune(data_dir: Path, out: Path, *, no_cv: bool) -> int:
-    from tools.vf.vt import cross_validate, params_json, summary, vt_records, vt_tune, vt_windows
+def _vt_tune(data_dir: Path, out: Path, *, no_cv: bool, noise_negatives: bool) -> int:
+    from tools.vf.vt import (
+        NOISE_RECORDS,
+        cross_validate,
+        nstdb_folds,
+        params_json,
+        summary,
+        vt_records,
+        vt_tune,
+        vt_windows,
+    )
 
     base = VtParams()
     windows = []
     for db, name in vt_records(data_dir):
         logger.info("VT windows %s/%s", db, name)
         windows.append(vt_windows(data_dir, db, name, base))
+    noise = (
+        [vt_windows(data_dir, "nstdb", n, base) for n in NOISE_RECORDS] if noise_negatives else []
+    )
     report: dict[str, object] = {}
     if not no_cv:
-        scores, _ = cross_validate(windows, base)
+        scores, folds = cross_validate(windows, base, noise=noise)
+        nst = (data_dir / "nstdb" / "RECORDS").read_text().split() if noise else []
+        if noise:
+            folds.update(nstdb_folds(windows, noise, base, nst))
+        # the fold parameters vt-agent reads (OUT/work/vt_folds.json), so it does not re-tune
+        work = out / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "vt_folds.json").write_text(
+            json.dumps({k: params_json(p) for k, p in folds.items()}) + "\n"
+        )
         report["cv_all"] = summary(scores)
         for db in ("vfdb", "mitdb"):
             report[f"cv_{db}"] = summary([s for s in scores if s.key.startswith(db)])
         report["cv_records"] = [dataclasses.asdict(s) for s in scores]
-    params = vt_tune(windows, base)
+    params = vt_tune(windows + noise, base)
     report["shipped"] = params_json(params)
-    if not no_cv:
-        from tools.vf.vt import window_latency_ms, write_card
+    from tools.vf.vt import window_latency_ms, write_card
 
+    latency_ms = window_latency_ms(data_dir)
+    report["latency_ms_per_window"] = round(latency_ms, 3)
+    print(f"VT window inference (features + logistic, 4 s at 250 Hz): {latency_ms:.3f} ms CPU")
+    if not no_cv:
         cv = {k: report[k] for k in ("cv_all", "cv_vfdb", "cv_mitdb")}
-        write_card(Path("models/vt_features.json"), params, cv, window_latency_ms(data_dir))
+        write_card(Path("models/vt_features.json"), params, cv, latency_ms)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rhythm_vt_tune.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "cv_records"}, indent=1))
@@ -106,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--window-s", type=float, default=VF_PARAMS_TUNED.window_s)
     ap.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
+    ap.add_argument(
+        "--noise-negatives",
+        action="store_true",
+        help="vt-tune: add nstdb bw/em/ma to every fold's training as negatives (an experiment,"
+        " not what is shipped; nstdb then scored leave-noise-source-out)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not (args.data / "vfdb").is_dir():
@@ -114,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "vt-agent":
         return _vt_agent(args.data, args.out)
     if args.command == "vt-tune":
-        return _vt_tune(args.data, args.out, no_cv=args.no_cv)
+        return _vt_tune(args.data, args.out, no_cv=args.no_cv, noise_negatives=args.noise_negatives)
     if args.command == "tune":
         params = _tune(args.data, args.out, args.window_s)
         print(_literal(params))

@@ -241,23 +241,17 @@ def summarise(runs: Sequence[RecordRun]) -> dict[str, Any]:
 
 def fold_params(data_dir: Path, cache: Path | None = None) -> dict[str, VtParams]:
     """Leave-one-record-out VT parameters per ``db/name`` (cached as JSON when given)."""
-    from tools.vf.vt import cross_validate, vt_records, vt_windows
+    from tools.vf.vt import cross_validate, params_from_json, params_json, vt_records, vt_windows
 
     if cache is not None and cache.exists():
         raw: dict[str, dict[str, Any]] = json.loads(cache.read_text(encoding="utf-8"))
-        out: dict[str, VtParams] = {}
-        for key, p in raw.items():
-            fields: dict[str, Any] = {
-                f: tuple(v) if isinstance(v, list) else v for f, v in p.items()
-            }
-            out[key] = VtParams(**fields)
-        return out
+        return {key: params_from_json(p) for key, p in raw.items()}
     base = VtParams()
     windows = [vt_windows(data_dir, db, name, base) for db, name in vt_records(data_dir)]
     _, folds = cross_validate(windows, base)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({k: dataclasses.asdict(p) for k, p in folds.items()}))
+        cache.write_text(json.dumps({k: params_json(p) for k, p in folds.items()}))
     return folds
 
 
@@ -273,7 +267,9 @@ def evaluate_ventricular(
     vfdb 418-428 and every mitdb record run with their leave-one-record-out VT parameters
     (:func:`tools.vf.vt.cross_validate`; the VF detector's parameters are the shipped ones,
     whose own cross-validation is in ``docs/vf_detector.md``). nstdb and svdb (never used in
-    tuning) run with the shipped parameters and count false alarms only.
+    tuning) count false alarms only, with the shipped parameters (or, where the fold file holds
+    them, an nstdb record's parameters tuned without the noise and mitdb records it is built
+    from: ``vt-tune --noise-negatives``).
     """
     from tools.vf.vt import vt_records
 
@@ -286,8 +282,10 @@ def evaluate_ventricular(
     for db in held_out:
         names = (data_dir / db / "RECORDS").read_text().split() if (data_dir / db).is_dir() else []
         journal = None if work is None else work / f"{db}.jsonl"
+        # the shipped parameters, unless the folds hold a record's own (vt-tune
+        # --noise-negatives: nstdb tuned without the records it is built from)
         held[db] = evaluate_agent(
-            data_dir, models, [(db, n) for n in names], None, progress, journal
+            data_dir, models, [(db, n) for n in names], folds, progress, journal
         )
     return {
         "ack_after_s": ACK_AFTER_S,
