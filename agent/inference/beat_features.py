@@ -215,6 +215,36 @@ def _fraction_shift(n: int, frac: float) -> NDArray[np.complex128]:
     return np.asarray(np.exp(2j * np.pi * freqs * frac))
 
 
+def _median_finite(x: NDArray[np.float64]) -> float:
+    """``float(np.median(x))`` of a finite, non-empty 1-D float64 array, bit for bit.
+
+    ``np.median`` partitions around the middle and returns the middle value, or the mean of
+    the two middle values (their float64 sum halved) for an even count; this does the same
+    without its generic axis and NaN handling, which cost more than the partition itself
+    on the per-beat windows (issue 11). Callers guarantee finite values.
+    """
+    n = x.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    p = np.partition(x, (k - 1, k))
+    return float((p[k - 1] + p[k]) / 2)
+
+
+def _mean_std(x: NDArray[np.float64]) -> tuple[float, float]:
+    """``(float(np.mean(x)), float(np.std(x)))`` of a non-empty 1-D float64 array, bit for bit.
+
+    The same reductions as NumPy's ``_mean`` / ``_var`` (pairwise sum divided by the count;
+    squared deviations from that mean, summed and divided by the count; square root), without
+    their per-call wrapper overhead (issue 11).
+    """
+    n = x.size
+    mean = np.add.reduce(x) / n
+    d = x - mean
+    d *= d
+    return float(mean), math.sqrt(np.add.reduce(d) / n)
+
+
 def beat_window(
     segment_uv: NDArray[np.float32],
     fs_hz: float,
@@ -268,11 +298,11 @@ def beat_window(
     if r_offset < n_pre or r_offset + n_post >= x.size:
         return None
     x = x[r_offset - n_pre : r_offset + n_post + 1]
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         return None
     resampler = _resampler(float(fs_hz), x.size)
     if resampler is not None:
-        x = resampler(x - np.median(x))
+        x = resampler(x - _median_finite(x))
     y = _bandpass()(x)
     # The R-peak falls between two output samples in general: shift the band-limited signal
     # by that fraction (Fourier shift theorem) so that it sits exactly on sample ``center``.
@@ -282,8 +312,8 @@ def beat_window(
     if abs(frac) > 1e-6:
         y = np.fft.irfft(np.fft.rfft(y) * _fraction_shift(y.size, frac), n=y.size)
     w: NDArray[np.float64] = y[center - _PRE_N : center + _POST_N]
-    w = w - np.median(w)
-    std_uv = float(np.std(w))
+    w = w - _median_finite(w)
+    std_uv = _mean_std(w)[1]
     if std_uv < FLAT_STD_UV:
         return None
     w = w / (std_uv if scaling == "zscore" else FIXED_SCALE_UV)
@@ -428,13 +458,13 @@ class RrFeatureTracker:
         out: RrFeatures | None = None
         if self._pending is not None:
             beat_t, pre_rr_s = self._pending
-            local = np.array(self._local)
+            local_mean_s, local_std_s = _mean_std(np.array(self._local))
             out = RrFeatures(
                 r_peak_time_s=beat_t,
                 pre_rr_s=pre_rr_s,
                 post_rr_s=rr_s,
-                local_rr_s=float(local.mean()),
-                local_rr_cv=float(local.std() / local.mean()),
+                local_rr_s=local_mean_s,
+                local_rr_cv=local_std_s / local_mean_s,
                 long_rr_s=max(self._long_sum_s, 0.0) / len(self._long),
             )
         self._pending = (t, rr_s)
@@ -467,11 +497,33 @@ class BeatTemplateTracker:
         if n_beats < 1:
             msg = f"n_beats must be >= 1, got {n_beats}"
             raise ValueError(msg)
-        self._history: deque[NDArray[np.float32]] = deque(maxlen=n_beats)
+        # The last n_beats windows as rows of a ring buffer (order is irrelevant to a
+        # median): row ``_next`` is overwritten next; ``_count`` rows are filled.
+        self._ring = np.empty((n_beats, WINDOW_LEN), dtype=np.float32)
+        self._next = 0
+        self._count = 0
 
     def reset(self) -> None:
         """Forget the history (after a gap: the electrodes may have moved)."""
-        self._history.clear()
+        self._next = 0
+        self._count = 0
+
+    def _median(self) -> NDArray[np.float32]:
+        """Element-wise median of the filled rows, equal to ``np.median(rows, axis=0)``.
+
+        Sorts each column and takes its middle value, or the float32 mean of its two middle
+        values for an even count (``np.median``'s own definition and arithmetic); the windows
+        are finite (:func:`beat_window` rejects NaN), so ``np.median``'s NaN rule never
+        applies. Skipping ``np.median``'s generic machinery saves most of its cost per beat.
+        """
+        n = self._count
+        s = np.sort(self._ring[:n], axis=0)
+        k = n // 2
+        if n % 2:
+            return s[k]
+        mid = s[k - 1] + s[k]
+        mid /= np.float32(2.0)
+        return mid
 
     def push(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
         """Return the model input for ``window`` and add it to the history.
@@ -496,9 +548,13 @@ class BeatTemplateTracker:
         if w.shape != (WINDOW_LEN,):
             msg = f"window must have shape ({WINDOW_LEN},), got {w.shape}"
             raise ValueError(msg)
-        template = np.median(np.stack(self._history), axis=0) if self._history else w
-        self._history.append(w)
-        return np.stack([w, np.asarray(template, dtype=np.float32)], axis=-1)
+        out = np.empty((WINDOW_LEN, N_WINDOW_CHANNELS), dtype=np.float32)
+        out[:, 0] = w
+        out[:, 1] = self._median() if self._count else w
+        self._ring[self._next] = w
+        self._next = (self._next + 1) % self._ring.shape[0]
+        self._count = min(self._count + 1, self._ring.shape[0])
+        return out
 
 
 TEMPLATE_CORR_SPAN_S: Final = (0.125, 0.25)
@@ -586,22 +642,36 @@ def beat_correlation(window: NDArray[np.float32], previous: NDArray[np.float32])
     return _shifted_correlation(a, b)
 
 
+_CORR_LAG: Final = round(TEMPLATE_CORR_MAX_LAG_S * MODEL_FS_HZ)  # 10 samples
+_CORR_A: Final = max(_CORR_LAG, _PRE_N - round(TEMPLATE_CORR_SPAN_S[0] * MODEL_FS_HZ))
+_CORR_B: Final = min(WINDOW_LEN - _CORR_LAG, _PRE_N + round(TEMPLATE_CORR_SPAN_S[1] * MODEL_FS_HZ))
+# Indices of every shifted copy of the span, shape (2 * lag + 1, b - a): row i is the span
+# shifted by i - lag. Gathering with it replaces a ``sliding_window_view`` per call (same
+# values, same row layout, so the same reductions; issue 11).
+_CORR_SHIFTS: Final = (
+    np.arange(_CORR_A - _CORR_LAG, _CORR_A + _CORR_LAG + 1)[:, None]
+    + np.arange(_CORR_B - _CORR_A)[None, :]
+)
+
+
 def _shifted_correlation(beat: NDArray[np.float64], other: NDArray[np.float64]) -> float | None:
     """Highest Pearson correlation of ``beat`` with ``other`` shifted by up to the max lag."""
-    template = other
-    lag = round(TEMPLATE_CORR_MAX_LAG_S * MODEL_FS_HZ)
-    a = max(lag, _PRE_N - round(TEMPLATE_CORR_SPAN_S[0] * MODEL_FS_HZ))
-    b = min(WINDOW_LEN - lag, _PRE_N + round(TEMPLATE_CORR_SPAN_S[1] * MODEL_FS_HZ))
-    x = beat[a:b] - beat[a:b].mean()
-    nx = float(np.sqrt(x @ x))
+    # Means as ``ndarray.mean`` computes them (pairwise sum / count), without its wrapper.
+    n = _CORR_B - _CORR_A
+    span = beat[_CORR_A:_CORR_B]
+    x = span - np.add.reduce(span) / n
+    nx = math.sqrt(x @ x)
     if nx == 0.0:
         return None
     # every shifted copy of the template span at once: shape (2 * lag + 1, b - a)
-    shifted = np.lib.stride_tricks.sliding_window_view(template[a - lag : b + lag], b - a)
-    y = shifted - shifted.mean(axis=1, keepdims=True)
+    shifted = other[_CORR_SHIFTS]
+    y = shifted - np.add.reduce(shifted, axis=1, keepdims=True) / n
     ny = np.sqrt(np.einsum("ij,ij->i", y, y))
-    ok = ny > 0.0
-    if not ok.any():
-        return None
-    r = (y[ok] @ x) / (ny[ok] * nx)
-    return float(np.clip(r.max(), -1.0, 1.0))
+    if ny.all():
+        r = (y @ x) / (ny * nx)
+    else:
+        ok = ny > 0.0
+        if not ok.any():
+            return None
+        r = (y[ok] @ x) / (ny[ok] * nx)
+    return min(max(float(np.maximum.reduce(r)), -1.0), 1.0)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
@@ -113,6 +114,10 @@ class TensorInfo:
         Quantization scale, 0.0 for float tensors.
     zero_point : int
         Quantization zero point.
+    quantized : bool
+        True for an integer tensor with a scale (int8/uint8 quantized); derived.
+    size : int
+        Number of elements, the product of ``shape``; derived.
     """
 
     name: str
@@ -121,26 +126,44 @@ class TensorInfo:
     dtype: np.dtype[Any]
     scale: float
     zero_point: int
+    # Per-tensor constants, derived once in __post_init__ (the per-beat path used to ask
+    # ``np.iinfo`` and ``np.issubdtype`` on every call; issue 11).
+    quantized: bool = field(init=False, repr=False, compare=False)
+    size: int = field(init=False, repr=False, compare=False)
+    _qmin: float = field(init=False, repr=False, compare=False)
+    _qmax: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def quantized(self) -> bool:
-        """True for an integer tensor with a scale (int8/uint8 quantized)."""
-        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+    def __post_init__(self) -> None:
+        quantized = self.scale != 0.0 and bool(np.issubdtype(self.dtype, np.integer))
+        object.__setattr__(self, "quantized", quantized)
+        object.__setattr__(self, "size", math.prod(self.shape))
+        info = np.iinfo(self.dtype) if quantized else None
+        object.__setattr__(self, "_qmin", 0.0 if info is None else float(info.min))
+        object.__setattr__(self, "_qmax", 0.0 if info is None else float(info.max))
 
     def quantize(self, x: NDArray[Any]) -> NDArray[Any]:
-        """Convert float values to this tensor's dtype (a plain cast for float tensors)."""
+        """Convert float values to this tensor's dtype (a plain cast for float tensors).
+
+        ``q = clip(rint(x / scale) + zero_point)`` computed in float64, as the TFLite
+        quantization spec (module docstring) rounds it.
+        """
         if not self.quantized:
             return np.asarray(x, dtype=self.dtype)
-        info = np.iinfo(self.dtype)
-        q = np.rint(np.asarray(x, dtype=np.float64) / self.scale) + self.zero_point
-        out: NDArray[Any] = np.clip(q, info.min, info.max).astype(self.dtype)
-        return out
+        q = np.asarray(x, dtype=np.float64) / self.scale
+        np.rint(q, out=q)
+        q += self.zero_point
+        np.maximum(q, self._qmin, out=q)  # np.clip without its wrapper: same values
+        np.minimum(q, self._qmax, out=q)
+        return q.astype(self.dtype)
 
     def dequantize(self, q: NDArray[Any]) -> NDArray[np.float32]:
-        """Convert this tensor's values to float32."""
+        """Convert this tensor's values to float32: ``scale * (q - zero_point)``."""
         if not self.quantized:
             return np.asarray(q, dtype=np.float32)
-        return (self.scale * (q.astype(np.float32) - self.zero_point)).astype(np.float32)
+        x = q.astype(np.float32)
+        x -= self.zero_point
+        x *= np.float32(self.scale)
+        return x
 
 
 def _tensor_info(detail: Mapping[str, Any]) -> TensorInfo:
@@ -193,6 +216,14 @@ class TfliteModel:
         interpreter.allocate_tensors()
         self.inputs = tuple(_tensor_info(d) for d in interpreter.get_input_details())
         self.outputs = tuple(_tensor_info(d) for d in interpreter.get_output_details())
+        self._by_key: dict[str, TensorInfo] = {}
+
+    def _input_for(self, key: str) -> TensorInfo:
+        """:meth:`input_named`, memoised per key (predict looks the same keys up per beat)."""
+        info = self._by_key.get(key)
+        if info is None:
+            info = self._by_key[key] = self.input_named(key)
+        return info
 
     def input_named(self, key: str) -> TensorInfo:
         """Return the input named ``key`` or whose name contains it (``rr`` → ``..._rr:0``).
@@ -235,7 +266,7 @@ class TfliteModel:
             If a named input matches no tensor.
         """
         if isinstance(inputs, Mapping):
-            pairs = [(self.input_named(k), v) for k, v in inputs.items()]
+            pairs = [(self._input_for(k), v) for k, v in inputs.items()]
         else:
             if len(inputs) != len(self.inputs):
                 msg = f"{self.path.name} takes {len(self.inputs)} inputs, got {len(inputs)}"
@@ -244,7 +275,7 @@ class TfliteModel:
         with self._lock:
             for info, value in pairs:
                 arr = np.asarray(value)
-                if arr.size != int(np.prod(info.shape)):
+                if arr.size != info.size:
                     msg = (
                         f"input {info.name} of {self.path.name} has shape {info.shape},"
                         f" got {arr.shape}"

@@ -21,6 +21,9 @@ from agent.inference.beat_features import (
     BeatTemplateTracker,
     RrFeatures,
     RrFeatureTracker,
+    _mean_std,
+    _median_finite,
+    beat_correlation,
     beat_window,
     segment_bounds,
 )
@@ -205,3 +208,66 @@ def test_template_is_the_median_of_preceding_beats() -> None:
     np.testing.assert_array_equal(tracker.push(5 * ones)[:, 1], 5 * ones)
     with pytest.raises(ValueError, match="shape"):
         tracker.push(np.ones(10, np.float32))
+
+
+def test_template_equals_numpy_median_bit_for_bit() -> None:
+    """The ring-buffer median is ``np.median`` of the preceding windows, to the last bit."""
+    rng = np.random.default_rng(11)
+    for n_beats in (1, 2, 5, 20):
+        tracker = BeatTemplateTracker(n_beats=n_beats)
+        history: list[np.ndarray] = []
+        for i in range(60):
+            if i == 33:
+                tracker.reset()
+                history.clear()
+            w = rng.standard_normal(WINDOW_LEN).astype(np.float32)
+            out = tracker.push(w)
+            expected = np.median(np.stack(history[-n_beats:]), axis=0) if history else w
+            assert out.dtype == np.float32
+            assert out[:, 1].tobytes() == expected.astype(np.float32).tobytes()
+            assert out[:, 0].tobytes() == w.tobytes()
+            history.append(w)
+
+
+def _reference_shifted_correlation(beat: np.ndarray, other: np.ndarray) -> float | None:
+    """The sliding-window form the gathered-index form replaced (issue 11)."""
+    lag = 10
+    a, b = 16, 64
+    x = beat[a:b] - beat[a:b].mean()
+    nx = float(np.sqrt(x @ x))
+    if nx == 0.0:
+        return None
+    shifted = np.lib.stride_tricks.sliding_window_view(other[a - lag : b + lag], b - a)
+    y = shifted - shifted.mean(axis=1, keepdims=True)
+    ny = np.sqrt(np.einsum("ij,ij->i", y, y))
+    ok = ny > 0.0
+    if not ok.any():
+        return None
+    r = (y[ok] @ x) / (ny[ok] * nx)
+    return float(np.clip(r.max(), -1.0, 1.0))
+
+
+def test_beat_correlation_equals_the_sliding_window_form() -> None:
+    rng = np.random.default_rng(12)
+    for i in range(500):
+        a = rng.standard_normal(WINDOW_LEN)
+        b = rng.standard_normal(WINDOW_LEN) * 3.0 + (a if i % 2 else 0.0)
+        if i % 25 == 0:
+            b[20:70] = 0.0  # some shifts flat
+        assert beat_correlation(a, b) == _reference_shifted_correlation(a, b)
+    flat = np.zeros(WINDOW_LEN)
+    assert beat_correlation(flat, rng.standard_normal(WINDOW_LEN)) is None
+    assert beat_correlation(rng.standard_normal(WINDOW_LEN), flat) is None
+    a = rng.standard_normal(WINDOW_LEN)
+    assert beat_correlation(a, a) == pytest.approx(1.0)
+
+
+def test_median_and_std_helpers_equal_numpy_bit_for_bit() -> None:
+    rng = np.random.default_rng(13)
+    for n in [*range(1, 30), 901, 902]:
+        for k in range(10):
+            x = rng.standard_normal(n) * 300.0
+            if k % 2:
+                x = np.round(x)  # ties
+            assert _median_finite(x) == float(np.median(x))
+            assert _mean_std(x) == (float(np.mean(x)), float(np.std(x)))

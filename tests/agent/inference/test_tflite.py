@@ -1,0 +1,45 @@
+"""Quantization of model inputs and outputs (agent.inference.tflite.TensorInfo)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.inference.tflite import TensorInfo
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "zero_point"),
+    [(np.int8, 0.0371, -5), (np.uint8, 0.02, 128), (np.int8, 1 / 256, -128)],
+)
+def test_quantize_follows_the_spec_formula(dtype: type, scale: float, zero_point: int) -> None:
+    """``q = clip(rint(x / scale) + zero_point)`` in float64, ``x = scale * (q - zp)`` in f32."""
+    info = TensorInfo("x", 0, (1, 96, 2), np.dtype(dtype), scale, zero_point)
+    assert info.quantized
+    assert info.size == 192
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((1, 96, 2)) * 5.0).astype(np.float32)
+    lim = np.iinfo(dtype)
+    expected = np.clip(
+        np.rint(x.astype(np.float64) / scale) + zero_point, lim.min, lim.max
+    ).astype(dtype)
+    q = info.quantize(x)
+    assert q.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(q, expected)
+    back = info.dequantize(q)
+    expected_back = (scale * (q.astype(np.float32) - zero_point)).astype(np.float32)
+    assert back.dtype == np.float32
+    assert back.tobytes() == expected_back.tobytes()
+    # in range, the round trip is within half a step; out of range, it saturates
+    in_range = (expected > lim.min) & (expected < lim.max)
+    assert np.abs(back - x)[in_range].max() <= 0.5 * scale * (1 + 1e-5)
+    big = info.quantize(np.array([[1e6, -1e6]]))
+    np.testing.assert_array_equal(big, [[lim.max, lim.min]])
+
+
+def test_float_tensor_is_a_plain_cast() -> None:
+    info = TensorInfo("y", 1, (1, 3), np.dtype(np.float32), 0.0, 0)
+    assert not info.quantized
+    x = np.array([[0.25, -1.5, 3.0]])
+    np.testing.assert_array_equal(info.quantize(x), x.astype(np.float32))
+    np.testing.assert_array_equal(info.dequantize(x.astype(np.float32)), x)
