@@ -1,26 +1,32 @@
 """Atrial fibrillation from the ECG waveform: RR irregularity plus P-wave absence, per window.
 
 For ECG sources (not RR-only straps) every ``AF_WAVE_HOP_BEATS`` beats the last
-``AF_WAVE_BEATS`` beats (about 12-20 s) are described by nine published features:
+``AF_WAVE_BEATS`` beats (about 12-20 s) are described by published features
+(:data:`AF_WAVE_FEATURE_NAMES`):
 
-- RR irregularity (Tateno & Glass 2001; Sarkar et al. 2008; Dash et al. 2009): the RMSSD
-  normalised by the mean RR, the mean absolute successive difference over the median RR, the
-  fraction of successive differences above 50 ms, the log median RR, and the median and
-  lower quartile of the absolute successive differences over the median RR (robust to a few
-  ectopic beats: in AF nearly every successive difference is large);
-- P-wave evidence from the R-aligned beats of the window, band-passed 0.5-40 Hz (the
-  "no P waves, fibrillatory baseline" of the 2023 ACC/AHA/ACCP/HRS AF definition, as used by
-  e.g. Ladavich & Ghoraani 2015 and the CinC 2017 feature sets, Clifford et al. 2017): the
-  peak-to-peak of the median beat between 250 and 80 ms before R relative to its QRS
-  peak-to-peak (a P wave survives the median, f waves cancel), the mean correlation of each
-  beat's P region with the median's (P waves repeat, f waves do not) and the residual of the
-  P regions around the median relative to the QRS (f-wave activity).
+- RR irregularity (Tateno & Glass 2001; Sarkar et al. 2008; Dash et al. 2009; Lake & Moorman
+  2011): the RMSSD normalised by the mean RR, the mean absolute successive difference over the
+  median RR, the fraction of successive differences above 50 ms, the log median RR, the median
+  and lower quartile of |dRR| over the median RR, COSEn, the turning-point ratio, the RR
+  histogram entropy, the occupied-bin fraction of the dRR Lorenz plot, the RR lag-1
+  correlation (negative in bigeminy), and an ectopy-robust nRMSSD that drops the successive
+  differences touching a premature beat followed by a compensatory pause, with the fraction
+  of such pairs;
+- P-wave and atrial evidence from the R-aligned beats of the window, band-passed 0.5-40 Hz
+  (the "no P waves, fibrillatory baseline" of the 2023 ACC/AHA/ACCP/HRS AF definition, as
+  used by e.g. Ladavich & Ghoraani 2015 and the CinC 2017 feature sets, Clifford et al.
+  2017): the peak-to-peak of the median beat between 250 and 80 ms before R relative to its
+  QRS peak-to-peak, the mean correlation of each beat's P region with the median's, the
+  residual of the P regions around the median relative to the QRS, the mean QRS correlation
+  with the median beat (ectopy, noise), and after average-beat QRST cancellation the share of
+  the residual's power in the 4-9 Hz f-wave band and its RMS over the QRS amplitude.
 
-A logistic regression (:data:`AF_WAVE_PARAMS_TUNED`, tuned patient-wise on CinC 2017 by
-``python -m tools.af wave-tune``) gives P(AF) of the window. :class:`FusedAfDetector` calls
-AF when ``k_on`` consecutive windows reach ``p_on`` *or* when the RR LSTM
-(:class:`agent.rhythm.af.AfDetector`) confirms it, so AF is called within about 20-30 s of
-onset instead of the LSTM's ~64 beats; it ends when neither path says AF.
+A small MLP (int8 TFLite, ``models/af_wave.tflite``, card ``models/af_wave.json`` with the
+feature standardisation; trained and cross-validated patient-wise by ``./run.sh train af-wave``,
+:mod:`tools.af.wave_mlp`) gives P(AF) of the window through the agent's TFLite runtime.
+:class:`FusedAfDetector` calls AF when ``k_on`` consecutive windows reach ``p_on``
+(:data:`AF_WAVE_PARAMS_TUNED`) *or* when the RR LSTM (:class:`agent.rhythm.af.AfDetector`)
+confirms it; it ends when neither path says AF.
 
 References
 ----------
@@ -35,31 +41,46 @@ Ladavich S, Ghoraani B. Rate-independent detection of atrial fibrillation by sta
 modeling of atrial activity. Biomed Signal Process Control 2015;18:274-281.
 Clifford GD et al. AF classification from a short single lead ECG recording: the
 PhysioNet/Computing in Cardiology Challenge 2017. Comput Cardiol 2017;44.
+Lake DE, Moorman JR. Accurate estimation of entropy in very short physiological time series:
+the problem of atrial fibrillation detection in implanted ventricular devices. Am J Physiol
+Heart Circ Physiol 2011;300:H319-H325.
+Slocum J, Sahakian A, Swiryn S. Diagnosis of atrial fibrillation from surface
+electrocardiograms based on computer-detected atrial activity. J Electrocardiol
+1992;25(1):1-8.
+Bollmann A et al. Analysis of surface electrocardiograms in atrial fibrillation: techniques,
+research, and clinical applications. Europace 2006;8:911-926.
+de Chazal P, O'Dwyer M, Reilly RB. Automatic classification of heartbeats using ECG
+morphology and heartbeat interval features. IEEE Trans Biomed Eng 2004;51(7):1196-1206.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.inference.tflite import TfliteModel, load_model
 from agent.rhythm.af import AfChange, AfDetector, AfModel
+from models.card import MODELS_DIR, ModelCard, load_card
 
 __all__ = [
     "AF_WAVE_BEATS",
     "AF_WAVE_FEATURE_NAMES",
     "AF_WAVE_HOP_BEATS",
     "AF_WAVE_PARAMS_TUNED",
+    "AfWaveModel",
     "AfWaveParams",
     "FusedAfDetector",
     "af_wave_features",
-    "af_wave_probability",
+    "window_start",
 ]
 
 AF_WAVE_BEATS: Final = 17
@@ -80,6 +101,20 @@ MARGIN_S: Final = 1.0
 """Signal filtered before the first beat segment, s (filter start-up)."""
 NN50_MS: Final = 50.0
 """Successive-difference threshold of the pNN50-like feature, ms."""
+COSEN_R_S: Final = 0.03
+"""COSEn tolerance r, s (Lake & Moorman 2011 use 30 ms)."""
+LORENZ_BIN_S: Final = 0.04
+"""Lorenz-plot bin of successive dRR, s (Sarkar et al. 2008 use 40 ms)."""
+PREMATURE_RATIO: Final = 0.88
+"""An RR below this fraction of the window's median is premature."""
+COMPENSATORY_RATIO: Final = 1.05
+"""...when the next RR is above this fraction of the median (compensatory pause)."""
+ABS_REGION_S: Final = (-0.30, 0.40)
+"""Median-beat region cancelled around each R, s (QRS and T wave)."""
+QRS_BLANK_S: Final = 0.06
+"""Residual bridged this long either side of each R, s."""
+FWAVE_BAND_HZ: Final = (4.0, 9.0)
+"""Fibrillatory-wave band, Hz (f waves at 240-540 per minute; Bollmann et al. 2006)."""
 
 AF_WAVE_FEATURE_NAMES: Final = (
     "nrmssd",
@@ -91,22 +126,31 @@ AF_WAVE_FEATURE_NAMES: Final = (
     "p_residual_ratio",
     "median_drr_ratio",
     "q25_drr_ratio",
+    "cosen",
+    "turning_point_ratio",
+    "rr_entropy",
+    "lorenz_bin_frac",
+    "rr_lag1_corr",
+    "robust_nrmssd",
+    "premature_frac",
+    "qrs_corr",
+    "fwave_band_frac",
+    "log_fwave_ratio",
 )
 N_AF_WAVE_FEATURES: Final = len(AF_WAVE_FEATURE_NAMES)
+_P_CORR_COL: Final = AF_WAVE_FEATURE_NAMES.index("p_corr")
+
+
+AF_WAVE_CARD: Final = MODELS_DIR / "af_wave.json"
+"""Card of the shipped window model (``models/af_wave.tflite`` beside it)."""
 
 
 @dataclass(frozen=True, slots=True)
 class AfWaveParams:
-    """Classifier and confirmation of the waveform AF path.
+    """Window model and confirmation of the waveform AF path.
 
     Attributes
     ----------
-    feature_mean, feature_scale : tuple[float, ...]
-        Standardisation (:data:`AF_WAVE_FEATURE_NAMES` order).
-    coef : tuple[float, ...]
-        Logistic weights.
-    intercept : float
-        Logistic intercept.
     p_on : float
         A window votes AF when P(AF) >= p_on.
     k_on : int
@@ -115,61 +159,85 @@ class AfWaveParams:
         A window votes against AF when P(AF) < p_off.
     k_off : int
         Consecutive such windows that end the waveform AF call.
+    p_corr_max : float
+        P-wave veto: a window whose mean P correlation (``p_corr``) is at or above this never
+        votes AF (P waves that repeat contradict AF; 2023 ACC/AHA/ACCP/HRS definition); chosen
+        with the rule by :mod:`tools.af.wave_mlp`, above 1 = no veto.
+    card_path : Path
+        Card of the int8 window model (the ``.tflite`` lies beside it).
     """
 
-    feature_mean: tuple[float, ...] = field(default=(0.0,) * N_AF_WAVE_FEATURES)
-    feature_scale: tuple[float, ...] = field(default=(1.0,) * N_AF_WAVE_FEATURES)
-    coef: tuple[float, ...] = field(default=(0.0,) * N_AF_WAVE_FEATURES)
-    intercept: float = -10.0
     p_on: float = 0.9
     k_on: int = 3
     p_off: float = 0.5
     k_off: int = 3
+    p_corr_max: float = 1.01
+    card_path: Path = AF_WAVE_CARD
 
 
-# Tuned by `python -m tools.af wave-tune --data ../shared/data` (CinC 2017 + mitdb windows; the
-# confirmation chosen for the best CinC record F1 with <= 0.1 confirmed calls per hour outside
-# AF on mitdb). Cross-validated figures: docs/af_detector.md.
-AF_WAVE_PARAMS_TUNED: Final = AfWaveParams(
-    feature_mean=(
-        0.154309,
-        0.118462,
-        0.323496,
-        -0.122083,
-        0.116916,
-        0.692997,
-        0.044636,
-        0.0899728,
-        0.0459916,
-    ),
-    feature_scale=(
-        0.17857,
-        0.153527,
-        0.320146,
-        0.101643,
-        0.13172,
-        0.277249,
-        0.0827056,
-        0.146504,
-        0.090667,
-    ),
-    coef=(
-        0.0168214,
-        -0.248599,
-        2.12915,
-        -1.53402,
-        -0.241789,
-        -1.83028,
-        -1.17261,
-        -0.0917784,
-        -0.763677,
-    ),
-    intercept=-3.09503,
-    p_on=0.98,
-    k_on=5,
-    p_off=0.5,
-    k_off=3,
-)
+# Chosen by `./run.sh train af-wave` (python -m tools.af.wave_mlp): CinC 2017 + mitdb outside
+# DS2, rule chosen on 5-fold out-of-fold probabilities (best CinC record F1 with <= 0.1
+# confirmed calls per hour outside AF on mitdb). Must equal the card's preprocessing.decision.
+AF_WAVE_PARAMS_TUNED: Final = AfWaveParams(p_on=0.995, k_on=4, p_off=0.5, k_off=3, p_corr_max=0.4)
+
+
+@dataclass(frozen=True, slots=True)
+class AfWaveModel:
+    """The int8 window model, read and checked against its card once per process.
+
+    Attributes
+    ----------
+    card : ModelCard
+        The card (``preprocessing`` holds the feature order, mean and scale).
+    content : bytes
+        The ``.tflite`` bytes (sha256 checked by :func:`models.card.load_card`).
+    mean, scale : NDArray[np.float64]
+        Feature standardisation, shape ``(N_AF_WAVE_FEATURES,)``.
+    """
+
+    card: ModelCard
+    content: bytes
+    mean: NDArray[np.float64]
+    scale: NDArray[np.float64]
+
+    @classmethod
+    def load(cls, card_path: Path = AF_WAVE_CARD) -> AfWaveModel:
+        """Read (once per path and process) the card and the model beside it.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the card or model is missing.
+        ValueError
+            If the model does not match its card's sha256, or the card's feature list differs
+            from :data:`AF_WAVE_FEATURE_NAMES`.
+        """
+        return _load_wave_model(card_path)
+
+    def interpreter(self) -> TfliteModel:
+        """Return a fresh CPU interpreter (one per stream)."""
+        return load_model(AF_WAVE_CARD.parent / self.card.file, content=self.content)
+
+    def probability(self, features: NDArray[np.float64], model: TfliteModel) -> float:
+        """P(AF) of one window, features shape ``(N_AF_WAVE_FEATURES,)``, via ``model``."""
+        z = ((np.asarray(features, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+        return float(model.predict([z[None]])[0].ravel()[0])
+
+
+@functools.cache
+def _load_wave_model(card_path: Path) -> AfWaveModel:
+    card = load_card(card_path)
+    pre = card.preprocessing
+    if list(pre.get("features", [])) != list(AF_WAVE_FEATURE_NAMES):
+        msg = f"{card_path.name}: features {pre.get('features')} != {AF_WAVE_FEATURE_NAMES}"
+        raise ValueError(msg)
+    content = (card_path.parent / card.file).read_bytes()
+    return AfWaveModel(
+        card,
+        content,
+        np.asarray(pre["feature_mean"], dtype=np.float64),
+        np.asarray(pre["feature_scale"], dtype=np.float64),
+    )
 
 
 def _sos(fs_hz: float) -> NDArray[np.float64]:
@@ -177,6 +245,74 @@ def _sos(fs_hz: float) -> NDArray[np.float64]:
 
 
 _SOS_CACHE: dict[float, NDArray[np.float64]] = {}
+
+
+def _rr_features(rr_s: NDArray[np.float64]) -> list[float]:
+    """RR-only features of one window (:data:`AF_WAVE_FEATURE_NAMES` order, RR part)."""
+    drr = np.diff(rr_s)
+    med = float(np.median(rr_s))
+    mean = float(np.mean(rr_s))
+    if drr.size == 0:
+        return [0.0, 0.0, 0.0, math.log10(max(med, 1e-3))] + [0.0] * 9
+    adrr = np.abs(drr)
+    nrmssd = math.sqrt(float(np.mean(drr**2))) / mean
+    mad = float(np.mean(adrr)) / med
+    pnn50 = float(np.mean(adrr > NN50_MS / 1000.0))
+    robust = [float(v) / med for v in np.quantile(adrr, [0.5, 0.25])]
+    # COSEn (Lake & Moorman 2011): SampEn(m=1, r=30 ms) + ln(2r) - ln(mean RR); +1 in both
+    # match counts keeps it finite on 16 intervals
+    r = COSEN_R_S
+    d1 = np.abs(rr_s[:-1, None] - rr_s[None, :-1]) <= r
+    d2 = d1[:-1, :-1] & (np.abs(rr_s[1:, None] - rr_s[None, 1:]) <= r)[:-1, :-1]
+    b = (int(d1.sum()) - d1.shape[0]) / 2
+    a = (int(d2.sum()) - d2.shape[0]) / 2
+    cosen = math.log((b + 1.0) / (a + 1.0)) + math.log(2 * r) - math.log(mean)
+    # turning point ratio (Dash et al. 2009): ~2/3 for a random series
+    mid, prev, nxt = rr_s[1:-1], rr_s[:-2], rr_s[2:]
+    tpr = float(np.mean(((mid > prev) & (mid > nxt)) | ((mid < prev) & (mid < nxt))))
+    # Shannon entropy of the RR histogram, 16 bins over its range (Dash et al. 2009)
+    hist = np.histogram(rr_s, bins=16)[0] / rr_s.size
+    hist = hist[hist > 0]
+    ent = float(-(hist * np.log(hist)).sum() / math.log(16))
+    # Lorenz plot of successive dRR (Sarkar et al. 2008): occupied 40 ms bins per point
+    if drr.size >= 2:
+        cells = np.floor((np.stack([drr[:-1], drr[1:]], axis=1) + 0.02) / LORENZ_BIN_S)
+        lorenz = len({(int(u), int(v)) for u, v in cells}) / cells.shape[0]
+    else:
+        lorenz = 0.0
+    sd = float(np.std(rr_s))
+    lag1 = float(np.corrcoef(rr_s[:-1], rr_s[1:])[0, 1]) if sd > 1e-9 and rr_s.size > 2 else 0.0
+    lag1 = 0.0 if math.isnan(lag1) else lag1
+    # ectopy-robust irregularity: drop successive differences touching a premature beat
+    # followed by a compensatory pause (Tateno & Glass 2001 use dRR; the pair rule follows
+    # the RR-based ectopy criteria of de Chazal et al. 2004: premature < 0.88 x median)
+    ect = np.zeros(rr_s.size, dtype=bool)
+    prem = (rr_s[:-1] < PREMATURE_RATIO * med) & (rr_s[1:] > COMPENSATORY_RATIO * med)
+    ect[:-1] |= prem
+    ect[1:] |= prem
+    keep = ~(ect[:-1] | ect[1:])
+    rob = math.sqrt(float(np.mean(drr[keep] ** 2))) / med if keep.sum() >= 3 else nrmssd
+    return [
+        nrmssd,
+        mad,
+        pnn50,
+        math.log10(max(med, 1e-3)),
+        *robust,
+        cosen,
+        tpr,
+        ent,
+        lorenz,
+        lag1,
+        rob,
+        float(prem.sum()) / rr_s.size,
+    ]
+
+
+def _order(rr: list[float], wave: list[float]) -> NDArray[np.float64]:
+    """Assemble the vector in :data:`AF_WAVE_FEATURE_NAMES` order from the two parts."""
+    # rr: nrmssd mad pnn50 logrr med_drr q25_drr cosen tpr ent lorenz lag1 rob prem
+    # wave: p_amp p_corr p_resid qrs_corr fwave_frac log_fwave
+    return np.array([*rr[:4], *wave[:3], *rr[4:], *wave[3:]], dtype=np.float64)
 
 
 def af_wave_features(
@@ -199,25 +335,22 @@ def af_wave_features(
     Returns
     -------
     NDArray[np.float64]
-        nRMSSD and mean |dRR| / median RR (dimensionless), fraction of |dRR| > 50 ms (0..1),
-        log10 of the median RR in s, P amplitude / QRS amplitude, mean P correlation (-1..1),
-        P residual / QRS amplitude.
+        Shape ``(N_AF_WAVE_FEATURES,)``: nRMSSD and mean |dRR| / median RR (dimensionless),
+        fraction of |dRR| > 50 ms (0..1), log10 of the median RR in s, P amplitude / QRS
+        amplitude, mean P correlation (-1..1), P residual / QRS amplitude, median and lower
+        quartile |dRR| / median RR, COSEn, turning-point ratio (0..1), normalised RR histogram
+        entropy (0..1), Lorenz-plot occupied-bin fraction (0..1), RR lag-1 correlation
+        (-1..1), ectopy-robust nRMSSD, fraction of premature-compensatory pairs (0..1), mean
+        QRS correlation with the median beat (-1..1), fraction of the QRST-cancelled
+        residual's 1-30 Hz power in 4-9 Hz (0..1) and log10 of its 4-9 Hz RMS over the QRS
+        peak-to-peak. Wave features are 0 where the signal is too short.
     """
-    rr_s = np.diff(r_idx) / fs_hz
-    drr = np.diff(rr_s)
-    med = float(np.median(rr_s))
-    nrmssd = math.sqrt(float(np.mean(drr**2))) / float(np.mean(rr_s)) if drr.size else 0.0
-    mad = float(np.mean(np.abs(drr))) / med if drr.size else 0.0
-    pnn50 = float(np.mean(np.abs(drr) > NN50_MS / 1000.0)) if drr.size else 0.0
-    # robust to a few ectopic beats: most successive differences are small unless AF
-    robust = (
-        [float(v) / med for v in np.quantile(np.abs(drr), [0.5, 0.25])] if drr.size else [0.0, 0.0]
-    )
+    rr = _rr_features(np.diff(r_idx) / fs_hz)
     sos = _SOS_CACHE.get(fs_hz)
     if sos is None:
         sos = _SOS_CACHE.setdefault(fs_hz, _sos(fs_hz))
     if raw_uv.size < round(fs_hz):  # too short to filter: RR features only
-        return np.array([nrmssd, mad, pnn50, math.log10(max(med, 1e-3)), 0.0, 0.0, 0.0, *robust])
+        return _order(rr, [0.0] * 6)
     x = signal.sosfiltfilt(sos, np.nan_to_num(raw_uv))
     pre, post = round(PRE_S * fs_hz), round(POST_S * fs_hz)
     segs = []
@@ -226,7 +359,7 @@ def af_wave_features(
         if lo >= 0 and int(r) - first_idx + post <= x.size:
             segs.append(x[lo : int(r) - first_idx + post])
     if len(segs) < 2:
-        return np.array([nrmssd, mad, pnn50, math.log10(max(med, 1e-3)), 0.0, 0.0, 0.0, *robust])
+        return _order(rr, [0.0] * 6)
     beats = np.asarray(segs)
     beats = beats - beats[:, :1]  # each beat relative to its start (baseline)
     tmpl = np.median(beats, axis=0)
@@ -238,25 +371,66 @@ def af_wave_features(
     den = np.linalg.norm(p_b, axis=1) * max(float(np.linalg.norm(p_t)), 1e-9)
     corr = float(np.mean((p_b @ p_t) / np.maximum(den, 1e-9)))
     resid = float(np.sqrt(np.mean((p_b - p_t) ** 2)))
-    return np.array(
-        [
-            nrmssd,
-            mad,
-            pnn50,
-            math.log10(max(med, 1e-3)),
-            float(np.ptp(tmpl[p0:p1])) / qrs,
-            corr,
-            resid / qrs,
-            *robust,
-        ]
-    )
+    q_t = tmpl[q0:q1] - float(np.mean(tmpl[q0:q1]))
+    q_b = beats[:, q0:q1] - beats[:, q0:q1].mean(axis=1, keepdims=True)
+    qden = np.linalg.norm(q_b, axis=1) * max(float(np.linalg.norm(q_t)), 1e-9)
+    qcorr = float(np.mean((q_b @ q_t) / np.maximum(qden, 1e-9)))
+    frac, log_fw = _fwave(x, r_idx - first_idx, fs_hz, qrs)
+    return _order(rr, [float(np.ptp(tmpl[p0:p1])) / qrs, corr, resid / qrs, qcorr, frac, log_fw])
 
 
-def af_wave_probability(features: NDArray[np.float64], params: AfWaveParams) -> NDArray[np.float64]:
-    """Logistic P(AF) of windows, shape ``(n,)`` or ``()``."""
-    z = (features - np.asarray(params.feature_mean)) / np.asarray(params.feature_scale)
-    logit = z @ np.asarray(params.coef) + params.intercept
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0))))
+def _fwave(
+    x: NDArray[np.float64], r_rel: NDArray[np.int64], fs_hz: float, qrs_uv: float
+) -> tuple[float, float]:
+    """Atrial activity after average-beat QRST cancellation (Slocum et al. 1992).
+
+    The median beat (``ABS_REGION_S`` around R) is subtracted at every beat, each beat's
+    share limited to its own RR neighbourhood; the QRS (+/- ``QRS_BLANK_S``) is bridged by
+    linear interpolation; the Welch spectrum of what is left from the first to the last R
+    gives the fraction of its 1-30 Hz power in the f-wave band 4-9 Hz (Bollmann et al. 2006;
+    Stridh & Sörnmo 2001) and the log10 band RMS over the QRS amplitude.
+    """
+    a0, a1 = round(ABS_REGION_S[0] * fs_hz), round(ABS_REGION_S[1] * fs_hz)
+    inside = [int(r) for r in r_rel if int(r) + a0 >= 0 and int(r) + a1 <= x.size]
+    if len(inside) < 3 or r_rel[-1] - r_rel[0] < 2 * fs_hz:
+        return 0.0, -3.0
+    segs = np.asarray([x[r + a0 : r + a1] for r in inside])
+    tmpl = np.median(segs, axis=0)
+    y = x.copy()
+    rr = np.diff(np.asarray(inside))
+    for i, r in enumerate(inside):
+        lo = a0 if i == 0 else max(a0, -round(0.35 * rr[i - 1]))
+        hi = a1 if i == len(inside) - 1 else min(a1, round(0.65 * rr[i]))
+        y[r + lo : r + hi] -= tmpl[lo - a0 : hi - a0]
+    start, stop = max(int(r_rel[0]), 0), min(int(r_rel[-1]), x.size)
+    seg = y[start:stop]
+    blank = np.zeros(seg.size, dtype=bool)
+    b = round(QRS_BLANK_S * fs_hz)
+    for r in r_rel:
+        rr0 = int(r) - start
+        blank[max(rr0 - b, 0) : max(min(rr0 + b, seg.size), 0)] = True
+    if blank.all():
+        return 0.0, -3.0
+    idx = np.arange(seg.size)
+    seg = seg.copy()
+    seg[blank] = np.interp(idx[blank], idx[~blank], seg[~blank])
+    f, pxx = signal.welch(seg, fs=fs_hz, nperseg=min(seg.size, round(2 * fs_hz)))
+    df = float(f[1] - f[0])
+    band = float(pxx[(f >= FWAVE_BAND_HZ[0]) & (f <= FWAVE_BAND_HZ[1])].sum()) * df
+    total = float(pxx[(f >= 1.0) & (f <= 30.0)].sum()) * df
+    return band / max(total, 1e-12), math.log10(math.sqrt(band) / qrs_uv + 1e-3)
+
+
+def window_start(first_r_idx: int, fs_hz: float) -> int | None:
+    """Stream index where a window's raw signal starts, None if the stream is too young.
+
+    ``MARGIN_S`` of filter start-up before the first beat segment, cut short at the stream
+    start (index 0) as long as the first beat's own segment (``PRE_S`` before R) is there:
+    short strips (CinC 2017, 9-61 s) keep their first window.
+    """
+    if first_r_idx - round(PRE_S * fs_hz) < 0:
+        return None
+    return max(first_r_idx - round((PRE_S + MARGIN_S) * fs_hz), 0)
 
 
 SegmentAt = Callable[[int, int], NDArray[np.float32] | None]
@@ -293,6 +467,8 @@ class FusedAfDetector(AfDetector):
         self._fs_hz = fs_hz
         self._segment = segment
         self.wave_params = params
+        self.wave_model = AfWaveModel.load(params.card_path)
+        self._wave_interp = self.wave_model.interpreter()
         self._beats: deque[int] = deque(maxlen=AF_WAVE_BEATS)
         self._since = 0
         self._wave_run = 0
@@ -328,12 +504,16 @@ class FusedAfDetector(AfDetector):
 
     def _judge_wave(self) -> float | None:
         r = np.fromiter(self._beats, dtype=np.int64)
-        first = int(r[0]) - round((PRE_S + MARGIN_S) * self._fs_hz)
+        first = window_start(int(r[0]), self._fs_hz)
+        if first is None:
+            return None
         raw = self._segment(first, int(r[-1]) + round(POST_S * self._fs_hz) + 1)
         if raw is None:
             return None
         feats = af_wave_features(r, np.asarray(raw, dtype=np.float64), first, self._fs_hz)
-        p = float(af_wave_probability(feats, self.wave_params))
+        p = self.wave_model.probability(feats, self._wave_interp)
+        if feats[_P_CORR_COL] >= self.wave_params.p_corr_max:
+            p = 0.0  # P waves repeat beat to beat: not AF
         self.wave_probability = p
         prm = self.wave_params
         start_s = float(r[0]) / self._fs_hz

@@ -8,19 +8,18 @@ the unit of the labels). Beats come from the agent's own streaming R-peak detect
 ``N``, ``O`` and ``~`` = not AF: "other rhythm" and noise are exactly what must not be
 called AF).
 
-``wave_tune``: standardise, L2 logistic regression (both classes weighted equally), then
-``p_on`` and ``k_on`` chosen on a grid to maximise the record-level F1 of AF (a recording is
-called AF when ``k_on`` consecutive windows reach ``p_on``). Cross-validation: 5 folds by
-recording (seeded); each recording scored by the fold model that never saw it.
+Data loading (cached under ``out/``) and the record-level decision helpers. The window model
+(an int8 MLP) is trained and cross-validated by :mod:`tools.af.wave_mlp`; a recording is
+called AF when ``k_on`` consecutive windows reach ``p_on``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
@@ -31,24 +30,19 @@ from numpy.typing import NDArray
 from agent.dsp.rpeaks import StreamingRPeakDetector
 from agent.rhythm.af_wave import (
     AF_WAVE_BEATS,
+    AF_WAVE_CARD,
     AF_WAVE_HOP_BEATS,
-    MARGIN_S,
+    AF_WAVE_PARAMS_TUNED,
     N_AF_WAVE_FEATURES,
     POST_S,
-    PRE_S,
     AfWaveParams,
     af_wave_features,
-    af_wave_probability,
+    window_start,
 )
-from tools.vf.tune import fit_logistic
 
 logger = logging.getLogger(__name__)
 
-P_ON_GRID: Final = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
-K_ON_GRID: Final = (1, 2, 3, 4, 5)
-N_FOLDS: Final = 5
-SEED: Final = 2017
-CACHE: Final = Path("out/af_wave_cache.npz")
+CACHE: Final = Path("out/af_wave_cache_v3.npz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +73,11 @@ def record_windows(
     r = np.asarray(sorted(set(peaks)), dtype=np.int64)
     out = []
     spans = []
-    pre = round((PRE_S + MARGIN_S) * fs_hz)
     post = round(POST_S * fs_hz) + 1
     for end in range(AF_WAVE_BEATS, r.size + 1, AF_WAVE_HOP_BEATS):
         w = r[end - AF_WAVE_BEATS : end]
-        first = int(w[0]) - pre
-        if first < 0 or int(w[-1]) + post > x_uv.size:
+        first = window_start(int(w[0]), fs_hz)
+        if first is None or int(w[-1]) + post > x_uv.size:
             continue
         out.append(af_wave_features(w, x_uv[first : int(w[-1]) + post], first, fs_hz))
         spans.append((int(w[0]), int(w[-1])))
@@ -93,7 +86,7 @@ def record_windows(
 
 
 AF_CODES: Final = frozenset({"AFIB", "AFL"})
-MITDB_CACHE: Final = Path("out/af_wave_mitdb.npz")
+MITDB_CACHE: Final = Path("out/af_wave_mitdb_v3.npz")
 
 
 def load_mitdb(data_dir: Path) -> list[RecordWindows]:
@@ -197,11 +190,6 @@ def f1(called: Sequence[bool], truth: Sequence[bool]) -> tuple[float, int, int, 
     return (2 * tp / max(2 * tp + fp + fn, 1), tp, fp, fn)
 
 
-MAX_FALSE_PER_H: Final = 0.1
-"""``p_on`` / ``k_on`` must keep confirmed AF calls outside AF on the training mitdb records
-at or below this many per hour (the issue's afib false-alarm target)."""
-
-
 def _labels(r: RecordWindows) -> NDArray[np.bool_]:
     return r.window_af if r.window_af is not None else np.full(r.features.shape[0], r.af)
 
@@ -219,96 +207,39 @@ def false_calls(prob: NDArray[np.float64], truth: NDArray[np.bool_], p_on: float
     return n
 
 
-def wave_tune(
-    records: Sequence[RecordWindows], mitdb: Sequence[RecordWindows] = ()
-) -> AfWaveParams:
-    """Fit the window model and choose ``p_on`` / ``k_on`` for the best record F1.
+def shipped_cross_validation(card_path: Path = AF_WAVE_CARD) -> dict[str, object]:
+    """Return the shipped window model's cross-validated figures (int8), from its card.
 
-    ``records`` (CinC 2017) give the F1; ``mitdb`` records (windows labelled from the rhythm
-    annotations) are training windows too, and bound the false calls per hour
-    (``MAX_FALSE_PER_H``; mitdb windows come every 4 beats, about 3 s).
+    The figures are computed by ``./run.sh train af-wave`` (:mod:`tools.af.wave_mlp`, nested
+    5-fold CV by recording, TensorFlow needed); this reader lets the main venv
+    (``python -m tools.evaluate rhythm``) report them without retraining.
 
     Raises
     ------
-    ValueError
-        If there are no AF or no non-AF windows.
+    FileNotFoundError
+        If the card is missing.
+    KeyError
+        If the card has no ``metrics.cross_validated_int8``.
     """
-    x = np.concatenate([r.features for r in [*records, *mitdb]])
-    y = np.concatenate([_labels(r) for r in [*records, *mitdb]])
-    n_pos = int(y.sum())
-    if n_pos in (0, y.size):
-        msg = "tuning needs AF and non-AF windows"
-        raise ValueError(msg)
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
-    weight = np.where(y, 0.5 / n_pos, 0.5 / (y.size - n_pos)) * y.size
-    coef, intercept = fit_logistic((x - mean) / scale, y, weight)
-    params = AfWaveParams(
-        feature_mean=tuple(float(v) for v in mean),
-        feature_scale=tuple(float(v) for v in scale),
-        coef=tuple(float(v) for v in coef),
-        intercept=intercept,
-    )
-    probs = [af_wave_probability(r.features, params) for r in records]
-    truth = [r.af for r in records]
-    mprobs = [np.atleast_1d(af_wave_probability(r.features, params)) for r in mitdb]
-    hours = sum(r.features.shape[0] for r in mitdb) * 3.0 / 3600.0
-    best = (-math.inf, params)
-    for p_on in P_ON_GRID:
-        for k_on in K_ON_GRID:
-            n_false = sum(
-                false_calls(p, _labels(r), p_on, k_on) for p, r in zip(mprobs, mitdb, strict=True)
-            )
-            if mitdb and n_false > MAX_FALSE_PER_H * hours:
-                continue
-            called = [record_call(p, p_on, k_on) for p in probs]
-            score = f1(called, truth)[0]
-            if score > best[0]:
-                best = (score, replace(params, p_on=p_on, k_on=k_on, p_off=min(0.5, p_on)))
-    logger.info("AF wave tuned: p_on %.2f k_on %d, F1 %.3f", best[1].p_on, best[1].k_on, best[0])
-    return best[1]
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    return dict(card["metrics"]["cross_validated_int8"])
 
 
 def cross_validate(
-    records: Sequence[RecordWindows], mitdb: Sequence[RecordWindows] = ()
+    records: Sequence[RecordWindows] = (), mitdb: Sequence[RecordWindows] = ()
 ) -> dict[str, object]:
-    """5-fold by recording: record-level AF F1, per-label call rates, mitdb false calls/h."""
-    rng = np.random.default_rng(SEED)
-    fold = rng.integers(0, N_FOLDS, size=len(records))
-    mfold = rng.integers(0, N_FOLDS, size=len(mitdb))
-    called = [False] * len(records)
-    m_false, m_hours, m_af_found, m_af = 0, 0.0, 0, 0
-    for k in range(N_FOLDS):
-        train = [r for r, f in zip(records, fold, strict=True) if f != k]
-        mtrain = [r for r, f in zip(mitdb, mfold, strict=True) if f != k]
-        params = wave_tune(train, mtrain)
-        for i, (r, f) in enumerate(zip(records, fold, strict=True)):
-            if f == k:
-                p = af_wave_probability(r.features, params)
-                called[i] = record_call(np.atleast_1d(p), params.p_on, params.k_on)
-        for r, f in zip(mitdb, mfold, strict=True):
-            if f == k:
-                p = np.atleast_1d(af_wave_probability(r.features, params))
-                lab = _labels(r)
-                m_false += false_calls(p, lab, params.p_on, params.k_on)
-                m_hours += float((~lab).sum()) * 3.0 / 3600.0
-                if r.af:
-                    m_af += 1
-                    m_af_found += record_call(p[lab], params.p_on, params.k_on)
-    truth = [r.af for r in records]
-    score, tp, fp, fn = f1(called, truth)
-    by_label = {
-        lab: f"{sum(c for c, r in zip(called, records, strict=True) if r.label == lab)}"
-        f"/{sum(r.label == lab for r in records)}"
-        for lab in ("A", "N", "O", "~")
-    }
-    return {
-        "f1": round(score, 3),
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "called_af_by_label": by_label,
-        "mitdb_false_calls": m_false,
-        "mitdb_non_af_hours_approx": round(m_hours, 1),
-        "mitdb_af_records_found": f"{m_af_found}/{m_af}",
-    }
+    """Cross-validated figures of the shipped model (see :func:`shipped_cross_validation`).
+
+    ``records`` and ``mitdb`` are accepted for the callers of the former logistic tuner and
+    ignored: retraining needs TensorFlow (``./run.sh train af-wave``).
+    """
+    del records, mitdb
+    return shipped_cross_validation()
+
+
+def wave_tune(
+    records: Sequence[RecordWindows] = (), mitdb: Sequence[RecordWindows] = ()
+) -> AfWaveParams:
+    """Return the shipped decision rule (retrain: ``./run.sh train af-wave``; args ignored)."""
+    del records, mitdb
+    return AF_WAVE_PARAMS_TUNED

@@ -15,6 +15,7 @@ from agent.rhythm.af import AfModel
 from agent.rhythm.af_wave import (
     AF_WAVE_FEATURE_NAMES,
     AF_WAVE_PARAMS_TUNED,
+    AfWaveModel,
     FusedAfDetector,
     af_wave_features,
 )
@@ -40,13 +41,48 @@ def _fused_changes(path: Path, stop_s: float, powerline: int) -> list[tuple[bool
     return out
 
 
-def test_card_holds_the_shipped_parameters() -> None:
+def test_card_holds_the_shipped_decision_and_an_int8_model_within_budget() -> None:
     card = json.loads((REPO / "models" / "af_wave.json").read_text(encoding="utf-8"))
-    assert card["inputs"] == list(AF_WAVE_FEATURE_NAMES)
-    for name in ("feature_mean", "feature_scale", "coef"):
-        assert np.allclose(card["params"][name], getattr(AF_WAVE_PARAMS_TUNED, name), rtol=1e-5)
-    assert card["params"]["p_on"] == AF_WAVE_PARAMS_TUNED.p_on
-    assert card["params"]["k_on"] == AF_WAVE_PARAMS_TUNED.k_on
+    assert card["preprocessing"]["features"] == list(AF_WAVE_FEATURE_NAMES)
+    decision = card["preprocessing"]["decision"]
+    assert decision["p_on"] == AF_WAVE_PARAMS_TUNED.p_on
+    assert decision["k_on"] == AF_WAVE_PARAMS_TUNED.k_on
+    assert decision["p_off"] == AF_WAVE_PARAMS_TUNED.p_off
+    assert decision["k_off"] == AF_WAVE_PARAMS_TUNED.k_off
+    assert decision["p_corr_max"] == AF_WAVE_PARAMS_TUNED.p_corr_max
+    model = AfWaveModel.load()
+    assert model.card.size_bytes <= 64 * 1024
+    interp = model.interpreter()
+    assert interp.inputs[0].shape == (1, len(AF_WAVE_FEATURE_NAMES))
+    assert interp.inputs[0].dtype == np.int8
+    assert interp.outputs[0].dtype == np.int8
+
+
+def test_window_model_separates_regular_sinus_from_irregular_beats_without_p_waves() -> None:
+    fs = 250.0
+    rng = np.random.default_rng(7)
+    t = np.arange(round(25 * fs)) / fs
+
+    def strip(rr_s: np.ndarray, p_wave: bool) -> tuple[np.ndarray, np.ndarray]:
+        r_idx = (round(1.5 * fs) + np.round(np.cumsum(rr_s) * fs)).astype(np.int64)
+        x = np.zeros_like(t)
+        for r in r_idx:
+            x += 1000.0 * np.exp(-(((t - r / fs) / 0.012) ** 2))
+            x += 250.0 * np.exp(-(((t - r / fs - 0.3) / 0.05) ** 2))  # T wave
+            if p_wave:
+                x += 150.0 * np.exp(-(((t - r / fs + 0.16) / 0.025) ** 2))
+        if not p_wave:  # 6 Hz fibrillatory baseline
+            x += 40.0 * np.sin(2 * np.pi * 6.0 * t + rng.uniform(0, 6))
+        return r_idx[:17], x[: int(r_idx[16]) + 40]
+
+    model = AfWaveModel.load()
+    interp = model.interpreter()
+    sinus = strip(np.full(17, 0.8), p_wave=True)
+    af = strip(rng.uniform(0.45, 1.0, 17), p_wave=False)
+    p_sinus = model.probability(af_wave_features(sinus[0], sinus[1], 0, fs), interp)
+    p_af = model.probability(af_wave_features(af[0], af[1], 0, fs), interp)
+    assert 0.0 <= p_sinus < 0.1
+    assert p_af > 0.9
 
 
 def test_regular_beats_with_a_p_wave_have_no_irregularity() -> None:
