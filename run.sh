@@ -5,7 +5,7 @@
 #   ./run.sh setup  set up only
 #   ./run.sh pi-check  (root) install and run on Debian bookworm arm64 under qemu; results == x86?
 #   ./run.sh train beats|af   reproduce a shipped model from ../shared/data (TensorFlow in .venv-train)
-#   ./run.sh train vt|af-wave the waveform VT / AF logistic models (prints the parameters to ship)
+#   ./run.sh train vt|af-wave the waveform VT logistic model / the int8 waveform AF window MLP
 #   ./run.sh train-smoke      CI: train a few steps, convert to int8, run it in the runtime interpreter
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -95,12 +95,12 @@ case "${1:-}" in
         setup
         case "${2:-}" in  # published features + logistic models: no TensorFlow needed
             vt) exec nice .venv/bin/python -m tools.vf vt-tune --data "$DATA" --out reports ;;
-            af-wave) exec nice .venv/bin/python -m tools.af wave-tune --data "$DATA" --out reports ;;
         esac
         train_setup
         case "${2:-}" in
             beats) exec nice .venv-train/bin/python -m tools.beats all --data "$DATA" --out models ;;
             af) exec nice .venv-train/bin/python -m tools.af all --data "$DATA" --out models ;;
+            af-wave) exec nice .venv-train/bin/python -m tools.af.wave_mlp --data "$DATA" --models models --out reports ;;
             *) echo "usage: ./run.sh train beats|af|vt|af-wave" >&2; exit 2 ;;
         esac ;;
     pi-check) setup; exec scripts/pi_check.sh ;;
