@@ -367,7 +367,10 @@ class RrFeatures:
             self.post_rr_s / self.pre_rr_s,
             self.local_rr_cv,
         )
-        return np.clip(np.asarray(values, dtype=np.float32), 0.0, RATIO_CLIP)
+        out = np.asarray(values, dtype=np.float32)
+        np.maximum(out, 0.0, out=out)  # np.clip without its wrapper: same values, NaN kept
+        np.minimum(out, RATIO_CLIP, out=out)
+        return out
 
 
 class RrFeatureTracker:
@@ -605,7 +608,7 @@ def template_correlation(window: NDArray[np.float32]) -> float | None:
     if w.shape != (WINDOW_LEN, N_WINDOW_CHANNELS):
         msg = f"window must have shape ({WINDOW_LEN}, {N_WINDOW_CHANNELS}), got {w.shape}"
         raise ValueError(msg)
-    if np.array_equal(w[:, 0], w[:, 1]):
+    if (w[:, 0] == w[:, 1]).all():
         return None
     return _shifted_correlation(w[:, 0], w[:, 1])
 
