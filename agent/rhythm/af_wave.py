@@ -163,8 +163,8 @@ class AfWaveParams:
         P-wave veto: a window whose mean P correlation (``p_corr``) is at or above this never
         votes AF (P waves that repeat contradict AF; 2023 ACC/AHA/ACCP/HRS definition); chosen
         with the rule by :mod:`tools.af.wave_mlp`, above 1 = no veto.
-    card_path : Path
-        Card of the int8 window model (the ``.tflite`` lies beside it).
+    card_file : str
+        Card of the int8 window model in ``models/`` (the ``.tflite`` lies beside it).
     """
 
     p_on: float = 0.9
@@ -172,7 +172,7 @@ class AfWaveParams:
     p_off: float = 0.5
     k_off: int = 3
     p_corr_max: float = 1.01
-    card_path: Path = AF_WAVE_CARD
+    card_file: str = AF_WAVE_CARD.name
 
 
 # Chosen by `./run.sh train af-wave` (python -m tools.af.wave_mlp): CinC 2017 + mitdb outside
@@ -467,7 +467,7 @@ class FusedAfDetector(AfDetector):
         self._fs_hz = fs_hz
         self._segment = segment
         self.wave_params = params
-        self.wave_model = AfWaveModel.load(params.card_path)
+        self.wave_model = AfWaveModel.load(MODELS_DIR / params.card_file)
         self._wave_interp = self.wave_model.interpreter()
         self._beats: deque[int] = deque(maxlen=AF_WAVE_BEATS)
         self._since = 0
