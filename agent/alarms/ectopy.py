@@ -302,6 +302,7 @@ class _Run:
         self.rr_sum_ms = 0.0
         self.rr_n = 0
         self.vtach = False  # this run already raised V-tach
+        self.poor = False  # a beat of this run came while the ECG was unusable: V-tach only
         self.slow_run = False  # this run already raised run_pvcs as a slow run
 
     def add(self, beat: Beat) -> None:
@@ -433,9 +434,9 @@ class EctopyRules:
         """How the rules read a beat: ``"ventricular"``, ``"supraventricular"`` or ``"unknown"``."""
         return self._kind(beat).value
 
-    def _kind(self, beat: Beat) -> _Kind:
+    def _kind(self, beat: Beat, *, gated: bool = True) -> _Kind:
         cls = beat.aami_class
-        if cls is None or self._unusable:
+        if cls is None or (gated and self._unusable):
             return _Kind.UNKNOWN
         conf = beat.confidence
         if conf is not None and not (self._cfg.min_confidence <= conf <= 1.0):
@@ -451,6 +452,21 @@ class EctopyRules:
         if cls in (AamiClass.N, AamiClass.S):
             return _Kind.SUPRA
         return _Kind.UNKNOWN  # Q (paced, unclassifiable) and F (fusion)
+
+    def _vtach_evidence_in_poor_signal(self, beat: Beat) -> bool:
+        """Whether a beat seen while the ECG is unusable still counts towards V-tach.
+
+        V-tach is never suppressed by signal quality (IEC 60601-2-27 201.12.1.101.1: a
+        ventricular tachyarrhythmia often *looks* like poor signal to a QRS-based quality
+        index, and its alarm is the one a monitor must not lose). So while the signal is poor a
+        V beat still extends or starts a run if it would be ventricular without the gate and
+        is confident at the V-tach bar (``vtach_min_confidence``); such a run can raise only
+        ``vtach``, never a pair, a run of PVCs or the PVCs/min count.
+        """
+        if not self._unusable or self._kind(beat, gated=False) is not _Kind.VENT:
+            return False
+        conf = beat.confidence
+        return conf is None or conf >= self._cfg.vtach_min_confidence
 
     def _matches_dominant(self, beat: Beat) -> bool:
         """Whether a V-labelled beat is the patient's own dominant beat (module docstring)."""
@@ -493,11 +509,13 @@ class EctopyRules:
             raise ValueError(msg)
         self._last_t_s = t
         kind = self._kind(beat)
-        if kind is not _Kind.VENT and (rr := _valid_rr_ms(beat)) is not None:
+        lethal_only = kind is not _Kind.VENT and self._vtach_evidence_in_poor_signal(beat)
+        if kind is not _Kind.VENT and not lethal_only and (rr := _valid_rr_ms(beat)) is not None:
             self._baseline_rr.append(rr)
         self._history.append(beat)
-        if kind is _Kind.VENT:
+        if kind is _Kind.VENT or lethal_only:
             self._run.add(beat)
+            self._run.poor = self._run.poor or lethal_only
             self._judge_open_run(t)
         else:
             self._close_run(t)
@@ -549,6 +567,8 @@ class EctopyRules:
                 message=f"V-tach {n} beats{_at_rate(run_rate)}",
             )
             return
+        if run.poor:
+            return  # built in poor signal: V-tach or nothing
         kind = "uncertain beats: not called V-tach" if fast else "ventricular rhythm"
         message = f"Run of {n} PVCs{_at_rate(run_rate)} ({kind})"
         if run.slow_run:
@@ -570,6 +590,9 @@ class EctopyRules:
         if n == 0 or run.first is None:
             return
         cfg = self._cfg
+        if run.poor:  # built in poor signal: it could only have raised V-tach
+            self._run = _Run(cfg.vtach_min_beats)
+            return
         onset_s = run.first.r_peak_time_s
         end_s = run.tail[-1].r_peak_time_s + cfg.event_hold_s
         rate = run.rate_bpm()

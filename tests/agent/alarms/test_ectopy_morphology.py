@@ -121,6 +121,19 @@ def test_beats_in_poor_signal_raise_no_ectopy_alarm() -> None:
     assert AlarmCode.RUN_PVCS in seen
 
 
+def test_v_tach_is_not_suppressed_by_poor_signal() -> None:
+    """Eight confident V beats at 150 bpm while signal_poor is active raise V-tach (never
+    suppressed by signal quality); the same beats below the V-tach confidence bar (0.8 < 0.9)
+    raise nothing at all: no V-tach, and no run of PVCs from poor signal."""
+    rr = [*_LEAD_RR, *[400.0] * 8, 1000, 800]
+    poor_at = 1.0 + sum(_LEAD_RR) / 1000.0 + 0.1  # just before the first V beat
+    poor_on = StateChange(Signal.POOR, True, poor_at)
+    confident = _beats(_LEAD + "V" * 8 + "NN", rr, template_corr=0.3, confidence=0.95)
+    assert _raised(_rules(), [*confident[:10], poor_on, *confident[10:]]) == {AlarmCode.VTACH}
+    unsure = _beats(_LEAD + "V" * 8 + "NN", rr, template_corr=0.3, confidence=0.8)
+    assert _raised(_rules(), [*unsure[:10], poor_on, *unsure[10:]]) == set()
+
+
 def test_template_correlation_is_shift_tolerant() -> None:
     """A beat equal to its template shifted by 5 samples (39 ms) matches at 1.0; a beat that is
     its own template (no history) has no correlation; a wrong shape is refused."""
