@@ -41,7 +41,7 @@ from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -523,8 +523,9 @@ class BeatTemplateTracker:
         s = np.sort(self._ring[:n], axis=0)
         k = n // 2
         if n % 2:
-            return s[k]
-        mid = s[k - 1] + s[k]
+            middle: NDArray[np.float32] = s[k]
+            return middle
+        mid: NDArray[np.float32] = s[k - 1] + s[k]
         mid /= np.float32(2.0)
         return mid
 
@@ -613,7 +614,9 @@ def template_correlation(window: NDArray[np.float32]) -> float | None:
     return _shifted_correlation(w[:, 0], w[:, 1])
 
 
-def beat_correlation(window: NDArray[np.float32], previous: NDArray[np.float32]) -> float | None:
+def beat_correlation(
+    window: NDArray[np.floating[Any]], previous: NDArray[np.floating[Any]]
+) -> float | None:
     """Morphology match of a beat with the beat before it, in [-1, 1].
 
     The same shifted correlation as :func:`template_correlation`, with the previous beat's

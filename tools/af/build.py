@@ -33,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.inference.tflite import load_model
+from agent.inference.tflite import TfliteModel, load_model
 from agent.rhythm.af import AfDetector, EpisodeParams
 from agent.rhythm.af_features import (
     AF_HOP_BEATS,
@@ -136,10 +136,22 @@ def _representative(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return x[np.sort(idx)]
 
 
-def _latency_us(model_path: Path, n: int = 2000) -> dict[str, Any]:
-    model = load_model(model_path, num_threads=1)
-    x = np.zeros((1, AF_SEQ_LEN, AF_N_FEATURES), dtype=np.float32)
-    for _ in range(50):
+def inference_latency(
+    model: TfliteModel,
+    x: NDArray[np.float32],
+    *,
+    per_beat: float,
+    n: int = 2000,
+    warmup: int = 50,
+    note: str = "",
+) -> dict[str, Any]:
+    """Mean CPU-side latency of ``model.predict([x])``, for a model card's ``latency``.
+
+    ``x`` is one input batch (shape of the model's input); ``per_beat`` is how many
+    inferences the agent runs per beat. Returns ``per_inference_us`` (µs, mean over ``n``
+    calls after ``warmup``), ``inferences_per_beat`` and ``how``.
+    """
+    for _ in range(warmup):
         model.predict([x])
     t0 = time.perf_counter()
     for _ in range(n):
@@ -147,10 +159,16 @@ def _latency_us(model_path: Path, n: int = 2000) -> dict[str, Any]:
     per = (time.perf_counter() - t0) / n * 1e6
     return {
         "per_inference_us": round(per, 1),
-        "inferences_per_beat": round(1 / AF_HOP_BEATS, 3),
+        "inferences_per_beat": round(per_beat, 3),
         "how": f"TfliteModel.predict incl. quantize/dequantize, {n} calls, 1 thread,"
-        f" {model.runtime}, this machine (x86_64, shared 2 cores)",
+        f" {model.runtime}, this machine (x86_64, shared 2 cores{note})",
     }
+
+
+def _latency_us(model_path: Path, n: int = 2000) -> dict[str, Any]:
+    model = load_model(model_path, num_threads=1)
+    x = np.zeros((1, AF_SEQ_LEN, AF_N_FEATURES), dtype=np.float32)
+    return inference_latency(model, x, per_beat=1 / AF_HOP_BEATS, n=n)
 
 
 def _write_model(

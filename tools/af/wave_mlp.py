@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +48,7 @@ from agent.rhythm.af_wave import (
     AF_WAVE_HOP_BEATS,
     N_AF_WAVE_FEATURES,
 )
+from tools.af.build import inference_latency
 from tools.af.wave import (
     RecordWindows,
     f1,
@@ -57,37 +57,13 @@ from tools.af.wave import (
     load_mitdb,
     record_call,
 )
+from tools.beats.dataset import DS2
 
 logger = logging.getLogger(__name__)
 
 KerasModel: TypeAlias = Any
 
-MITDB_DS2: Final = frozenset(
-    [
-        "100",
-        "103",
-        "105",
-        "111",
-        "113",
-        "117",
-        "121",
-        "123",
-        "200",
-        "202",
-        "210",
-        "212",
-        "213",
-        "214",
-        "219",
-        "221",
-        "222",
-        "228",
-        "231",
-        "232",
-        "233",
-        "234",
-    ]
-)
+MITDB_DS2: Final = frozenset(DS2)
 """de Chazal et al. 2004 inter-patient test set: never trained, tuned or selected on."""
 HIDDEN: Final = (24, 12)
 EPOCHS: Final = 40
@@ -390,18 +366,9 @@ def cross_validate(
 def _latency_us(content: bytes, n: int = 3000) -> dict[str, Any]:
     model = load_model(Path("af_wave.tflite"), content=content, num_threads=1)
     x = np.zeros((1, N_AF_WAVE_FEATURES), dtype=np.float32)
-    for _ in range(100):
-        model.predict([x])
-    t0 = time.perf_counter()
-    for _ in range(n):
-        model.predict([x])
-    per = (time.perf_counter() - t0) / n * 1e6
-    return {
-        "per_inference_us": round(per, 1),
-        "inferences_per_beat": round(1 / AF_WAVE_HOP_BEATS, 3),
-        "how": f"TfliteModel.predict incl. quantize/dequantize, {n} calls, 1 thread,"
-        f" {model.runtime}, this machine (x86_64, shared 2 cores; features not included)",
-    }
+    return inference_latency(
+        model, x, per_beat=1 / AF_WAVE_HOP_BEATS, n=n, warmup=100, note="; features not included"
+    )
 
 
 def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]:

@@ -20,9 +20,9 @@ def test_quantize_follows_the_spec_formula(dtype: type, scale: float, zero_point
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((1, 96, 2)) * 5.0).astype(np.float32)
     lim = np.iinfo(dtype)
-    expected = np.clip(
-        np.rint(x.astype(np.float64) / scale) + zero_point, lim.min, lim.max
-    ).astype(dtype)
+    expected = np.clip(np.rint(x.astype(np.float64) / scale) + zero_point, lim.min, lim.max).astype(
+        dtype
+    )
     q = info.quantize(x)
     assert q.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(q, expected)
