@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -494,7 +495,7 @@ def vf_window_probability(features: NDArray[np.float64], params: VfParams) -> ND
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0))))
 
 
-class WindowVoter:
+class WindowVoter(ABC):
     """Windows every ``hop_s``, a probability per window, ``k_on`` of ``n_on`` voting.
 
     The streaming part shared by the VF/VFL detector (:class:`VfDetector`) and the VT
@@ -539,15 +540,12 @@ class WindowVoter:
         """Samples pushed so far."""
         return self._buf_start + self._buf.size
 
+    @abstractmethod
     def window_probability(self, raw: NDArray[np.float64]) -> float:
         """Return the probability (0..1) of one raw window (µV, ``window_s + MARGIN_S``).
 
-        Raises
-        ------
-        NotImplementedError
-            Always, here: the detectors give it.
+        Each detector (:class:`VfDetector`, ``VtDetector``) gives its own.
         """
-        raise NotImplementedError
 
     def push_transitions(
         self, samples_uv: NDArray[np.float32]
