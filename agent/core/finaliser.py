@@ -36,6 +36,9 @@ class BeatFinaliser:
         Beats kept for alarm evidence (:meth:`recent`).
     stage_times
         Collects the CPU time of classification (``beat_classifier``) when given.
+    prev_beat_corr
+        Measure each beat's correlation with the previous one (see
+        :class:`~agent.inference.beat_classifier.StreamingBeatClassifier`).
     """
 
     def __init__(
@@ -46,11 +49,14 @@ class BeatFinaliser:
         *,
         history: int = 13,
         stage_times: StageTimes | None = None,
+        prev_beat_corr: bool = True,
     ) -> None:
         self._times = stage_times
         self.classifier = classifier
         self._labeller = (
-            None if classifier is None else StreamingBeatClassifier(classifier, fs_hz, segment)
+            None
+            if classifier is None
+            else StreamingBeatClassifier(classifier, fs_hz, segment, prev_beat_corr=prev_beat_corr)
         )
         self._waiting: Beat | None = None  # the newest beat, waiting for its post-RR
         self._recent: deque[Beat] = deque(maxlen=history)

@@ -78,7 +78,11 @@ class WaveformMonitor(MonitorCore):
         )
         front = self.front
         finaliser = BeatFinaliser(
-            models.beat_classifier, fs_hz, front.segment, stage_times=stage_times
+            models.beat_classifier,
+            fs_hz,
+            front.segment,
+            stage_times=stage_times,
+            prev_beat_corr=cfg.alarms.ectopy.run_min_beat_corr is not None,
         )
         super().__init__(
             cfg,

@@ -246,6 +246,10 @@ class StreamingBeatClassifier:
         :data:`SegmentGetter`).
     tracker
         RR tracker; a fresh one by default.
+    prev_beat_corr
+        Also measure each beat's correlation with the previous one
+        (:attr:`LabelledBeat.prev_beat_corr`); only the ectopy rules' optional run-consistency
+        test reads it, so the agent turns it off when that test is off (default on).
     """
 
     def __init__(
@@ -254,8 +258,11 @@ class StreamingBeatClassifier:
         fs_hz: float,
         segment_getter: SegmentGetter,
         tracker: RrFeatureTracker | None = None,
+        *,
+        prev_beat_corr: bool = True,
     ) -> None:
         self.classifier = classifier
+        self._prev_beat_corr = prev_beat_corr
         self.fs_hz = float(fs_hz)
         self._get = segment_getter
         self._tracker = tracker if tracker is not None else RrFeatureTracker()
@@ -316,5 +323,7 @@ class StreamingBeatClassifier:
             label,
             prob,
             template_corr=template_correlation(stacked),
-            prev_beat_corr=None if last is None else beat_correlation(window, last),
+            prev_beat_corr=(
+                None if last is None or not self._prev_beat_corr else beat_correlation(window, last)
+            ),
         )
