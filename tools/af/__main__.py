@@ -7,6 +7,8 @@
   check that the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op is there; exit status 1 on failure.
 - ``evaluate --data ../shared/data [--out DIR] [--rr-source reference|agent]``: the report
   (:func:`tools.af.evaluate.evaluate_af`), no TensorFlow needed.
+
+The waveform AF model is trained by ``python -m tools.af.wave_mlp`` (``./run.sh train af-wave``).
 """
 
 from __future__ import annotations
@@ -61,32 +63,11 @@ def smoke(data_dir: Path, out_dir: Path) -> int:
     return 0 if ok else 1
 
 
-def _wave_tune(data_dir: Path, out: Path) -> int:
-    """Tune the waveform AF path on CinC 2017 (5-fold CV by recording), print the params."""
-    import dataclasses
-    import json
-
-    from tools.af.wave import cross_validate, load_cinc, load_mitdb, wave_tune
-
-    if not (data_dir / "cinc2017" / "REFERENCE.csv").is_file():
-        print(f"error: cinc2017 not found under {data_dir}", file=sys.stderr)
-        return 2
-    records, mitdb = load_cinc(data_dir), load_mitdb(data_dir)
-    report = {
-        "cv": cross_validate(records, mitdb),
-        "shipped": dataclasses.asdict(wave_tune(records, mitdb)),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "af_wave_tune.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=1))
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m tools.af")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("all", "smoke", "evaluate", "wave-tune"):
+    for name in ("all", "smoke", "evaluate"):
         p = sub.add_parser(name)
         p.add_argument("--data", type=Path, default=Path("../shared/data"))
         p.add_argument("--out", type=Path, default=Path("models" if name == "all" else "out/af"))
@@ -96,8 +77,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--rr-source", choices=["reference", "agent"], default="reference")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.cmd == "wave-tune":
-        return _wave_tune(args.data, args.out)
     if not (args.data / "afdb").is_dir():
         print(f"error: afdb not found under {args.data}", file=sys.stderr)
         return 2

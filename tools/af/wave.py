@@ -32,10 +32,8 @@ from agent.rhythm.af_wave import (
     AF_WAVE_BEATS,
     AF_WAVE_CARD,
     AF_WAVE_HOP_BEATS,
-    AF_WAVE_PARAMS_TUNED,
     N_AF_WAVE_FEATURES,
     POST_S,
-    AfWaveParams,
     af_wave_features,
     window_start,
 )
@@ -223,23 +221,3 @@ def shipped_cross_validation(card_path: Path = AF_WAVE_CARD) -> dict[str, object
     """
     card = json.loads(card_path.read_text(encoding="utf-8"))
     return dict(card["metrics"]["cross_validated_int8"])
-
-
-def cross_validate(
-    records: Sequence[RecordWindows] = (), mitdb: Sequence[RecordWindows] = ()
-) -> dict[str, object]:
-    """Cross-validated figures of the shipped model (see :func:`shipped_cross_validation`).
-
-    ``records`` and ``mitdb`` are accepted for the callers of the former logistic tuner and
-    ignored: retraining needs TensorFlow (``./run.sh train af-wave``).
-    """
-    del records, mitdb
-    return shipped_cross_validation()
-
-
-def wave_tune(
-    records: Sequence[RecordWindows] = (), mitdb: Sequence[RecordWindows] = ()
-) -> AfWaveParams:
-    """Return the shipped decision rule (retrain: ``./run.sh train af-wave``; args ignored)."""
-    del records, mitdb
-    return AF_WAVE_PARAMS_TUNED

@@ -119,7 +119,7 @@ def new_rhythm_sections(data_dir: Path, out_dir: Path) -> str:
     Writes ``OUT/rhythm_ventricular.json`` and ``OUT/af_wave_tune.json``; returns Markdown.
     """
     from agent.inference.bundle import load_models as _load
-    from tools.af.wave import cross_validate
+    from tools.af.wave import shipped_cross_validation
     from tools.vf.agent_eval import evaluate_ventricular, ventricular_markdown
 
     vent = evaluate_ventricular(
@@ -128,7 +128,7 @@ def new_rhythm_sections(data_dir: Path, out_dir: Path) -> str:
     (out_dir / "rhythm_ventricular.json").write_text(
         json.dumps(vent, indent=1, default=float) + "\n", encoding="utf-8"
     )
-    af_cv = cross_validate()  # the shipped model's nested CV, from its card
+    af_cv = shipped_cross_validation()  # the shipped model's nested CV, from its card
     (out_dir / "af_wave_tune.json").write_text(
         json.dumps({"cv": af_cv}, indent=1, default=float) + "\n", encoding="utf-8"
     )
