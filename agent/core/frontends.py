@@ -55,8 +55,8 @@ class _Ring:
             return
         if n >= cap:
             self._buf[:] = samples[-cap:]
-        else:
-            self._buf = np.roll(self._buf, -n)
+        else:  # shift in place (no new array per chunk); window() callers copy what they keep
+            self._buf[:-n] = self._buf[n:]
             self._buf[-n:] = samples
         self._end += n
 

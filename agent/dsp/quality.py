@@ -77,6 +77,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp.zerophase import sosfilt_stateful
 from agent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -212,8 +213,11 @@ class SignalQualityMonitor:
         self._win_blocks = max(2, round(window_s / BLOCK_S))
         self._poor_min_blocks = max(1, round(POOR_MIN_S / BLOCK_S))
         self._good_min_blocks = max(1, round(GOOD_MIN_S / BLOCK_S))
-        self._sos = signal.butter(
-            QRS_BAND_ORDER, QRS_BAND_HZ, btype="bandpass", fs=self.fs_hz, output="sos"
+        self._sos = np.ascontiguousarray(
+            signal.butter(
+                QRS_BAND_ORDER, QRS_BAND_HZ, btype="bandpass", fs=self.fs_hz, output="sos"
+            ),
+            dtype=np.float64,
         )
         self._zi = np.zeros((self._sos.shape[0], 2), dtype=np.float64)
         self._pending = np.zeros(0, dtype=np.float64)  # rectified band samples, < 1 block
@@ -302,8 +306,8 @@ class SignalQualityMonitor:
         if self._restart:
             self._zi = signal.sosfilt_zi(self._sos) * x[0]
             self._restart = False
-        band, self._zi = signal.sosfilt(self._sos, x, zi=self._zi)
-        return np.abs(np.asarray(band, dtype=np.float64))
+        band, self._zi = sosfilt_stateful(self._sos, x, self._zi)
+        return np.abs(band)
 
     def _gap_block(self) -> None:
         """Skip a block with invalid samples: the window starts again after it."""

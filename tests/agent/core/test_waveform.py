@@ -94,3 +94,20 @@ def test_chunking_does_not_change_beat_classes(record_232: NDArray[np.float32]) 
     ref = _run_232(record_232, 360 * 5, models)
     got = _run_232(record_232, round(360 * 0.25), models)
     assert got[0] == ref[0]
+
+
+def test_ring_keeps_the_newest_samples_as_np_roll_did() -> None:
+    from agent.core.frontends import _Ring
+
+    rng = np.random.default_rng(3)
+    ring = _Ring(50)
+    ref = np.zeros(50, dtype=np.float32)
+    end = 0
+    for n in [0, 7, 20, 33, 1, 50, 64, 12, 49]:
+        x = rng.normal(0, 100, n).astype(np.float32)
+        ring.push(x)
+        if n:
+            ref = x[-50:].copy() if n >= 50 else np.concatenate([np.roll(ref, -n)[:-n], x])
+            end += n
+        first, got = ring.window(end - 60, end)
+        np.testing.assert_array_equal(got, ref[len(ref) - (end - first) :])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from agent.dsp.zerophase import ZeroPhaseBa, ZeroPhaseSos
+from agent.dsp.zerophase import ZeroPhaseBa, ZeroPhaseSos, sosfilt_stateful
 
 
 @pytest.mark.parametrize("fs_hz", [125.0, 130.0, 360.0])
@@ -35,3 +35,21 @@ def test_ba_equals_filtfilt_pad(taps: int) -> None:
     b = np.ones(taps)
     a = np.array([float(taps)])
     np.testing.assert_array_equal(ZeroPhaseBa(b, a)(x), signal.filtfilt(b, a, x, method="pad"))
+
+
+@pytest.mark.parametrize("fs_hz", [130.0, 360.0])
+def test_stateful_sosfilt_equals_sosfilt_chunk_by_chunk(fs_hz: float) -> None:
+    rng = np.random.default_rng(int(fs_hz))
+    x = np.cumsum(rng.normal(0.0, 50.0, 2000))
+    sos = signal.butter(2, (8.0, 20.0), btype="bandpass", fs=fs_hz, output="sos")
+    zi_ref = zi = signal.sosfilt_zi(sos) * x[0]
+    for start in range(0, len(x), 33):
+        chunk = x[start : start + 33]
+        want, zi_ref = signal.sosfilt(sos, chunk, zi=zi_ref)
+        got, zi = sosfilt_stateful(sos, chunk, zi)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(zi, zi_ref)
+        assert zi.shape == (sos.shape[0], 2)
+    zi0 = signal.sosfilt_zi(sos) * x[0]
+    sosfilt_stateful(sos, x[:10], zi0)
+    np.testing.assert_array_equal(zi0, signal.sosfilt_zi(sos) * x[0])  # the state is not modified
