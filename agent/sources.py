@@ -41,6 +41,7 @@ def make_source(cfg: SourceConfig) -> Source:
             fs_hz=cfg.fs_hz,
             chunk_s=cfg.chunk_s,
             loop=cfg.loop,
+            read_in_subprocess=True,  # keeps wfdb and pandas out of the agent (issue 11)
         )
     from firmware_bridge.transports.simulate import SimulatedSource
 

@@ -29,21 +29,28 @@ errors.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import wfdb
 from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
 from firmware_bridge.errors import RecordNotFoundError, RecordReadError
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame
 from firmware_bridge.transports.clock import Clock, MonotonicClock, StreamPacer, validate_pacing
+
+if TYPE_CHECKING:
+    import wfdb
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +156,95 @@ def resample_uv(samples_uv: NDArray[np.float32], up: int, down: int) -> NDArray[
     return np.asarray(y, dtype=np.float32)
 
 
+_CHILD: Final = "from firmware_bridge.transports.replay import _child_main; _child_main()"
+"""What the reader process runs (see :func:`_open_in_subprocess`)."""
+
+
+def _child_main() -> None:
+    """Reader process: open the record named in ``sys.argv``, write it to stdout, exit.
+
+    Writes one JSON line (what :class:`WfdbReplaySource` learnt while opening the record, or
+    the error it raised) followed by the samples as raw little-endian float32.
+    """
+    record, channel, fs_hz, start_s, stop_s = sys.argv[1:6]
+    out = sys.stdout.buffer
+    try:
+        src = WfdbReplaySource(
+            record,
+            channel=int(channel),
+            speed=None,
+            fs_hz=float(fs_hz) if fs_hz else None,
+            start_s=float(start_s),
+            stop_s=float(stop_s) if stop_s else None,
+        )
+    except RecordNotFoundError as err:
+        out.write(json.dumps({"error": "not_found", "record": err.record}).encode() + b"\n")
+    except RecordReadError as err:
+        msg = {"error": "read", "record": err.record, "reason": err.reason}
+        out.write(json.dumps(msg).encode() + b"\n")
+    except ValueError as err:
+        out.write(json.dumps({"error": "value", "message": str(err)}).encode() + b"\n")
+    else:
+        meta = {
+            "source_fs_hz": src.source_fs_hz,
+            "signal_name": src.signal_name,
+            "sampfrom": src._sampfrom,
+            "fs_hz": src.fs_hz,
+            "up": src._up,
+            "down": src._down,
+            "n": src.n_samples,
+        }
+        out.write(json.dumps(meta).encode() + b"\n")
+        out.write(np.ascontiguousarray(src.samples_uv, dtype="<f4").tobytes())
+    out.flush()
+
+
+def _open_in_subprocess(
+    base: Path, *, channel: int, fs_hz: float | None, start_s: float, stop_s: float | None
+) -> tuple[dict[str, Any], NDArray[np.float32]]:
+    """Open ``base`` in a child Python process; return what it learnt and the samples.
+
+    Raises
+    ------
+    RecordNotFoundError, RecordReadError, ValueError
+        As the child's :class:`WfdbReplaySource` raised them; :class:`RecordReadError` also if
+        the child fails or its output is incomplete.
+    """
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])  # this firmware_bridge, not another
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    args = [
+        sys.executable,
+        "-c",
+        _CHILD,
+        str(base),
+        str(channel),
+        "" if fs_hz is None else repr(float(fs_hz)),
+        repr(float(start_s)),
+        "" if stop_s is None else repr(float(stop_s)),
+    ]
+    proc = subprocess.run(args, stdout=subprocess.PIPE, env=env, check=False)
+    head, _, body = proc.stdout.partition(b"\n")
+    try:
+        meta: dict[str, Any] = json.loads(head) if proc.returncode == 0 else {}
+    except ValueError:
+        meta = {}
+    if not meta:
+        reason = f"the reader process failed (exit status {proc.returncode})"
+        raise RecordReadError(str(base), reason)
+    if meta.get("error") == "not_found":
+        raise RecordNotFoundError(meta["record"])
+    if meta.get("error") == "read":
+        raise RecordReadError(meta["record"], meta["reason"])
+    if meta.get("error") == "value":
+        raise ValueError(meta["message"])
+    samples = np.frombuffer(body, dtype="<f4").astype(np.float32)
+    if len(samples) != meta["n"]:
+        reason = f"the reader process sent {len(samples)} of {meta['n']} samples"
+        raise RecordReadError(str(base), reason)
+    return meta, samples
+
+
 class WfdbReplaySource:
     """Stream one channel of a WFDB record as :class:`~firmware_bridge.frames.EcgChunk` frames.
 
@@ -180,6 +276,12 @@ class WfdbReplaySource:
         ``source_sample_idx`` still counts from the start of the record.
     clock : Clock | None
         Time source for pacing; ``None`` = the real monotonic clock.
+    read_in_subprocess : bool
+        Read, check and resample the record in a short-lived child Python process (the same
+        code, so the same samples, bit for bit) and keep only the resampled samples here. The
+        live agent (``bedside run``) does: ``wfdb`` imports pandas, about 34 MB of resident
+        memory for the rest of the process, plus the record's float64 copies while it is read,
+        for what a wearable-fed agent never needs (issue 11). Costs a second or two at start.
 
     Raises
     ------
@@ -212,6 +314,7 @@ class WfdbReplaySource:
         start_s: float = 0.0,
         stop_s: float | None = None,
         clock: Clock | None = None,
+        read_in_subprocess: bool = False,
     ) -> None:
         validate_pacing(speed, chunk_s)
         if fs_hz is not None and not fs_hz > 0:
@@ -229,9 +332,29 @@ class WfdbReplaySource:
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._channel = channel
 
+        if read_in_subprocess:
+            opened, self._samples_uv = _open_in_subprocess(
+                self._base, channel=channel, fs_hz=fs_hz, start_s=start_s, stop_s=stop_s
+            )
+            self._source_fs_hz = float(opened["source_fs_hz"])
+            self._signal_name = str(opened["signal_name"])
+            self._sampfrom = int(opened["sampfrom"])
+            self._fs_hz = float(opened["fs_hz"])
+            self._up, self._down = int(opened["up"]), int(opened["down"])
+        else:
+            self._open_here(fs_hz, start_s, stop_s)
+        self._chunk_len = max(1, round(chunk_s * self._fs_hz))
+        logger.info(
+            "opened %s: %d samples (%.1f s)", self.describe(), self.n_samples, self.duration_s
+        )
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _open_here(self, fs_hz: float | None, start_s: float, stop_s: float | None) -> None:
+        """Read, check and resample the record in this process (see ``read_in_subprocess``)."""
         header = self._read_header()
         self._source_fs_hz = float(header.fs)
-        self._signal_name = str(header.sig_name[channel])
+        self._signal_name = str(header.sig_name[self._channel])
         self._sampfrom = round(start_s * self._source_fs_hz)
         sampto = header.sig_len if stop_s is None else round(stop_s * self._source_fs_hz)
         sampto = min(sampto, header.sig_len)
@@ -250,15 +373,11 @@ class WfdbReplaySource:
         else:
             self._up, self._down = _resample_ratio(self._source_fs_hz, self._fs_hz)
             self._samples_uv = resample_uv(source_uv, self._up, self._down)
-        self._chunk_len = max(1, round(chunk_s * self._fs_hz))
-        logger.info(
-            "opened %s: %d samples (%.1f s)", self.describe(), self.n_samples, self.duration_s
-        )
-
-    # -- opening ------------------------------------------------------------------------------
 
     def _read_header(self) -> wfdb.Record:
         """Read and check the header; return it (a single-segment ``wfdb.Record``)."""
+        import wfdb  # here, not at module level: wfdb brings pandas (~34 MB; issue 11)
+
         record = str(self._base)
         if not self._base.with_name(self._base.name + ".hea").is_file():
             raise RecordNotFoundError(record)
@@ -314,6 +433,8 @@ class WfdbReplaySource:
 
     def _read_samples_uv(self, sampfrom: int, sampto: int) -> NDArray[np.float32]:
         """Read ``[sampfrom, sampto)`` of the channel, in µV, with ``NaN`` for invalid samples."""
+        import wfdb
+
         record = str(self._base)
         try:
             rec = wfdb.rdrecord(record, channels=[self._channel], sampfrom=sampfrom, sampto=sampto)

@@ -276,3 +276,57 @@ def test_resample_uv_all_nan() -> None:
     out = resample_uv(np.full(36, np.nan, dtype=np.float32), 13, 36)
     assert out.shape == (13,)
     assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize(
+    ("record", "kwargs"),
+    [
+        ("mitdb/100", {"fs_hz": 130.0}),
+        ("mitdb/208", {"channel": 1, "start_s": 60.0, "stop_s": 200.5}),
+        ("vfdb/418", {"fs_hz": 360.0, "stop_s": 120.0}),
+    ],
+)
+def test_read_in_subprocess_gives_the_same_stream(
+    data_dir: Path, record: str, kwargs: dict[str, float]
+) -> None:
+    if not (data_dir / f"{record}.hea").exists():
+        pytest.skip(f"{record} not in the shared data")
+    here = WfdbReplaySource(data_dir / record, speed=None, **kwargs)  # type: ignore[arg-type]
+    child = WfdbReplaySource(
+        data_dir / record,
+        speed=None,
+        read_in_subprocess=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert child.samples_uv.dtype == np.float32
+    np.testing.assert_array_equal(child.samples_uv, here.samples_uv)
+    assert child.describe() == here.describe()
+    assert (child.fs_hz, child.source_fs_hz, child.signal_name) == (
+        here.fs_hz,
+        here.source_fs_hz,
+        here.signal_name,
+    )
+    assert [child.source_sample_idx(i) for i in (0, 1, 777)] == [
+        here.source_sample_idx(i) for i in (0, 1, 777)
+    ]
+
+
+def test_read_in_subprocess_raises_what_the_reader_raised(mitdb: Path, tmp_path: Path) -> None:
+    with pytest.raises(RecordNotFoundError, match="no-such-record"):
+        WfdbReplaySource(tmp_path / "no-such-record", read_in_subprocess=True)
+    with pytest.raises(RecordReadError, match="channel 5 does not exist"):
+        WfdbReplaySource(mitdb / "100", channel=5, read_in_subprocess=True)
+    with pytest.raises(ValueError, match="not a simple fraction"):
+        WfdbReplaySource(mitdb / "100", fs_hz=359.999, read_in_subprocess=True)
+
+
+def test_importing_the_replay_source_does_not_import_wfdb() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, firmware_bridge.transports.replay;"
+        " print(sorted({'wfdb', 'pandas'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
