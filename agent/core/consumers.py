@@ -70,6 +70,20 @@ class Consumer(Protocol):
         ...
 
 
+def is_ectopic(
+    aami_class: AamiClass | None, confidence: float | None, min_confidence: float
+) -> bool:
+    """Whether a beat counts as ectopic for AF: called V with at least ``min_confidence``.
+
+    A beat without a confidence (``None``) counts as fully confident. Used by
+    :class:`AfConsumer` (both RR intervals around such a beat leave the RR path; the waveform
+    path's ectopy veto counts them) and by :mod:`tools.af.wave`, which tunes on the same rule.
+    """
+    return aami_class is AamiClass.V and (confidence if confidence is not None else 1.0) >= (
+        min_confidence
+    )
+
+
 class AfConsumer:
     """AF from RR intervals (:class:`agent.rhythm.af.AfDetector`) → the ``afib`` alarm.
 
@@ -103,9 +117,8 @@ class AfConsumer:
     def feed(self, item: TimelineItem) -> None:
         """Feed final beats to the detector; restart it at a gap."""
         if isinstance(item, Beat):
-            ectopic = (
-                item.aami_class is AamiClass.V and (item.confidence or 1.0) >= self._min_confidence
-            )
+            ectopic = is_ectopic(item.aami_class, item.confidence, self._min_confidence)
+            self._apply(self.detector.observe_beat(item.r_peak_time_s, ectopic))
             if item.rr_ms is not None and not ectopic and not self._skip_next:
                 self._apply(self.detector.push(item.rr_ms, item.r_peak_time_s))
             self._skip_next = ectopic

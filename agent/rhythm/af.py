@@ -321,6 +321,15 @@ class AfDetector:
         change = self.logic.reset(end_s)
         return [change] if change is not None else []
 
+    def observe_beat(self, t_s: float, ectopic: bool) -> list[AfChange]:
+        """See every final beat (R-peak at ``t_s``, s; ``ectopic``: a confident V).
+
+        The RR path needs only :meth:`push`; a detector that also reads the waveform
+        (:class:`agent.rhythm.af_wave.FusedAfDetector`) judges its windows here. Returns the
+        episode changes this beat confirms (none here).
+        """
+        return []
+
     def push(self, rr_ms: float, t_s: float) -> list[AfChange]:
         """Feed one RR interval.
 

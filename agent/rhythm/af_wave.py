@@ -24,7 +24,9 @@ For ECG sources (not RR-only straps) every ``AF_WAVE_HOP_BEATS`` beats the last
 A small MLP (int8 TFLite, ``models/af_wave.tflite``, card ``models/af_wave.json`` with the
 feature standardisation; trained and cross-validated patient-wise by ``./run.sh train af-wave``,
 :mod:`tools.af.wave_mlp`) gives P(AF) of the window through the agent's TFLite runtime.
-:class:`FusedAfDetector` calls AF when ``k_on`` consecutive windows reach ``p_on``
+:class:`FusedAfDetector` judges windows of every final beat (ectopic ones included, as in
+training); a window with repeating P waves or more than ``max_ectopic`` confident V beats
+does not vote. It calls AF when ``k_on`` consecutive windows reach ``p_on``
 (:data:`AF_WAVE_PARAMS_TUNED`) *or* when the RR LSTM (:class:`agent.rhythm.af.AfDetector`)
 confirms it; it ends when neither path says AF.
 
@@ -163,6 +165,11 @@ class AfWaveParams:
         P-wave veto: a window whose mean P correlation (``p_corr``) is at or above this never
         votes AF (P waves that repeat contradict AF; 2023 ACC/AHA/ACCP/HRS definition); chosen
         with the rule by :mod:`tools.af.wave_mlp`, above 1 = no veto.
+    max_ectopic : int
+        Ectopy veto: a window with more than this many beats the classifier calls V (at the
+        ectopy rules' confidence, :func:`is_ectopic`) never votes AF: frequent PVCs and
+        bigeminy make an irregular RR series that is not AF, a supraventricular rhythm; chosen
+        with the rule by :mod:`tools.af.wave_mlp`, ``AF_WAVE_BEATS`` or more = no veto.
     card_file : str
         Card of the int8 window model in ``models/`` (the ``.tflite`` lies beside it).
     """
@@ -172,13 +179,17 @@ class AfWaveParams:
     p_off: float = 0.5
     k_off: int = 3
     p_corr_max: float = 1.01
+    max_ectopic: int = AF_WAVE_BEATS
     card_file: str = AF_WAVE_CARD.name
 
 
 # Chosen by `./run.sh train af-wave` (python -m tools.af.wave_mlp): CinC 2017 + mitdb outside
-# DS2, rule chosen on 5-fold out-of-fold probabilities (best CinC record F1 with <= 0.1
-# confirmed calls per hour outside AF on mitdb). Must equal the card's preprocessing.decision.
-AF_WAVE_PARAMS_TUNED: Final = AfWaveParams(p_on=0.995, k_on=4, p_off=0.5, k_off=3, p_corr_max=0.4)
+# DS2, rule (incl. both vetoes) chosen on 5-fold out-of-fold probabilities (best CinC record
+# F1 with <= 0.1 confirmed calls per hour outside AF on mitdb). Must equal the card's
+# preprocessing.decision (af_wave-3).
+AF_WAVE_PARAMS_TUNED: Final = AfWaveParams(
+    p_on=0.9, k_on=2, p_off=0.5, k_off=3, p_corr_max=0.4, max_ectopic=2
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +481,7 @@ class FusedAfDetector(AfDetector):
         self.wave_model = AfWaveModel.load(MODELS_DIR / params.card_file)
         self._wave_interp = self.wave_model.interpreter()
         self._beats: deque[int] = deque(maxlen=AF_WAVE_BEATS)
+        self._ectopic: deque[bool] = deque(maxlen=AF_WAVE_BEATS)
         self._since = 0
         self._wave_run = 0
         self._wave_run_start_s = 0.0
@@ -486,20 +498,34 @@ class FusedAfDetector(AfDetector):
         """Restart both paths after a gap; end an open episode."""
         super().reset()
         self._beats.clear()
+        self._ectopic.clear()
         self._since, self._wave_run, self.wave_af = 0, 0, False
         return self._combine(self._last_t_s if self._last_t_s is not None else 0.0, None)
 
     def push(self, rr_ms: float, t_s: float) -> list[AfChange]:
-        """Feed one RR interval ending at the R-peak at ``t_s`` (s)."""
+        """Feed one RR interval ending at the R-peak at ``t_s`` (s) to the RR (LSTM) path.
+
+        :class:`agent.core.consumers.AfConsumer` feeds only the RR intervals that do not touch
+        an ectopic beat; the waveform path sees every beat through :meth:`observe_beat`.
+        """
         lstm = super().push(rr_ms, t_s)
-        onset: float | None = next((c.onset_s for c in lstm if c.af), None)
+        return self._combine(t_s, next((c.onset_s for c in lstm if c.af), None))
+
+    def observe_beat(self, t_s: float, ectopic: bool) -> list[AfChange]:
+        """Feed every final beat (R-peak at ``t_s``, s) to the waveform path.
+
+        Every ``AF_WAVE_HOP_BEATS`` beats the last ``AF_WAVE_BEATS`` beats, ectopic ones
+        included (exactly the windows :mod:`tools.af.wave` trains and tunes on), are judged;
+        ``ectopic`` (a confident V, :func:`agent.core.consumers.is_ectopic`) feeds the
+        ectopy veto (``AfWaveParams.max_ectopic``).
+        """
         self._beats.append(round(t_s * self._fs_hz))
+        self._ectopic.append(ectopic)
         self._since += 1
+        onset = None
         if len(self._beats) == AF_WAVE_BEATS and self._since >= AF_WAVE_HOP_BEATS:
             self._since = 0
-            wave_onset = self._judge_wave()
-            if wave_onset is not None:
-                onset = wave_onset if onset is None else min(onset, wave_onset)
+            onset = self._judge_wave()
         return self._combine(t_s, onset)
 
     def _judge_wave(self) -> float | None:
@@ -514,6 +540,8 @@ class FusedAfDetector(AfDetector):
         p = self.wave_model.probability(feats, self._wave_interp)
         if feats[_P_CORR_COL] >= self.wave_params.p_corr_max:
             p = 0.0  # P waves repeat beat to beat: not AF
+        elif sum(self._ectopic) > self.wave_params.max_ectopic:
+            p = 0.0  # frequent PVCs: an irregular RR series that is not AF
         self.wave_probability = p
         prm = self.wave_params
         start_s = float(r[0]) / self._fs_hz

@@ -1,12 +1,13 @@
 """Tuning of the waveform AF path (:mod:`agent.rhythm.af_wave`) on CinC 2017, patient-wise.
 
 Each CinC 2017 recording is one patient (the challenge gives no patient ids; a recording is
-the unit of the labels). Beats come from the agent's own streaming R-peak detector
-(:class:`agent.dsp.rpeaks.StreamingRPeakDetector`, default settings, 50 Hz mains). Every
+the unit of the labels). The beats are the agent's own final beats (``bedside analyze``'s
+pipeline, :func:`agent.analyze.analyze_record`: R-peak detector and beat classifier, default
+settings) so that training, tuning and the live detector see the same windows. Every
 ``AF_WAVE_HOP_BEATS`` beats a window of ``AF_WAVE_BEATS`` beats gets the features of
-:func:`agent.rhythm.af_wave.af_wave_features`; its label is the recording's (``A`` = AF;
-``N``, ``O`` and ``~`` = not AF: "other rhythm" and noise are exactly what must not be
-called AF).
+:func:`agent.rhythm.af_wave.af_wave_features` and its count of ectopic beats (confident V,
+for the ectopy veto); its label is the recording's (``A`` = AF; ``N``, ``O`` and ``~`` = not
+AF: "other rhythm" and noise are exactly what must not be called AF).
 
 Data loading (cached under ``out/``) and the record-level decision helpers. The window model
 (an int8 MLP) is trained and cross-validated by :mod:`tools.af.wave_mlp`; a recording is
@@ -15,19 +16,23 @@ called AF when ``k_on`` consecutive windows reach ``p_on``.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 import numpy as np
 import wfdb
 from numpy.typing import NDArray
 
-from agent.dsp.rpeaks import StreamingRPeakDetector
+from agent.analyze import analyze_record
+from agent.config import AgentConfig, DspConfig
+from agent.core.consumers import is_ectopic
+from agent.inference.bundle import ModelBundle, load_models
 from agent.rhythm.af_wave import (
     AF_WAVE_BEATS,
     AF_WAVE_CARD,
@@ -40,79 +45,175 @@ from agent.rhythm.af_wave import (
 
 logger = logging.getLogger(__name__)
 
-CACHE: Final = Path("out/af_wave_cache_v3.npz")
+CACHE: Final = Path("out/af_wave_cache_v4.npz")
+MITDB_CACHE: Final = Path("out/af_wave_mitdb_v4.npz")
+AF_CODES: Final = frozenset({"AFIB", "AFL"})
 
 
 @dataclass(frozen=True, slots=True)
 class RecordWindows:
-    """Windows of one recording: name, label (AF or not), features ``(n, 7)``."""
+    """Windows of one recording.
+
+    Attributes
+    ----------
+    name, label : str
+        Record name; its CinC label (``A``, ``N``, ``O``, ``~``) or ``"mitdb"``.
+    af : bool
+        Whether the recording has AF.
+    features : NDArray[np.float64]
+        Window features, shape ``(n, N_AF_WAVE_FEATURES)``.
+    n_ectopic : NDArray[np.int64]
+        Beats of each window the agent's classifier calls V with the ectopy rules' confidence
+        (:func:`agent.core.consumers.is_ectopic`), shape ``(n,)``.
+    window_af : NDArray[np.bool_] | None
+        Per-window AF label (mitdb), or None (the recording's label, CinC).
+    """
 
     name: str
     af: bool
     label: str
     features: NDArray[np.float64]
+    n_ectopic: NDArray[np.int64]
     window_af: NDArray[np.bool_] | None = None
 
 
-def record_features(
-    x_uv: NDArray[np.float64], fs_hz: float, powerline_hz: Literal[50, 60] = 50
-) -> NDArray[np.float64]:
-    """Window features of one recording, beats from the agent's R-peak detector."""
-    return record_windows(x_uv, fs_hz, powerline_hz)[0]
+@dataclass(frozen=True, slots=True)
+class AgentBeats:
+    """What the agent's waveform AF path sees of one record.
+
+    Attributes
+    ----------
+    r_idx : NDArray[np.int64]
+        R-peak sample of every final beat, shape ``(n,)``.
+    ectopic : NDArray[np.bool_]
+        Confident V per beat, shape ``(n,)``.
+    x_uv : NDArray[np.float64]
+        The analysed channel, µV, shape ``(samples,)``.
+    fs_hz : float
+        Its sampling rate, Hz.
+    """
+
+    r_idx: NDArray[np.int64]
+    ectopic: NDArray[np.bool_]
+    x_uv: NDArray[np.float64]
+    fs_hz: float
 
 
-def record_windows(
-    x_uv: NDArray[np.float64], fs_hz: float, powerline_hz: Literal[50, 60] = 50
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Window features and each window's first / last R-peak index, shape ``(n, 2)``."""
-    det = StreamingRPeakDetector(fs_hz, powerline_hz)
-    peaks = [p.r_peak_idx for p in det.push(x_uv.astype(np.float32)).r_peaks]
-    peaks += [p.r_peak_idx for p in det.flush().r_peaks]
-    r = np.asarray(sorted(set(peaks)), dtype=np.int64)
-    out = []
-    spans = []
-    post = round(POST_S * fs_hz) + 1
+def agent_beats(record: Path, cfg: AgentConfig, models: ModelBundle) -> AgentBeats:
+    """Run the agent (:func:`agent.analyze.analyze_record`, channel 0) over one WFDB record.
+
+    The beats are the agent's final beats with its beat classifier's labels, i.e. exactly what
+    :class:`agent.core.consumers.AfConsumer` feeds :class:`agent.rhythm.af_wave.FusedAfDetector`
+    (the detector's restarts at unusable signal are not replayed).
+
+    Raises
+    ------
+    RecordNotFoundError, RecordReadError
+        If the record cannot be read (:func:`agent.analyze.analyze_record`).
+    """
+    res = asyncio.run(analyze_record(record, cfg, models))
+    min_conf = cfg.alarms.ectopy.min_confidence
+    rec = wfdb.rdrecord(str(record), channels=[0])
+    return AgentBeats(
+        np.asarray([b.r_peak_idx for b in res.beats], dtype=np.int64),
+        np.asarray([is_ectopic(b.aami_class, b.confidence, min_conf) for b in res.beats], bool),
+        np.asarray(rec.p_signal[:, 0], dtype=np.float64) * 1000.0,  # mV -> µV
+        float(rec.fs),
+    )
+
+
+def beat_windows(
+    beats: AgentBeats,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """Every ``AF_WAVE_HOP_BEATS`` beats, the window of the last ``AF_WAVE_BEATS`` beats.
+
+    Returns
+    -------
+    tuple
+        Features ``(n, N_AF_WAVE_FEATURES)``, each window's first / last R-peak sample
+        ``(n, 2)`` and its count of ectopic beats ``(n,)``.
+    """
+    r, x, fs = beats.r_idx, beats.x_uv, beats.fs_hz
+    out, spans, n_ect = [], [], []
+    post = round(POST_S * fs) + 1
     for end in range(AF_WAVE_BEATS, r.size + 1, AF_WAVE_HOP_BEATS):
         w = r[end - AF_WAVE_BEATS : end]
-        first = window_start(int(w[0]), fs_hz)
-        if first is None or int(w[-1]) + post > x_uv.size:
+        first = window_start(int(w[0]), fs)
+        if first is None or int(w[-1]) + post > x.size:
             continue
-        out.append(af_wave_features(w, x_uv[first : int(w[-1]) + post], first, fs_hz))
+        out.append(af_wave_features(w, x[first : int(w[-1]) + post], first, fs))
         spans.append((int(w[0]), int(w[-1])))
+        n_ect.append(int(beats.ectopic[end - AF_WAVE_BEATS : end].sum()))
     feats = np.asarray(out, dtype=np.float64).reshape(-1, N_AF_WAVE_FEATURES)
-    return feats, np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    return (
+        feats,
+        np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        np.asarray(n_ect, dtype=np.int64),
+    )
 
 
-AF_CODES: Final = frozenset({"AFIB", "AFL"})
-MITDB_CACHE: Final = Path("out/af_wave_mitdb_v3.npz")
+def _agent(powerline_hz: Literal[50, 60]) -> tuple[AgentConfig, ModelBundle]:
+    cfg = AgentConfig(dsp=DspConfig(powerline_hz=powerline_hz))
+    return cfg, load_models(cfg.inference)
+
+
+def _save(path: Path, recs: Sequence[RecordWindows]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        names=np.asarray([r.name for r in recs]),
+        counts=np.asarray([r.features.shape[0] for r in recs]),
+        features=np.concatenate([r.features for r in recs]),
+        n_ectopic=np.concatenate([r.n_ectopic for r in recs]),
+        labels=np.concatenate(
+            [r.window_af if r.window_af is not None else np.zeros(0, bool) for r in recs]
+        ),
+    )
+
+
+_Cached: TypeAlias = tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.bool_]]
+
+
+def _load(path: Path, names: Sequence[str]) -> list[_Cached] | None:
+    if not path.exists():
+        return None
+    z = np.load(path, allow_pickle=False)
+    if list(z["names"]) != list(names):
+        return None
+    splits = np.cumsum(z["counts"])[:-1]
+    labels = z["labels"]
+    return list(
+        zip(
+            np.split(z["features"], splits),
+            np.split(z["n_ectopic"], splits),
+            np.split(labels, splits) if labels.size else [np.zeros(0, bool)] * len(names),
+            strict=True,
+        )
+    )
 
 
 def load_mitdb(data_dir: Path) -> list[RecordWindows]:
-    """Windows of every mitdb record (channel 0), labelled per window.
+    """Windows of every mitdb record (channel 0, 60 Hz mains), labelled per window.
 
     A window is AF when at least half of its span is annotated ``(AFIB`` / ``(AFL``.
     ``RecordWindows.af`` is True for records with any AF; per-window labels are in
-    ``window_af``.
+    ``window_af``. Cached in ``MITDB_CACHE``.
     """
     names = (data_dir / "mitdb" / "RECORDS").read_text().split()
-    if MITDB_CACHE.exists():
-        z = np.load(MITDB_CACHE, allow_pickle=False)
-        if list(z["names"]) == names:
-            splits = np.cumsum(z["counts"])[:-1]
-            parts = np.split(z["features"], splits)
-            labs = np.split(z["labels"], splits)
-            return [
-                RecordWindows(n, bool(lab.any()), "mitdb", f, lab)
-                for n, f, lab in zip(names, parts, labs, strict=True)
-            ]
+    cached = _load(MITDB_CACHE, names)
+    if cached is not None:
+        return [
+            RecordWindows(n, bool(lab.any()), "mitdb", f, e, lab)
+            for n, (f, e, lab) in zip(names, cached, strict=True)
+        ]
+    cfg, models = _agent(60)  # MIT-BIH was recorded in Boston
     out = []
     for name in names:
         path = data_dir / "mitdb" / name
-        rec = wfdb.rdrecord(str(path), channels=[0])
-        x = np.asarray(rec.p_signal[:, 0], dtype=np.float64) * 1000.0
-        feats, spans = record_windows(x, float(rec.fs), 60)
+        beats = agent_beats(path, cfg, models)
+        feats, spans, n_ect = beat_windows(beats)
         ann = wfdb.rdann(str(path), "atr")
-        mask = np.zeros(x.size + 1, dtype=bool)
+        mask = np.zeros(beats.x_uv.size + 1, dtype=bool)
         cur, start = None, 0
         for smp, aux in zip(ann.sample, ann.aux_note, strict=True):
             note = str(aux).strip("\x00").strip()
@@ -125,48 +226,32 @@ def load_mitdb(data_dir: Path) -> list[RecordWindows]:
         csum = np.concatenate([[0], np.cumsum(mask)])
         frac = (csum[spans[:, 1]] - csum[spans[:, 0]]) / np.maximum(spans[:, 1] - spans[:, 0], 1)
         labels = frac >= 0.5
-        out.append(RecordWindows(name, bool(labels.any()), "mitdb", feats, labels))
+        out.append(RecordWindows(name, bool(labels.any()), "mitdb", feats, n_ect, labels))
         logger.info("mitdb %s: %d windows, %d AF", name, labels.size, int(labels.sum()))
-    np.savez_compressed(
-        MITDB_CACHE,
-        names=np.asarray(names),
-        counts=np.asarray([r.features.shape[0] for r in out]),
-        features=np.concatenate([r.features for r in out]),
-        labels=np.concatenate([r.window_af for r in out]),
-    )
+    _save(MITDB_CACHE, out)
     return out
 
 
 def load_cinc(data_dir: Path) -> list[RecordWindows]:
-    """Features of every CinC 2017 recording present (cached in ``CACHE``)."""
+    """Windows of every CinC 2017 recording present (50 Hz mains), cached in ``CACHE``."""
     folder = data_dir / "cinc2017"
     with (folder / "REFERENCE.csv").open(encoding="utf-8") as fh:
         rows = [(r[0], r[1]) for r in csv.reader(fh) if r and r[0] != "data_source"]
     rows = [(n, lab) for n, lab in rows if (folder / f"{n}.hea").exists()]
-    if CACHE.exists():
-        z = np.load(CACHE, allow_pickle=False)
-        names = list(z["names"])
-        if names == [n for n, _ in rows]:
-            splits = np.cumsum(z["counts"])[:-1]
-            feats = np.split(z["features"], splits)
-            return [
-                RecordWindows(n, lab == "A", lab, f)
-                for (n, lab), f in zip(rows, feats, strict=True)
-            ]
+    cached = _load(CACHE, [n for n, _ in rows])
+    if cached is not None:
+        return [
+            RecordWindows(n, lab == "A", lab, f, e)
+            for (n, lab), (f, e, _) in zip(rows, cached, strict=True)
+        ]
+    cfg, models = _agent(50)
     out = []
     for i, (name, lab) in enumerate(rows):
-        rec = wfdb.rdrecord(str(folder / name))
-        x = np.asarray(rec.p_signal[:, 0], dtype=np.float64) * 1000.0  # mV -> µV
-        out.append(RecordWindows(name, lab == "A", lab, record_features(x, float(rec.fs))))
+        feats, _spans, n_ect = beat_windows(agent_beats(folder / name, cfg, models))
+        out.append(RecordWindows(name, lab == "A", lab, feats, n_ect))
         if i % 250 == 0:
             logger.info("cinc2017 %d/%d", i, len(rows))
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        CACHE,
-        names=np.asarray([r.name for r in out]),
-        counts=np.asarray([r.features.shape[0] for r in out]),
-        features=np.concatenate([r.features for r in out]),
-    )
+    _save(CACHE, out)
     return out
 
 

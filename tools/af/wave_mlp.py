@@ -3,13 +3,16 @@
 Run ``python -m tools.af.wave_mlp --data ../shared/data --models models --out reports`` in the
 training venv (``./run.sh train af-wave``). Steps:
 
-1. Window features (:func:`agent.rhythm.af_wave.af_wave_features`, beats from the agent's
-   own R-peak detector) of every CinC 2017 recording present (label A = AF; N, O, ~ = not AF)
-   and of the mitdb records **outside DS2** (de Chazal et al. 2004; windows labelled AF from
-   the ``(AFIB`` / ``(AFL`` rhythm annotations). mitdb DS2 is never trained, tuned or selected
-   on; its figures are computed once for the shipped model and reported as a held-out test.
+1. Window features (:func:`agent.rhythm.af_wave.af_wave_features`) and ectopic-beat counts
+   over the agent's own final beats and beat classes (:func:`tools.af.wave.agent_beats`: the
+   windows the live detector judges) of every CinC 2017 recording present (label A = AF; N,
+   O, ~ = not AF) and of the mitdb records **outside DS2** (de Chazal et al. 2004; windows
+   labelled AF from the ``(AFIB`` / ``(AFL`` rhythm annotations). mitdb DS2 is never
+   trained, tuned or selected on; its figures are computed once for the shipped model and
+   reported as a held-out test.
 2. 5-fold cross-validation by recording (CinC recordings and mitdb records each in their own
-   seeded folds). For outer fold k the decision rule (``p_on``, ``k_on``) is chosen on
+   seeded folds). For outer fold k the decision rule (``p_on``, ``k_on`` and the P-wave and
+   ectopy vetoes ``p_corr_max``, ``max_ectopic``) is chosen on
    out-of-fold probabilities of the *training* folds only (nested: inner models leave one
    more fold out), maximising the CinC record-level AF F1 subject to at most
    ``MAX_FALSE_PER_H`` confirmed calls per hour on the training folds' non-AF mitdb windows.
@@ -78,6 +81,9 @@ K_ON_GRID: Final = (1, 2, 3, 4, 5, 6)
 P_CORR_GRID: Final = (1.01, 0.7, 0.6, 0.5, 0.4)
 """P-wave veto grid: a window with mean P correlation at or above this never votes AF (P waves
 that repeat beat to beat contradict AF, 2023 ACC/AHA/ACCP/HRS definition); 1.01 = no veto."""
+ECTOPIC_GRID: Final = (AF_WAVE_BEATS, 3, 2, 1, 0)
+"""Ectopy veto grid: a window with more than this many confident V beats never votes AF
+(frequent PVCs and bigeminy are irregular but not AF); ``AF_WAVE_BEATS`` = no veto."""
 MAX_FALSE_PER_H: Final = 0.1
 """Confirmed calls outside AF per hour on mitdb allowed by the rule (issue 13 target)."""
 MITDB_WEIGHT: Final = 4.0
@@ -185,56 +191,58 @@ class WindowModel:
 P_CORR_COL: Final = AF_WAVE_FEATURE_NAMES.index("p_corr")
 
 
+Rule: TypeAlias = tuple[float, int, float, int]
+"""``(p_on, k_on, p_corr_max, max_ectopic)`` of :class:`agent.rhythm.af_wave.AfWaveParams`."""
+
+
 def gated(
-    p: NDArray[np.float64], features: NDArray[np.float64], p_corr_max: float
+    p: NDArray[np.float64], rec: RecordWindows, p_corr_max: float, max_ectopic: int
 ) -> NDArray[np.float64]:
-    """Window probabilities with the P-wave veto: 0 where ``p_corr >= p_corr_max``."""
+    """Window probabilities with both vetoes, as the detector applies them.
+
+    0 where ``p_corr >= p_corr_max`` (P waves) or where the window has more than
+    ``max_ectopic`` ectopic beats; shape ``(n,)`` like ``p``.
+    """
     if p.size == 0:
         return p
-    return np.where(features[:, P_CORR_COL] < p_corr_max, p, 0.0)
+    keep = (rec.features[:, P_CORR_COL] < p_corr_max) & (rec.n_ectopic <= max_ectopic)
+    return np.where(keep, p, 0.0)
 
 
 def choose_rule(
+    cinc: Sequence[RecordWindows],
     cinc_prob: Sequence[NDArray[np.float64]],
-    cinc_truth: Sequence[bool],
+    mit: Sequence[RecordWindows],
     mit_prob: Sequence[NDArray[np.float64]],
-    mit_labels: Sequence[NDArray[np.bool_]],
-    cinc_feats: Sequence[NDArray[np.float64]] | None = None,
-    mit_feats: Sequence[NDArray[np.float64]] | None = None,
-) -> tuple[float, int, float, float]:
-    """Choose (p_on, k_on, p_corr_max) on the grids; return them with the CinC record F1.
+) -> tuple[Rule, float]:
+    """Choose ``(p_on, k_on, p_corr_max, max_ectopic)`` on the grids; return it and its F1.
 
-    The best F1 among the rules with at most ``MAX_FALSE_PER_H`` confirmed mitdb calls
-    outside AF per hour; where no rule meets the bound, the best F1 among the rules with the
-    fewest false calls (the bound first, sensitivity second). Without features the P-wave
-    veto is off (``p_corr_max`` 1.01).
+    The best CinC record F1 among the rules with at most ``MAX_FALSE_PER_H`` confirmed mitdb
+    calls outside AF per hour; where no rule meets the bound, the best F1 among the rules with
+    the fewest false calls (the bound first, sensitivity second).
     """
+    mit_labels = [_labels(r) for r in mit]
     hours = sum(float((~lab).sum()) for lab in mit_labels) * WINDOW_HOP_S / 3600.0
     allowed = MAX_FALSE_PER_H * hours
+    truth = [r.af for r in cinc]
     best_key: tuple[float, float] = (-math.inf, -math.inf)
-    best = (P_ON_GRID[-1], K_ON_GRID[-1], P_CORR_GRID[0], -math.inf)
-    gates = P_CORR_GRID if cinc_feats is not None and mit_feats is not None else P_CORR_GRID[:1]
-    for g in gates:
-        cp = (
-            [gated(p, f, g) for p, f in zip(cinc_prob, cinc_feats, strict=True)]
-            if (cinc_feats is not None)
-            else list(cinc_prob)
-        )
-        mp = (
-            [gated(p, f, g) for p, f in zip(mit_prob, mit_feats, strict=True)]
-            if (mit_feats is not None)
-            else list(mit_prob)
-        )
-        for p_on in P_ON_GRID:
-            for k_on in K_ON_GRID:
-                n_false = sum(
-                    false_calls(p, lab, p_on, k_on) for p, lab in zip(mp, mit_labels, strict=True)
-                )
-                score = f1([record_call(p, p_on, k_on) for p in cp], list(cinc_truth))[0]
-                key = (-max(n_false - allowed, 0.0), score)
-                if key > best_key:
-                    best_key, best = key, (p_on, k_on, g, score)
-    return best
+    best: Rule = (P_ON_GRID[-1], K_ON_GRID[-1], P_CORR_GRID[0], ECTOPIC_GRID[0])
+    best_f1 = -math.inf
+    for g in P_CORR_GRID:
+        for v in ECTOPIC_GRID:
+            cp = [gated(p, r, g, v) for p, r in zip(cinc_prob, cinc, strict=True)]
+            mp = [gated(p, r, g, v) for p, r in zip(mit_prob, mit, strict=True)]
+            for p_on in P_ON_GRID:
+                for k_on in K_ON_GRID:
+                    n_false = sum(
+                        false_calls(p, lab, p_on, k_on)
+                        for p, lab in zip(mp, mit_labels, strict=True)
+                    )
+                    score = f1([record_call(p, p_on, k_on) for p in cp], truth)[0]
+                    key = (-max(n_false - allowed, 0.0), score)
+                    if key > best_key:
+                        best_key, best, best_f1 = key, (p_on, k_on, g, v), score
+    return best, best_f1
 
 
 def _folds(n: int, seed_offset: int) -> NDArray[np.int64]:
@@ -252,11 +260,11 @@ def _score(
     mit: Sequence[RecordWindows],
     cinc_prob: Sequence[NDArray[np.float64]],
     mit_prob: Sequence[NDArray[np.float64]],
-    rules: Sequence[tuple[float, int, float]],
+    rules: Sequence[Rule],
 ) -> dict[str, Any]:
     """Record-level F1 and per-label call rates on CinC, false calls and AF found on mitdb."""
     called = [
-        record_call(gated(p, r.features, rule[2]), rule[0], rule[1])
+        record_call(gated(p, r, rule[2], rule[3]), rule[0], rule[1])
         for p, r, rule in zip(cinc_prob, cinc, rules[: len(cinc)], strict=True)
     ]
     score, tp, fp, fn = f1(called, [r.af for r in cinc])
@@ -268,7 +276,7 @@ def _score(
     m_false, m_hours, found, n_af, per_rec = 0, 0.0, 0, 0, {}
     for r, p, rule in zip(mit, mit_prob, rules[len(cinc) :], strict=True):
         lab = _labels(r)
-        p = gated(p, r.features, rule[2])
+        p = gated(p, r, rule[2], rule[3])
         n = false_calls(p, lab, rule[0], rule[1])
         m_false += n
         m_hours += float((~lab).sum()) * WINDOW_HOP_S / 3600.0
@@ -323,26 +331,30 @@ def cross_validate(
             logger.info("inner model without folds %d,%d", a, b)
     oof_f: list[NDArray[np.float64]] = [np.zeros(0)] * len(recs)
     oof_q: list[NDArray[np.float64]] = [np.zeros(0)] * len(recs)
-    rules: list[tuple[float, int, float]] = [(1.0, 99, 1.01)] * len(recs)
+    rules: list[Rule] = [(1.0, 99, 1.01, AF_WAVE_BEATS)] * len(recs)
     fold_rules = []
     for k in range(N_FOLDS):
         # the rule of outer fold k from the training folds' inner out-of-fold probabilities
-        cp, ct, mp, ml, cfe, mfe = [], [], [], [], [], []
+        cr: list[RecordWindows] = []
+        cp: list[NDArray[np.float64]] = []
+        mr: list[RecordWindows] = []
+        mp: list[NDArray[np.float64]] = []
         for j in range(N_FOLDS):
             if j == k:
                 continue
             for r, p in zip(subset(fold == j), inner[(j, k)], strict=True):
-                if r.label == "mitdb":
-                    mp.append(p)
-                    ml.append(_labels(r))
-                    mfe.append(r.features)
-                else:
-                    cp.append(p)
-                    ct.append(r.af)
-                    cfe.append(r.features)
-        p_on, k_on, g, inner_f1 = choose_rule(cp, ct, mp, ml, cfe, mfe)
+                (mr if r.label == "mitdb" else cr).append(r)
+                (mp if r.label == "mitdb" else cp).append(p)
+        rule, inner_f1 = choose_rule(cr, cp, mr, mp)
         fold_rules.append(
-            {"fold": k, "p_on": p_on, "k_on": k_on, "p_corr_max": g, "inner_f1": round(inner_f1, 3)}
+            {
+                "fold": k,
+                "p_on": rule[0],
+                "k_on": rule[1],
+                "p_corr_max": rule[2],
+                "max_ectopic": rule[3],
+                "inner_f1": round(inner_f1, 3),
+            }
         )
         tr = subset(fold != k)
         m = WindowModel(*_stack(tr), _source_weight(tr))
@@ -352,8 +364,8 @@ def cross_validate(
         for i, pf, pq in zip(
             idx, _split(test, m.prob_float(xf)), _split(test, m.prob_int8(xf)), strict=True
         ):
-            oof_f[i], oof_q[i], rules[i] = pf, pq, (p_on, k_on, g)
-        logger.info("outer fold %d: p_on %.3f k_on %d (inner F1 %.3f)", k, p_on, k_on, inner_f1)
+            oof_f[i], oof_q[i], rules[i] = pf, pq, rule
+        logger.info("outer fold %d: rule %s (inner F1 %.3f)", k, rule, inner_f1)
     nc = len(cinc)
     report = {
         "float": _score(cinc, mit, oof_f[:nc], oof_f[nc:], rules),
@@ -379,22 +391,16 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
     ds2 = [r for r in mit_all if r.name in MITDB_DS2]
     logger.info("cinc %d recordings, mitdb %d (DS2 %d held out)", len(cinc), len(mit), len(ds2))
     cv, oof_c, oof_m = cross_validate(cinc, mit)
-    p_on, k_on, g, oof_f1 = choose_rule(
-        oof_c,
-        [r.af for r in cinc],
-        oof_m,
-        [_labels(r) for r in mit],
-        [r.features for r in cinc],
-        [r.features for r in mit],
-    )
+    rule, oof_f1 = choose_rule(cinc, oof_c, mit, oof_m)
+    p_on, k_on, g, v = rule
     final = WindowModel(*_stack([*cinc, *mit]), _source_weight([*cinc, *mit]))
     content = final.int8()
     ds2_q = [final.prob_int8(r.features) for r in ds2]
     ds2_f = [final.prob_float(r.features) for r in ds2]
     ds2_score = {
         kind: {
-            k: v
-            for k, v in _score([], ds2, [], probs, [(p_on, k_on, g)] * len(ds2)).items()
+            k: val
+            for k, val in _score([], ds2, [], probs, [rule] * len(ds2)).items()
             if k.startswith("mitdb")
         }
         for kind, probs in (("float", ds2_f), ("int8", ds2_q))
@@ -404,7 +410,7 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
     interp = load_model(models_dir / "af_wave.tflite", content=content)
     card = {
         "name": "af_wave",
-        "version": "af_wave-2",
+        "version": "af_wave-3",
         "task": f"P(AF) of a {AF_WAVE_BEATS}-beat ECG window from {N_AF_WAVE_FEATURES} published"
         f" RR-irregularity and atrial-activity features, every {AF_WAVE_HOP_BEATS} beats",
         "file": "af_wave.tflite",
@@ -422,12 +428,20 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
             "hop_beats": AF_WAVE_HOP_BEATS,
             "code": "agent/rhythm/af_wave.py (af_wave_features; AF_WAVE_PARAMS_TUNED p_on/k_on"
             " must equal decision below)",
-            "decision": {"p_on": p_on, "k_on": k_on, "p_off": 0.5, "k_off": 3, "p_corr_max": g},
+            "decision": {
+                "p_on": p_on,
+                "k_on": k_on,
+                "p_off": 0.5,
+                "k_off": 3,
+                "p_corr_max": g,
+                "max_ectopic": v,
+            },
         },
         "training": {
             "data": f"CinC 2017 ({len(cinc)} recordings here; label A vs N/O/~ per recording) +"
             f" mitdb {len(mit)} records outside DS2 (windows labelled from (AFIB/(AFL"
-            " annotations), channel 0; beats from the agent's streaming R-peak detector",
+            " annotations), channel 0; beats: the agent's own final beats and beat classes"
+            " (bedside analyze pipeline, tools.af.wave.agent_beats)",
             "held_out": "mitdb DS2 (de Chazal 2004, 22 records): never trained, tuned or"
             " selected on",
             "model": f"MLP {N_AF_WAVE_FEATURES}-{HIDDEN[0]}-{HIDDEN[1]}-1 (relu, sigmoid),"
@@ -435,7 +449,8 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
             f" seed {SEED}; int8 full-integer quantisation, {N_REPRESENTATIVE} representative"
             " training windows",
             "protocol": "5-fold by recording (CinC and mitdb in their own seeded folds); nested:"
-            " each outer fold's (p_on, k_on) chosen on inner out-of-fold probabilities of the"
+            " each outer fold's (p_on, k_on, p_corr_max, max_ectopic) chosen on inner"
+            " out-of-fold probabilities of the"
             f" training folds (best CinC record F1 with <= {MAX_FALSE_PER_H} confirmed calls per"
             " hour outside AF on the training mitdb windows); shipped rule chosen the same way"
             " on the 5-fold out-of-fold probabilities",
@@ -456,7 +471,14 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
         "cv": cv["int8"],
         "cv_float": cv["float"],
         "fold_rules": cv["fold_rules"],
-        "shipped": {"p_on": p_on, "k_on": k_on, "p_off": 0.5, "k_off": 3, "p_corr_max": g},
+        "shipped": {
+            "p_on": p_on,
+            "k_on": k_on,
+            "p_off": 0.5,
+            "k_off": 3,
+            "p_corr_max": g,
+            "max_ectopic": v,
+        },
         "mitdb_ds2_held_out": ds2_score,
         "size_bytes": len(content),
         "latency": card["latency"],

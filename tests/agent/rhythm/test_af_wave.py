@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -36,7 +37,8 @@ def _fused_changes(path: Path, stop_s: float, powerline: int) -> list[tuple[bool
 
     fused = FusedAfDetector(AfModel.load(), fs, segment, AF_WAVE_PARAMS_TUNED)
     out: list[tuple[bool, float]] = []
-    for a, b in itertools.pairwise(peaks):
+    for a, b in itertools.pairwise(peaks):  # as AfConsumer feeds it, no beat ectopic here
+        out += [(c.af, c.onset_s) for c in fused.observe_beat(b / fs, ectopic=False)]
         out += [(c.af, c.onset_s) for c in fused.push((b - a) / fs * 1000.0, b / fs)]
     return out
 
@@ -50,6 +52,7 @@ def test_card_holds_the_shipped_decision_and_an_int8_model_within_budget() -> No
     assert decision["p_off"] == AF_WAVE_PARAMS_TUNED.p_off
     assert decision["k_off"] == AF_WAVE_PARAMS_TUNED.k_off
     assert decision["p_corr_max"] == AF_WAVE_PARAMS_TUNED.p_corr_max
+    assert decision["max_ectopic"] == AF_WAVE_PARAMS_TUNED.max_ectopic
     model = AfWaveModel.load()
     assert model.card.size_bytes <= 64 * 1024
     interp = model.interpreter()
@@ -114,3 +117,38 @@ def test_cinc2017_af_recording_is_called_af_within_30_s(data_dir: Path) -> None:
 def test_sinus_rhythm_with_ectopy_of_mitdb_119_is_not_called_af(data_dir: Path) -> None:
     # mitdb 119: sinus rhythm with ventricular bigeminy/trigeminy episodes
     assert _fused_changes(data_dir / "mitdb" / "119", 600.0, 60) == []
+
+
+def _irregular_strip(fs: float, n_beats: int) -> tuple[np.ndarray, np.ndarray]:
+    """R-peak samples and a synthetic AF-like strip: irregular RR, no P waves, 6 Hz f waves."""
+    rng = np.random.default_rng(11)
+    r_idx = (round(1.5 * fs) + np.round(np.cumsum(rng.uniform(0.45, 1.0, n_beats)) * fs)).astype(
+        np.int64
+    )
+    t = np.arange(int(r_idx[-1]) + round(fs)) / fs
+    x = 40.0 * np.sin(2 * np.pi * 6.0 * t)
+    for r in r_idx:
+        x += 1000.0 * np.exp(-(((t - r / fs) / 0.012) ** 2))
+        x += 250.0 * np.exp(-(((t - r / fs - 0.3) / 0.05) ** 2))
+    return r_idx, x
+
+
+@pytest.mark.parametrize(("ectopic_every", "called"), [(0, True), (2, False)])
+def test_windows_with_frequent_ectopic_beats_never_vote_af(
+    ectopic_every: int, called: bool
+) -> None:
+    fs = 250.0
+    r_idx, x = _irregular_strip(fs, 60)
+
+    def segment(start: int, stop: int) -> np.ndarray | None:
+        return None if start < 0 or stop > x.size else x[start:stop].astype(np.float32)
+
+    params = dataclasses.replace(AF_WAVE_PARAMS_TUNED, max_ectopic=2)
+    fused = FusedAfDetector(AfModel.load(), fs, segment, params)
+    calls = []
+    for i, r in enumerate(r_idx):
+        ectopic = ectopic_every > 0 and i % ectopic_every == 0
+        calls += fused.observe_beat(float(r) / fs, ectopic)
+    assert fused.wave_probability is not None
+    assert bool(calls) is called
+    assert fused.wave_af is called
