@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import json
@@ -11,7 +12,10 @@ import numpy as np
 import pytest
 import wfdb
 
+from agent.analyze import analyze_record
+from agent.config import AgentConfig, DspConfig, InferenceConfig
 from agent.dsp.rpeaks import StreamingRPeakDetector
+from agent.inference.bundle import load_models
 from agent.rhythm.af import AfModel
 from agent.rhythm.af_wave import (
     AF_WAVE_FEATURE_NAMES,
@@ -152,3 +156,32 @@ def test_windows_with_frequent_ectopic_beats_never_vote_af(
     assert fused.wave_probability is not None
     assert bool(calls) is called
     assert fused.wave_af is called
+
+
+def _afib_episodes(record: Path, waveform: bool, powerline: int) -> list[tuple[float, float]]:
+    cfg = AgentConfig(
+        dsp=DspConfig(powerline_hz=powerline),  # type: ignore[arg-type]
+        inference=InferenceConfig(af_waveform=waveform),
+    )
+    res = asyncio.run(analyze_record(record, cfg, load_models(cfg.inference)))
+    return res.episodes.get("AFIB", [])
+
+
+def test_agent_with_the_waveform_path_adds_no_af_on_frequent_pvcs_of_mitdb_208(
+    data_dir: Path,
+) -> None:
+    # 208: ~1,000 PVCs, couplets and bigeminy; the RR path's own calls stay as they are, and
+    # the waveform path, fed every beat by AfConsumer, adds none (ectopy veto)
+    path = data_dir / "mitdb" / "208"
+    assert _afib_episodes(path, True, 60) == _afib_episodes(path, False, 60)
+
+
+def test_agent_with_the_waveform_path_calls_af_of_a_cinc2017_strip_sooner(data_dir: Path) -> None:
+    path = data_dir / "cinc2017" / "A05059"
+    if not path.with_suffix(".hea").exists():
+        pytest.skip("cinc2017 not in the shared data")
+    rr_only = _afib_episodes(path, False, 50)
+    fused = _afib_episodes(path, True, 50)
+    assert fused
+    assert fused[0][0] < 5.0
+    assert not rr_only or fused[0][0] < rr_only[0][0]
