@@ -392,7 +392,14 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
     logger.info("cinc %d recordings, mitdb %d (DS2 %d held out)", len(cinc), len(mit), len(ds2))
     cv, oof_c, oof_m = cross_validate(cinc, mit)
     rule, oof_f1 = choose_rule(cinc, oof_c, mit, oof_m)
-    p_on, k_on, g, v = rule
+    decision: dict[str, float | int] = {
+        "p_on": rule[0],
+        "k_on": rule[1],
+        "p_off": 0.5,
+        "k_off": 3,
+        "p_corr_max": rule[2],
+        "max_ectopic": rule[3],
+    }
     final = WindowModel(*_stack([*cinc, *mit]), _source_weight([*cinc, *mit]))
     content = final.int8()
     ds2_q = [final.prob_int8(r.features) for r in ds2]
@@ -428,14 +435,7 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
             "hop_beats": AF_WAVE_HOP_BEATS,
             "code": "agent/rhythm/af_wave.py (af_wave_features; AF_WAVE_PARAMS_TUNED p_on/k_on"
             " must equal decision below)",
-            "decision": {
-                "p_on": p_on,
-                "k_on": k_on,
-                "p_off": 0.5,
-                "k_off": 3,
-                "p_corr_max": g,
-                "max_ectopic": v,
-            },
+            "decision": decision,
         },
         "training": {
             "data": f"CinC 2017 ({len(cinc)} recordings here; label A vs N/O/~ per recording) +"
@@ -471,14 +471,7 @@ def build(data_dir: Path, models_dir: Path, reports_dir: Path) -> dict[str, Any]
         "cv": cv["int8"],
         "cv_float": cv["float"],
         "fold_rules": cv["fold_rules"],
-        "shipped": {
-            "p_on": p_on,
-            "k_on": k_on,
-            "p_off": 0.5,
-            "k_off": 3,
-            "p_corr_max": g,
-            "max_ectopic": v,
-        },
+        "shipped": decision,
         "mitdb_ds2_held_out": ds2_score,
         "size_bytes": len(content),
         "latency": card["latency"],
