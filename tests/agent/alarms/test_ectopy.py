@@ -360,7 +360,12 @@ def test_low_confidence_v_does_not_count() -> None:
     assert h.rules.category(h.beats[7]) == "unknown"
     # the same beats with a lower threshold are a V-tach
     lenient = Harness(
-        EctopyConfig(min_confidence=0.2, v_min_confidence=0.2, vtach_min_confidence=0.2)
+        EctopyConfig(
+            min_confidence=0.2,
+            v_min_confidence=0.2,
+            vtach_min_confidence=0.2,
+            vtach_floor_confidence=0.2,
+        )
     )
     lenient.add("NNNN")
     lenient.add("VVVvVV", rr_s=RR_150_S)
@@ -378,7 +383,9 @@ def test_v_confidence_threshold_is_inclusive(confidence: float, expected: set[Al
 
 @pytest.mark.parametrize(("confidence", "expected"), [(0.49, set()), (0.5, {AlarmCode.VTACH})])
 def test_confidence_threshold_is_inclusive(confidence: float, expected: set[AlarmCode]) -> None:
-    h = Harness(EctopyConfig(v_min_confidence=0.0, vtach_min_confidence=0.0))
+    h = Harness(
+        EctopyConfig(v_min_confidence=0.0, vtach_min_confidence=0.0, vtach_floor_confidence=0.0)
+    )
     h.add("NNNN", confidence=0.99)
     h.add("VVVVVV", rr_s=RR_150_S, confidence=confidence)
     assert h.raised_codes() == expected
@@ -595,6 +602,21 @@ def test_fast_run_of_uncertain_v_beats_is_a_run_not_vtach() -> None:
     h.add("VVVVVVV", rr_s=RR_150_S, confidence=0.8)
     h.add("NNNN")
     assert h.raised_codes() == {AlarmCode.RUN_PVCS}
+
+
+def test_vtach_needs_confident_beats_on_average_with_a_floor() -> None:
+    """A sustained VT whose labels wander (mitdb 223 at 1043 s: 0.82-0.98) is V-tach at its
+    sixth beat; one beat below the 0.7 floor keeps the same mean from making it V-tach."""
+    wandering = (0.86, 0.98, 0.82, 0.95, 0.88, 0.96)  # mean 0.908
+    with_floor_miss = (0.99, 0.99, 0.99, 0.99, 0.99, 0.6)  # mean 0.925, one below 0.7
+    for confs, vtach in ((wandering, True), (with_floor_miss, False)):
+        h = Harness()
+        h.add("NNNN")
+        for c in confs:
+            h.add("V", rr_s=RR_150_S, confidence=c)
+        h.add("N")
+        assert (AlarmCode.VTACH in h.raised_codes()) is vtach, confs
+        assert (AlarmCode.RUN_PVCS in h.raised_codes()) is not vtach, confs
 
 
 def test_confident_beats_later_in_the_run_make_it_vtach() -> None:
