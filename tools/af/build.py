@@ -50,6 +50,7 @@ from tools.af.dataset import (
     load_rr_record,
     record_rr_windows,
     record_windows,
+    sinus_arrhythmia_augment,
 )
 from tools.af.evaluate import (
     FOLDS_DIR,
@@ -80,12 +81,17 @@ N_FOLDS: Final = 5
 N_REPRESENTATIVE: Final = 500
 """Calibration windows for int8 conversion, sampled from the training records."""
 
-MODEL_VERSION: Final = "af_rr-1.0.0"
+MODEL_VERSION: Final = "af_rr-2.0.0"
 """Version string copied into every AF alarm."""
 
 AUGMENT_SHARE: Final = 0.5
 """Share of the non-AF training windows that get an ectopy-augmented copy
 (:func:`tools.af.dataset.ectopy_augment`)."""
+
+SINUS_ARRHYTHMIA_SHARE: Final = 0.25
+"""Share of the non-AF training windows that also get a respiratory-sinus-arrhythmia copy
+(:func:`tools.af.dataset.sinus_arrhythmia_augment`; af_rr-2.0.0: the model before it called a
+smooth ±10 % breathing modulation AF)."""
 
 EPISODE_GRID: Final[dict[str, tuple[float, ...]]] = {
     "p_on": (0.5, 0.7, 0.9, 0.95),
@@ -125,8 +131,13 @@ def _windows(
     if augment:
         non_af = np.flatnonzero(y_all == 0)
         pick = rng.choice(non_af, size=int(AUGMENT_SHARE * non_af.size), replace=False)
-        rr_all = np.concatenate([rr_all, ectopy_augment(rr_all[np.sort(pick)], rng)])
-        y_all = np.concatenate([y_all, np.zeros(pick.size, dtype=np.int8)])
+        rsa = rng.choice(non_af, size=int(SINUS_ARRHYTHMIA_SHARE * non_af.size), replace=False)
+        extra = [
+            ectopy_augment(rr_all[np.sort(pick)], rng),
+            sinus_arrhythmia_augment(rr_all[np.sort(rsa)], rng),
+        ]
+        rr_all = np.concatenate([rr_all, *extra])
+        y_all = np.concatenate([y_all, np.zeros(pick.size + rsa.size, dtype=np.int8)])
     return af_window_features(rr_all), y_all
 
 
@@ -393,7 +404,9 @@ def build_all(
             "per_fold": {str(k): _prm_dict(p) for k, p in per_fold.items()},
         },
         "augmentation": f"ectopy (isolated/bigeminy/trigeminy) copies of {AUGMENT_SHARE:.0%}"
-        " of the non-AF training windows (tools.af.dataset.ectopy_augment)",
+        " of the non-AF training windows (tools.af.dataset.ectopy_augment) and respiratory"
+        f" sinus arrhythmia copies of {SINUS_ARRHYTHMIA_SHARE:.0%}"
+        " (tools.af.dataset.sinus_arrhythmia_augment)",
         "never_used": "mitdb (a check only), MIT-BIH DS2",
     }
     card_path = _write_model(

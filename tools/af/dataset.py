@@ -291,3 +291,59 @@ def ectopy_augment(
             out[w, i + 1] += saved * comp
             last = i
     return np.clip(out, RR_MIN_MS, RR_MAX_MS)
+
+
+SINUS_ARRHYTHMIA_AMPLITUDE: Final = (0.03, 0.20)
+"""Range of the respiratory modulation of RR, as a fraction of the RR interval (one-sided
+amplitude). Resting respiratory sinus arrhythmia in healthy adults spans tens to a few hundred
+ms of RR (Task Force of the ESC and NASPE 1996, HF power; Hirsch & Bishop 1981: RSA amplitude
+grows with tidal volume and falls with breathing rate); slow deep breathing and sleep in the
+young reach the top of this range."""
+
+SINUS_ARRHYTHMIA_PERIOD_BEATS: Final = (2.5, 12.0)
+"""Range of one breath in beats: breathing at 6-25 /min against heart rates of 50-110 bpm."""
+
+
+def sinus_arrhythmia_augment(
+    rr_windows: NDArray[np.float64], rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Modulate non-AF RR windows with respiratory sinus arrhythmia (augmentation, label 0).
+
+    afdb's non-AF stretches come from older patients with little heart-rate variability; a
+    healthy wearer at rest or asleep has respiratory sinus arrhythmia: RR lengthens and
+    shortens smoothly with every breath. The RR model trained on afdb alone called a smooth
+    ±10 % modulation with a 5-beat period AF with P 0.98 (``tests/rhythm/test_af_sinus.py``),
+    which is how a healthy wearer gets false AF alarms. RSA is periodic and smooth; AF is
+    irregularly irregular (no periodicity, successive differences uncorrelated), so the model
+    can learn the difference once it sees RSA.
+
+    Each window is multiplied by ``1 + a(t) sin(phase(t))``: the amplitude ``a`` drawn from
+    :data:`SINUS_ARRHYTHMIA_AMPLITUDE`, the breath length from
+    :data:`SINUS_ARRHYTHMIA_PERIOD_BEATS`, both varying from breath to breath (±25 % amplitude,
+    ±15 % period, as breathing does), plus 0-1.5 % beat-to-beat jitter.
+
+    Parameters
+    ----------
+    rr_windows
+        Cleaned non-AF RR windows, ms, shape ``(n_windows, AF_SEQ_LEN)``.
+    rng
+        Random generator (seeded by the caller).
+
+    Returns
+    -------
+    NDArray[np.float64]
+        Modulated copies, same shape, clipped to [``RR_MIN_MS``, ``RR_MAX_MS``].
+    """
+    out = np.array(rr_windows, dtype=np.float64, copy=True)
+    n, length = out.shape
+    lo, hi = SINUS_ARRHYTHMIA_PERIOD_BEATS
+    for w in range(n):
+        amp = rng.uniform(*SINUS_ARRHYTHMIA_AMPLITUDE)
+        period = np.exp(rng.uniform(np.log(lo), np.log(hi)))
+        step = 2.0 * np.pi / (period * rng.uniform(0.85, 1.15, size=length))
+        phase = rng.uniform(0.0, 2.0 * np.pi) + np.cumsum(step)
+        breath = phase / (2.0 * np.pi)  # breath count: the amplitude drifts from breath to breath
+        a = amp * (1.0 + 0.25 * np.sin(2.0 * np.pi * breath / rng.uniform(3.0, 8.0)))
+        jitter = rng.normal(0.0, rng.uniform(0.0, 0.015), size=length)
+        out[w] *= 1.0 + a * np.sin(phase) + jitter
+    return np.clip(out, RR_MIN_MS, RR_MAX_MS)

@@ -74,6 +74,25 @@ def test_regular_sinus_rhythm_gives_no_af(detector: AfDetector) -> None:
     assert detector.probability < 0.5
 
 
+@pytest.mark.parametrize("amplitude", [0.10, 0.15])
+@pytest.mark.parametrize(("rr_base_ms", "breath_beats"), [(1000.0, 4.0), (800.0, 5.0), (650.0, 8.0)])
+def test_strong_sinus_arrhythmia_is_not_af(
+    detector: AfDetector, amplitude: float, rr_base_ms: float, breath_beats: float
+) -> None:
+    # A healthy wearer at rest or asleep: RR swings smoothly with each breath, ±10-15 %
+    # (200-300 ms peak to trough at 60 bpm), plus 1 % jitter; 10 min, seeded. af_rr-1.0.0
+    # (afdb only) called every one of these AF with P >= 0.97 (false AF alarms from a
+    # healthy chest strap); af_rr-2.0.0 was trained with such windows as non-AF.
+    rng = np.random.default_rng(11)
+    n = int(600_000 / rr_base_ms)
+    beat = np.arange(n)
+    swing = amplitude * np.sin(2 * np.pi * beat / breath_beats + 0.3)
+    rr = rr_base_ms * (1 + swing + 0.01 * rng.standard_normal(n))
+    detector.reset()
+    changes = _feed(detector, rr, np.cumsum(rr) / 1000.0)
+    assert [ch for _t, ch in changes if ch.af] == []
+
+
 def test_gap_resets_and_ends_open_episode(detector: AfDetector) -> None:
     rng = np.random.default_rng(3)
     rr = rng.uniform(400.0, 1000.0, 200)  # irregularly irregular, 60-150 bpm
