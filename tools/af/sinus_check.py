@@ -34,7 +34,9 @@ SERIES_S = 1800.0
 SEED = 3
 
 
-def _glitches(rr: NDArray[np.float64], rate: float, rng: np.random.Generator) -> NDArray[np.float64]:
+def _glitches(
+    rr: NDArray[np.float64], rate: float, rng: np.random.Generator
+) -> NDArray[np.float64]:
     out: list[float] = []
     k = 0
     while k < rr.size:
@@ -56,7 +58,9 @@ def af_episodes(card: Path, rr_ms: NDArray[np.float64]) -> int:
     """AF episodes an :class:`AfDetector` with ``card`` raises over one RR series (ms)."""
     det = AfDetector(card)
     t_s = np.cumsum(rr_ms) / 1000.0
-    return sum(1 for r, t in zip(rr_ms, t_s, strict=True) for c in det.push(float(r), float(t)) if c.af)
+    return sum(
+        1 for r, t in zip(rr_ms, t_s, strict=True) for c in det.push(float(r), float(t)) if c.af
+    )
 
 
 def sweep(card: Path) -> list[tuple[float, float, float, float, int]]:

@@ -75,7 +75,9 @@ def test_regular_sinus_rhythm_gives_no_af(detector: AfDetector) -> None:
 
 
 @pytest.mark.parametrize("amplitude", [0.10, 0.15])
-@pytest.mark.parametrize(("rr_base_ms", "breath_beats"), [(1000.0, 4.0), (800.0, 5.0), (650.0, 8.0)])
+@pytest.mark.parametrize(
+    ("rr_base_ms", "breath_beats"), [(1000.0, 4.0), (800.0, 5.0), (650.0, 8.0)]
+)
 def test_strong_sinus_arrhythmia_is_not_af(
     detector: AfDetector, amplitude: float, rr_base_ms: float, breath_beats: float
 ) -> None:
