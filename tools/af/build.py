@@ -407,7 +407,8 @@ def build_all(
         " of the non-AF training windows (tools.af.dataset.ectopy_augment) and respiratory"
         f" sinus arrhythmia copies of {SINUS_ARRHYTHMIA_SHARE:.0%}"
         " (tools.af.dataset.sinus_arrhythmia_augment)",
-        "never_used": "mitdb (a check only), MIT-BIH DS2",
+        "never_used": "mitdb (a check set, never trained on; looked at when choosing"
+        " SINUS_ARRHYTHMIA_SHARE between 0.5 and 0.25, docs/af_detector.md), MIT-BIH DS2",
     }
     card_path = _write_model(
         data, out_dir, "af_rr", training=training, metrics={}, episode=final_params

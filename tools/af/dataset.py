@@ -312,7 +312,8 @@ def sinus_arrhythmia_augment(
     afdb's non-AF stretches come from older patients with little heart-rate variability; a
     healthy wearer at rest or asleep has respiratory sinus arrhythmia: RR lengthens and
     shortens smoothly with every breath. The RR model trained on afdb alone called a smooth
-    ±10 % modulation with a 5-beat period AF with P 0.98 (``tests/rhythm/test_af_sinus.py``),
+    ±10 % modulation with a 5-beat period AF with P 0.98 (``python -m tools.af.sinus_check``;
+    ``tests/agent/rhythm/test_af_detector.py::test_strong_sinus_arrhythmia_is_not_af``),
     which is how a healthy wearer gets false AF alarms. RSA is periodic and smooth; AF is
     irregularly irregular (no periodicity, successive differences uncorrelated), so the model
     can learn the difference once it sees RSA.
