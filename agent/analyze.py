@@ -30,11 +30,13 @@ Many records, in parallel worker processes, with progress and a summary: :mod:`a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
@@ -47,6 +49,7 @@ from agent.dsp.heart_rate import hr_bpm_monitor
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from agent.runtime import check_ecg_rate
+from firmware_bridge.frames import EcgChunk
 from firmware_bridge.transports.replay import WfdbReplaySource
 from firmware_bridge.transports.rr_replay import RrReplaySource
 
@@ -191,6 +194,13 @@ async def analyze_record(
 
     driver = CoreDriver(cfg, models, collect, rr_fs_hz=source.fs_hz, stage_times=stage_times)
     async for frame in source.frames():
+        while nurse is not None and driver.core is not None and isinstance(frame, EcgChunk):
+            head, rest = nurse.split(frame)  # so the acknowledgement lands on its sample
+            if rest is None:
+                break
+            await driver.feed(head)
+            result.events.extend(await nurse.acknowledge_due(driver, driver.core))
+            frame = rest
         await driver.feed(frame)
         if nurse is not None and driver.core is not None:
             result.events.extend(await nurse.acknowledge_due(driver, driver.core))
@@ -218,6 +228,33 @@ class _Nurse:
                 self._due[ev.alarm_id] = ev.raised_s + self.ack_after_s
             elif ev.lifecycle is AlarmLifecycle.CLEARED:
                 self._due.pop(ev.alarm_id, None)
+
+    def split(self, chunk: EcgChunk) -> tuple[EcgChunk, EcgChunk | None]:
+        """Cut ``chunk`` where the next acknowledgement falls due inside it.
+
+        Returns ``(chunk, None)`` when none falls due inside it; otherwise the part up to the
+        first sample at or after the due time and the rest, so the acknowledgement is given on
+        that sample whatever the chunk size (as a nurse at the bedside would, between two
+        samples, not at the end of a 5-s analysis chunk).
+        """
+        if not self._due:
+            return chunk, None
+        n = len(chunk.samples_uv)
+        k = math.ceil(min(self._due.values()) * chunk.fs_hz - 1e-9) - chunk.first_sample_idx
+        if not 0 < k < n:
+            return chunk, None
+        dt = k / chunk.fs_hz
+        ratio = chunk.source_fs_hz / chunk.fs_hz if chunk.source_fs_hz > 0 else 1.0
+        head = dataclasses.replace(chunk, samples_uv=chunk.samples_uv[:k])
+        rest = dataclasses.replace(
+            chunk,
+            samples_uv=chunk.samples_uv[k:],
+            first_sample_idx=chunk.first_sample_idx + k,
+            t0_monotonic_ns=chunk.t0_monotonic_ns + round(dt * 1e9),
+            t0_utc=chunk.t0_utc + timedelta(seconds=dt),
+            source_sample_idx=chunk.source_sample_idx + round(k * ratio),
+        )
+        return head, rest
 
     async def acknowledge_due(self, driver: CoreDriver, core: MonitorCore) -> list[AlarmEvent]:
         """Acknowledge, through the core, every alarm whose time has come on the stream clock."""

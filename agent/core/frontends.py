@@ -88,6 +88,11 @@ class WaveStep:
         Newly committed R-peaks with their stream times, s.
     committed_s : float
         The R-peak detector's commit horizon, s.
+    decided_s : list[float]
+        For each of ``peaks``, the stream time of the newest sample when it reached the
+        timeline: the end of the detector's hop window that reported it, or its R-peak plus
+        the look-ahead, whichever is later. It does not depend on the chunking; a live agent
+        fed short chunks reaches the timeline then (plus at most one chunk).
     """
 
     samples_uv: NDArray[np.float32]
@@ -96,6 +101,7 @@ class WaveStep:
     rhythm: list[VfChange] = field(default_factory=list)
     peaks: list[tuple[float, RPeak]] = field(default_factory=list)
     committed_s: float = 0.0
+    decided_s: list[float] = field(default_factory=list)
 
 
 class WaveformFrontEnd:
@@ -142,7 +148,8 @@ class WaveformFrontEnd:
         self.fs_hz = fs_hz
         self._times = stage_times
         self._lookahead_n = lookahead_n
-        self._held: list[RPeak] = []  # committed by the detector, not yet on the timeline
+        # committed by the detector, not yet on the timeline: (peak, samples in when decided)
+        self._held: list[tuple[RPeak, int]] = []
         self._detector = StreamingRPeakDetector(
             fs_hz, dsp.powerline_hz, window_s=dsp.window_s, hop_s=dsp.hop_s
         )
@@ -196,17 +203,18 @@ class WaveformFrontEnd:
         changes += [StateChange(Signal.POOR, c.poor, c.onset_idx / fs) for c in poor]
         rhythm = timed(times, "vf", self._vf.push, samples) if self._vf is not None else []
         step = timed(times, "rpeaks", self._detector.push, samples)
-        self._held.extend(step.r_peaks)
+        self._held.extend(zip(step.r_peaks, step.decided_idx, strict=True))
         horizon_idx = min(step.committed_until_idx, self.samples_in - self._lookahead_n)
-        n = sum(1 for p in self._held if p.r_peak_idx <= horizon_idx)
+        n = sum(1 for p, _ in self._held if p.r_peak_idx <= horizon_idx)
         released, self._held = self._held[:n], self._held[n:]
         return WaveStep(
             samples,
             first_idx,
             changes,
             rhythm,
-            [(p.r_peak_idx / fs, p) for p in released],
+            [(p.r_peak_idx / fs, p) for p, _ in released],
             max(horizon_idx, 0) / fs,
+            [max(d, p.r_peak_idx + self._lookahead_n) / fs for p, d in released],
         )
 
     def flush(self) -> tuple[list[tuple[float, RPeak]], float]:
@@ -214,7 +222,7 @@ class WaveformFrontEnd:
         step = self._detector.flush()
         fs = self.fs_hz
         end_s = max(step.committed_until_idx, self.samples_in) / fs
-        peaks, self._held = [*self._held, *step.r_peaks], []
+        peaks, self._held = [*(p for p, _ in self._held), *step.r_peaks], []
         return [(p.r_peak_idx / fs, p) for p in peaks], end_s
 
     def segment(self, start_idx: int, stop_idx: int) -> NDArray[np.float32] | None:

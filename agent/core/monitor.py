@@ -364,6 +364,7 @@ class MonitorCore(ABC):
                     self._finalise(self._finaliser.flush(), final)
                 self._feed(item)
             else:
+                events += self._before_beat(item)
                 before = t - JUST_BEFORE_S
                 events += self.engine.update(before, self._findings(before))
                 qrs = item if isinstance(item, Qrs) else self._qrs(item, t)
@@ -371,6 +372,8 @@ class MonitorCore(ABC):
                 self._feed(qrs)
                 self._finalise(self._finaliser.push(qrs), final)
             events += self.engine.update(t, self._findings(t))
+            if not isinstance(item, StateChange):
+                events += self._after_beat(item)
         self.committed_s = max(self.committed_s, committed_s)
         self._feed(Commit(self.committed_s))
         events += self.engine.update(self.committed_s, self._findings(self.committed_s))
@@ -379,6 +382,14 @@ class MonitorCore(ABC):
         return StepOutput(final, events, self.committed_s)
 
     def _after_commit(self) -> list[AlarmEvent]:
+        return []
+
+    def _before_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
+        """Judge what was decided outside the timeline before this beat reached it (none)."""
+        return []
+
+    def _after_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
+        """Judge what a beat just put on the timeline decided outside it (none here)."""
         return []
 
     def _qrs(self, peak: RPeak, t_s: float) -> Qrs:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -22,15 +23,17 @@ from agent.config import AgentConfig
 from agent.core.consumers import VfConsumer
 from agent.core.finaliser import BeatFinaliser
 from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
-from agent.core.items import Signal, StateChange
+from agent.core.items import Qrs, Signal, StateChange
 from agent.core.monitor import MonitorCore, StepOutput, device_change
 from agent.core.timing import StageTimes, timed
+from agent.dsp.rpeaks import RPeak
 from agent.inference.beat_features import segment_bounds
 from agent.inference.bundle import ModelBundle
-from agent.messages import AlarmEvent, utc_now
-from agent.rhythm.ventricular import VtDetector
+from agent.messages import AlarmCode, AlarmEvent, utc_now
+from agent.rhythm.ventricular import VtChange, VtDetector
 from agent.rhythm.vf import MAX_FS_HZ as VF_MAX_FS_HZ
 from agent.rhythm.vf import MIN_FS_HZ as VF_MIN_FS_HZ
+from agent.rhythm.vf import VfChange
 from firmware_bridge.frames import (
     DeviceEvent,
     DeviceEventKind,
@@ -96,6 +99,8 @@ class WaveformMonitor(MonitorCore):
             stage_times=stage_times,
         )
         self._reconnect_pending = False
+        self._decided_s: dict[int, float] = {}  # R-peak index -> when it reached the timeline
+        self._decisions: list[tuple[float, VfChange | VtChange]] = []  # not yet judged
         self._vt = VtDetector(fs_hz, models.vt) if vf_ok and models.vt is not None else None
 
     def clock_s(self) -> float:
@@ -124,20 +129,60 @@ class WaveformMonitor(MonitorCore):
         if self._reconnect_pending:
             events += self._resume_link(step.samples_uv, step.first_idx)
         self.pending.add(step.changes)
-        for change in step.rhythm:  # judged at once, never at the commit horizon
-            t = change.decided_idx / self.fs_hz
-            for consumer in self.immediate:
-                consumer.feed(change)
-            events += self._judge_immediate(t, self.immediate)
+        # VF/VFL and waveform-VT decisions are judged at once, never at the commit horizon,
+        # in the order they were decided, interleaved with the beats reaching the timeline
+        # (the beat-run V-tach), so what is raised first does not depend on chunk sizes
+        decisions: list[tuple[int, int, VfChange | VtChange]] = [
+            (c.decided_idx, 0, c) for c in step.rhythm
+        ]
         if self._vt is not None and self.ventricular is not None:
-            for vt in timed(self._times, "vt", self._vt.push, step.samples_uv):
-                self.ventricular.feed(vt)
-                events += self._judge_immediate(vt.decided_idx / self.fs_hz, self.immediate)
-        events += self._judge_immediate(self.front.now_s, self.immediate)
+            vts = timed(self._times, "vt", self._vt.push, step.samples_uv)
+            decisions += [(c.decided_idx, 1, c) for c in vts]
+        decisions.sort(key=lambda d: (d[0], d[1]))
+        self._decisions = [(idx / self.fs_hz, change) for idx, _, change in decisions]
+        decided = zip(step.peaks, step.decided_s, strict=True)
+        self._decided_s = {peak.r_peak_idx: d for (_, peak), d in decided}
         out = self._advance(step.peaks, step.committed_s)
-        if self.ventricular is not None:  # a beat-run V-tach decided on the timeline
-            out.events.extend(self._judge_immediate(self.front.now_s, [self.ventricular]))
+        self._decided_s = {}
+        events += self._judge_decisions(math.inf)
+        # the newest sample's clock: clears, the link, the ventricular rate gate
+        events += self._judge_immediate(self.front.now_s, self.immediate)
         return StepOutput(out.beats, events + out.events, out.committed_s)
+
+    def _judge_decisions(self, until_s: float) -> list[AlarmEvent]:
+        """Feed and judge the waiting VF/VT decisions made up to ``until_s`` (stream s)."""
+        events: list[AlarmEvent] = []
+        while self._decisions and self._decisions[0][0] <= until_s:
+            t_s, change = self._decisions.pop(0)
+            if isinstance(change, VtChange):
+                if self.ventricular is not None:
+                    self.ventricular.feed(change)
+            else:
+                for consumer in self.immediate:
+                    consumer.feed(change)
+            events += self._judge_immediate(t_s, self.immediate)
+        return events
+
+    def _beat_decided_s(self, item: RPeak | Qrs) -> float:
+        if isinstance(item, RPeak):
+            return self._decided_s.get(item.r_peak_idx, self.front.now_s)
+        return self.front.now_s
+
+    def _before_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
+        """Judge the VF/VT decisions made before this beat reached the timeline."""
+        return self._judge_decisions(self._beat_decided_s(item))
+
+    def _after_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
+        """Raise ``vtach`` the moment a beat-run V-tach is decided.
+
+        The beat completing the run reaches the timeline at its ``decided_s``
+        (:class:`agent.core.frontends.WaveStep`): that is when a live agent, fed short
+        chunks, raises the alarm, whatever the chunk size (offline chunks are 5 s).
+        """
+        vent = self.ventricular
+        if vent is None or self.engine.is_active(AlarmCode.VTACH) or not vent.active:
+            return []
+        return self._judge_immediate(self._beat_decided_s(item), [vent])
 
     def _rr(self, frame: RrIntervals) -> StepOutput:
         return StepOutput(committed_s=self.committed_s)

@@ -254,10 +254,16 @@ class DetectorStep:
     committed_until_idx : int
         Every R peak with a smaller sample index has now been reported; no later step will
         report one below it. Monotonic non-decreasing.
+    decided_idx : tuple[int, ...]
+        For each of ``r_peaks``, how many samples had been pushed when it was decided: the
+        end of the hop window that reported it (fixed absolute positions, so it does not
+        depend on how the samples were chunked), or the last pushed sample for ``flush``.
+        Empty when the step was built without it.
     """
 
     r_peaks: tuple[RPeak, ...]
     committed_until_idx: int
+    decided_idx: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -410,10 +416,13 @@ class StreamingRPeakDetector:
             self._buf = np.concatenate([self._buf, x])
             self._n_pushed += x.size
         peaks: list[RPeak] = []
+        decided: list[int] = []
         while self._n_pushed >= self._next_end:
-            peaks.extend(self._process(self._next_end, final=False))
+            new = self._process(self._next_end, final=False)
+            peaks.extend(new)
+            decided.extend([self._next_end] * len(new))
             self._next_end += self._hop_n
-        return DetectorStep(tuple(peaks), self._committed)
+        return DetectorStep(tuple(peaks), self._committed, tuple(decided))
 
     def flush(self) -> DetectorStep:
         """Process the tail of the stream and commit up to the last pushed sample.
@@ -426,7 +435,7 @@ class StreamingRPeakDetector:
         """
         peaks = self._process(self._n_pushed, final=True) if self._n_pushed > 0 else []
         self._committed = max(self._committed, self._n_pushed)
-        return DetectorStep(tuple(peaks), self._committed)
+        return DetectorStep(tuple(peaks), self._committed, (self._n_pushed,) * len(peaks))
 
     # ------------------------------------------------------------------ windows
     def _ecg_clean(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
