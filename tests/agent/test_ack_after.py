@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import wfdb
 
 from agent.cli import main
+from tests.records import cut_record
 
 START_S, END_S = 540, 980
-FS_HZ = 250
 VF_EPISODES_S = ((577.0, 651.0), (920.0, 955.0))  # vfdb 419 reference, from the annotations
 
 
@@ -26,15 +25,7 @@ VF_EPISODES_S = ((577.0, 651.0), (920.0, 955.0))  # vfdb 419 reference, from the
 def vf_twice(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """vfdb 419, 540-980 s, channel 0, as a WFDB record in a temporary folder."""
     folder = tmp_path_factory.mktemp("vf419")
-    rec = wfdb.rdrecord(
-        str(data_dir / "vfdb" / "419"),
-        sampfrom=START_S * FS_HZ,
-        sampto=END_S * FS_HZ,
-        channels=[0],
-        physical=False,
-    )
-    rec.wrsamp(write_dir=str(folder))
-    return folder / "419"
+    return cut_record(data_dir, "vfdb", "419", START_S, END_S, folder)
 
 
 def _vfib_raised(out: Path) -> list[dict[str, Any]]:

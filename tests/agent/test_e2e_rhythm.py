@@ -18,6 +18,7 @@ import pytest
 import wfdb
 
 from tests.fixtures_mqtt import MqttBroker, mqtt_collector
+from tests.records import cut_record
 
 
 def _rhythm_onsets(record: Path, codes: set[str]) -> list[float]:
@@ -124,20 +125,6 @@ def test_vfdb_418_raises_vfib_within_10_s(
     assert alarm["latched"] is True
 
 
-def _cut(data_dir: Path, db: str, name: str, start_s: int, end_s: int, folder: Path) -> Path:
-    """Samples ``start_s``-``end_s`` of channel 0 of a record, written as a WFDB record."""
-    fs = int(wfdb.rdheader(str(data_dir / db / name)).fs)
-    rec = wfdb.rdrecord(
-        str(data_dir / db / name),
-        sampfrom=start_s * fs,
-        sampto=end_s * fs,
-        channels=[0],
-        physical=False,
-    )
-    rec.wrsamp(write_dir=str(folder))
-    return folder / name
-
-
 def _raised(sub: object, code: str) -> list[dict[str, object]]:
     msgs = [json.loads(p) for _t, p, _r in sub.messages]  # type: ignore[attr-defined]
     return [m for m in msgs if m["condition"] == code and m["lifecycle"] == "raised"]
@@ -156,7 +143,7 @@ def test_vfdb_419_two_vf_episodes_raise_vfib_twice_when_the_first_is_acknowledge
 
     from agent.messages import AlarmAck, utc_now
 
-    record = _cut(data_dir, "vfdb", "419", 540, 980, tmp_path)
+    record = cut_record(data_dir, "vfdb", "419", 540, 980, tmp_path)
     bed, base = "e2e/vf2", "bedside/v1/e2e/vf2"
     argv = [
         "--source", f"replay:{record}", "--speed", "40", "--broker", mqtt_broker.url,
@@ -208,7 +195,7 @@ def test_vfdb_425_sustained_vt_raises_vtach_within_10_s(
     """vfdb 425 890-970 s: reference VT from 929.6 s for 28.8 s (39.6 s into the cut)."""
     onsets = [t - 890.0 for t in _rhythm_onsets(data_dir / "vfdb" / "425", {"VT"})]
     assert onsets[0] == pytest.approx(39.6, abs=0.2)
-    record = _cut(data_dir, "vfdb", "425", 890, 970, tmp_path)
+    record = cut_record(data_dir, "vfdb", "425", 890, 970, tmp_path)
     bed, base = "e2e/vt", "bedside/v1/e2e/vt"
     argv = [
         "--source", f"replay:{record}", "--speed", "20", "--broker", mqtt_broker.url,

@@ -15,31 +15,25 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import wfdb
 
 import agent.analyze as analyze
 from agent.config import AgentConfig
 from agent.inference.bundle import load_models
+from tests.records import cut_record
 
-START_S, END_S, FS_HZ = 180, 330, 360
+START_S, END_S = 180, 330
 
 
 @pytest.fixture(scope="module")
 def vt_vf_strip(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """mitdb 207, 180-330 s, channel 0 (MLII), as a WFDB record in a temporary folder."""
     folder = tmp_path_factory.mktemp("mit207")
-    rec = wfdb.rdrecord(
-        str(data_dir / "mitdb" / "207"),
-        sampfrom=START_S * FS_HZ,
-        sampto=END_S * FS_HZ,
-        channels=[0],
-        physical=False,
-    )
-    rec.wrsamp(write_dir=str(folder))
-    return folder / "207"
+    return cut_record(data_dir, "mitdb", "207", START_S, END_S, folder)
 
 
-def _raised(record: Path, chunk_s: float, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+def _raised(
+    record: Path, chunk_s: float, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, float, float]]:
     monkeypatch.setattr(analyze, "ANALYZE_CHUNK_S", chunk_s)
     cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 60}})
     result = asyncio.run(
