@@ -104,6 +104,40 @@ class WaveStep:
     decided_s: list[float] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Held:
+    """An R-peak the detector reported, waiting for the commit horizon."""
+
+    peak: RPeak
+    detector_idx: int  # samples in when the detector reported it
+    flat_idx: int | None = None  # ... when no flat-line change could be dated at it any more
+    quality_idx: int | None = None  # ... the same for signal-quality changes
+
+    def decided_idx(self, lookahead_n: int) -> int:
+        """Return the samples in when the beat could go on the timeline (every bound passed)."""
+        return max(
+            self.detector_idx,
+            self.peak.r_peak_idx + lookahead_n,
+            self.flat_idx or 0,
+            self.quality_idx or 0,
+        )
+
+
+def _passed(idx: int, before: int, bounds: Sequence[tuple[int, int]]) -> int | None:
+    """When a state detector's earliest-onset bound passed sample ``idx``.
+
+    ``before`` is the bound before the latest push and ``bounds`` the ``(block end, bound)``
+    pairs of that push. Returns 0 when it had passed before, the block end at which it
+    passed, or None when it has not yet.
+    """
+    if before > idx:
+        return 0
+    for end_idx, bound in bounds:
+        if bound > idx:
+            return end_idx
+    return None
+
+
 class WaveformFrontEnd:
     """Everything that reads the ECG waveform of one stream.
 
@@ -148,13 +182,13 @@ class WaveformFrontEnd:
         self.fs_hz = fs_hz
         self._times = stage_times
         self._lookahead_n = lookahead_n
-        # committed by the detector, not yet on the timeline: (peak, samples in when decided)
-        self._held: list[tuple[RPeak, int]] = []
+        self._held: list[_Held] = []  # committed by the detector, not yet on the timeline
         self._detector = StreamingRPeakDetector(
             fs_hz, dsp.powerline_hz, window_s=dsp.window_s, hop_s=dsp.hop_s
         )
         self._flat = FlatlineDetector(fs_hz, ptp_uv=dsp.flatline_ptp_uv, min_s=dsp.flatline_s)
         self._quality = SignalQualityMonitor(fs_hz)
+        self._flat.bounds, self._quality.bounds = [], []
         self._vf = None if vf is None else VfDetector(fs_hz, vf)
         self._ring = _Ring(round(RING_S * fs_hz))
         self.samples_in = 0
@@ -194,6 +228,8 @@ class WaveformFrontEnd:
             samples = np.where(bad, np.float32(np.nan), samples)
             self.samples_implausible += int(bad.sum())
         first_idx = self.samples_in
+        flat_before = self._flat.earliest_onset_idx
+        quality_before = self._quality.earliest_onset_idx
         self._ring.push(samples)
         self.samples_in += len(samples)
         fs, times = self.fs_hz, self._times
@@ -203,18 +239,35 @@ class WaveformFrontEnd:
         changes += [StateChange(Signal.POOR, c.poor, c.onset_idx / fs) for c in poor]
         rhythm = timed(times, "vf", self._vf.push, samples) if self._vf is not None else []
         step = timed(times, "rpeaks", self._detector.push, samples)
-        self._held.extend(zip(step.r_peaks, step.decided_idx, strict=True))
-        horizon_idx = min(step.committed_until_idx, self.samples_in - self._lookahead_n)
-        n = sum(1 for p, _ in self._held if p.r_peak_idx <= horizon_idx)
+        self._held.extend(_Held(p, d) for p, d in zip(step.r_peaks, step.decided_idx, strict=True))
+        flat_bounds, quality_bounds = self._flat.bounds or [], self._quality.bounds or []
+        for held in self._held:
+            idx = held.peak.r_peak_idx
+            if held.flat_idx is None:
+                held.flat_idx = _passed(idx, flat_before, flat_bounds)
+            if held.quality_idx is None:
+                held.quality_idx = _passed(idx, quality_before, quality_bounds)
+        flat_bounds.clear()
+        quality_bounds.clear()
+        # a beat goes on the timeline once no flat-line or quality change can still be dated
+        # at or before it (they are dated back), so every change meets the beats it precedes
+        # whatever the chunk size
+        horizon_idx = min(
+            step.committed_until_idx,
+            self.samples_in - self._lookahead_n,
+            self._flat.earliest_onset_idx - 1,
+            self._quality.earliest_onset_idx - 1,
+        )
+        n = sum(1 for h in self._held if h.peak.r_peak_idx <= horizon_idx)
         released, self._held = self._held[:n], self._held[n:]
         return WaveStep(
             samples,
             first_idx,
             changes,
             rhythm,
-            [(p.r_peak_idx / fs, p) for p, _ in released],
+            [(h.peak.r_peak_idx / fs, h.peak) for h in released],
             max(horizon_idx, 0) / fs,
-            [max(d, p.r_peak_idx + self._lookahead_n) / fs for p, d in released],
+            [h.decided_idx(self._lookahead_n) / fs for h in released],
         )
 
     def flush(self) -> tuple[list[tuple[float, RPeak]], float]:
@@ -222,7 +275,7 @@ class WaveformFrontEnd:
         step = self._detector.flush()
         fs = self.fs_hz
         end_s = max(step.committed_until_idx, self.samples_in) / fs
-        peaks, self._held = [*(p for p, _ in self._held), *step.r_peaks], []
+        peaks, self._held = [*(h.peak for h in self._held), *step.r_peaks], []
         return [(p.r_peak_idx / fs, p) for p in peaks], end_s
 
     def segment(self, start_idx: int, stop_idx: int) -> NDArray[np.float32] | None:

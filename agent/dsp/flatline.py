@@ -72,6 +72,22 @@ class FlatlineDetector:
         self._run_start: int | None = None
         self._run_blocks = 0
         self.flat = False
+        self.bounds: list[tuple[int, int]] | None = None
+        """Set to a list to collect ``(block end, earliest_onset_idx after it)`` for every
+        block judged (stream samples; the caller empties it): when the bound passed each
+        sample. None (default): not collected."""
+
+    @property
+    def earliest_onset_idx(self) -> int:
+        """The earliest ``onset_idx`` a change not yet reported can have (stream samples).
+
+        A flat run in progress may still be confirmed from its first block; otherwise a new
+        run or a recovery starts at the first block not yet judged. Everything before this
+        index is decided, whatever samples come next.
+        """
+        if self._run_start is not None and not self.flat:
+            return self._run_start
+        return self._next_idx
 
     def push(self, samples_uv: NDArray[np.float32]) -> list[FlatlineChange]:
         """Feed samples; return the state changes they caused, in order.
@@ -89,11 +105,14 @@ class FlatlineDetector:
             invalid = np.isnan(blocks).any(axis=1)
             safe = np.where(np.isnan(blocks), 0.0, blocks)
             flat_blocks = invalid | (np.ptp(safe, axis=1) < self._ptp_uv)
+            base = self._next_idx
             for k, is_flat in enumerate(flat_blocks):
-                start = self._next_idx + k * self._block
+                start = base + k * self._block
                 changes.extend(self._step(bool(is_flat), start))
+                self._next_idx = start + self._block
+                if self.bounds is not None:
+                    self.bounds.append((self._next_idx, self.earliest_onset_idx))
         self._pending = buf[n_blocks * self._block :]
-        self._next_idx += n_blocks * self._block
         return changes
 
     def _step(self, is_flat: bool, start_idx: int) -> list[FlatlineChange]:

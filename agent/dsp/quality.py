@@ -238,6 +238,22 @@ class SignalQualityMonitor:
         self._settled_idx: int | None = None  # where the baseline settled after an artifact
         self.artifact_blocks_total = 0
         """Blocks judged part of a baseline artifact so far."""
+        self.bounds: list[tuple[int, int]] | None = None
+        """Set to a list to collect ``(block end, earliest_onset_idx after it)`` for every
+        block judged (stream samples; the caller empties it): when the bound passed each
+        sample. None (default): not collected."""
+
+    @property
+    def earliest_onset_idx(self) -> int:
+        """The earliest ``onset_idx`` a change not yet reported can have (stream samples).
+
+        A run of windows that disagree with the state dates its change from the first of
+        them; otherwise the next change can start no earlier than the next window. Everything
+        before this index is decided, whatever samples come next.
+        """
+        if self._run > 0:
+            return self._run_onset
+        return max(0, (self._n_blocks + 1 - self._win_blocks) * self._block_n)
 
     @property
     def sqi(self) -> float | None:
@@ -297,6 +313,8 @@ class SignalQualityMonitor:
                     changes.extend(self._step(med, mx, base))
                 else:
                     self._gap_block()
+                if self.bounds is not None:
+                    self.bounds.append((self._n_blocks * self._block_n, self.earliest_onset_idx))
         self._pending = buf[n_blocks * self._block_n :]
         self._raw_pending = raw[n_blocks * self._block_n :]
         return changes

@@ -1,4 +1,4 @@
-"""Alarm raise times do not depend on how the stream is chunked.
+"""Beats and alarm raise times do not depend on how the stream is chunked.
 
 A live agent gets short chunks (a BLE notification, 0.25 s of replay); ``bedside analyze``
 feeds 5 s at a time. What it raises, and when, must be what the live agent would raise: the
@@ -7,6 +7,12 @@ waveform-VT decisions are judged in the order they were made, and ``--ack-after`
 on its own sample. The record is mitdb 207 from 180 s to 330 s: ventricular flutter and
 tachycardia (reference VFL about 250-285 s) with V-tach raised both from the waveform and from
 a run of V beats, and a re-raise after the first alarm is acknowledged.
+
+Beats wait on the commit horizon until no flat-line or signal-quality change can still be
+dated at or before them (those changes are dated back to where the noise began), so a change
+meets the beats it precedes in live 0.25 s chunks as in 5 s ones: nstdb 118e06 (6 dB noise in
+2-minute bursts) from 420 s to 720 s gets the same beats, classes, confidences and
+``signal_poor`` alarms.
 """
 
 from __future__ import annotations
@@ -31,29 +37,61 @@ def vt_vf_strip(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return cut_record(data_dir, "mitdb", "207", START_S, END_S, folder)
 
 
-def _raised(
-    record: Path, chunk_s: float, monkeypatch: pytest.MonkeyPatch
-) -> list[tuple[str, float, float]]:
+@pytest.fixture(scope="module")
+def noise_bursts(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """nstdb 118e06, 420-720 s, channel 0, as a WFDB record in a temporary folder."""
+    folder = tmp_path_factory.mktemp("nst118")
+    return cut_record(data_dir, "nstdb", "118e06", 420, 720, folder)
+
+
+def _analyse(record: Path, chunk_s: float, monkeypatch: pytest.MonkeyPatch) -> analyze.RecordResult:
     monkeypatch.setattr(analyze, "ANALYZE_CHUNK_S", chunk_s)
     cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 60}})
-    result = asyncio.run(
+    return asyncio.run(
         analyze.analyze_record(record, cfg, load_models(cfg.inference), ack_after_s=15.0)
     )
+
+
+def _raised(
+    record: Path, chunk_s: float, monkeypatch: pytest.MonkeyPatch, codes: tuple[str, ...]
+) -> list[tuple[str, float, float]]:
     return [
         (e.condition.value, round(e.onset_s, 3), round(e.raised_s, 3))
-        for e in result.events
-        if e.lifecycle.value == "raised" and e.condition.value in ("vtach", "vfib")
+        for e in _analyse(record, chunk_s, monkeypatch).events
+        if e.lifecycle.value == "raised" and e.condition.value in codes
     ]
 
 
 def test_vtach_and_vfib_are_raised_at_the_same_times_in_5_s_and_1_s_chunks(
     vt_vf_strip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    five = _raised(vt_vf_strip, 5.0, monkeypatch)
-    one = _raised(vt_vf_strip, 1.0, monkeypatch)
+    five = _raised(vt_vf_strip, 5.0, monkeypatch, ("vtach", "vfib"))
+    one = _raised(vt_vf_strip, 1.0, monkeypatch, ("vtach", "vfib"))
     assert sorted(five) == sorted(one)
     codes = [code for code, _, _ in five]
     assert codes.count("vtach") >= 2  # the strip exercises both paths
     assert "vfib" in codes
     # not every raise sits on a 5 s chunk boundary: the beat-run V-tach has its own time
     assert any(abs(raised / 5.0 - round(raised / 5.0)) > 1e-6 for _, _, raised in five)
+
+
+def test_beats_and_signal_poor_are_the_same_in_5_s_and_quarter_s_chunks(
+    noise_bursts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = {chunk: _analyse(noise_bursts, chunk, monkeypatch) for chunk in (5.0, 0.25)}
+    beats = {
+        chunk: [(b.r_peak_idx, b.aami_class, b.confidence) for b in r.beats]
+        for chunk, r in runs.items()
+    }
+    assert len(beats[5.0]) > 300
+    assert beats[5.0] == beats[0.25]
+    poor = {
+        chunk: [
+            (e.onset_s, e.raised_s)
+            for e in r.events
+            if e.lifecycle.value == "raised" and e.condition.value == "signal_poor"
+        ]
+        for chunk, r in runs.items()
+    }
+    assert len(poor[5.0]) >= 2  # the strip exercises the quality monitor
+    assert poor[5.0] == poor[0.25]
