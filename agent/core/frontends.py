@@ -87,12 +87,15 @@ class WaveStep:
     peaks : list[tuple[float, RPeak]]
         Newly committed R-peaks with their stream times, s.
     committed_s : float
-        The R-peak detector's commit horizon, s.
+        The commit horizon, s: the R-peak detector's, held back by the classifier's
+        look-ahead and by the earliest onset a flat-line or quality change could still have.
     decided_s : list[float]
         For each of ``peaks``, the stream time of the newest sample when it reached the
-        timeline: the end of the detector's hop window that reported it, or its R-peak plus
-        the look-ahead, whichever is later. It does not depend on the chunking; a live agent
-        fed short chunks reaches the timeline then (plus at most one chunk).
+        timeline: the latest of the end of the detector's hop window that reported it, its
+        R-peak plus the look-ahead, and the block ends at which neither the flat-line nor the
+        quality detector could still date a change at or before it. It does not depend on
+        the chunking; a live agent fed short chunks reaches the timeline then (plus at most
+        one chunk).
     """
 
     samples_uv: NDArray[np.float32]
