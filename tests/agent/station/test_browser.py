@@ -134,6 +134,14 @@ def test_nurse_flow_in_chromium(ward: tuple[RunningStation, WardSim], tmp_path: 
             # when the condition ends, the acknowledged (latched) alarm clears: in the history
             sim.end("bed02")
             expect(alarm).to_have_count(0)
+            # the live view shows the clear at once; the history is written in batches of up
+            # to WRITER_BATCH_S (a nurse who searches in that moment searches again)
+            wait_until(
+                lambda: any(
+                    r.lifecycle == "cleared" for r in station.db.alarm_events(evidence_id or "")
+                ),
+                "the clear in the history database",
+            )
             page.click("#nav-history")
             page.fill("#h-condition", "asystole")
             page.click("#h-search")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -180,3 +181,40 @@ def test_users_hash_passwords_and_sessions_expire(db: Database) -> None:
     assert session_user(db, expired) is None
     end_session(db, token)
     assert session_user(db, token) is None
+
+
+def test_an_alarm_reaches_the_history_under_steady_vitals_traffic(db: Database) -> None:
+    """The writer gathers for WRITER_BATCH_S from the first row, not until a quiet gap.
+
+    Every bed publishes vitals at 1 Hz (and live ECG while watched), so on a busy ward the
+    queue is never quiet for 0.2 s; an alarm must not wait for 500 rows to reach the history.
+    Vitals are fed every 10 ms here (an invalid payload: queued, counted, not stored).
+    """
+    from agent.station.config import RetentionSettings
+    from agent.station.ingest import WRITER_BATCH_MAX, DbWriter
+
+    writer = DbWriter(db, RetentionSettings())
+    writer.start()
+    ts = datetime.now(UTC)
+    alarm = _event(
+        AlarmCode.ASYSTOLE,
+        AlarmPriority.HIGH,
+        AlarmLifecycle.RAISED,
+        alarm_id=uuid.uuid4().hex,
+        ts=ts,
+    )
+    vitals_topic = "bedside/v1/ward1/bed01/vitals"
+    fed = 0
+    try:
+        for _ in range(20):
+            writer.put_message(vitals_topic, b"{}")
+        writer.put_message("bedside/v1/ward1/bed01/alarms", alarm.model_dump_json().encode())
+        while not db.alarm_events(alarm.alarm_id) and fed < WRITER_BATCH_MAX:
+            writer.put_message(vitals_topic, b"{}")
+            fed += 1
+            time.sleep(0.01)
+    finally:
+        writer.stop()
+    assert db.alarm_events(alarm.alarm_id)
+    # written long before a 500-row batch filled (0.2 s is about 20 feeds; 5x margin)
+    assert fed < WRITER_BATCH_MAX // 5
