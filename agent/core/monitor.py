@@ -179,6 +179,7 @@ class MonitorCore(ABC):
             model_versions=versions,
         )
         self.committed_s = 0.0
+        self._tick_k = 0  # the timeline was judged at grid times up to _tick_k * TICK_S
         self.beats_total = 0
         self.values_rejected = 0
         """Vital-sign values rejected as implausible."""
@@ -349,15 +350,39 @@ class MonitorCore(ABC):
             out.append(beat)
 
     def _advance(
-        self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float
+        self,
+        beats: Sequence[tuple[float, RPeak | Qrs]],
+        committed_s: float,
+        *,
+        judge_now: bool = False,
     ) -> StepOutput:
-        """Apply beats and waiting state changes in stream-time order up to ``committed_s``."""
-        return timed(self._times, "timeline", self._walk, beats, committed_s)
+        """Apply beats and waiting state changes in stream-time order up to ``committed_s``.
 
-    def _walk(self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float) -> StepOutput:
+        Between items the timeline is judged on a fixed grid (:data:`TICK_S`), not at the
+        horizon a chunk happened to end on; ``judge_now`` judges at ``committed_s`` as well
+        (a vital sign that just came in).
+        """
+        return timed(self._times, "timeline", self._walk, beats, committed_s, judge_now)
+
+    def _ticks(self, until_s: float, *, inclusive: bool) -> list[AlarmEvent]:
+        """Commit and judge the timeline at the grid times up to ``until_s``."""
+        events: list[AlarmEvent] = []
+        while True:
+            t = (self._tick_k + 1) * TICK_S
+            if t > until_s or (not inclusive and t >= until_s):
+                return events
+            self._tick_k += 1
+            if self._tick_k % COMMIT_EVERY_TICKS == 0:
+                self._feed(Commit(t))  # vitals, EDR and NEWS2 refresh once a second
+            events += self.engine.update(t, self._findings(t))
+
+    def _walk(
+        self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float, judge_now: bool
+    ) -> StepOutput:
         final: list[Beat] = []
         events: list[AlarmEvent] = []
         for t, item in self.pending.drain(beats, committed_s):
+            events += self._ticks(t, inclusive=False)
             if isinstance(item, StateChange):
                 if item.unusable:  # a gap: the waiting beat goes unclassified, RR restarts
                     self._prev_beat_s = None
@@ -375,8 +400,10 @@ class MonitorCore(ABC):
             if not isinstance(item, StateChange):
                 events += self._after_beat(item)
         self.committed_s = max(self.committed_s, committed_s)
-        self._feed(Commit(self.committed_s))
-        events += self.engine.update(self.committed_s, self._findings(self.committed_s))
+        events += self._ticks(self.committed_s, inclusive=True)
+        if judge_now:
+            self._feed(Commit(self.committed_s))
+            events += self.engine.update(self.committed_s, self._findings(self.committed_s))
         events += self._after_commit()
         self.beats_total += len(final)
         return StepOutput(final, events, self.committed_s)
@@ -395,6 +422,16 @@ class MonitorCore(ABC):
     def _qrs(self, peak: RPeak, t_s: float) -> Qrs:
         rr = None if self._prev_beat_s is None else (t_s - self._prev_beat_s) * 1000.0
         return Qrs(peak.r_peak_idx, t_s, rr, peak.amplitude_uv)
+
+
+TICK_S: Final = 0.25
+"""Between beats the timeline is committed and judged every ``TICK_S`` of stream time, on a
+fixed grid: a condition that becomes true between beats (asystole, a pause, an HR limit's
+delay running out) is raised at the first grid time after it, whatever the chunk size (the
+live agent's 0.25 s chunks, ``bedside analyze``'s 5 s ones)."""
+COMMIT_EVERY_TICKS: Final = 4
+"""Every 4th grid time (once a second) the timeline's consumers also get a ``Commit``: the
+vitals store takes the heart rate, EDR and NEWS2 (``NEWS2_PERIOD_S`` = 1 s) refresh."""
 
 
 def device_change(event: DeviceEvent, t_s: float) -> StateChange:

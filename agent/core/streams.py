@@ -24,7 +24,7 @@ from agent.core.consumers import VfConsumer
 from agent.core.finaliser import BeatFinaliser
 from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
 from agent.core.items import Qrs, Signal, StateChange
-from agent.core.monitor import MonitorCore, StepOutput, device_change
+from agent.core.monitor import TICK_S, MonitorCore, StepOutput, device_change
 from agent.core.timing import StageTimes, timed
 from agent.dsp.rpeaks import RPeak
 from agent.inference.beat_features import segment_bounds
@@ -101,6 +101,7 @@ class WaveformMonitor(MonitorCore):
         self._reconnect_pending = False
         self._decided_s: dict[int, float] = {}  # R-peak index -> when it reached the timeline
         self._decisions: list[tuple[float, VfChange | VtChange]] = []  # not yet judged
+        self._itick_k = 0  # immediate conditions judged at grid times up to this * TICK_S
         self._vt = VtDetector(fs_hz, models.vt) if vf_ok and models.vt is not None else None
 
     def clock_s(self) -> float:
@@ -144,24 +145,34 @@ class WaveformMonitor(MonitorCore):
         self._decided_s = {peak.r_peak_idx: d for (_, peak), d in decided}
         out = self._advance(step.peaks, step.committed_s)
         self._decided_s = {}
-        events += self._judge_decisions(math.inf)
-        # the newest sample's clock: clears, the link, the ventricular rate gate
-        events += self._judge_immediate(self.front.now_s, self.immediate)
+        events += self._judge_until(self.front.now_s)
         return StepOutput(out.beats, events + out.events, out.committed_s)
 
-    def _judge_decisions(self, until_s: float) -> list[AlarmEvent]:
-        """Feed and judge the waiting VF/VT decisions made up to ``until_s`` (stream s)."""
+    def _judge_until(self, until_s: float) -> list[AlarmEvent]:
+        """Judge the immediate conditions up to ``until_s`` on the newest sample's clock.
+
+        In stream-time order: each waiting VF/VT decision at the time it was made, and the
+        fixed grid (:data:`agent.core.monitor.TICK_S`) for clears, the link and the rate gate;
+        a decision comes first at equal times.
+        """
         events: list[AlarmEvent] = []
-        while self._decisions and self._decisions[0][0] <= until_s:
-            t_s, change = self._decisions.pop(0)
-            if isinstance(change, VtChange):
-                if self.ventricular is not None:
-                    self.ventricular.feed(change)
+        while True:
+            tick_s = (self._itick_k + 1) * TICK_S
+            decision_s = self._decisions[0][0] if self._decisions else math.inf
+            if min(tick_s, decision_s) > until_s:
+                return events
+            if decision_s <= tick_s:
+                t_s, change = self._decisions.pop(0)
+                if isinstance(change, VtChange):
+                    if self.ventricular is not None:
+                        self.ventricular.feed(change)
+                else:
+                    for consumer in self.immediate:
+                        consumer.feed(change)
             else:
-                for consumer in self.immediate:
-                    consumer.feed(change)
+                t_s = tick_s
+                self._itick_k += 1
             events += self._judge_immediate(t_s, self.immediate)
-        return events
 
     def _beat_decided_s(self, item: RPeak | Qrs) -> float:
         if isinstance(item, RPeak):
@@ -169,8 +180,8 @@ class WaveformMonitor(MonitorCore):
         return self.front.now_s
 
     def _before_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
-        """Judge the VF/VT decisions made before this beat reached the timeline."""
-        return self._judge_decisions(self._beat_decided_s(item))
+        """Judge what was decided off the timeline before this beat reached it."""
+        return self._judge_until(self._beat_decided_s(item))
 
     def _after_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
         """Raise ``vtach`` the moment a beat-run V-tach is decided.
@@ -296,7 +307,7 @@ class RrMonitor(MonitorCore):
 
     def _after_vitals_input(self) -> StepOutput:
         self.vitals_in.rescore()
-        return self._advance([], self.committed_s)
+        return self._advance([], self.committed_s, judge_now=True)
 
     def _after_commit(self) -> list[AlarmEvent]:
         # no samples move the immediate conditions' clock: the commit horizon does
