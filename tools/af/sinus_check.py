@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.rhythm.af import AF_CARD, AfDetector
+from agent.rhythm.af import AF_CARD, AfDetector, AfModel
 
 BASES_MS = (1100.0, 1000.0, 800.0, 650.0)
 SWINGS = (0.0, 0.05, 0.10, 0.15, 0.20)
@@ -54,9 +54,9 @@ def _glitches(
     return np.asarray(out)
 
 
-def af_episodes(card: Path, rr_ms: NDArray[np.float64]) -> int:
-    """AF episodes an :class:`AfDetector` with ``card`` raises over one RR series (ms)."""
-    det = AfDetector(card)
+def af_episodes(model: AfModel, rr_ms: NDArray[np.float64]) -> int:
+    """AF episodes a fresh :class:`AfDetector` on ``model`` raises over one RR series (ms)."""
+    det = AfDetector(model=model)
     t_s = np.cumsum(rr_ms) / 1000.0
     return sum(
         1 for r, t in zip(rr_ms, t_s, strict=True) for c in det.push(float(r), float(t)) if c.af
@@ -66,6 +66,7 @@ def af_episodes(card: Path, rr_ms: NDArray[np.float64]) -> int:
 def sweep(card: Path) -> list[tuple[float, float, float, float, int]]:
     """``(base_ms, swing, breath_beats, glitch_rate, episodes)`` for every series."""
     rng = np.random.default_rng(SEED)
+    model = AfModel.load(card)  # read once; each series gets a fresh detector (interpreter)
     rows = []
     for base in BASES_MS:
         for swing in SWINGS:
@@ -78,7 +79,7 @@ def sweep(card: Path) -> list[tuple[float, float, float, float, int]]:
                     rr = base * (1 + swing * np.sin(phase) + drift + rng.normal(0, 0.01, n))
                     if glitch:
                         rr = _glitches(rr, glitch, rng)
-                    rows.append((base, swing, breath, glitch, af_episodes(card, rr)))
+                    rows.append((base, swing, breath, glitch, af_episodes(model, rr)))
     return rows
 
 
