@@ -46,7 +46,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Final, Literal
 
 import numpy as np
@@ -57,16 +57,16 @@ from agent.alarms.engine import ConditionSpec, Finding
 from agent.errors import ConfigError
 from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority
 from agent.rhythm.vf import (
-    _BAND,
     MIN_STD_UV,
     N_FEATURES,
     VfChange,
     WindowVoter,
     _bridge_nans,
     _features,
-    _resampler,
+    _mean,
+    _sum,
+    band_window,
     validate_window_model,
-    vf_resample_ratio,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,19 +120,27 @@ N_VT_FEATURES: Final = len(VT_FEATURE_NAMES)
 MEAN_FREQ_IDX: Final = VT_FEATURE_NAMES.index("mean_freq_hz")
 
 
+@lru_cache(maxsize=16)
+def _acf_lags(n: int, fs: float) -> tuple[int, int, NDArray[np.int64]]:
+    """First and last autocorrelation lag searched in ``n`` samples at ``fs``, and ``n - lag``."""
+    lo, hi = round(ACF_LAG_S[0] * fs), min(round(ACF_LAG_S[1] * fs), n - 1)
+    return lo, hi, n - np.arange(lo, hi + 1)
+
+
 def _extra_features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
     """Autocorrelation peak, its rate, and the mean frequency of a band-passed window."""
-    y = y - float(np.mean(y))
+    y = y - _mean(y)
     n = y.size
     spec = np.fft.rfft(y, 2 * n)
     acf = np.fft.irfft(np.abs(spec) ** 2)[:n]
     acf0 = max(float(acf[0]), 1e-12)
-    lo, hi = round(ACF_LAG_S[0] * fs), min(round(ACF_LAG_S[1] * fs), n - 1)
+    lo, hi, overlap = _acf_lags(n, fs)
     # unbiased: divide by the overlap so long lags are not penalised
-    seg = acf[lo : hi + 1] / acf0 * n / (n - np.arange(lo, hi + 1))
+    seg = acf[lo : hi + 1] / acf0 * n / overlap
     k = int(np.argmax(seg))
-    std = max(float(np.std(y)), 1e-12)
-    mean_freq = float(np.mean(np.abs(np.diff(y)))) * fs / (2.0 * math.pi * std)
+    dev = y - _mean(y)
+    std = max(math.sqrt(float(_sum(dev * dev)) / n), 1e-12)  # np.std(y), bit for bit
+    mean_freq = _mean(np.abs(y[1:] - y[:-1])) * fs / (2.0 * math.pi * std)
     return np.array([float(seg[k]), 60.0 * fs / (lo + k), mean_freq])
 
 
@@ -157,12 +165,7 @@ def vt_window_features(
         :func:`agent.rhythm.vf.vf_window_features` (same preprocessing, bit-identical), the
         autocorrelation peak (dimensionless), its rate in bpm and the mean frequency in Hz.
     """
-    up, down = vf_resample_ratio(fs_hz)
-    fs_c = fs_hz * up / down
-    y = raw_uv - float(np.mean(raw_uv))
-    if up != down:
-        y = _resampler(up, down, y.size)(y)
-    y = _BAND(y)[-round(window_s * fs_c) :]
+    y, fs_c = band_window(raw_uv, fs_hz, window_s)
     return np.concatenate([_features(y, fs_c), _extra_features(y, fs_c)])
 
 

@@ -56,6 +56,7 @@ from __future__ import annotations
 import logging
 import math
 from abc import ABC, abstractmethod
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -314,6 +315,7 @@ class VfChange:
     probability: float
 
 
+@lru_cache(maxsize=64)
 def vf_resample_ratio(fs_hz: float) -> tuple[int, int]:
     """Integer ``(up, down)`` with ``fs_hz * up / down`` closest to ``CANONICAL_FS_HZ``.
 
@@ -326,7 +328,8 @@ def vf_resample_ratio(fs_hz: float) -> tuple[int, int]:
     -------
     tuple[int, int]
         Resampling factors for :func:`scipy.signal.resample_poly` (denominator at most 256,
-        so non-integer rates are approximated to better than 0.5 %).
+        so non-integer rates are approximated to better than 0.5 %). Cached: building the
+        :class:`~fractions.Fraction` took about 45 µs, twice per second of signal.
     """
     frac = Fraction(CANONICAL_FS_HZ / fs_hz).limit_denominator(256)
     return frac.numerator, frac.denominator
@@ -343,39 +346,100 @@ def _resampler(up: int, down: int, n_in: int) -> PolyResampler:
     return PolyResampler(up, down, n_in)
 
 
+_sum = np.add.reduce
+"""``np.sum`` of a 1-D float64 array without its argument handling (the same reduction, so
+the same pairwise sum and the same bits; ``np.sum`` costs about 5 µs a call in wrappers)."""
+
+
+def _mean(x: NDArray[np.float64]) -> float:
+    """``float(np.mean(x))`` for 1-D float64 ``x``, bit for bit (the sum over the count)."""
+    return float(_sum(x)) / x.size
+
+
+def _first_at_least(f: NDArray[np.float64], lo: float) -> int:
+    """Index of the first frequency ``>= lo`` (``f`` ascending)."""
+    return int(np.searchsorted(f, lo, side="left"))
+
+
+def _past(f: NDArray[np.float64], hi: float) -> int:
+    """Index one past the last frequency ``<= hi`` (``f`` ascending)."""
+    return int(np.searchsorted(f, hi, side="right"))
+
+
 @dataclass(frozen=True, slots=True)
-class _Spectrum:
-    """What every window of one length and rate shares: taper, frequencies and band masks."""
+class _Geometry:
+    """What every window of one length ``n`` at one rate ``fs`` shares, computed once.
+
+    The spectrum's frequencies are ascending, so each band mask ``(f >= lo) & (f <= hi)`` of
+    the plain formulation is a contiguous run: kept as a slice, whose sum is the same pairwise
+    sum over the same values as the masked copy's (``tests/agent/rhythm/
+    test_window_features_reference.py`` pins every feature to that formulation).
+    """
 
     hamming: NDArray[np.float64]
     f: NDArray[np.float64]
-    hf: NDArray[np.bool_]
-    full: NDArray[np.bool_]
-    in_peak: NDArray[np.bool_]
+    f_list: list[float]
+    """``f`` as Python floats, for :func:`bisect.bisect_left` / ``bisect_right``."""
+    hf: slice
+    full: slice
+    peak: slice
+    tcsc_rows: NDArray[np.intp]
+    """Sample indices of the TCSC blocks, shape ``(n_blocks, block)``."""
+    tcsc_taper: NDArray[np.float64]
+    psr_tau: int
 
 
 @lru_cache(maxsize=16)
-def _spectrum(n: int, fs: float) -> _Spectrum:
+def _geometry(n: int, fs: float) -> _Geometry:
     f = np.asarray(np.fft.rfftfreq(n, 1.0 / fs), dtype=np.float64)
-    return _Spectrum(
+    blk = round(TCSC_BLOCK_S * fs)
+    step = round(TCSC_STEP_S * fs)
+    taper_n = round(TCSC_TAPER_S * fs)
+    w = np.ones(blk)
+    ramp = 0.5 * (1.0 - np.cos(np.pi * np.arange(taper_n) / taper_n))
+    w[:taper_n] = ramp
+    w[-taper_n:] = ramp[::-1]
+    starts = np.arange(0, n - blk + 1, step)  # the rows of sliding_window_view(y, blk)[::step]
+    return _Geometry(
         hamming=np.hamming(n),
         f=f,
-        hf=(f >= HF_BAND_HZ[0]) & (f <= HF_BAND_HZ[1]),
-        full=(f >= BAND_HZ[0]) & (f <= BAND_HZ[1]),
-        in_peak=(f >= PEAK_BAND_HZ[0]) & (f <= PEAK_BAND_HZ[1]),
+        f_list=[float(v) for v in f],
+        hf=slice(_first_at_least(f, HF_BAND_HZ[0]), _past(f, HF_BAND_HZ[1])),
+        full=slice(_first_at_least(f, BAND_HZ[0]), _past(f, BAND_HZ[1])),
+        peak=slice(_first_at_least(f, PEAK_BAND_HZ[0]), _past(f, PEAK_BAND_HZ[1])),
+        tcsc_rows=starts[:, None] + np.arange(blk)[None, :],
+        tcsc_taper=w,
+        psr_tau=round(PSR_TAU_S * fs),
     )
 
 
 def _bridge_nans(x: NDArray[np.float64]) -> NDArray[np.float64] | None:
     """Linear interpolation over NaN samples; None when too many are NaN."""
     bad = ~np.isfinite(x)
-    n_bad = int(bad.sum())
+    n_bad = int(np.count_nonzero(bad))
     if n_bad == 0:
         return x
     if n_bad > MAX_INVALID_FRAC * x.size:
         return None
     idx = np.arange(x.size)
     return np.interp(idx, idx[~bad], x[~bad])
+
+
+def band_window(
+    raw_uv: NDArray[np.float64], fs_hz: float, window_s: float
+) -> tuple[NDArray[np.float64], float]:
+    """Resample the judged window to the canonical rate and band-pass it; return it and the rate.
+
+    Step 1 of the module docstring: mean removed, resampled to ``CANONICAL_FS_HZ``, 1-30 Hz
+    zero phase, the ``MARGIN_S`` before the window dropped. Shared by the VF and VT features.
+    """
+    up, down = vf_resample_ratio(fs_hz)
+    fs_c = fs_hz * up / down
+    y = raw_uv - _mean(raw_uv)
+    if up != down:
+        y = _resampler(up, down, y.size)(y)
+    y = _BAND(y)
+    return y[-round(window_s * fs_c) :], fs_c
 
 
 def vf_window_features(
@@ -401,68 +465,56 @@ def vf_window_features(
         frequency); peak frequency in Hz; PSR (0..1, fraction of visited boxes); 12-30 Hz
         power fraction (0..1); log10 of the band-passed standard deviation in µV.
     """
-    up, down = vf_resample_ratio(fs_hz)
-    fs_c = fs_hz * up / down
-    y = raw_uv - float(np.mean(raw_uv))
-    if up != down:
-        y = _resampler(up, down, y.size)(y)
-    y = _BAND(y)
-    return _features(y[-round(window_s * fs_c) :], fs_c)
+    y, fs_c = band_window(raw_uv, fs_hz, window_s)
+    return _features(y, fs_c)
 
 
-def _tcsc_pct(y: NDArray[np.float64], fs: float) -> float:
+def _tcsc_pct(y: NDArray[np.float64], g: _Geometry) -> float:
     """TCSC (Arafat et al.): mean % of samples above 0.2 x block max over 3 s blocks."""
-    blk = round(TCSC_BLOCK_S * fs)
-    step = round(TCSC_STEP_S * fs)
-    taper_n = round(TCSC_TAPER_S * fs)
-    w = np.ones(blk)
-    ramp = 0.5 * (1.0 - np.cos(np.pi * np.arange(taper_n) / taper_n))
-    w[:taper_n] = ramp
-    w[-taper_n:] = ramp[::-1]
-    blocks = np.lib.stride_tricks.sliding_window_view(y, blk)[::step]
-    segs = np.abs(blocks * w)
-    mx = segs.max(axis=1, keepdims=True)
+    segs = np.abs(y[g.tcsc_rows] * g.tcsc_taper)
+    mx = np.maximum.reduce(segs, axis=1, keepdims=True)
     mx[mx == 0.0] = 1.0
-    return float(np.mean(segs / mx > TCSC_THRESHOLD)) * 100.0
+    return np.count_nonzero(segs / mx > TCSC_THRESHOLD) / segs.size * 100.0
 
 
 def _vf_leak(y: NDArray[np.float64]) -> float:
     """VF-filter leakage (Kuo & Dillman): residue of a notch at the mean period."""
-    dsum = float(np.sum(np.abs(np.diff(y))))
-    period = math.floor(math.pi * float(np.sum(np.abs(y))) / max(dsum, 1e-12) + 0.5)
+    dsum = float(_sum(np.abs(y[1:] - y[:-1])))
+    period = math.floor(math.pi * float(_sum(np.abs(y))) / max(dsum, 1e-12) + 0.5)
     period = min(max(period, 1), y.size - 1)
     a, b = y[period:], y[:-period]
-    return float(np.sum(np.abs(a + b)) / max(float(np.sum(np.abs(a) + np.abs(b))), 1e-12))
+    return float(_sum(np.abs(a + b))) / max(float(_sum(np.abs(a) + np.abs(b))), 1e-12)
 
 
 def _features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
-    n = y.size
-    sp = _spectrum(n, fs)
-    f, in_peak = sp.f, sp.in_peak
-    spec = np.abs(np.fft.rfft(y * sp.hamming))
-    power = spec**2
-    hf = float(np.sum(power[sp.hf]))
-    full = float(np.sum(power[sp.full]))
+    g = _geometry(y.size, fs)
+    f, fl = g.f, g.f_list
+    spec = np.abs(np.fft.rfft(y * g.hamming))
+    power = spec * spec
+    hf = float(_sum(power[g.hf]))
+    full = float(_sum(power[g.full]))
     # Barro et al. (1989) as in Amann et al. (2005): A2 and FSMN around the peak F.
-    spec[spec < SPECTRUM_FLOOR * spec.max()] = 0.0
-    peak_hz = float(f[in_peak][np.argmax(spec[in_peak])])
-    tot_m = (f >= PEAK_BAND_HZ[0]) & (f <= min(20.0 * peak_hz, 0.5 * fs))
-    tot = max(float(np.sum(spec[tot_m])), 1e-12)
-    a2 = float(np.sum(spec[(f >= 0.7 * peak_hz) & (f <= 1.4 * peak_hz)])) / tot
-    fsmn = float(np.sum(spec[tot_m] * f[tot_m])) / tot / max(peak_hz, 1e-6)
+    spec[spec < SPECTRUM_FLOOR * np.maximum.reduce(spec)] = 0.0
+    peak_hz = fl[g.peak.start + int(spec[g.peak].argmax())]
+    tot_m = slice(g.peak.start, bisect_right(fl, min(20.0 * peak_hz, 0.5 * fs)))
+    tot = max(float(_sum(spec[tot_m])), 1e-12)
+    a2 = float(_sum(spec[bisect_left(fl, 0.7 * peak_hz) : bisect_right(fl, 1.4 * peak_hz)])) / tot
+    fsmn = float(_sum(spec[tot_m] * f[tot_m])) / tot / max(peak_hz, 1e-6)
     # Phase-space reconstruction (Amann et al. 2007).
-    tau = round(PSR_TAU_S * fs)
-    z = (y - y.min()) / max(float(np.ptp(y)), 1e-12)
+    tau = g.psr_tau
+    lo = np.minimum.reduce(y)
+    z = (y - lo) / max(float(np.maximum.reduce(y) - lo), 1e-12)
     ix = np.minimum((z * PSR_GRID).astype(np.int64), PSR_GRID - 1)
     visited = np.bincount(ix[tau:] * PSR_GRID + ix[:-tau], minlength=PSR_GRID**2)
     psr = np.count_nonzero(visited) / PSR_GRID**2
     # Excess kurtosis: QRS spikes on a flat baseline are heavy-tailed, VF is near-sinusoidal.
-    dev = y - float(np.mean(y))
-    m2 = max(float(np.mean(dev**2)), 1e-12)
-    kurt = float(np.mean(dev**4)) / m2**2 - 3.0
+    dev = y - _mean(y)
+    var = float(_sum(dev * dev)) / y.size  # np.var(y), so its root is np.std(y)
+    m2 = max(var, 1e-12)
+    kurt = float(_sum(dev**4)) / y.size / m2**2 - 3.0
     return np.array(
         [
-            _tcsc_pct(y, fs),
+            _tcsc_pct(y, g),
             _vf_leak(y),
             a2,
             fsmn,
@@ -470,7 +522,7 @@ def _features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
             psr,
             hf / max(full, 1e-12),
             kurt,
-            math.log10(max(float(np.std(y)), 1e-3)),
+            math.log10(max(math.sqrt(var), 1e-3)),
         ]
     )
 
