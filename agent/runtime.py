@@ -365,6 +365,8 @@ class AgentRuntime:
             bug = group.exceptions[0]
             msg = f"a stage of the agent failed: {type(bug).__name__}: {bug}"
             raise AgentFailureError(msg) from bug
+        finally:
+            self.driver.close()  # the core's thread (finish has closed it on a normal end)
         self._sync_stats()
         return self.stats
 

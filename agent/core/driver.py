@@ -4,9 +4,13 @@
 
 - builds the core from the first ECG chunk or RR notification (device events and vital signs
   that come before it, as when a strap connects before it streams, wait for it);
-- steps the core with every frame in a worker thread (``asyncio.to_thread``: NeuroKit2 and
-  TFLite never run on the event loop), under one lock, so that nothing reads the core's state
-  (vitals, acknowledgements, nurse observations: :meth:`CoreDriver.call`) while it changes;
+- steps the core with every frame in its own worker thread (NeuroKit2 and TFLite never run on
+  the event loop), under one lock, so that nothing reads the core's state (vitals,
+  acknowledgements, nurse observations: :meth:`CoreDriver.call`) while it changes. The thread
+  is one dedicated thread per driver (a single-worker executor, shut down by
+  :meth:`CoreDriver.finish` / :meth:`CoreDriver.close`), not the loop's default executor:
+  there the steps were spread over whichever idle worker came first (two, live), each with
+  cold caches, and cost about twice the CPU of stepping the core in a loop (issue 11);
 - counts and drops a frame the core fails on (one bad frame never stops the bedside loop) and
   frames the stream does not use (RR beside a waveform);
 - hands every :class:`~agent.core.monitor.StepOutput` to ``on_output`` with the arrival time
@@ -19,10 +23,13 @@ The live runtime (:mod:`agent.runtime`) feeds it from the source's queue; ``beds
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Final, ParamSpec, TypeVar
 
@@ -98,6 +105,10 @@ class CoreDriver:
         self.lock = asyncio.Lock()
         """Held while the core is stepped; hold it (:meth:`call`) to read or change the core."""
         self._early: deque[Frame] = deque(maxlen=EARLY_MAX)
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="bedside-core"
+        )
+        """The one thread the core runs in (started on first use); None once closed."""
 
     async def run(self, frames: AsyncIterable[Frame]) -> None:
         """Feed every frame of ``frames``, then :meth:`finish`."""
@@ -129,9 +140,21 @@ class CoreDriver:
                 return
             await self._step(self.core, frame)
 
+    async def _in_thread(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``fn`` in the core's thread (as ``asyncio.to_thread`` does, context included).
+
+        Once the driver is closed (the stream ended) the loop's default executor runs it: a
+        late vital-signs or acknowledgement call still gets an answer from the finished core.
+        """
+        if self._executor is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
     async def _step(self, core: MonitorCore, frame: Frame) -> None:
         try:
-            out = await asyncio.to_thread(core.step, frame)
+            out = await self._in_thread(core.step, frame)
         except Exception:
             # Never let one frame stop the bedside loop: count it, log it, go on.
             self.pipeline_errors += 1
@@ -140,13 +163,26 @@ class CoreDriver:
         self._on_output(out, frame.t0_monotonic_ns)
 
     async def call(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Run ``fn`` on the core's state in the worker thread, while no frame is stepped."""
+        """Run ``fn`` on the core's state in the core's thread, while no frame is stepped."""
         async with self.lock:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await self._in_thread(fn, *args, **kwargs)
 
     async def finish(self) -> None:
-        """End of stream: commit what is left and clear every active alarm."""
-        if self.core is None:
-            return
-        out = await self.call(self.core.finish)
-        self._on_output(out, time.monotonic_ns())
+        """End of stream: commit what is left, clear every active alarm, then :meth:`close`."""
+        try:
+            if self.core is None:
+                return
+            out = await self.call(self.core.finish)
+            self._on_output(out, time.monotonic_ns())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the core's thread (idempotent; :meth:`finish` calls it).
+
+        Call it from the event loop when no step is in flight (after :meth:`finish`, or when
+        the stream's tasks are gone): the idle thread is joined at once.
+        """
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
