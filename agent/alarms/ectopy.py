@@ -190,7 +190,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from agent.alarms.engine import ConditionSpec, Finding
+from agent.alarms.engine import ConditionSpec, Finding, inactive
 from agent.alarms.rules import StripProvider
 from agent.beats import Beat
 from agent.config import EctopyConfig
@@ -758,7 +758,7 @@ class EctopyRules:
         for code in ECTOPY_CODES:
             episode = self._episodes.get(code)
             if episode is None or (episode.reported and t_s > episode.end_s):
-                out.append(Finding(code, active=False))
+                out.append(inactive(code))
                 continue
             episode.reported = True
             out.append(

@@ -106,6 +106,21 @@ class Finding:
     evidence: Callable[[], AlarmEvidence] | None = None
 
 
+def inactive(code: AlarmCode) -> Finding:
+    """Return the finding that ``code`` is not true now (one shared, immutable instance per code).
+
+    Rules judge every condition several times a second and nearly all are false; sharing the
+    frozen "false" finding saves building one per condition per judgement (issue 11).
+    """
+    finding = _INACTIVE.get(code)
+    if finding is None:
+        finding = _INACTIVE[code] = Finding(code, active=False)
+    return finding
+
+
+_INACTIVE: dict[AlarmCode, Finding] = {}
+
+
 @dataclass(slots=True)
 class _Active:
     event: AlarmEvent
@@ -332,4 +347,4 @@ def replace_evidence_without_strip(evidence: AlarmEvidence) -> AlarmEvidence:
     return evidence.model_copy(update={"strip": None})
 
 
-__all__ = ["AlarmEngine", "ConditionSpec", "Finding", "replace_evidence_without_strip"]
+__all__ = ["AlarmEngine", "ConditionSpec", "Finding", "inactive", "replace_evidence_without_strip"]

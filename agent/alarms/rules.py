@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final
 
-from agent.alarms.engine import ConditionSpec, Finding
+from agent.alarms.engine import ConditionSpec, Finding, inactive
 from agent.beats import Beat
 from agent.config import AlarmConfig
 from agent.core.items import Qrs, Signal, StateChange, TimelineItem
@@ -50,6 +50,14 @@ from agent.messages import (
     BeatEvidence,
     EcgStrip,
 )
+
+_HR_CODES: Final = (
+    AlarmCode.EXTREME_TACHY,
+    AlarmCode.HR_HIGH,
+    AlarmCode.EXTREME_BRADY,
+    AlarmCode.HR_LOW,
+)
+"""The heart-rate conditions, in the order :meth:`EcgRules.findings` judges them."""
 
 LINK_SETTLE_S: Final = 6.0
 """After a sensor reconnects, a flat or poor signal must persist this long to raise leads_off
@@ -254,65 +262,91 @@ class EcgRules:
         asystole = ecg_ok and gap >= cfg.asystole_s
         pause = ecg_ok and gap >= cfg.pause_s
         hr = self.hr_bpm if ecg_ok and not asystole else None
-        hr_state = {
-            AlarmCode.EXTREME_TACHY: hr is not None and hr > cfg.extreme_tachy_bpm,
-            AlarmCode.HR_HIGH: hr is not None and cfg.hr_high_bpm < hr <= cfg.extreme_tachy_bpm,
-            AlarmCode.EXTREME_BRADY: hr is not None and hr < cfg.extreme_brady_bpm,
-            AlarmCode.HR_LOW: hr is not None and cfg.extreme_brady_bpm <= hr < cfg.hr_low_bpm,
-        }
+        battery = self._battery_pct
+        # messages are written only for the conditions that are true (judged ~7 times a second)
         out = [
             self._finding(
                 AlarmCode.ASYSTOLE,
                 asystole,
                 t_s,
                 self._reference_s + cfg.asystole_s,
-                f"Asystole: no QRS for {gap:.1f} s",
+                lambda: f"Asystole: no QRS for {gap:.1f} s",
             ),
             self._finding(
                 AlarmCode.PAUSE,
                 pause,
                 t_s,
                 self._reference_s + cfg.pause_s,
-                f"Pause: no QRS for {gap:.1f} s",
+                lambda: f"Pause: no QRS for {gap:.1f} s",
             ),
             self._finding(
                 AlarmCode.LEADS_OFF,
                 self._leads_off and settled,
                 t_s,
                 max(self._leads_off_since_s, after_link),
-                "ECG leads off / flat line: ECG alarms suspended",
+                lambda: "ECG leads off / flat line: ECG alarms suspended",
             ),
             self._finding(
                 AlarmCode.SIGNAL_POOR,
                 self._signal_poor and not self._leads_off and settled,
                 t_s,
                 max(self._signal_poor_since_s, after_link),
-                "ECG signal too poor to analyse: ECG alarms suspended",
+                lambda: "ECG signal too poor to analyse: ECG alarms suspended",
             ),
             self._finding(
                 AlarmCode.BATTERY_LOW,
-                self._battery_pct is not None and self._battery_pct <= self._cfg.battery_low_pct,
+                battery is not None and battery <= cfg.battery_low_pct,
                 t_s,
                 self._battery_since_s,
-                f"Sensor battery low: {self._battery_pct} %",
+                lambda: f"Sensor battery low: {battery} %",
             ),
         ]
-        labels = {
-            AlarmCode.EXTREME_TACHY: f"Extreme tachycardia: HR {hr or 0:.0f} bpm",
-            AlarmCode.HR_HIGH: f"HR high: {hr or 0:.0f} bpm > {cfg.hr_high_bpm:.0f}",
-            AlarmCode.EXTREME_BRADY: f"Extreme bradycardia: HR {hr or 0:.0f} bpm",
-            AlarmCode.HR_LOW: f"HR low: {hr or 0:.0f} bpm < {cfg.hr_low_bpm:.0f}",
-        }
-        for code, active in hr_state.items():
-            out.append(self._finding(code, active, t_s, None, labels[code]))
+        if hr is None:
+            out += [inactive(code) for code in _HR_CODES]
+            return out
+        out += [
+            self._finding(
+                AlarmCode.EXTREME_TACHY,
+                hr > cfg.extreme_tachy_bpm,
+                t_s,
+                None,
+                lambda: f"Extreme tachycardia: HR {hr or 0:.0f} bpm",
+            ),
+            self._finding(
+                AlarmCode.HR_HIGH,
+                cfg.hr_high_bpm < hr <= cfg.extreme_tachy_bpm,
+                t_s,
+                None,
+                lambda: f"HR high: {hr or 0:.0f} bpm > {cfg.hr_high_bpm:.0f}",
+            ),
+            self._finding(
+                AlarmCode.EXTREME_BRADY,
+                hr < cfg.extreme_brady_bpm,
+                t_s,
+                None,
+                lambda: f"Extreme bradycardia: HR {hr or 0:.0f} bpm",
+            ),
+            self._finding(
+                AlarmCode.HR_LOW,
+                cfg.extreme_brady_bpm <= hr < cfg.hr_low_bpm,
+                t_s,
+                None,
+                lambda: f"HR low: {hr or 0:.0f} bpm < {cfg.hr_low_bpm:.0f}",
+            ),
+        ]
         return out
 
     def _finding(
-        self, code: AlarmCode, active: bool, t_s: float, onset_s: float | None, message: str
+        self,
+        code: AlarmCode,
+        active: bool,
+        t_s: float,
+        onset_s: float | None,
+        message: Callable[[], str],
     ) -> Finding:
         if not active:
-            return Finding(code, active=False)
-        return Finding(code, True, onset_s, message, partial(self.evidence, t_s))
+            return inactive(code)
+        return Finding(code, True, onset_s, message(), partial(self.evidence, t_s))
 
     def evidence(self, t_s: float) -> AlarmEvidence:
         """Evidence at stream time ``t_s``: recent RR, labelled beats, the strip ending at t_s."""

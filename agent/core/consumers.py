@@ -21,7 +21,7 @@ from typing import Final, Protocol
 
 import numpy as np
 
-from agent.alarms.engine import ConditionSpec, Finding
+from agent.alarms.engine import ConditionSpec, Finding, inactive
 from agent.beats import Beat
 from agent.config import VitalsConfig
 from agent.core.items import Commit, Signal, StateChange, TimelineItem
@@ -138,7 +138,7 @@ class AfConsumer:
     def findings(self, t_s: float) -> list[Finding]:
         """Return the ``afib`` finding: active while an AF episode is open."""
         if self.onset_s is None:
-            return [Finding(AlarmCode.AFIB, active=False)]
+            return [inactive(AlarmCode.AFIB)]
         p = self.detector.probability
         text = "Atrial fibrillation" + (f" (p={p:.2f})" if p is not None else "")
         return [Finding(AlarmCode.AFIB, True, self.onset_s, text, partial(self._evidence, t_s))]
@@ -188,7 +188,7 @@ class VfConsumer:
     def findings(self, t_s: float) -> list[Finding]:
         """Return the ``vfib`` finding; at the moment of a decision it quotes P(VF)."""
         if not self.active:
-            return [Finding(AlarmCode.VFIB, active=False)]
+            return [inactive(AlarmCode.VFIB)]
         text = "Ventricular fibrillation / flutter"
         if t_s == self._decided_s:
             text += f" (p={self._probability:.2f})"
@@ -226,7 +226,7 @@ class LinkConsumer:
     def findings(self, t_s: float) -> list[Finding]:
         """Return the ``sensor_disconnected`` finding."""
         if self.since_s is None:
-            return [Finding(AlarmCode.SENSOR_DISCONNECTED, active=False)]
+            return [inactive(AlarmCode.SENSOR_DISCONNECTED)]
         return [
             Finding(
                 AlarmCode.SENSOR_DISCONNECTED,

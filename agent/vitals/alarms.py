@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
-from agent.alarms.engine import ConditionSpec, Finding
+from agent.alarms.engine import ConditionSpec, Finding, inactive
 from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriority, Consciousness
 from agent.vitals.news2 import News2Result, Param
 
@@ -210,7 +210,7 @@ class News2Rules:
         code: AlarmCode, active: bool, level: str, text: str, result: News2Result | None
     ) -> Finding:
         if not active:
-            return Finding(code, active=False)
+            return inactive(code)
         return Finding(
             code,
             True,
