@@ -126,6 +126,7 @@ class _Active:
     event: AlarmEvent
     last_true_s: float
     condition_gone: bool = False
+    judged_s: float = 0.0  # stream time of the judgement that raised it (escalation clock)
 
 
 @dataclass(slots=True)
@@ -187,8 +188,16 @@ class AlarmEngine:
         """Whether an alarm of this code is active now."""
         return code in self._active
 
-    def update(self, t_s: float, findings: Iterable[Finding]) -> list[AlarmEvent]:
+    def update(
+        self, t_s: float, findings: Iterable[Finding], *, raised_s: float | None = None
+    ) -> list[AlarmEvent]:
         """Apply the findings made at stream time ``t_s``; return the events to publish.
+
+        ``raised_s`` is the stream time of the newest sample when this judgement was made
+        (default ``t_s``): the timeline is judged behind the newest sample (R-peaks and beat
+        classes need a look-ahead), and an alarm it raises carries the moment it was raised,
+        so that ``raised_s - onset_s`` is the whole detection delay (DESIGN.md, "Offline
+        analysis output"). Onset and clear delays run on ``t_s``.
 
         Raises
         ------
@@ -208,7 +217,7 @@ class AlarmEngine:
                 pending = self._pending.setdefault(finding.code, _Pending(onset_s))
                 if t_s - pending.first_true_s + 1e-9 >= spec.onset_delay_s:
                     del self._pending[finding.code]
-                    events.append(self._raise(spec, finding, pending.first_true_s, t_s))
+                    events.append(self._raise(spec, finding, pending.first_true_s, t_s, raised_s))
             else:
                 self._pending.pop(finding.code, None)
                 if active is None:
@@ -228,7 +237,7 @@ class AlarmEngine:
             period_s = self.escalation_s.get(event.priority, 0.0)
             if event.acknowledged or period_s <= 0:
                 continue
-            if t_s + 1e-9 < event.raised_s + period_s * (event.escalation_level + 1):
+            if t_s + 1e-9 < active.judged_s + period_s * (event.escalation_level + 1):
                 continue
             active.event = event.model_copy(
                 update={
@@ -303,7 +312,12 @@ class AlarmEngine:
         return self.stream_start_utc + timedelta(seconds=t_s)
 
     def _raise(
-        self, spec: ConditionSpec, finding: Finding, onset_s: float, t_s: float
+        self,
+        spec: ConditionSpec,
+        finding: Finding,
+        onset_s: float,
+        t_s: float,
+        raised_s: float | None = None,
     ) -> AlarmEvent:
         event = AlarmEvent(
             device_id=self.device_id,
@@ -315,7 +329,7 @@ class AlarmEngine:
             lifecycle=AlarmLifecycle.RAISED,
             onset_s=round(onset_s, 3),
             onset_utc=self._utc(onset_s),
-            raised_s=round(t_s, 3),
+            raised_s=round(max(t_s, raised_s) if raised_s is not None else t_s, 3),
             latched=spec.latched,
             message=finding.message or spec.code.value,
             evidence=finding.evidence() if finding.evidence else AlarmEvidence(),
@@ -323,7 +337,7 @@ class AlarmEngine:
                 self.model_versions if spec.model_versions is None else spec.model_versions
             ),
         )
-        self._active[spec.code] = _Active(event=event, last_true_s=t_s)
+        self._active[spec.code] = _Active(event=event, last_true_s=t_s, judged_s=t_s)
         return event
 
     def _clear(self, code: AlarmCode, t_s: float) -> AlarmEvent:

@@ -12,6 +12,7 @@ frame (:func:`agent.core.monitor.build_core`).
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,41 @@ class _Held:
         )
 
 
+class _Passes:
+    """When a non-decreasing bound on the commit horizon passed each sample.
+
+    Fed ``(samples in, bound)`` pairs as a detector reports them (at hop or block ends, fixed
+    absolute positions); :meth:`passed_at` answers when the bound first reached a sample,
+    which does not depend on how the stream was chunked.
+    """
+
+    __slots__ = ("_ends", "_lo", "_values")
+
+    def __init__(self) -> None:
+        self._ends: list[int] = []
+        self._values: list[int] = []
+        self._lo = 0
+
+    def add(self, end_idx: int, value: int) -> None:
+        """Record that after ``end_idx`` samples the bound was ``value`` (clamped monotonic)."""
+        if self._values and value < self._values[-1]:
+            value = self._values[-1]
+        self._ends.append(end_idx)
+        self._values.append(value)
+
+    def passed_at(self, idx: int) -> int | None:
+        """Return the samples in when the bound first reached ``idx`` (>=); None: not yet."""
+        k = bisect.bisect_left(self._values, idx, self._lo)
+        return self._ends[k] if k < len(self._values) else None
+
+    def forget_below(self, idx: int) -> None:
+        """Drop what no query at or after ``idx`` needs."""
+        self._lo = bisect.bisect_left(self._values, idx, self._lo)
+        if self._lo > 512:
+            del self._ends[: self._lo], self._values[: self._lo]
+            self._lo = 0
+
+
 def _passed(idx: int, before: int, bounds: Sequence[tuple[int, int]]) -> int | None:
     """When a state detector's earliest-onset bound passed sample ``idx``.
 
@@ -192,6 +228,8 @@ class WaveformFrontEnd:
         self._flat = FlatlineDetector(fs_hz, ptp_uv=dsp.flatline_ptp_uv, min_s=dsp.flatline_s)
         self._quality = SignalQualityMonitor(fs_hz)
         self._flat.bounds, self._quality.bounds = [], []
+        # when each bound on the horizon passed each sample (dates the timeline's judgements)
+        self._passes = (_Passes(), _Passes(), _Passes())  # R-peaks, flat line, quality
         self._vf = None if vf is None else VfDetector(fs_hz, vf)
         self._ring = _Ring(round(RING_S * fs_hz))
         self.samples_in = 0
@@ -244,6 +282,13 @@ class WaveformFrontEnd:
         step = timed(times, "rpeaks", self._detector.push, samples)
         self._held.extend(_Held(p, d) for p, d in zip(step.r_peaks, step.decided_idx, strict=True))
         flat_bounds, quality_bounds = self._flat.bounds or [], self._quality.bounds or []
+        r_pass, flat_pass, quality_pass = self._passes
+        for end_idx, committed in step.bounds:
+            r_pass.add(end_idx, committed)
+        for end_idx, bound in flat_bounds:  # a beat at idx waits for bound > idx
+            flat_pass.add(end_idx, bound - 1)
+        for end_idx, bound in quality_bounds:
+            quality_pass.add(end_idx, bound - 1)
         for held in self._held:
             idx = held.peak.r_peak_idx
             if held.flat_idx is None:
@@ -272,6 +317,25 @@ class WaveformFrontEnd:
             max(horizon_idx, 0) / fs,
             [h.decided_idx(self._lookahead_n) / fs for h in released],
         )
+
+    def decided_idx_at(self, idx: int) -> int:
+        """Return the samples in when the commit horizon first reached sample ``idx``.
+
+        The latest of the moments the R-peak detector's commitment, the classifier's
+        look-ahead and the flat-line and quality bounds each reached it: when a live agent
+        fed short chunks judges the timeline at ``idx``, whatever the chunking. The newest
+        sample when a bound has not reached it (end of stream).
+        """
+        when = [idx + self._lookahead_n]
+        for passes in self._passes:
+            at = passes.passed_at(idx)
+            when.append(self.samples_in if at is None else at)
+        return max(when)
+
+    def forget_before(self, idx: int) -> None:
+        """No :meth:`decided_idx_at` query will come for a sample before ``idx``."""
+        for passes in self._passes:
+            passes.forget_below(idx)
 
     def flush(self) -> tuple[list[tuple[float, RPeak]], float]:
         """End of stream: the R-peaks still held back and the final horizon, s."""

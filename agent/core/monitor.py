@@ -180,6 +180,7 @@ class MonitorCore(ABC):
         )
         self.committed_s = 0.0
         self._tick_k = 0  # the timeline was judged at grid times up to _tick_k * TICK_S
+        self._advance_to_s = 0.0  # the horizon of the walk in progress
         self.beats_total = 0
         self.values_rejected = 0
         """Vital-sign values rejected as implausible."""
@@ -374,15 +375,17 @@ class MonitorCore(ABC):
             self._tick_k += 1
             if self._tick_k % COMMIT_EVERY_TICKS == 0:
                 self._feed(Commit(t))  # vitals, EDR and NEWS2 refresh once a second
-            events += self.engine.update(t, self._findings(t))
+            events += self.engine.update(t, self._findings(t), raised_s=self._decided_at(t))
 
     def _walk(
         self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float, judge_now: bool
     ) -> StepOutput:
         final: list[Beat] = []
         events: list[AlarmEvent] = []
+        self._advance_to_s = max(self.committed_s, committed_s)
         for t, item in self.pending.drain(beats, committed_s):
             events += self._ticks(t, inclusive=False)
+            decided_s = self._item_decided_s(item, t)
             if isinstance(item, StateChange):
                 if item.unusable:  # a gap: the waiting beat goes unclassified, RR restarts
                     self._prev_beat_s = None
@@ -391,25 +394,39 @@ class MonitorCore(ABC):
             else:
                 events += self._before_beat(item)
                 before = t - JUST_BEFORE_S
-                events += self.engine.update(before, self._findings(before))
+                events += self.engine.update(before, self._findings(before), raised_s=decided_s)
                 qrs = item if isinstance(item, Qrs) else self._qrs(item, t)
                 self._prev_beat_s = t
                 self._feed(qrs)
                 self._finalise(self._finaliser.push(qrs), final)
-            events += self.engine.update(t, self._findings(t))
+            events += self.engine.update(t, self._findings(t), raised_s=decided_s)
             if not isinstance(item, StateChange):
                 events += self._after_beat(item)
         self.committed_s = max(self.committed_s, committed_s)
         events += self._ticks(self.committed_s, inclusive=True)
         if judge_now:
             self._feed(Commit(self.committed_s))
-            events += self.engine.update(self.committed_s, self._findings(self.committed_s))
+            now = self.committed_s
+            events += self.engine.update(now, self._findings(now), raised_s=self._decided_at(now))
         events += self._after_commit()
         self.beats_total += len(final)
         return StepOutput(final, events, self.committed_s)
 
     def _after_commit(self) -> list[AlarmEvent]:
         return []
+
+    def _decided_at(self, t_s: float) -> float:
+        """Stream time of the newest sample when the timeline is judged at ``t_s``.
+
+        Here (RR-only streams) the horizon the walk advances to: the notification that
+        carried the beats, or the clock tick. The waveform stream dates it by when every
+        bound on its horizon reached ``t_s``.
+        """
+        return max(t_s, self._advance_to_s)
+
+    def _item_decided_s(self, item: TimelineItem, t_s: float) -> float:
+        """Stream time of the newest sample when ``item`` (at ``t_s``) reached the timeline."""
+        return self._decided_at(t_s)
 
     def _before_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
         """Judge what was decided outside the timeline before this beat reached it (none)."""

@@ -23,7 +23,7 @@ from agent.config import AgentConfig
 from agent.core.consumers import VfConsumer
 from agent.core.finaliser import BeatFinaliser
 from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
-from agent.core.items import Qrs, Signal, StateChange
+from agent.core.items import Qrs, Signal, StateChange, TimelineItem
 from agent.core.monitor import TICK_S, MonitorCore, StepOutput, device_change
 from agent.core.timing import StageTimes, timed
 from agent.dsp.rpeaks import RPeak
@@ -145,6 +145,8 @@ class WaveformMonitor(MonitorCore):
         self._decided_s = {peak.r_peak_idx: d for (_, peak), d in decided}
         out = self._advance(step.peaks, step.committed_s)
         self._decided_s = {}
+        # no judgement comes before the horizon again (one second of margin)
+        self.front.forget_before(round((self.committed_s - 1.0) * self.fs_hz))
         events += self._judge_until(self.front.now_s)
         return StepOutput(out.beats, events + out.events, out.committed_s)
 
@@ -173,6 +175,21 @@ class WaveformMonitor(MonitorCore):
                 t_s = tick_s
                 self._itick_k += 1
             events += self._judge_immediate(t_s, self.immediate)
+
+    def _decided_at(self, t_s: float) -> float:
+        """When the commit horizon reached ``t_s``: the newest sample's time then, s.
+
+        Chunk-independent (:meth:`agent.core.frontends.WaveformFrontEnd.decided_idx_at`):
+        the timeline trails the newest sample by the R-peak detector's commitment and the
+        classifier's look-ahead, 1.5-3 s, and an alarm it raises is dated by this.
+        """
+        idx = math.ceil(t_s * self.fs_hz - 1e-6)
+        return max(t_s, self.front.decided_idx_at(idx) / self.fs_hz)
+
+    def _item_decided_s(self, item: TimelineItem, t_s: float) -> float:
+        if isinstance(item, RPeak):
+            return max(t_s, self._decided_s.get(item.r_peak_idx, self._decided_at(t_s)))
+        return self._decided_at(t_s)
 
     def _beat_decided_s(self, item: RPeak | Qrs) -> float:
         if isinstance(item, RPeak):

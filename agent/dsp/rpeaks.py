@@ -259,11 +259,16 @@ class DetectorStep:
         end of the hop window that reported it (fixed absolute positions, so it does not
         depend on how the samples were chunked), or the last pushed sample for ``flush``.
         Empty when the step was built without it.
+    bounds : tuple[tuple[int, int], ...]
+        ``(hop window end, committed_until_idx after it)`` for every hop window this step
+        processed, in order: when the commitment passed each sample, whatever the chunking
+        (:class:`agent.core.frontends.WaveformFrontEnd` dates the timeline's judgements by it).
     """
 
     r_peaks: tuple[RPeak, ...]
     committed_until_idx: int
     decided_idx: tuple[int, ...] = ()
+    bounds: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -417,12 +422,14 @@ class StreamingRPeakDetector:
             self._n_pushed += x.size
         peaks: list[RPeak] = []
         decided: list[int] = []
+        bounds: list[tuple[int, int]] = []
         while self._n_pushed >= self._next_end:
             new = self._process(self._next_end, final=False)
             peaks.extend(new)
             decided.extend([self._next_end] * len(new))
+            bounds.append((self._next_end, self._committed))
             self._next_end += self._hop_n
-        return DetectorStep(tuple(peaks), self._committed, tuple(decided))
+        return DetectorStep(tuple(peaks), self._committed, tuple(decided), tuple(bounds))
 
     def flush(self) -> DetectorStep:
         """Process the tail of the stream and commit up to the last pushed sample.
@@ -435,7 +442,12 @@ class StreamingRPeakDetector:
         """
         peaks = self._process(self._n_pushed, final=True) if self._n_pushed > 0 else []
         self._committed = max(self._committed, self._n_pushed)
-        return DetectorStep(tuple(peaks), self._committed, (self._n_pushed,) * len(peaks))
+        return DetectorStep(
+            tuple(peaks),
+            self._committed,
+            (self._n_pushed,) * len(peaks),
+            ((self._n_pushed, self._committed),) if self._n_pushed else (),
+        )
 
     # ------------------------------------------------------------------ windows
     def _ecg_clean(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
