@@ -338,7 +338,8 @@ class VtDetector(WindowVoter):
     A window votes only when its band amplitude is at least ``MIN_STD_UV`` (the VF
     detector's asystole gate), its mean frequency at most ``params.max_mean_freq_hz`` (the
     noise gate) and at most ``MAX_INVALID_FRAC`` of it is NaN. Cost: one
-    resampling, band-pass, two FFTs per hop (about 0.4 ms at 250 Hz on an x86 core).
+    resampling, band-pass, two FFTs per hop (about 0.33 ms at 130 Hz on an x86 core;
+    ``docs/benchmarks.md``, session 7).
     """
 
     def __init__(self, fs_hz: float, params: VtParams = VT_PARAMS_TUNED) -> None:

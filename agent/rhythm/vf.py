@@ -669,8 +669,8 @@ class VfDetector(WindowVoter):
     The first window is judged once ``window_s + MARGIN_S`` seconds have arrived (7 s with the
     shipped parameters); until then nothing is reported. With windows every ``hop_s`` the
     state turns VF at the earliest ``k_on - 1`` hops after the first VF window. Cost: one
-    window of resampling, filtering, an FFT and a few reductions per hop (about 0.5 ms at
-    360 Hz on an x86 core, i.e. < 0.1 % of a core; measured in ``docs/vf_detector.md``).
+    window of resampling, filtering, an FFT and a few reductions per hop (about 0.25 ms at
+    130 Hz on an x86 core, i.e. < 0.05 % of a core; ``docs/benchmarks.md``, session 7).
     """
 
     def __init__(self, fs_hz: float, params: VfParams = VF_PARAMS_TUNED) -> None:
