@@ -193,17 +193,21 @@ async def analyze_record(
             nurse.watch(out.events)
 
     driver = CoreDriver(cfg, models, collect, rr_fs_hz=source.fs_hz, stage_times=stage_times)
-    async for frame in source.frames():
-        while nurse is not None and driver.core is not None and isinstance(frame, EcgChunk):
-            head, rest = nurse.split(frame)  # so the acknowledgement lands on its sample
-            if rest is None:
-                break
-            await driver.feed(head)
-            result.events.extend(await nurse.acknowledge_due(driver, driver.core))
-            frame = rest
-        await driver.feed(frame)
-        if nurse is not None and driver.core is not None:
-            result.events.extend(await nurse.acknowledge_due(driver, driver.core))
+    try:
+        async for frame in source.frames():
+            while nurse is not None and driver.core is not None and isinstance(frame, EcgChunk):
+                head, rest = nurse.split(frame)  # so the acknowledgement lands on its sample
+                if rest is None:
+                    break
+                await driver.feed(head)
+                result.events.extend(await nurse.acknowledge_due(driver, driver.core))
+                frame = rest
+            await driver.feed(frame)
+            if nurse is not None and driver.core is not None:
+                result.events.extend(await nurse.acknowledge_due(driver, driver.core))
+    except BaseException:
+        driver.close()  # a record that fails mid-way does not leave the core's thread behind
+        raise
     await driver.finish()
     if driver.pipeline_errors:
         logger.warning("%s: %d frame(s) failed", result.record, driver.pipeline_errors)

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
+
+from agent.analyze import analyze_record
 from agent.config import AgentConfig
 from agent.core.driver import CoreDriver
 from agent.core.monitor import StepOutput
 from agent.inference.bundle import load_models
+from firmware_bridge.errors import RecordReadError
 from firmware_bridge.frames import Frame
 from firmware_bridge.transports.replay import WfdbReplaySource
 
@@ -62,3 +66,30 @@ def test_every_step_runs_on_one_thread_that_finish_stops(data_dir: Path) -> None
     assert len(threads) == 1
     assert loop_thread not in threads
     assert stopped
+
+
+def test_a_record_that_fails_midway_leaves_no_core_thread_behind(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bedside analyze`` skips a bad record and goes on: its core's thread must not stay."""
+    real_frames = WfdbReplaySource.frames
+
+    async def failing(self: WfdbReplaySource) -> AsyncIterator[Frame]:
+        n = 0
+        async for frame in real_frames(self):
+            yield frame
+            n += 1
+            if n == 3:  # the core exists by now, and so does its thread
+                raise RecordReadError(str(self.record_name), "disk gone mid-record")
+
+    monkeypatch.setattr(WfdbReplaySource, "frames", failing)
+    cfg = AgentConfig()
+    before = {t.ident for t in threading.enumerate()}
+    with pytest.raises(RecordReadError, match="mid-record"):
+        asyncio.run(analyze_record(data_dir / "mitdb" / "100", cfg, load_models(cfg.inference)))
+    left = [
+        t
+        for t in threading.enumerate()
+        if t.ident not in before and t.name.startswith("bedside-core")
+    ]
+    assert left == []
