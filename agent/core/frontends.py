@@ -324,13 +324,14 @@ class WaveformFrontEnd:
         The latest of the moments the R-peak detector's commitment, the classifier's
         look-ahead and the flat-line and quality bounds each reached it: when a live agent
         fed short chunks judges the timeline at ``idx``, whatever the chunking. The newest
-        sample when a bound has not reached it (end of stream).
+        sample when a bound has not reached it, and never after the newest sample (at the end
+        of the stream the horizon jumps to its last sample).
         """
         when = [idx + self._lookahead_n]
         for passes in self._passes:
             at = passes.passed_at(idx)
             when.append(self.samples_in if at is None else at)
-        return max(when)
+        return min(max(when), self.samples_in)
 
     def forget_before(self, idx: int) -> None:
         """No :meth:`decided_idx_at` query will come for a sample before ``idx``."""

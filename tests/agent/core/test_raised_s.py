@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.analyze import analyze_record
 from agent.config import AgentConfig
 from agent.core.streams import build_core
 from agent.inference.bundle import load_models
@@ -57,10 +58,28 @@ def test_timeline_alarms_are_raised_at_the_chunk_that_raises_them(ectopy_strip: 
         ]
     ectopy = [r for r in raised if r[0] in {"pair_pvcs", "trigeminy", "frequent_pvcs"}]
     assert len(ectopy) >= 5
-    for code, onset_s, raised_s, end_s in raised:
+    for code, _onset_s, raised_s, end_s in raised:
         # out of the chunk that holds raised_s (3 ms: raised_s is rounded to 1 ms)
         assert end_s - CHUNK_S - 0.003 < raised_s <= end_s + 0.003, (code, raised_s, end_s)
     for code, onset_s, raised_s, _ in ectopy:
         # a couplet is known one beat after its second PVC, once both are committed and
         # classified: more than a second after its onset, however short the chunks
         assert raised_s - onset_s > 1.0, (code, onset_s, raised_s)
+
+
+def test_no_alarm_is_raised_after_the_last_sample(data_dir: Path) -> None:
+    """At the end of a stream the horizon jumps to the last sample; nothing is dated later.
+
+    cinc2017 A05172 (30 s at 300 Hz) ends in ventricular bigeminy, whose alarm is decided as
+    the stream is flushed.
+    """
+    record = data_dir / "cinc2017" / "A05172"
+    if not record.with_suffix(".hea").exists():
+        pytest.skip(f"{record}.hea not found (cinc2017 is optional)")
+    cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 50}})
+    result = asyncio.run(analyze_record(record, cfg, load_models(cfg.inference)))
+    raised = [e for e in result.events if e.lifecycle is AlarmLifecycle.RAISED]
+    assert any(e.condition.value == "bigeminy" for e in raised)
+    assert all(e.onset_s <= e.raised_s <= result.duration_s for e in raised), [
+        (e.condition.value, e.onset_s, e.raised_s) for e in raised
+    ]
