@@ -63,7 +63,7 @@ from firmware_bridge.transports import Source
 logger = logging.getLogger(__name__)
 
 WAVE_QUEUE_CHUNKS: Final = 120
-"""Waveform chunks buffered before the oldest is dropped (30 s of 0.25 s chunks)."""
+"""Waveform chunks buffered before the oldest is dropped (60 s of the default 0.5 s chunks)."""
 
 STATUS_PERIOD_S: Final = 10.0
 """Status (with counters) is republished this often, s."""

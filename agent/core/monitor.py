@@ -424,7 +424,7 @@ class MonitorCore(ABC):
         """
         return max(t_s, self._advance_to_s)
 
-    def _item_decided_s(self, item: TimelineItem, t_s: float) -> float:
+    def _item_decided_s(self, item: RPeak | Qrs | StateChange, t_s: float) -> float:
         """Stream time of the newest sample when ``item`` (at ``t_s``) reached the timeline."""
         return self._decided_at(t_s)
 

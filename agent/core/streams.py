@@ -23,7 +23,7 @@ from agent.config import AgentConfig
 from agent.core.consumers import VfConsumer
 from agent.core.finaliser import BeatFinaliser
 from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
-from agent.core.items import Qrs, Signal, StateChange, TimelineItem
+from agent.core.items import Qrs, Signal, StateChange
 from agent.core.monitor import TICK_S, MonitorCore, StepOutput, device_change
 from agent.core.timing import StageTimes, timed
 from agent.dsp.rpeaks import RPeak
@@ -186,7 +186,7 @@ class WaveformMonitor(MonitorCore):
         idx = math.ceil(t_s * self.fs_hz - 1e-6)
         return max(t_s, self.front.decided_idx_at(idx) / self.fs_hz)
 
-    def _item_decided_s(self, item: TimelineItem, t_s: float) -> float:
+    def _item_decided_s(self, item: RPeak | Qrs | StateChange, t_s: float) -> float:
         if isinstance(item, RPeak):
             return max(t_s, self._decided_s.get(item.r_peak_idx, self._decided_at(t_s)))
         return self._decided_at(t_s)
