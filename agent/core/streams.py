@@ -187,9 +187,8 @@ class WaveformMonitor(MonitorCore):
         return max(t_s, self.front.decided_idx_at(idx) / self.fs_hz)
 
     def _item_decided_s(self, item: RPeak | Qrs | StateChange, t_s: float) -> float:
-        if isinstance(item, RPeak):
-            return max(t_s, self._decided_s.get(item.r_peak_idx, self._decided_at(t_s)))
-        return self._decided_at(t_s)
+        decided = self._decided_s.get(item.r_peak_idx) if isinstance(item, RPeak) else None
+        return self._decided_at(t_s) if decided is None else max(t_s, decided)
 
     def _beat_decided_s(self, item: RPeak | Qrs) -> float:
         if isinstance(item, RPeak):
