@@ -384,6 +384,12 @@ class InferenceConfig(_Section):
     af_model: Path | None = Field(
         default=None, description="Model card (.json) of the AF model; default shipped."
     )
+    s_in_af_as_n: bool = Field(
+        default=True,
+        description="While AF is called, a beat the classifier labels S is reported N: a"
+        " premature supraventricular beat is defined against a regular atrial rhythm, and"
+        " conducted beats in AF are labelled N (MIT-BIH, AAMI EC57).",
+    )
     vf: bool = Field(default=True, description="Detect VF/VFL and VT from the waveform.")
     af_waveform: bool = Field(
         default=False,

@@ -101,6 +101,10 @@ class BeatFinaliser:
         """Return the last ``n`` beats in stream order (the newest may await its class)."""
         return list(self._recent)[-n:]
 
+    def amend(self, final: Beat) -> None:
+        """Replace the kept copy of a final beat (same ``r_peak_idx``) with ``final``."""
+        self._remember(final)
+
     def _remember(self, final: Beat) -> None:
         for i in range(len(self._recent) - 1, -1, -1):
             if self._recent[i].r_peak_idx == final.r_peak_idx:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
@@ -53,7 +53,13 @@ from agent.dsp.rpeaks import RPeak
 from agent.inference.beat_classifier import MODEL_NAME as BEAT_MODEL_NAME
 from agent.inference.beat_classifier import SegmentGetter
 from agent.inference.bundle import ModelBundle
-from agent.messages import AlarmCode, AlarmEvent, ManualObservations, VitalsMessage
+from agent.messages import (
+    AamiClass,
+    AlarmCode,
+    AlarmEvent,
+    ManualObservations,
+    VitalsMessage,
+)
 from agent.rhythm.af import AfDetector
 from agent.rhythm.af_wave import FusedAfDetector
 from agent.rhythm.ventricular import EctopyBeatRuns, VentricularConsumer
@@ -347,8 +353,32 @@ class MonitorCore(ABC):
 
     def _finalise(self, beats: list[Beat], out: list[Beat]) -> None:
         for beat in beats:
+            beat = self._s_in_af(beat)
             self._feed(beat)
             out.append(beat)
+
+    def _s_in_af(self, beat: Beat) -> Beat:
+        """Report an S-labelled beat N while AF is called (``inference.s_in_af_as_n``).
+
+        A premature supraventricular beat (AAMI class S) is premature against a regular atrial
+        rhythm; in atrial fibrillation or flutter there is none, and the MIT-BIH annotators
+        label conducted beats in AF ``N`` (AAMI EC57 maps them to class N). The RR features
+        that make a beat S are what AF does to every beat, so the classifier calls many AF
+        beats S. Causal: the AF state is the one decided before this beat reached the timeline
+        (the RR model confirms AF some 30-60 s after its onset, and S labels stay until then).
+        The confidence stays the classifier's (how sure it was of a supraventricular beat).
+        Measured on MIT-BIH DS1 and DS2 and on svdb in ``reports/beats.md``.
+        """
+        if (
+            beat.aami_class is not AamiClass.S
+            or self.af is None
+            or self.af.onset_s is None
+            or not self.cfg.inference.s_in_af_as_n
+        ):
+            return beat
+        beat = replace(beat, aami_class=AamiClass.N)
+        self._finaliser.amend(beat)
+        return beat
 
     def _advance(
         self,
