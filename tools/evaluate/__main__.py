@@ -1,4 +1,4 @@
-"""``python -m tools.evaluate qrs|beats|rhythm|alarms [--data DIR] [--out DIR] ...``."""
+"""``python -m tools.evaluate qrs|beats|beats-csv|rhythm|alarms [--data DIR] [--out DIR] ...``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     beats.add_argument(
         "--no-130", action="store_true", help="skip the run resampled to 130 Hz (Polar H10)"
     )
+    beats_csv = sub.add_parser(
+        "beats-csv", help="score the beats.csv of a bedside analyze output folder (AAMI classes)"
+    )
+    beats_csv.add_argument("db", type=Path, help="database folder (reference .atr files)")
+    beats_csv.add_argument("folder", type=Path, help="bedside analyze --out folder")
     rhythm = sub.add_parser(
         "rhythm", help="AF (afdb cross-validated, mitdb) and VF/VFL (vfdb, mitdb, nstdb)"
     )
@@ -63,6 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.what == "beats-csv":
+        from tools.evaluate.beats import score_output_folder
+
+        try:
+            print(score_output_folder(args.db, args.folder).to_markdown())
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if not (args.data / "mitdb" / "100.hea").exists():
         print(f"error: PhysioNet data not found under {args.data}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """``python -m tools.evaluate beats``: the agent's beat classes on MIT-BIH DS2, AAMI EC57 style.
 
 Each DS2 record (de Chazal 2004 inter-patient test set) goes through the agent's own
-pipeline, :func:`agent.analyze.analyze_record`, exactly as ``bedside analyze`` runs it: the
-streaming R-peak detector, then the int8 beat CNN one beat late. Its labelled beats are scored
+pipeline, :func:`agent.analyze.analyze_record`, exactly as ``bedside analyze`` runs it, with
+every shipped model: the streaming R-peak detector, the int8 beat CNN one beat late, and the
+rhythm detectors whose state the labels depend on (an S label is reported N while AF is
+called, ``inference.s_in_af_as_n``). Its labelled beats are scored
 beat by beat against the reference annotations with :func:`tools.beats.score.score_classes`
 (150 ms matching window; a missed reference beat counts against its class's Se, an extra
 detection against its class's +P; reference beats inside VF/VFL excluded, EC57 4.2.1).
@@ -16,10 +18,12 @@ own R-peaks. CPU latency per beat is measured here on the classifier the agent l
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,7 +38,7 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     RrFeatures,
 )
-from agent.inference.bundle import ModelBundle
+from agent.inference.bundle import load_models
 from tools.beats.agent_eval import score_against_reference
 from tools.beats.dataset import DS2
 from tools.beats.score import ClassScores
@@ -47,7 +51,9 @@ CLASSES: Final = ("N", "S", "V", "F")
 LATENCY_BEATS: Final = 2000
 
 
-def score_record(record: Path, classifier: BeatClassifier, fs_hz: float | None) -> ClassScores:
+def score_record(
+    record: Path, classifier: BeatClassifier, fs_hz: float | None, cfg: AgentConfig | None = None
+) -> ClassScores:
     """Run the agent over one record and score its beat classes.
 
     Parameters
@@ -58,11 +64,13 @@ def score_record(record: Path, classifier: BeatClassifier, fs_hz: float | None) 
         The loaded beat classifier (shared across records).
     fs_hz
         Resample the record to this rate first (130 = a Polar H10), or None.
+    cfg
+        Agent configuration; default the shipped one with 60 Hz mains (MIT-BIH was recorded
+        in Boston). Every other model it switches on is loaded as ``bedside analyze`` does.
     """
-    cfg = AgentConfig(dsp=DspConfig(powerline_hz=60))  # MIT-BIH was recorded in Boston
-    result = asyncio.run(
-        analyze_record(record, cfg, ModelBundle(beat_classifier=classifier), fs_hz=fs_hz)
-    )
+    cfg = cfg or AgentConfig(dsp=DspConfig(powerline_hz=60))
+    models = replace(load_models(cfg.inference), beat_classifier=classifier)
+    result = asyncio.run(analyze_record(record, cfg, models, fs_hz=fs_hz))
     det_idx = np.asarray(result.source_samples(), dtype=np.int64)
     # a beat the agent could not classify (no clean window) is "unclassified": EC57 Q
     det_cls = [b.aami_class.value if b.aami_class is not None else "Q" for b in result.beats]
@@ -111,8 +119,12 @@ def run_beats_evaluation(
     *,
     records: Sequence[str] = DS2,
     rates: Sequence[float | None] = (None, 130.0),
+    compare_rule: bool = True,
 ) -> dict[str, Any]:
     """Score the agent's beat classes on ``records`` and write ``beats.md`` / ``beats.json``.
+
+    ``compare_rule`` adds a run at the first rate with ``inference.s_in_af_as_n`` off, so the
+    report shows what reporting S beats N during AF changes.
 
     Returns
     -------
@@ -130,12 +142,20 @@ def run_beats_evaluation(
         "latency": latency_us(classifier),
     }
     tables: list[str] = []
-    for fs in rates:
-        label = "record rate (360 Hz)" if fs is None else f"{fs:g} Hz"
+    shipped = AgentConfig(dsp=DspConfig(powerline_hz=60))  # MIT-BIH was recorded in Boston
+    rule_off = shipped.model_copy(
+        update={"inference": shipped.inference.model_copy(update={"s_in_af_as_n": False})}
+    )
+    runs: list[tuple[str, float | None, AgentConfig]] = [
+        ("record rate (360 Hz)" if fs is None else f"{fs:g} Hz", fs, shipped) for fs in rates
+    ]
+    if compare_rule:
+        runs.append((f"{runs[0][0]}, S kept in AF", rates[0], rule_off))
+    for label, fs, cfg in runs:
         total: ClassScores | None = None
         per_record: dict[str, Any] = {}
         for name in records:
-            scores = score_record(mitdb / name, classifier, fs)
+            scores = score_record(mitdb / name, classifier, fs, cfg)
             per_record[name] = _row(scores)
             total = scores if total is None else total + scores
             v_se, v_ppv = scores.se_pct("V"), scores.ppv_pct("V")
@@ -204,3 +224,33 @@ def _markdown(report: dict[str, Any], tables: list[str]) -> str:
         f" {lat['median_us']} µs, p99 {lat['p99_us']} µs (model only; the window costs"
         " ~0.3 ms more).\n\n" + "\n".join(cv_lines) + "\n" + "\n".join(tables)
     )
+
+
+def score_output_folder(db_dir: Path, folder: Path) -> ClassScores:
+    """Score the ``beats.csv`` of every record ``bedside analyze`` wrote under ``folder``.
+
+    Parameters
+    ----------
+    db_dir
+        The database folder holding each record's reference annotations (``RECORD.atr``).
+    folder
+        ``bedside analyze --out`` folder: one sub-folder per record with its ``beats.csv``
+        (``sample`` at the record's own rate, ``aami_class`` empty when unclassified: EC57 Q).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` holds no record with a ``beats.csv``.
+    """
+    total: ClassScores | None = None
+    for rec in sorted(p for p in folder.iterdir() if (p / "beats.csv").is_file()):
+        with (rec / "beats.csv").open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        idx = np.asarray([int(r["sample"]) for r in rows], dtype=np.int64)
+        cls = [r["aami_class"] or "Q" for r in rows]
+        scores = score_against_reference(db_dir / rec.name, idx, cls)
+        total = scores if total is None else total + scores
+    if total is None:
+        msg = f"no RECORD/beats.csv under {folder}"
+        raise FileNotFoundError(msg)
+    return total
