@@ -77,6 +77,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp.stats import median_finite
 from agent.dsp.zerophase import sosfilt_stateful
 from agent.errors import ConfigError
 
@@ -358,11 +359,12 @@ class SignalQualityMonitor:
 
     def _window_sqi(self) -> float:
         """Index of the current window; updates the QRS reference when it is good."""
-        noise_uv = float(np.median(self._block_med))
+        # finite: a block with a NaN never reaches _step (its median is NaN: _gap_block)
+        noise_uv = median_finite(np.fromiter(self._block_med, np.float64, len(self._block_med)))
         qrs_uv = sorted(self._block_max)[-2]
         if not self._ref_levels:
             self._ref_levels.append(qrs_uv)  # first window: assume usable
-        ref_uv = float(np.median(self._ref_levels))
+        ref_uv = median_finite(np.fromiter(self._ref_levels, np.float64, len(self._ref_levels)))
         if noise_uv < NOISE_FLOOR_UV:
             sqi = 1.0
         else:

@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 from scipy import signal
 
 from agent.dsp.polyphase import PolyResampler
+from agent.dsp.stats import median_finite
 from agent.dsp.zerophase import ZeroPhaseSos
 
 __all__ = [
@@ -215,22 +216,6 @@ def _fraction_shift(n: int, frac: float) -> NDArray[np.complex128]:
     return np.asarray(np.exp(2j * np.pi * freqs * frac))
 
 
-def _median_finite(x: NDArray[np.float64]) -> float:
-    """``float(np.median(x))`` of a finite, non-empty 1-D float64 array, bit for bit.
-
-    ``np.median`` partitions around the middle and returns the middle value, or the mean of
-    the two middle values (their float64 sum halved) for an even count; this does the same
-    without its generic axis and NaN handling, which cost more than the partition itself
-    on the per-beat windows (issue 11). Callers guarantee finite values.
-    """
-    n = x.size
-    k = n // 2
-    if n % 2:
-        return float(np.partition(x, k)[k])
-    p = np.partition(x, (k - 1, k))
-    return float((p[k - 1] + p[k]) / 2)
-
-
 def _mean_std(x: NDArray[np.float64]) -> tuple[float, float]:
     """``(float(np.mean(x)), float(np.std(x)))`` of a non-empty 1-D float64 array, bit for bit.
 
@@ -302,7 +287,7 @@ def beat_window(
         return None
     resampler = _resampler(float(fs_hz), x.size)
     if resampler is not None:
-        x = resampler(x - _median_finite(x))
+        x = resampler(x - median_finite(x))
     y = _bandpass()(x)
     # The R-peak falls between two output samples in general: shift the band-limited signal
     # by that fraction (Fourier shift theorem) so that it sits exactly on sample ``center``.
@@ -312,7 +297,7 @@ def beat_window(
     if abs(frac) > 1e-6:
         y = np.fft.irfft(np.fft.rfft(y) * _fraction_shift(y.size, frac), n=y.size)
     w: NDArray[np.float64] = y[center - _PRE_N : center + _POST_N]
-    w = w - _median_finite(w)
+    w = w - median_finite(w)
     std_uv = _mean_std(w)[1]
     if std_uv < FLAT_STD_UV:
         return None

@@ -41,6 +41,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from agent.dsp.stats import median_finite
 from agent.inference.tflite import Backend, InferenceError, TfliteModel, load_model
 from agent.rhythm.af_features import (
     AF_CENTER_IDX,
@@ -361,7 +362,8 @@ class AfDetector:
         rr = np.fromiter((c.rr_ms for c in self._window), dtype=np.float64, count=AF_SEQ_LEN)
         x = af_window_features(rr)
         p = float(self._model.predict([x[None]])[0].reshape(-1)[0])
-        if float(np.mean(np.abs(np.diff(rr)))) < MIN_IRREGULARITY * float(np.median(rr)):
+        # rr: accepted intervals, finite (RrCleaner drops non-finite ones)
+        if float(np.mean(np.abs(np.diff(rr)))) < MIN_IRREGULARITY * median_finite(rr):
             p = 0.0  # regular: not AF (see MIN_IRREGULARITY)
         self.probability = p
         self.n_windows += 1

@@ -87,6 +87,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agent.beats import Beat
+from agent.dsp.stats import median_finite
 from agent.errors import ConfigError
 from agent.messages import AamiClass
 
@@ -431,8 +432,12 @@ class EdrRespirationEstimator:
         if t.size < min_beats:
             self._none(f"too few beats ({t.size} < {min_beats}) in {self.window_s:g} s")
             return None
-        median = float(np.median(a))
-        mad = 1.4826 * float(np.median(np.abs(a - median)))
+        if np.isfinite(a).all():
+            median = median_finite(a)
+            mad = 1.4826 * median_finite(np.abs(a - median))
+        else:  # np.median's NaN rule
+            median = float(np.median(a))
+            mad = 1.4826 * float(np.median(np.abs(a - median)))
         limit = min(OUTLIER_REL * abs(median), OUTLIER_MADS * mad) if mad > 0 else 0.0
         keep = np.abs(a - median) <= limit if limit > 0 else np.ones(a.size, dtype=bool)
         if abs(median) <= 0 or np.mean(~keep) > MAX_OUTLIER_FRACTION:

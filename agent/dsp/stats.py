@@ -1,0 +1,34 @@
+"""Small reductions the streaming stages call thousands of times, bit for bit as NumPy's.
+
+``np.median`` on a short array spends most of its ~30 µs in generic machinery (axis and NaN
+handling, keyword parsing), not in the partition (issue 11: about 10,000 calls per 30-minute
+record from the signal-quality index, EDR and AF windows). These helpers do the same
+arithmetic in the same order, so every output stays identical (pinned by
+``tests/agent/dsp/test_stats.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def median_finite(x: NDArray[np.float64]) -> float:
+    """``float(np.median(x))`` of a finite, non-empty 1-D float64 array, bit for bit.
+
+    ``np.median`` partitions around the middle and returns the middle value, or the mean of
+    the two middle values (their float64 sum halved) for an even count; this does the same
+    without its generic axis and NaN handling. Callers guarantee finite values (a NaN would
+    be partitioned to the end instead of propagating).
+
+    Raises
+    ------
+    IndexError
+        If ``x`` is empty.
+    """
+    n = x.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    p = np.partition(x, (k - 1, k))
+    return float((p[k - 1] + p[k]) / 2)
