@@ -390,6 +390,12 @@ class InferenceConfig(_Section):
         " premature supraventricular beat is defined against a regular atrial rhythm, and"
         " conducted beats in AF are labelled N (MIT-BIH, AAMI EC57).",
     )
+    af_p_wave_veto: bool = Field(
+        default=False,
+        description="ECG streams, RR AF path: an RR window does not count as AF while the"
+        " beats show repeating P waves (2 windows in a row); off until measured through the"
+        " agent on AF data with waveforms (docs/af_detector.md).",
+    )
     vf: bool = Field(default=True, description="Detect VF/VFL and VT from the waveform.")
     af_waveform: bool = Field(
         default=False,

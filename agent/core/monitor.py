@@ -61,7 +61,7 @@ from agent.messages import (
     VitalsMessage,
 )
 from agent.rhythm.af import AfDetector
-from agent.rhythm.af_wave import FusedAfDetector
+from agent.rhythm.af_wave import FusedAfDetector, PWaveVetoAfDetector
 from agent.rhythm.ventricular import EctopyBeatRuns, VentricularConsumer
 from agent.vitals.observations import stream_time_s
 from firmware_bridge.frames import (
@@ -144,11 +144,14 @@ class MonitorCore(ABC):
         self.timeline: list[Consumer] = [self.rules]
         self.af: AfConsumer | None = None
         if models.af is not None:
-            detector = (  # ECG streams: RR LSTM fused with the waveform AF path
-                FusedAfDetector(models.af, fs_hz, segment, models.af_wave)
-                if segment is not None and models.af_wave is not None
-                else AfDetector(model=models.af)
-            )
+            detector: AfDetector
+            if segment is not None and models.af_wave is not None:
+                # ECG streams: RR LSTM fused with the waveform AF path
+                detector = FusedAfDetector(models.af, fs_hz, segment, models.af_wave)
+            elif segment is not None and cfg.inference.af_p_wave_veto:
+                detector = PWaveVetoAfDetector(models.af, fs_hz, segment)
+            else:
+                detector = AfDetector(model=models.af)
             self.af = AfConsumer(detector, cfg.alarms.ectopy.min_confidence, self.rules.evidence)
             versions[models.af.card.name] = models.af.card.version
             self.timeline.append(self.af)

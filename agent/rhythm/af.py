@@ -369,5 +369,9 @@ class AfDetector:
         self.n_windows += 1
         start_s = self._window[AF_CENTER_IDX].start_s
         self.last_centre_start_s = start_s
-        change = self.logic.update(p, start_s)
+        change = self.logic.update(self._vote(p), start_s)
         return [change] if change is not None else []
+
+    def _vote(self, p_af: float) -> float:
+        """Return the P(AF) the episode logic counts for this window (a subclass may veto)."""
+        return p_af

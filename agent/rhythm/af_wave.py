@@ -81,7 +81,9 @@ __all__ = [
     "AfWaveModel",
     "AfWaveParams",
     "FusedAfDetector",
+    "PWaveVetoAfDetector",
     "af_wave_features",
+    "p_wave_correlation",
     "window_start",
 ]
 
@@ -357,11 +359,37 @@ def af_wave_features(
         peak-to-peak. Wave features are 0 where the signal is too short.
     """
     rr = _rr_features(np.diff(r_idx) / fs_hz)
+    aligned = _aligned_beats(r_idx, raw_uv, first_idx, fs_hz)
+    if aligned is None:  # too short to filter, or fewer than 2 whole beats: RR features only
+        return _order(rr, [0.0] * 6)
+    x, beats, tmpl = aligned
+    pre = round(PRE_S * fs_hz)
+    p0, p1 = pre + round(P_REGION_S[0] * fs_hz), pre + round(P_REGION_S[1] * fs_hz)
+    q0, q1 = pre + round(QRS_REGION_S[0] * fs_hz), pre + round(QRS_REGION_S[1] * fs_hz)
+    qrs = max(float(np.ptp(tmpl[q0:q1])), 1e-6)
+    corr, p_t, p_b = _p_correlation(beats, tmpl, p0, p1)
+    resid = float(np.sqrt(np.mean((p_b - p_t) ** 2)))
+    q_t = tmpl[q0:q1] - float(np.mean(tmpl[q0:q1]))
+    q_b = beats[:, q0:q1] - beats[:, q0:q1].mean(axis=1, keepdims=True)
+    qden = np.linalg.norm(q_b, axis=1) * max(float(np.linalg.norm(q_t)), 1e-9)
+    qcorr = float(np.mean((q_b @ q_t) / np.maximum(qden, 1e-9)))
+    frac, log_fw = _fwave(x, r_idx - first_idx, fs_hz, qrs)
+    return _order(rr, [float(np.ptp(tmpl[p0:p1])) / qrs, corr, resid / qrs, qcorr, frac, log_fw])
+
+
+def _aligned_beats(
+    r_idx: NDArray[np.int64], raw_uv: NDArray[np.float64], first_idx: int, fs_hz: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
+    """Band-passed signal, R-aligned beats (each from its start) and their median beat.
+
+    Beats are cut ``PRE_S`` before to ``POST_S`` after every R-peak but the first; None when
+    the signal is shorter than 1 s or fewer than 2 whole beats fit.
+    """
     sos = _SOS_CACHE.get(fs_hz)
     if sos is None:
         sos = _SOS_CACHE.setdefault(fs_hz, _sos(fs_hz))
-    if raw_uv.size < round(fs_hz):  # too short to filter: RR features only
-        return _order(rr, [0.0] * 6)
+    if raw_uv.size < round(fs_hz):
+        return None
     x = signal.sosfiltfilt(sos, np.nan_to_num(raw_uv))
     pre, post = round(PRE_S * fs_hz), round(POST_S * fs_hz)
     segs = []
@@ -370,24 +398,39 @@ def af_wave_features(
         if lo >= 0 and int(r) - first_idx + post <= x.size:
             segs.append(x[lo : int(r) - first_idx + post])
     if len(segs) < 2:
-        return _order(rr, [0.0] * 6)
+        return None
     beats = np.asarray(segs)
     beats = beats - beats[:, :1]  # each beat relative to its start (baseline)
-    tmpl = np.median(beats, axis=0)
-    p0, p1 = pre + round(P_REGION_S[0] * fs_hz), pre + round(P_REGION_S[1] * fs_hz)
-    q0, q1 = pre + round(QRS_REGION_S[0] * fs_hz), pre + round(QRS_REGION_S[1] * fs_hz)
-    qrs = max(float(np.ptp(tmpl[q0:q1])), 1e-6)
+    return x, beats, np.median(beats, axis=0)
+
+
+def _p_correlation(
+    beats: NDArray[np.float64], tmpl: NDArray[np.float64], p0: int, p1: int
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+    """Mean correlation of each beat's P region with the median beat's, and both centred."""
     p_t = tmpl[p0:p1] - float(np.mean(tmpl[p0:p1]))
     p_b = beats[:, p0:p1] - beats[:, p0:p1].mean(axis=1, keepdims=True)
     den = np.linalg.norm(p_b, axis=1) * max(float(np.linalg.norm(p_t)), 1e-9)
-    corr = float(np.mean((p_b @ p_t) / np.maximum(den, 1e-9)))
-    resid = float(np.sqrt(np.mean((p_b - p_t) ** 2)))
-    q_t = tmpl[q0:q1] - float(np.mean(tmpl[q0:q1]))
-    q_b = beats[:, q0:q1] - beats[:, q0:q1].mean(axis=1, keepdims=True)
-    qden = np.linalg.norm(q_b, axis=1) * max(float(np.linalg.norm(q_t)), 1e-9)
-    qcorr = float(np.mean((q_b @ q_t) / np.maximum(qden, 1e-9)))
-    frac, log_fw = _fwave(x, r_idx - first_idx, fs_hz, qrs)
-    return _order(rr, [float(np.ptp(tmpl[p0:p1])) / qrs, corr, resid / qrs, qcorr, frac, log_fw])
+    return float(np.mean((p_b @ p_t) / np.maximum(den, 1e-9))), p_t, p_b
+
+
+def p_wave_correlation(
+    r_idx: NDArray[np.int64], raw_uv: NDArray[np.float64], first_idx: int, fs_hz: float
+) -> float:
+    """Return the ``p_corr`` feature of :func:`af_wave_features` alone (same arguments).
+
+    How alike (-1..1) the P-wave regions (250-80 ms before R) of the window's beats are: near 1 when
+    every beat has the same P wave (sinus rhythm, ectopy with P waves), low in AF, whose
+    atrial activity does not repeat. 0 when the signal is too short. About a tenth of the
+    cost of the whole feature vector (no f-wave analysis).
+    """
+    aligned = _aligned_beats(r_idx, raw_uv, first_idx, fs_hz)
+    if aligned is None:
+        return 0.0
+    _, beats, tmpl = aligned
+    pre = round(PRE_S * fs_hz)
+    p0, p1 = pre + round(P_REGION_S[0] * fs_hz), pre + round(P_REGION_S[1] * fs_hz)
+    return _p_correlation(beats, tmpl, p0, p1)[0]
 
 
 def _fwave(
@@ -571,3 +614,82 @@ class FusedAfDetector(AfDetector):
         if now:
             return [AfChange(True, onset_s if onset_s is not None else t_s)]
         return [AfChange(False, t_s)]
+
+
+P_WAVE_VETO_CORR: Final = 0.4
+"""P-wave veto threshold on ``p_corr``: the waveform path's own veto (``AfWaveParams.p_corr_max``,
+chosen in each nested fold of ``tools.af.wave_mlp`` on CinC 2017 + mitdb outside DS2)."""
+P_WAVE_VETO_WINDOWS: Final = 2
+"""Consecutive RR windows whose beats show repeating P waves before the veto holds (set a
+priori, as the waveform path's ``k_on``: one window of coarse f waves must not end an episode
+or break an onset run)."""
+
+
+class PWaveVetoAfDetector(AfDetector):
+    """The RR (LSTM) AF detector, with a veto when the ECG shows repeating P waves.
+
+    Opt-in (``inference.af_p_wave_veto``), for ECG streams without the waveform model path
+    (:class:`FusedAfDetector` has its own P-wave veto). At every RR window whose P(AF) would
+    count towards AF (at or above the episode logic's lower threshold), the last
+    ``AF_WAVE_BEATS`` beats' P-wave correlation (:func:`p_wave_correlation`) is measured;
+    when it is at or above ``P_WAVE_VETO_CORR`` in ``P_WAVE_VETO_WINDOWS`` such windows in a
+    row, the window counts as not AF. Sinus rhythm with frequent or runs of atrial premature
+    beats has P waves and an irregular RR series; AF has no repeating atrial wave (AHA/ACC/HRS
+    2014 AF guideline, definition: "no distinct P waves"). Atrial flutter's regular F waves
+    can look like repeating P waves: the veto may cost a flutter call (docs/af_detector.md).
+
+    Parameters
+    ----------
+    model
+        The loaded AF LSTM.
+    fs_hz
+        Stream rate (R-peak times are ``t_s * fs_hz`` samples), Hz.
+    segment
+        Raw ECG getter of the stream.
+    """
+
+    def __init__(self, model: AfModel, fs_hz: float, segment: SegmentAt) -> None:
+        super().__init__(model=model)
+        self._fs_hz = fs_hz
+        self._segment = segment
+        self._beats: deque[int] = deque(maxlen=AF_WAVE_BEATS)
+        self._p_run = 0
+        self.p_corr: float | None = None
+        """P-wave correlation of the latest measured window (None before the first)."""
+        self.vetoed_windows = 0
+
+    def reset(self) -> list[AfChange]:
+        """Restart after a gap; forget the beats and the P-wave run."""
+        self._beats.clear()
+        self._p_run = 0
+        return super().reset()
+
+    def observe_beat(self, t_s: float, ectopic: bool) -> list[AfChange]:
+        """Keep every final beat's R-peak (ectopic ones too) for the P-wave windows."""
+        self._beats.append(round(t_s * self._fs_hz))
+        return []
+
+    def _vote(self, p_af: float) -> float:
+        prm = self.logic.params
+        if p_af < min(prm.p_on, prm.p_off):
+            self._p_run = 0  # the window counts as not AF anyway: nothing to measure
+            return p_af
+        corr = self._measure()
+        self.p_corr = corr
+        self._p_run = self._p_run + 1 if corr is not None and corr >= P_WAVE_VETO_CORR else 0
+        if self._p_run >= P_WAVE_VETO_WINDOWS:
+            self.vetoed_windows += 1
+            return 0.0
+        return p_af
+
+    def _measure(self) -> float | None:
+        if len(self._beats) < AF_WAVE_BEATS:
+            return None
+        r = np.fromiter(self._beats, dtype=np.int64)
+        first = window_start(int(r[0]), self._fs_hz)
+        if first is None:
+            return None
+        raw = self._segment(first, int(r[-1]) + round(POST_S * self._fs_hz) + 1)
+        if raw is None:
+            return None
+        return p_wave_correlation(r, np.asarray(raw, dtype=np.float64), first, self._fs_hz)

@@ -1,4 +1,4 @@
-"""``python -m tools.af {all,smoke,evaluate}``.
+"""``python -m tools.af {all,smoke,evaluate,agent-out}``.
 
 - ``all --data ../shared/data --out models``: the whole life cycle (:mod:`tools.af.build`);
   needs the training venv (``.venv-train``, TensorFlow + tf-keras).
@@ -7,6 +7,8 @@
   check that the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op is there; exit status 1 on failure.
 - ``evaluate --data ../shared/data [--out DIR] [--rr-source reference|agent]``: the report
   (:func:`tools.af.evaluate.evaluate_af`), no TensorFlow needed.
+- ``agent-out --data ../shared/data --db mitdb FOLDER``: the ``afib`` alarms and AF rows of a
+  ``bedside analyze`` output folder against the rhythm annotations (:mod:`tools.af.agent_out`).
 
 The waveform AF model is trained by ``python -m tools.af.wave_mlp`` (``./run.sh train af-wave``).
 """
@@ -75,8 +77,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--epochs", type=int, default=None)
         if name == "evaluate":
             p.add_argument("--rr-source", choices=["reference", "agent"], default="reference")
+    out = sub.add_parser("agent-out", help="score a bedside analyze output folder's AF calls")
+    out.add_argument("--data", type=Path, default=Path("../shared/data"))
+    out.add_argument("--db", default="mitdb", help="database folder under --data (annotations)")
+    out.add_argument("folder", type=Path, help="bedside analyze --out folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.cmd == "agent-out":
+        import json
+
+        from tools.af.agent_out import score_folder
+
+        try:
+            print(json.dumps(score_folder(args.data / args.db, args.folder), indent=2))
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if not (args.data / "afdb").is_dir():
         print(f"error: afdb not found under {args.data}", file=sys.stderr)
         return 2

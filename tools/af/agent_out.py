@@ -1,0 +1,152 @@
+"""Score the AF calls in a ``bedside analyze`` output folder against rhythm annotations.
+
+``python -m tools.af agent-out --data ../shared/data --db mitdb FOLDER`` reads, for every
+record folder under ``FOLDER``, its ``alarms.jsonl`` (``afib`` alarms: raised at
+``raised_s``, active until ``cleared_s``) and ``rhythm.csv`` (``AFIB`` rows), and the
+record's reference rhythm annotations (``(AFIB`` and ``(AFL`` are AF, as in
+:mod:`tools.af.dataset`). Rules, the same as the mitdb table of ``docs/af_detector.md``:
+
+- an ``afib`` alarm is *true* when its span (onset to clear, ±``TOLERANCE_S``) overlaps
+  annotated AF, else *false*; false alarms are counted per hour over the records without any
+  annotated AF;
+- a reference AF episode of at least ``MIN_EPISODE_S`` is *alarmed within* D s when an
+  ``afib`` alarm is active at some moment in ``[onset, onset + D]`` (an alarm still active
+  from an earlier episode counts from the onset);
+- AF rows: seconds inside and outside annotated AF.
+
+A database without rhythm annotations (svdb) gets counts only: every call is unjudged.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import wfdb
+
+from tools.af.dataset import AF_RHYTHMS
+
+TOLERANCE_S: Final = 5.0
+MIN_EPISODE_S: Final = 60.0
+DEADLINES_S: Final = (30.0, 60.0)
+
+
+@dataclass
+class RecordAf:
+    """AF calls of one record against its reference."""
+
+    name: str
+    duration_s: float
+    reference: list[tuple[float, float]]
+    alarms: list[tuple[float, float]]
+    """``(raised_s, cleared_s)`` of every afib alarm (cleared: end of record when never)."""
+    rows: list[tuple[float, float]]
+    delays_s: list[float | None] = field(default_factory=list)
+
+    @property
+    def false_alarms(self) -> int:
+        """Alarms whose span (±TOLERANCE_S) overlaps no annotated AF."""
+        return sum(
+            1
+            for a, b in self.alarms
+            if not any(a - TOLERANCE_S < d and b + TOLERANCE_S > c for c, d in self.reference)
+        )
+
+
+def reference_af(record: Path) -> list[tuple[float, float]]:
+    """Return ``(start_s, end_s)`` of a WFDB record's annotated AF/AFL episodes (none: [])."""
+    ann = wfdb.rdann(str(record), "atr")
+    hdr = wfdb.rdheader(str(record))
+    fs = float(ann.fs or hdr.fs)
+    end = float(hdr.sig_len) / fs
+    out: list[tuple[float, float]] = []
+    cur: str | None = None
+    start = 0.0
+    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note or [], strict=False):
+        if sym != "+" or not aux:
+            continue
+        rhythm = str(aux).rstrip("\x00")
+        if cur in AF_RHYTHMS:
+            out.append((start, s / fs))
+        cur, start = rhythm, s / fs
+    if cur in AF_RHYTHMS:
+        out.append((start, end))
+    return out
+
+
+def read_record(db_dir: Path, folder: Path) -> RecordAf:
+    """Read one record's output folder and its reference."""
+    alarms: list[tuple[float, float]] = []
+    rows: list[tuple[float, float]] = []
+    with (folder / "rhythm.csv").open(encoding="utf-8", newline="") as f:
+        table = list(csv.DictReader(f))
+    duration = max((float(r["end_s"]) for r in table), default=0.0)
+    for r in table:
+        if r["rhythm"] == "AFIB":
+            rows.append((float(r["start_s"]), float(r["end_s"])))
+    raised: dict[str, float] = {}
+    for line in (folder / "alarms.jsonl").read_text(encoding="utf-8").splitlines():
+        ev = json.loads(line) if line.strip() else None
+        if not ev or ev["condition"] != "afib":
+            continue
+        if ev["lifecycle"] == "raised":
+            raised[ev["alarm_id"]] = float(ev["raised_s"])
+        elif ev["lifecycle"] == "cleared" and ev["alarm_id"] in raised:
+            alarms.append((raised.pop(ev["alarm_id"]), float(ev["cleared_s"])))
+    alarms += [(t, duration) for t in raised.values()]
+    has_atr = (db_dir / f"{folder.name}.atr").exists()
+    ref = reference_af(db_dir / folder.name) if has_atr else []
+    rec = RecordAf(folder.name, duration, ref, sorted(alarms), rows)
+    for c, d in ref:
+        if d - c < MIN_EPISODE_S:
+            continue
+        hits = [max(a, c) for a, b in rec.alarms if a <= d and b >= c]
+        rec.delays_s.append(min(hits) - c if hits else None)
+    return rec
+
+
+def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
+    """Score every record folder under ``folder``; see the module docstring.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no record folder (with ``rhythm.csv`` and ``alarms.jsonl``) is found.
+    """
+    recs = [
+        read_record(db_dir, p)
+        for p in sorted(folder.iterdir())
+        if (p / "rhythm.csv").is_file() and (p / "alarms.jsonl").is_file()
+    ]
+    if not recs:
+        msg = f"no record output (rhythm.csv, alarms.jsonl) under {folder}"
+        raise FileNotFoundError(msg)
+    non_af = [r for r in recs if not r.reference]
+    hours_non_af = sum(r.duration_s for r in non_af) / 3600.0
+    delays = [d for r in recs for d in r.delays_s]
+    row_s = sum(b - a for r in recs for a, b in r.rows)
+    row_in_s = sum(
+        max(0.0, min(b, d) - max(a, c)) for r in recs for a, b in r.rows for c, d in r.reference
+    )
+    return {
+        "records": len(recs),
+        "afib_alarms": sum(len(r.alarms) for r in recs),
+        "false_alarms_non_af_records": sum(r.false_alarms for r in non_af),
+        "hours_non_af_records": round(hours_non_af, 2),
+        "false_per_hour_non_af": round(
+            sum(r.false_alarms for r in non_af) / max(hours_non_af, 1e-9), 3
+        ),
+        "false_alarms_af_records": sum(r.false_alarms for r in recs if r.reference),
+        "episodes_min_60s": len(delays),
+        **{
+            f"alarmed_within_{int(t)}s": sum(1 for d in delays if d is not None and d <= t)
+            for t in DEADLINES_S
+        },
+        "af_row_s": round(row_s, 1),
+        "af_row_outside_reference_s": round(row_s - row_in_s, 1),
+        "false_by_record": {r.name: r.false_alarms for r in recs if r.false_alarms},
+        "afib_alarms_by_record": {r.name: len(r.alarms) for r in recs if r.alarms},
+    }
