@@ -60,7 +60,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -83,6 +83,7 @@ __all__ = [
     "FusedAfDetector",
     "PWaveVetoAfDetector",
     "af_wave_features",
+    "beat_window_signal",
     "p_wave_correlation",
     "window_start",
 ]
@@ -491,6 +492,25 @@ SegmentAt = Callable[[int, int], NDArray[np.float32] | None]
 """Raw µV samples ``[start, stop)`` of the stream, or None if not buffered."""
 
 
+def beat_window_signal(
+    beats: Iterable[int], fs_hz: float, segment: SegmentAt
+) -> tuple[NDArray[np.int64], NDArray[np.float64], int] | None:
+    """R-peaks, raw µV signal and its first stream index for one window of beats.
+
+    The signal runs from :func:`window_start` of the first beat to ``POST_S`` after the last
+    (the arguments of :func:`af_wave_features`); None when the stream is too young or the
+    segment is no longer (or not) held.
+    """
+    r = np.fromiter(beats, dtype=np.int64)
+    first = window_start(int(r[0]), fs_hz)
+    if first is None:
+        return None
+    raw = segment(first, int(r[-1]) + round(POST_S * fs_hz) + 1)
+    if raw is None:
+        return None
+    return r, np.asarray(raw, dtype=np.float64), first
+
+
 class FusedAfDetector(AfDetector):
     """AF from RR (the int8 LSTM) *or* from the waveform window model, one episode stream.
 
@@ -572,14 +592,11 @@ class FusedAfDetector(AfDetector):
         return self._combine(t_s, onset)
 
     def _judge_wave(self) -> float | None:
-        r = np.fromiter(self._beats, dtype=np.int64)
-        first = window_start(int(r[0]), self._fs_hz)
-        if first is None:
+        window = beat_window_signal(self._beats, self._fs_hz, self._segment)
+        if window is None:
             return None
-        raw = self._segment(first, int(r[-1]) + round(POST_S * self._fs_hz) + 1)
-        if raw is None:
-            return None
-        feats = af_wave_features(r, np.asarray(raw, dtype=np.float64), first, self._fs_hz)
+        r, raw, first = window
+        feats = af_wave_features(r, raw, first, self._fs_hz)
         p = self.wave_model.probability(feats, self._wave_interp)
         if feats[_P_CORR_COL] >= self.wave_params.p_corr_max:
             p = 0.0  # P waves repeat beat to beat: not AF
@@ -685,11 +702,5 @@ class PWaveVetoAfDetector(AfDetector):
     def _measure(self) -> float | None:
         if len(self._beats) < AF_WAVE_BEATS:
             return None
-        r = np.fromiter(self._beats, dtype=np.int64)
-        first = window_start(int(r[0]), self._fs_hz)
-        if first is None:
-            return None
-        raw = self._segment(first, int(r[-1]) + round(POST_S * self._fs_hz) + 1)
-        if raw is None:
-            return None
-        return p_wave_correlation(r, np.asarray(raw, dtype=np.float64), first, self._fs_hz)
+        window = beat_window_signal(self._beats, self._fs_hz, self._segment)
+        return None if window is None else p_wave_correlation(*window, self._fs_hz)
