@@ -370,7 +370,8 @@ class MonitorCore(ABC):
         beats S. Causal: the AF state is the one decided before this beat reached the timeline
         (the RR model confirms AF some 30-60 s after its onset, and S labels stay until then).
         The confidence stays the classifier's (how sure it was of a supraventricular beat).
-        Measured on MIT-BIH DS1 and DS2 and on svdb in ``reports/beats.md``.
+        Measured on MIT-BIH DS2 (``reports/beats.md``, a column with the rule off) and svdb
+        (``docs/beat_classifier.md``).
         """
         if (
             beat.aami_class is not AamiClass.S

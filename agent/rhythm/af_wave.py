@@ -422,8 +422,9 @@ def p_wave_correlation(
 
     How alike (-1..1) the P-wave regions (250-80 ms before R) of the window's beats are: near 1 when
     every beat has the same P wave (sinus rhythm, ectopy with P waves), low in AF, whose
-    atrial activity does not repeat. 0 when the signal is too short. About a tenth of the
-    cost of the whole feature vector (no f-wave analysis).
+    atrial activity does not repeat. 0 when the signal is too short. About a quarter of the
+    cost of the whole feature vector, which adds the f-wave analysis (0.7 vs 3.1 ms for 17
+    beats of mitdb 201 at 360 Hz on this x86 core).
     """
     aligned = _aligned_beats(r_idx, raw_uv, first_idx, fs_hz)
     if aligned is None:
