@@ -304,34 +304,35 @@ class EcgRules:
         if hr is None:
             out += [inactive(code) for code in _HR_CODES]
             return out
+        rate: float = hr  # bound for the messages below (a closure does not narrow ``hr``)
         out += [
             self._finding(
                 AlarmCode.EXTREME_TACHY,
                 hr > cfg.extreme_tachy_bpm,
                 t_s,
                 None,
-                lambda: f"Extreme tachycardia: HR {hr or 0:.0f} bpm",
+                lambda: f"Extreme tachycardia: HR {rate:.0f} bpm",
             ),
             self._finding(
                 AlarmCode.HR_HIGH,
                 cfg.hr_high_bpm < hr <= cfg.extreme_tachy_bpm,
                 t_s,
                 None,
-                lambda: f"HR high: {hr or 0:.0f} bpm > {cfg.hr_high_bpm:.0f}",
+                lambda: f"HR high: {rate:.0f} bpm > {cfg.hr_high_bpm:.0f}",
             ),
             self._finding(
                 AlarmCode.EXTREME_BRADY,
                 hr < cfg.extreme_brady_bpm,
                 t_s,
                 None,
-                lambda: f"Extreme bradycardia: HR {hr or 0:.0f} bpm",
+                lambda: f"Extreme bradycardia: HR {rate:.0f} bpm",
             ),
             self._finding(
                 AlarmCode.HR_LOW,
                 cfg.extreme_brady_bpm <= hr < cfg.hr_low_bpm,
                 t_s,
                 None,
-                lambda: f"HR low: {hr or 0:.0f} bpm < {cfg.hr_low_bpm:.0f}",
+                lambda: f"HR low: {rate:.0f} bpm < {cfg.hr_low_bpm:.0f}",
             ),
         ]
         return out

@@ -162,21 +162,6 @@ class _Passes:
             self._lo = 0
 
 
-def _passed(idx: int, before: int, bounds: Sequence[tuple[int, int]]) -> int | None:
-    """When a state detector's earliest-onset bound passed sample ``idx``.
-
-    ``before`` is the bound before the latest push and ``bounds`` the ``(block end, bound)``
-    pairs of that push. Returns 0 when it had passed before, the block end at which it
-    passed, or None when it has not yet.
-    """
-    if before > idx:
-        return 0
-    for end_idx, bound in bounds:
-        if bound > idx:
-            return end_idx
-    return None
-
-
 class WaveformFrontEnd:
     """Everything that reads the ECG waveform of one stream.
 
@@ -269,8 +254,6 @@ class WaveformFrontEnd:
             samples = np.where(bad, np.float32(np.nan), samples)
             self.samples_implausible += int(bad.sum())
         first_idx = self.samples_in
-        flat_before = self._flat.earliest_onset_idx
-        quality_before = self._quality.earliest_onset_idx
         self._ring.push(samples)
         self.samples_in += len(samples)
         fs, times = self.fs_hz, self._times
@@ -292,9 +275,9 @@ class WaveformFrontEnd:
         for held in self._held:
             idx = held.peak.r_peak_idx
             if held.flat_idx is None:
-                held.flat_idx = _passed(idx, flat_before, flat_bounds)
+                held.flat_idx = flat_pass.passed_at(idx)
             if held.quality_idx is None:
-                held.quality_idx = _passed(idx, quality_before, quality_bounds)
+                held.quality_idx = quality_pass.passed_at(idx)
         flat_bounds.clear()
         quality_bounds.clear()
         # a beat goes on the timeline once no flat-line or quality change can still be dated
