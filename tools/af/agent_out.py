@@ -3,8 +3,9 @@
 ``python -m tools.af agent-out --data ../shared/data --db mitdb FOLDER`` reads, for every
 record folder under ``FOLDER``, its ``alarms.jsonl`` (``afib`` alarms: raised at
 ``raised_s``, active until ``cleared_s``) and ``rhythm.csv`` (``AFIB`` rows), and the
-record's reference rhythm annotations (``(AFIB`` and ``(AFL`` are AF, as in
-:mod:`tools.af.dataset`). Rules, the same as the mitdb table of ``docs/af_detector.md``:
+record's reference rhythm annotations (``(AFIB`` and ``(AFL`` are AF, adjacent ones one
+episode, as in :mod:`tools.af.dataset`). Rules, the same as the mitdb table of
+``docs/af_detector.md``:
 
 - an ``afib`` alarm is *true* when its span (onset to clear, ±``TOLERANCE_S``) overlaps
   annotated AF, else *false*; false alarms are counted per hour over the records without any
@@ -25,9 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import wfdb
-
-from tools.af.dataset import AF_RHYTHMS
+from tools.af.dataset import load_rr_record
 
 TOLERANCE_S: Final = 5.0
 MIN_EPISODE_S: Final = 60.0
@@ -57,24 +56,12 @@ class RecordAf:
 
 
 def reference_af(record: Path) -> list[tuple[float, float]]:
-    """Return ``(start_s, end_s)`` of a WFDB record's annotated AF/AFL episodes (none: [])."""
-    ann = wfdb.rdann(str(record), "atr")
-    hdr = wfdb.rdheader(str(record))
-    fs = float(ann.fs or hdr.fs)
-    end = float(hdr.sig_len) / fs
-    out: list[tuple[float, float]] = []
-    cur: str | None = None
-    start = 0.0
-    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note or [], strict=False):
-        if sym != "+" or not aux:
-            continue
-        rhythm = str(aux).rstrip("\x00")
-        if cur in AF_RHYTHMS:
-            out.append((start, s / fs))
-        cur, start = rhythm, s / fs
-    if cur in AF_RHYTHMS:
-        out.append((start, end))
-    return out
+    """Return ``(start_s, end_s)`` of a WFDB record's annotated AF (none: []).
+
+    The AF intervals of :func:`tools.af.dataset.load_rr_record`, the definition every AF
+    figure of the project uses: ``(AFIB`` and ``(AFL`` alike, adjacent ones one interval.
+    """
+    return list(load_rr_record(record, beats="atr").af_intervals)
 
 
 def read_record(db_dir: Path, folder: Path) -> RecordAf:
