@@ -38,7 +38,7 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     RrFeatures,
 )
-from agent.inference.bundle import load_models
+from agent.inference.bundle import ModelBundle, load_models
 from tools.beats.agent_eval import score_against_reference
 from tools.beats.dataset import DS2
 from tools.beats.score import ClassScores
@@ -52,7 +52,7 @@ LATENCY_BEATS: Final = 2000
 
 
 def score_record(
-    record: Path, classifier: BeatClassifier, fs_hz: float | None, cfg: AgentConfig | None = None
+    record: Path, models: ModelBundle, fs_hz: float | None, cfg: AgentConfig
 ) -> ClassScores:
     """Run the agent over one record and score its beat classes.
 
@@ -60,16 +60,14 @@ def score_record(
     ----------
     record
         mitdb record path without extension.
-    classifier
-        The loaded beat classifier (shared across records).
+    models
+        The loaded models (shared across records): the beat classifier under test and every
+        other model ``cfg`` switches on, as ``bedside analyze`` loads them.
     fs_hz
         Resample the record to this rate first (130 = a Polar H10), or None.
     cfg
-        Agent configuration; default the shipped one with 60 Hz mains (MIT-BIH was recorded
-        in Boston). Every other model it switches on is loaded as ``bedside analyze`` does.
+        Agent configuration (60 Hz mains for MIT-BIH, recorded in Boston).
     """
-    cfg = cfg or AgentConfig(dsp=DspConfig(powerline_hz=60))
-    models = replace(load_models(cfg.inference), beat_classifier=classifier)
     result = asyncio.run(analyze_record(record, cfg, models, fs_hz=fs_hz))
     det_idx = np.asarray(result.source_samples(), dtype=np.int64)
     # a beat the agent could not classify (no clean window) is "unclassified": EC57 Q
@@ -154,8 +152,9 @@ def run_beats_evaluation(
     for label, fs, cfg in runs:
         total: ClassScores | None = None
         per_record: dict[str, Any] = {}
+        models = replace(load_models(cfg.inference), beat_classifier=classifier)
         for name in records:
-            scores = score_record(mitdb / name, classifier, fs, cfg)
+            scores = score_record(mitdb / name, models, fs, cfg)
             per_record[name] = _row(scores)
             total = scores if total is None else total + scores
             v_se, v_ppv = scores.se_pct("V"), scores.ppv_pct("V")
