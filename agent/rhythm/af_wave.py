@@ -689,8 +689,8 @@ class PWaveVetoAfDetector(AfDetector):
 
     def _vote(self, p_af: float) -> float:
         prm = self.logic.params
-        if p_af < min(prm.p_on, prm.p_off):
-            self._p_run = 0  # the window counts as not AF anyway: nothing to measure
+        if p_af < prm.p_off:  # p_off <= p_on (EpisodeParams): a veto would change nothing
+            self._p_run = 0  # nothing to measure
             return p_af
         corr = self._measure()
         self.p_corr = corr
