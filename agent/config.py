@@ -158,6 +158,14 @@ class DspConfig(_Section):
     flatline_s: float = Field(
         default=2.0, ge=0.5, le=30.0, description="Flat for this long raises leads_off, s."
     )
+    invert_ecg: bool = Field(
+        default=False,
+        description=(
+            "Turn the ECG over (multiply by -1) before any processing: a strap worn upside down"
+            " or reversed electrodes. The beat model learned leads with an upright QRS (MLII)"
+            " and misreads a reversed one (docs/beat_classifier.md, Limitations)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _hop_fits(self) -> DspConfig:

@@ -206,6 +206,7 @@ class WaveformFrontEnd:
         self.fs_hz = fs_hz
         self._times = stage_times
         self._lookahead_n = lookahead_n
+        self._invert = dsp.invert_ecg
         self._held: list[_Held] = []  # committed by the detector, not yet on the timeline
         self._detector = StreamingRPeakDetector(
             fs_hz, dsp.powerline_hz, window_s=dsp.window_s, hop_s=dsp.hop_s
@@ -246,8 +247,14 @@ class WaveformFrontEnd:
         return chunk.samples_uv
 
     def push(self, samples_uv: NDArray[np.float32]) -> WaveStep:
-        """Take the next contiguous samples, shape ``(n_samples,)``, µV, NaN = invalid."""
+        """Take the next contiguous samples, shape ``(n_samples,)``, µV, NaN = invalid.
+
+        With ``dsp.invert_ecg`` they are turned over first: everything downstream (R-peaks,
+        beat classes, rhythm detectors, evidence strips) sees the lead upright.
+        """
         samples = np.asarray(samples_uv, dtype=np.float32)
+        if self._invert:
+            samples = -samples
         with np.errstate(invalid="ignore"):
             bad = ~(np.abs(samples) <= ECG_MAX_PLAUSIBLE_UV) & ~np.isnan(samples)
         if bad.any():
