@@ -92,6 +92,10 @@ class RecordResult:
         Rhythm code (``AFIB``, ``VF``) → ``(start_s, end_s)`` episodes the detectors found.
     cpu_s : float
         CPU time spent on the record (process time), s.
+    lead_reversed : list[tuple[float, float]]
+        ``(start_s, end_s)`` where the ECG lead looked reversed (QRS and T wave upside down:
+        :class:`agent.inference.beat_features.LeadPolarityMonitor`); a warning names the
+        record when it is not empty.
     """
 
     record: str
@@ -103,6 +107,7 @@ class RecordResult:
     leads_off: list[tuple[float, float]] = field(default_factory=list)
     episodes: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     cpu_s: float = 0.0
+    lead_reversed: list[tuple[float, float]] = field(default_factory=list)
 
     def source_samples(self) -> list[int]:
         """R-peak indices at the record's own sampling rate."""
@@ -214,6 +219,17 @@ async def analyze_record(
     result.leads_off = _leads_off_episodes(result.events, result.duration_s)
     if driver.core is not None:
         result.episodes = driver.core.rhythm_episodes()
+        result.lead_reversed = driver.core.lead_reversed_episodes()
+    if result.lead_reversed:
+        share = sum(b - a for a, b in result.lead_reversed) / max(result.duration_s, 1e-9)
+        logger.warning(
+            "%s: the ECG lead looked reversed (QRS and T wave upside down) for %.0f %% of the"
+            " record, from %.0f s; beat labels suffer on a reversed lead: if it is one, analyse"
+            " it again with [dsp] invert_ecg = true",
+            result.record,
+            100.0 * share,
+            result.lead_reversed[0][0],
+        )
     result.cpu_s = time.process_time() - cpu0
     return result
 

@@ -19,6 +19,7 @@ from agent.beats import Beat
 from agent.core.items import Qrs
 from agent.core.timing import StageTimes, timed
 from agent.inference.beat_classifier import BeatClassifier, SegmentGetter, StreamingBeatClassifier
+from agent.inference.beat_features import LeadPolarityMonitor
 
 
 class BeatFinaliser:
@@ -88,6 +89,11 @@ class BeatFinaliser:
             )
             self._remember(prev)
         return [prev]
+
+    @property
+    def lead(self) -> LeadPolarityMonitor | None:
+        """Whether the lead looks reversed (None without a classifier)."""
+        return None if self._labeller is None else self._labeller.lead
 
     def flush(self) -> list[Beat]:
         """Give up waiting (a gap in the signal, or the end): the waiting beat, unclassified."""

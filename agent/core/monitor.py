@@ -325,6 +325,18 @@ class MonitorCore(ABC):
             out[code] = [(a, now if b is None else b) for a, b in episodes]
         return out
 
+    def lead_reversed_episodes(self) -> list[tuple[float, float]]:
+        """Return ``(start_s, end_s)`` of the stretches where the ECG lead looked reversed.
+
+        Judged by the beat classifier's :class:`~agent.inference.beat_features.LeadPolarityMonitor`
+        (QRS and T wave both upside down); empty without a classifier.
+        """
+        lead = self._finaliser.lead
+        if lead is None:
+            return []
+        now = self.clock_s()
+        return [(a, now if b is None else b) for a, b in lead.episodes]
+
     def current_rhythm(self) -> str | None:
         """Return the rhythm the detectors see now (``VF``, ``VT``, ``AFIB``), or None."""
         if self.vf is not None and self.vf.active:

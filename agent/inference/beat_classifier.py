@@ -30,6 +30,7 @@ from agent.inference.beat_features import (
     N_WINDOW_CHANNELS,
     WINDOW_LEN,
     BeatTemplateTracker,
+    LeadPolarityMonitor,
     RrFeatures,
     RrFeatureTracker,
     Scaling,
@@ -267,6 +268,8 @@ class StreamingBeatClassifier:
         self._get = segment_getter
         self._tracker = tracker if tracker is not None else RrFeatureTracker()
         self._templates = BeatTemplateTracker()
+        self.lead = LeadPolarityMonitor()
+        """Whether the lead looks reversed (logged when that changes)."""
         self._pending_idx: int | None = None
         self._last_window: NDArray[np.float32] | None = None
 
@@ -313,6 +316,11 @@ class StreamingBeatClassifier:
         )
         if window is None:
             return LabelledBeat(prev_idx, rr.r_peak_time_s, rr, None, None)
+        if self.lead.push(window, rr.r_peak_time_s):
+            state = "looks reversed (QRS and T wave upside down)"
+            if not self.lead.looks_reversed:
+                state = "no longer looks reversed"
+            logger.info("the ECG lead %s at %.0f s", state, rr.r_peak_time_s)
         stacked = self._templates.push(window)
         label, prob = self.classifier.classify(stacked, rr)
         last, self._last_window = self._last_window, window

@@ -60,6 +60,8 @@ __all__ = [
     "MODEL_FS_HZ",
     "N_RR_FEATURES",
     "N_WINDOW_CHANNELS",
+    "POLARITY_QRS_SPAN",
+    "POLARITY_T_SPAN",
     "RR_FEATURE_NAMES",
     "SEGMENT_POST_S",
     "SEGMENT_PRE_S",
@@ -68,6 +70,7 @@ __all__ = [
     "WINDOW_POST_S",
     "WINDOW_PRE_S",
     "BeatTemplateTracker",
+    "LeadPolarityMonitor",
     "RrFeatureTracker",
     "RrFeatures",
     "Scaling",
@@ -75,6 +78,7 @@ __all__ = [
     "beat_window",
     "segment_bounds",
     "template_correlation",
+    "wave_polarity",
 ]
 
 MODEL_FS_HZ: Final = 128.0
@@ -303,6 +307,106 @@ def beat_window(
         return None
     w = w / (std_uv if scaling == "zscore" else FIXED_SCALE_UV)
     return np.asarray(w, dtype=np.float32)
+
+
+POLARITY_QRS_S: Final = (-0.06, 0.06)
+"""The QRS around the R-peak, s (a QRS lasts under 120 ms)."""
+POLARITY_T_S: Final = (0.2, 0.45)
+"""Where the T wave lies after the R-peak, s (QT 350-450 ms)."""
+POLARITY_BEATS: Final = 32
+"""Beats whose median polarities are the lead's (about 30 s)."""
+POLARITY_REVERSED_BELOW: Final = -0.5
+"""The lead starts to look reversed when the median polarity of both its QRS and its T wave is
+below this (a reversed lead turns both over; in bundle-branch block or pacing the QRS is
+negative but the T wave discordant, upright)..."""
+POLARITY_REVERSED_UNTIL: Final = -0.2
+"""... and stops when either median rises above this (hysteresis: a T wave's polarity wanders
+from beat to beat)."""
+
+
+def _span(span_s: tuple[float, float]) -> slice:
+    """Window samples from ``span_s[0]`` to ``span_s[1]`` s after the R-peak, both included."""
+    first = _PRE_N + round(span_s[0] * MODEL_FS_HZ)
+    return slice(first, _PRE_N + round(span_s[1] * MODEL_FS_HZ) + 1)
+
+
+POLARITY_QRS_SPAN: Final = _span(POLARITY_QRS_S)
+"""The QRS samples of a :func:`beat_window` window."""
+POLARITY_T_SPAN: Final = _span(POLARITY_T_S)
+"""The T-wave samples of a :func:`beat_window` window."""
+
+
+def wave_polarity(window: NDArray[np.float32], span: slice) -> float:
+    """``(max - |min|) / (max + |min|)`` of ``window[span]``: 1 upright, -1 inverted, 0 flat.
+
+    Parameters
+    ----------
+    window
+        Output of :func:`beat_window`, shape ``(WINDOW_LEN,)`` (its median removed: 0 is about
+        the isoelectric level).
+    span
+        The samples of the wave, :data:`POLARITY_QRS_SPAN` or :data:`POLARITY_T_SPAN`.
+    """
+    part = window[span]
+    pos = max(float(part.max()), 0.0)
+    neg = max(-float(part.min()), 0.0)
+    return 0.0 if pos + neg <= 0.0 else (pos - neg) / (pos + neg)
+
+
+class LeadPolarityMonitor:
+    """Say when the ECG lead looks reversed (a hint to the user; the beats are not changed).
+
+    The beat model learned leads with an upright QRS (MLII, svdb ECG1) and misreads a reversed
+    one: on MIT-BIH DS2 turned over, V Se 95.87 -> 73.46 % (``docs/beat_classifier.md``,
+    Limitations). Whoever set the strap up can turn it over with ``dsp.invert_ecg``, if told.
+    The lead looks reversed while the median polarity (:func:`wave_polarity`) of the last
+    :data:`POLARITY_BEATS` beats' QRS and T wave are both below
+    :data:`POLARITY_REVERSED_BELOW` (until one of them rises above
+    :data:`POLARITY_REVERSED_UNTIL`): a reversed lead turns both over, while a QRS negative in
+    MLII itself (bundle-branch block, pacing: mitdb 207, 217) has a discordant, upright T wave
+    (ventricular gradient; Rautaharju PM et al., AHA/ACCF/HRS recommendations for the
+    standardization and interpretation of the electrocardiogram, part IV: the ST segment, T
+    and U waves, and the QT interval, Circulation 2009;119(10):e241-e250). Replayed offline
+    over the beat windows of the agent's R-peaks: none of the 48 mitdb, 40 svdb, 12 nstdb and
+    11 vfdb records looks reversed but svdb 864 and vfdb 420, for 1 and 2 % of their beats
+    (during ventricular rhythms); 28 of the 48 mitdb records turned over do, for 38 % of their
+    beats on average (the T-wave polarity of a 0.75 s window wanders, and some records' T waves
+    are inverted in MLII already). Not a correction: see
+    ``docs/beat_classifier.md`` for why turning the beats over automatically was not kept.
+
+    Attributes
+    ----------
+    looks_reversed : bool
+        Whether the lead looks reversed now.
+    episodes : list[tuple[float, float | None]]
+        ``(start_s, end_s)`` stream times of the beats where it started and stopped looking
+        reversed (``end_s`` None while it still does).
+    """
+
+    def __init__(self) -> None:
+        self._qrs: deque[float] = deque(maxlen=POLARITY_BEATS)
+        self._t: deque[float] = deque(maxlen=POLARITY_BEATS)
+        self.looks_reversed = False
+        self.episodes: list[tuple[float, float | None]] = []
+
+    def push(self, window: NDArray[np.float32], t_s: float) -> bool:
+        """Add the window of the beat at ``t_s`` (s); return whether the state changed."""
+        self._qrs.append(wave_polarity(window, POLARITY_QRS_SPAN))
+        self._t.append(wave_polarity(window, POLARITY_T_SPAN))
+        if len(self._qrs) < POLARITY_BEATS:
+            return False
+        qrs = median_finite(np.fromiter(self._qrs, np.float64, POLARITY_BEATS))
+        t = median_finite(np.fromiter(self._t, np.float64, POLARITY_BEATS))
+        limit = POLARITY_REVERSED_UNTIL if self.looks_reversed else POLARITY_REVERSED_BELOW
+        now = max(qrs, t) < limit
+        if now == self.looks_reversed:
+            return False
+        self.looks_reversed = now
+        if now:
+            self.episodes.append((t_s, None))
+        else:
+            self.episodes[-1] = (self.episodes[-1][0], t_s)
+        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,11 @@ def test_reversed_208_with_invert_ecg_matches_the_upright_lead(mitdb: Path, tmp_
     turned = run(reversed_, models, invert=True)
 
     assert len(upright.beats) > 300
+    # the reversed lead is noticed (a warning names the record), the others are not
+    assert as_is.lead_reversed
+    assert as_is.lead_reversed[0][0] < 60.0
+    assert not upright.lead_reversed
+    assert not turned.lead_reversed
     assert classes(turned) == classes(upright)
     assert [(e.condition, e.lifecycle, e.onset_s) for e in turned.events] == [
         (e.condition, e.lifecycle, e.onset_s) for e in upright.events
