@@ -366,6 +366,8 @@ class MqttPublisher:
         self._ack_topic = topic(bed.unit, bed.bed, "alarms/ack")
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
+        self._store_lock = threading.Lock()  # a stored row and the count below change together
+        self._unstored = 0  # alarms queued for the writer and not yet in the outbox
         self._connected = False
         self._mid_to_row: dict[int, int] = {}
         self._early_acks: dict[int, tuple[float, ReasonCode | None]] = {}
@@ -484,6 +486,8 @@ class MqttPublisher:
         order of alarms is kept. The outbox row is deleted when the broker's PUBACK arrives
         with a success reason code. While disconnected the alarm waits in the outbox.
         """
+        with self._store_lock:
+            self._unstored += 1
         self._jobs.put(("alarm", event))
 
     def flush(self, timeout_s: float = 5.0) -> bool:
@@ -559,8 +563,14 @@ class MqttPublisher:
             self._publish_online()
 
     def pending_alarms(self) -> int:
-        """Return the number of alarms not yet acknowledged by the broker (outbox rows)."""
-        return len(self._outbox) + self._jobs.unfinished_tasks
+        """Return the number of alarms not yet acknowledged by the broker.
+
+        The outbox rows plus the alarms queued for the writer thread that are not stored yet.
+        (Counting the writer's unfinished jobs instead counted an alarm twice while the writer
+        was still publishing the row it had just stored.)
+        """
+        with self._store_lock:
+            return len(self._outbox) + self._unstored
 
     def active_alarms(self) -> list[AlarmEvent]:
         """Return the bed's active alarms as recorded in the outbox, oldest first."""
@@ -654,7 +664,9 @@ class MqttPublisher:
         reported = False
         while True:
             try:
-                row_id = self._store(event)
+                with self._store_lock:
+                    row_id = self._store(event)
+                    self._unstored -= 1
                 break
             except OutboxBusyError as err:
                 self._count("outbox_retries")
@@ -667,6 +679,8 @@ class MqttPublisher:
                 self._count("outbox_failures")
                 self.fatal_error = err
                 logger.error("%s; alarm %s sent without the outbox", err, event.alarm_id)  # noqa: TRY400
+                with self._store_lock:
+                    self._unstored -= 1
                 self._send_direct(event)
                 self._problem(DeliveryError("outbox_failed", str(err)))
                 return
