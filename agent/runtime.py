@@ -36,7 +36,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final, Protocol, runtime_checkable
 
@@ -434,7 +434,11 @@ class AgentRuntime:
                 if isinstance(frame, EcgChunk | RrIntervals):
                     self._last_data_ns = time.monotonic_ns()
                 if self._offer_ecg is not None and isinstance(frame, EcgChunk):
-                    self._offer_ecg(frame)
+                    # the station's live view shows the lead as the agent analyses it
+                    shown = frame
+                    if self.cfg.dsp.invert_ecg:
+                        shown = replace(frame, samples_uv=-frame.samples_uv)
+                    self._offer_ecg(shown)
                 self._queued += 1
                 if self.backpressure:
                     await self._wave.put(frame)

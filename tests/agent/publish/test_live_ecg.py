@@ -199,3 +199,35 @@ async def test_live_ecg_streams_only_while_leased(
             await task
         station.client.close()
         pub.close()
+
+
+async def test_live_ecg_shows_a_turned_lead_turned(
+    mqtt_broker: MosquittoBroker, tmp_path: Path, models: ModelBundle
+) -> None:
+    """With ``dsp.invert_ecg`` the station sees the lead as the agent analyses it: turned over."""
+    cfg = load_config()
+    cfg = cfg.model_copy(update={"dsp": cfg.dsp.model_copy(update={"invert_ecg": True})})
+    pub = MqttPublisher(
+        MqttConfig(url=mqtt_broker.url, outbox_path=tmp_path / "outbox.sqlite3"),
+        BED,
+        source_desc="synthetic",
+        agent_version="0",
+    )
+    source = SyntheticEcg()
+    station = Station(mqtt_broker.url)
+    pub.connect()
+    station.client.connect()
+    task = asyncio.create_task(AgentRuntime(cfg, source, pub, models).run())
+    try:
+        station.control(on=True)
+        await asyncio.to_thread(station.wait, lambda: len(station.ecg()) >= 2, "live ecg")
+        for chunk in station.ecg()[:2]:
+            expected = -source.sent[chunk.t0_s].astype(np.float64)
+            got = np.array([np.nan if v is None else v for v in chunk.samples_uv], np.float64)
+            np.testing.assert_array_equal(got, np.round(expected))
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        station.client.close()
+        pub.close()
