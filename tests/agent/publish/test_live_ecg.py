@@ -109,6 +109,30 @@ class Station:
             assert self.cond.wait_for(predicate, timeout=SAFETY_TIMEOUT_S), what
 
 
+def publisher(url: str, tmp_path: Path) -> MqttPublisher:
+    """The bed's publisher, its outbox in ``tmp_path``."""
+    return MqttPublisher(
+        MqttConfig(url=url, outbox_path=tmp_path / "outbox.sqlite3"),
+        BED,
+        source_desc="synthetic",
+        agent_version="0",
+    )
+
+
+def samples_of(chunk: EcgChunkMessage) -> np.ndarray:
+    """A received chunk's samples, µV, NaN where the message holds null."""
+    return np.array([np.nan if v is None else v for v in chunk.samples_uv], dtype=np.float64)
+
+
+async def stop(task: asyncio.Task[object], station: Station, pub: MqttPublisher) -> None:
+    """Cancel the runtime, then close the station's and the agent's connections."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    station.client.close()
+    pub.close()
+
+
 @pytest.fixture(scope="module")
 def models() -> ModelBundle:
     return load_models(load_config().inference)
@@ -118,12 +142,7 @@ async def test_live_ecg_streams_only_while_leased(
     mqtt_broker: MosquittoBroker, tmp_path: Path, models: ModelBundle
 ) -> None:
     cfg = load_config()
-    pub = MqttPublisher(
-        MqttConfig(url=mqtt_broker.url, outbox_path=tmp_path / "outbox.sqlite3"),
-        BED,
-        source_desc="synthetic",
-        agent_version="0",
-    )
+    pub = publisher(mqtt_broker.url, tmp_path)
     source = SyntheticEcg()
     station = Station(mqtt_broker.url)
     markers = 0
@@ -169,8 +188,7 @@ async def test_live_ecg_streams_only_while_leased(
         expected = source.sent[first.t0_s]
         assert len(first.samples_uv) == CHUNK
         assert first.samples_uv[5] is None  # the sensor's invalid sample stays invalid
-        got = np.array([np.nan if v is None else v for v in first.samples_uv], dtype=np.float64)
-        np.testing.assert_array_equal(got, np.round(expected.astype(np.float64)))
+        np.testing.assert_array_equal(samples_of(first), np.round(expected.astype(np.float64)))
         chunks = station.ecg()
         steps = [round((b.t0_s - a.t0_s) * FS_HZ) for a, b in itertools.pairwise(chunks)]
         assert all(s > 0 and s % CHUNK == 0 for s in steps), steps  # in order (some dropped)
@@ -194,11 +212,7 @@ async def test_live_ecg_streams_only_while_leased(
         assert await ecg_received_so_far() == n_expired
         assert pub.counters["ecg_controls_received"] == 3
     finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        station.client.close()
-        pub.close()
+        await stop(task, station, pub)
 
 
 async def test_live_ecg_shows_a_turned_lead_turned(
@@ -207,12 +221,7 @@ async def test_live_ecg_shows_a_turned_lead_turned(
     """With ``dsp.invert_ecg`` the station sees the lead as the agent analyses it: turned over."""
     cfg = load_config()
     cfg = cfg.model_copy(update={"dsp": cfg.dsp.model_copy(update={"invert_ecg": True})})
-    pub = MqttPublisher(
-        MqttConfig(url=mqtt_broker.url, outbox_path=tmp_path / "outbox.sqlite3"),
-        BED,
-        source_desc="synthetic",
-        agent_version="0",
-    )
+    pub = publisher(mqtt_broker.url, tmp_path)
     source = SyntheticEcg()
     station = Station(mqtt_broker.url)
     pub.connect()
@@ -223,11 +232,6 @@ async def test_live_ecg_shows_a_turned_lead_turned(
         await asyncio.to_thread(station.wait, lambda: len(station.ecg()) >= 2, "live ecg")
         for chunk in station.ecg()[:2]:
             expected = -source.sent[chunk.t0_s].astype(np.float64)
-            got = np.array([np.nan if v is None else v for v in chunk.samples_uv], np.float64)
-            np.testing.assert_array_equal(got, np.round(expected))
+            np.testing.assert_array_equal(samples_of(chunk), np.round(expected))
     finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        station.client.close()
-        pub.close()
+        await stop(task, station, pub)
