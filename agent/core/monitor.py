@@ -104,6 +104,13 @@ class StepOutput:
     committed_s: float = 0.0
 
 
+def _closed(
+    episodes: Sequence[tuple[float, float | None]], now_s: float
+) -> list[tuple[float, float]]:
+    """Return ``(start_s, end_s)`` episodes, an open one (``end_s`` None) ended at ``now_s``."""
+    return [(a, now_s if b is None else b) for a, b in episodes]
+
+
 class MonitorCore(ABC):
     """What both kinds of stream share: timeline walk, consumers, the engine, vitals.
 
@@ -322,7 +329,7 @@ class MonitorCore(ABC):
         af = self.af.episodes if self.af is not None else []
         vt = self.ventricular.episodes if self.ventricular is not None else []
         for code, episodes in (("VF", vf), ("AFIB", af), ("VT", vt)):
-            out[code] = [(a, now if b is None else b) for a, b in episodes]
+            out[code] = _closed(episodes, now)
         return out
 
     def lead_reversed_episodes(self) -> list[tuple[float, float]]:
@@ -334,8 +341,7 @@ class MonitorCore(ABC):
         lead = self._finaliser.lead
         if lead is None:
             return []
-        now = self.clock_s()
-        return [(a, now if b is None else b) for a, b in lead.episodes]
+        return _closed(lead.episodes, self.clock_s())
 
     def current_rhythm(self) -> str | None:
         """Return the rhythm the detectors see now (``VF``, ``VT``, ``AFIB``), or None."""

@@ -37,6 +37,7 @@ Length: every feature the beat classifier sees is defined here, in one place, so
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -353,13 +354,6 @@ def wave_polarity(window: NDArray[np.float32], span: slice) -> float:
     return 0.0 if pos + neg <= 0.0 else (pos - neg) / (pos + neg)
 
 
-def _median_of(values: deque[float]) -> float:
-    """Median of a few finite values (sorting 32 Python floats beats NumPy's call overhead)."""
-    ordered = sorted(values)
-    k = len(ordered) // 2
-    return ordered[k] if len(ordered) % 2 else (ordered[k - 1] + ordered[k]) / 2.0
-
-
 class LeadPolarityMonitor:
     """Say when the ECG lead looks reversed (a hint to the user; the beats are not changed).
 
@@ -402,7 +396,7 @@ class LeadPolarityMonitor:
         self._t.append(wave_polarity(window, POLARITY_T_SPAN))
         if len(self._qrs) < POLARITY_BEATS:
             return False
-        qrs, t = _median_of(self._qrs), _median_of(self._t)
+        qrs, t = statistics.median(self._qrs), statistics.median(self._t)
         limit = POLARITY_REVERSED_UNTIL if self.looks_reversed else POLARITY_REVERSED_BELOW
         now = max(qrs, t) < limit
         if now == self.looks_reversed:
