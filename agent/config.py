@@ -302,6 +302,15 @@ class AlarmConfig(_Section):
         default=3.0, ge=0.0, le=60.0, description="Condition must be gone this long to clear, s."
     )
     strip_s: float = Field(default=6.0, ge=1.0, le=30.0, description="ECG strip in evidence, s.")
+    afib_min_duration_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=600.0,
+        description="AF raises the afib alarm once the episode, from its estimated onset, has"
+        " lasted this long, s; the rhythm reads AFIB as soon as AF is called. 30 s: an ECG of"
+        " >= 30 s with irregular RR and no repeating P waves is diagnostic of AF (2020 ESC AF"
+        " guideline, Hindricks et al., Eur Heart J 2021;42:373-498, section 5.1).",
+    )
     ectopy: EctopyConfig = Field(
         default_factory=EctopyConfig, description="Ventricular ectopy alarms (beat classifier)."
     )
@@ -402,14 +411,26 @@ class InferenceConfig(_Section):
         default=False,
         description="ECG streams, RR AF path: an RR window does not count as AF while the"
         " beats show repeating P waves (2 windows in a row); off until measured through the"
-        " agent on AF data with waveforms (docs/af_detector.md).",
+        " agent on AF data with waveforms (docs/af_detector.md); needs af_waveform = false.",
     )
     vf: bool = Field(default=True, description="Detect VF/VFL and VT from the waveform.")
     af_waveform: bool = Field(
-        default=False,
+        default=True,
         description="Also call AF from the ECG waveform (RR irregularity + no P waves), fused"
-        " with the RR model; off until measured through the agent (docs/af_detector.md).",
+        " with the RR model: AF on short strips and within 30 s of onset (docs/af_detector.md)."
+        " RR-only sources always use the RR model alone.",
     )
+
+    @model_validator(mode="after")
+    def _one_af_path(self) -> InferenceConfig:
+        if self.af_p_wave_veto and self.af_waveform:
+            msg = (
+                "inference.af_p_wave_veto acts on the RR AF path alone: set"
+                " inference.af_waveform = false with it (the waveform path has its own P-wave"
+                " veto)"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class MqttConfig(_Section):

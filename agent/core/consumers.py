@@ -100,12 +100,23 @@ class AfConsumer:
         V beats at or above this confidence are ectopic (the ectopy rules' threshold).
     evidence
         Evidence for the alarm.
+    min_duration_s
+        The ``afib`` alarm is active only once the open episode's estimated onset is at least
+        this long ago, s (``alarms.afib_min_duration_s``); the episode itself (the rhythm row,
+        the vitals' rhythm) starts when AF is called.
     """
 
-    def __init__(self, detector: AfDetector, min_confidence: float, evidence: EvidenceAt) -> None:
+    def __init__(
+        self,
+        detector: AfDetector,
+        min_confidence: float,
+        evidence: EvidenceAt,
+        min_duration_s: float = 0.0,
+    ) -> None:
         self.detector = detector
         self._min_confidence = min_confidence
         self._evidence = evidence
+        self._min_duration_s = min_duration_s
         self._skip_next = False  # the next beat's RR follows a PVC
         self.onset_s: float | None = None
         self.episodes: list[tuple[float, float | None]] = []
@@ -136,8 +147,8 @@ class AfConsumer:
                     self.episodes[-1] = (self.episodes[-1][0], change.onset_s)
 
     def findings(self, t_s: float) -> list[Finding]:
-        """Return the ``afib`` finding: active while an AF episode is open."""
-        if self.onset_s is None:
+        """Return the ``afib`` finding: active while an AF episode is open and old enough."""
+        if self.onset_s is None or t_s - self.onset_s < self._min_duration_s:
             return [inactive(AlarmCode.AFIB)]
         p = self.detector.probability
         text = "Atrial fibrillation" + (f" (p={p:.2f})" if p is not None else "")

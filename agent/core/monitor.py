@@ -159,7 +159,12 @@ class MonitorCore(ABC):
                 detector = PWaveVetoAfDetector(models.af, fs_hz, segment)
             else:
                 detector = AfDetector(model=models.af)
-            self.af = AfConsumer(detector, cfg.alarms.ectopy.min_confidence, self.rules.evidence)
+            self.af = AfConsumer(
+                detector,
+                cfg.alarms.ectopy.min_confidence,
+                self.rules.evidence,
+                cfg.alarms.afib_min_duration_s,
+            )
             versions[models.af.card.name] = models.af.card.version
             self.timeline.append(self.af)
         beat_runs: EctopyBeatRuns | None = None

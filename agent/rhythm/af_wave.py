@@ -295,7 +295,8 @@ def _rr_features(rr_s: NDArray[np.float64]) -> list[float]:
     else:
         lorenz = 0.0
     sd = float(np.std(rr_s))
-    lag1 = float(np.corrcoef(rr_s[:-1], rr_s[1:])[0, 1]) if sd > 1e-9 and rr_s.size > 2 else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):  # one constant half: NaN, taken as 0
+        lag1 = float(np.corrcoef(rr_s[:-1], rr_s[1:])[0, 1]) if sd > 1e-9 and rr_s.size > 2 else 0.0
     lag1 = 0.0 if math.isnan(lag1) else lag1
     # ectopy-robust irregularity: drop successive differences touching a premature beat
     # followed by a compensatory pause (Tateno & Glass 2001 use dRR; the pair rule follows

@@ -47,3 +47,46 @@ def test_afib_alarms_are_judged_against_the_annotated_af(
     assert report["false_by_record"] == {"100": 1, "201": 1}
     (tmp_path / "empty").mkdir()
     assert main(["agent-out", "--data", str(data_dir), str(tmp_path / "empty")]) == 2
+
+
+def test_af_rows_are_timed_apart_from_the_alarm(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 201's first long AF episode: an AFIB row from 5 s after onset, the alarm 40 s after
+    af = reference_af(data_dir / "mitdb" / "201")
+    a, b = next((a, b) for a, b in af if b - a >= 60.0)
+    folder = tmp_path / "out" / "201"
+    _write(folder, [(a + 40.0, b)], 1805.556)
+    rows = f"start_s,end_s,rhythm\n0.000,{a + 5:.3f},N\n{a + 5:.3f},{b:.3f},AFIB\n"
+    (folder / "rhythm.csv").write_text(rows + f"{b:.3f},1805.556,N\n")
+    assert main(["agent-out", "--data", str(data_dir), "--db", "mitdb", str(tmp_path / "out")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    n_long = report["episodes_min_60s"]
+    assert report["af_row_within_30s"] == 1
+    assert report["alarmed_within_30s"] == 0
+    assert report["alarmed_within_60s"] == 1
+    assert n_long >= 1
+
+
+def test_cinc2017_recordings_are_scored_by_their_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "data" / "cinc2017"
+    db.mkdir(parents=True)
+    labels = {"A1": "A", "A2": "A", "A3": "A", "N1": "N", "O1": "O", "X1": "~"}
+    (db / "REFERENCE.csv").write_text(
+        "data_source,class\n" + "".join(f"{n},{lab}\n" for n, lab in labels.items())
+    )
+    called = {"A1", "A2", "O1"}  # tp 2, fn 1, fp 1: F1 = 4 / (4 + 1 + 1)
+    for name in labels:
+        rec = tmp_path / "out" / name
+        rec.mkdir(parents=True)
+        rhythm = "AFIB" if name in called else "N"
+        (rec / "rhythm.csv").write_text(f"start_s,end_s,rhythm\n0.000,30.000,{rhythm}\n")
+    argv = ["agent-out", "--data", str(tmp_path / "data"), "--db", "cinc2017"]
+    assert main([*argv, str(tmp_path / "out")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["recordings"] == 6
+    assert (report["tp"], report["fp"], report["fn"]) == (2, 1, 1)
+    assert report["f1_af"] == pytest.approx(4 / 6, abs=1e-3)
+    assert report["called_af_by_label"] == {"A": "2/3", "N": "0/1", "O": "1/1", "~": "0/1"}

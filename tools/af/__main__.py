@@ -8,7 +8,8 @@
 - ``evaluate --data ../shared/data [--out DIR] [--rr-source reference|agent]``: the report
   (:func:`tools.af.evaluate.evaluate_af`), no TensorFlow needed.
 - ``agent-out --data ../shared/data --db mitdb FOLDER``: the ``afib`` alarms and AF rows of a
-  ``bedside analyze`` output folder against the rhythm annotations (:mod:`tools.af.agent_out`).
+  ``bedside analyze`` output folder against the rhythm annotations (:mod:`tools.af.agent_out`);
+  ``--db cinc2017``: record-level AF F1 against its ``REFERENCE.csv``.
 
 The waveform AF model is trained by ``python -m tools.af.wave_mlp`` (``./run.sh train af-wave``).
 """
@@ -86,10 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "agent-out":
         import json
 
-        from tools.af.agent_out import score_folder
+        from tools.af.agent_out import score_cinc_folder, score_folder
 
+        db_dir = args.data / args.db
         try:
-            print(json.dumps(score_folder(args.data / args.db, args.folder), indent=2))
+            if (db_dir / "REFERENCE.csv").is_file():  # CinC 2017: one label per recording
+                scored = score_cinc_folder(db_dir / "REFERENCE.csv", args.folder)
+            else:
+                scored = score_folder(db_dir, args.folder)
+            print(json.dumps(scored, indent=2))
         except FileNotFoundError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

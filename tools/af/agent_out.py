@@ -13,9 +13,15 @@ episode, as in :mod:`tools.af.dataset`). Rules, the same as the mitdb table of
 - a reference AF episode of at least ``MIN_EPISODE_S`` is *alarmed within* D s when an
   ``afib`` alarm is active at some moment in ``[onset, onset + D]`` (an alarm still active
   from an earlier episode counts from the onset);
+- a reference AF episode of at least ``MIN_EPISODE_S`` has an *AF row within* D s when an
+  ``AFIB`` row of ``rhythm.csv`` covers some moment in ``[onset, onset + D]`` (the rhythm
+  the monitor shows, which comes before the alarm's ``alarms.afib_min_duration_s``);
 - AF rows: seconds inside and outside annotated AF.
 
 A database without rhythm annotations (svdb) gets counts only: every call is unjudged.
+A folder with a ``REFERENCE.csv`` (CinC 2017: one label per recording, N / A / O / ~) is
+scored per recording instead: called AF when ``rhythm.csv`` has an ``AFIB`` row; AF F1 and
+the recordings called AF per reference label (:func:`score_cinc_folder`).
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ class RecordAf:
     """``(raised_s, cleared_s)`` of every afib alarm (cleared: end of record when never)."""
     rows: list[tuple[float, float]]
     delays_s: list[float | None] = field(default_factory=list)
+    """Per reference episode >= ``MIN_EPISODE_S``: onset to an active ``afib`` alarm, s."""
+    row_delays_s: list[float | None] = field(default_factory=list)
+    """The same to an ``AFIB`` row."""
 
     @property
     def false_alarms(self) -> int:
@@ -92,6 +101,8 @@ def read_record(db_dir: Path, folder: Path) -> RecordAf:
             continue
         hits = [max(a, c) for a, b in rec.alarms if a <= d and b >= c]
         rec.delays_s.append(min(hits) - c if hits else None)
+        row_hits = [max(a, c) for a, b in rec.rows if a <= d and b >= c]
+        rec.row_delays_s.append(min(row_hits) - c if row_hits else None)
     return rec
 
 
@@ -114,6 +125,7 @@ def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
     non_af = [r for r in recs if not r.reference]
     hours_non_af = sum(r.duration_s for r in non_af) / 3600.0
     delays = [d for r in recs for d in r.delays_s]
+    row_delays = [d for r in recs for d in r.row_delays_s]
     row_s = sum(b - a for r in recs for a, b in r.rows)
     row_in_s = sum(
         max(0.0, min(b, d) - max(a, c)) for r in recs for a, b in r.rows for c, d in r.reference
@@ -132,8 +144,52 @@ def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
             f"alarmed_within_{int(t)}s": sum(1 for d in delays if d is not None and d <= t)
             for t in DEADLINES_S
         },
+        **{
+            f"af_row_within_{int(t)}s": sum(1 for d in row_delays if d is not None and d <= t)
+            for t in DEADLINES_S
+        },
         "af_row_s": round(row_s, 1),
         "af_row_outside_reference_s": round(row_s - row_in_s, 1),
         "false_by_record": {r.name: r.false_alarms for r in recs if r.false_alarms},
         "afib_alarms_by_record": {r.name: len(r.alarms) for r in recs if r.alarms},
+    }
+
+
+def score_cinc_folder(reference_csv: Path, folder: Path) -> dict[str, Any]:
+    """Record-level AF calls of a ``bedside analyze`` output folder over CinC 2017 recordings.
+
+    A recording is called AF when its ``rhythm.csv`` has an ``AFIB`` row; the reference is
+    its label in ``reference_csv`` (``A`` is AF; ``N``, ``O``, ``~`` are not). F1 is that of
+    the AF class (Clifford GD et al., AF classification from a short single lead ECG
+    recording: the PhysioNet/Computing in Cardiology Challenge 2017, CinC 2017;44).
+
+    Raises
+    ------
+    FileNotFoundError
+        If no output folder under ``folder`` has a label in ``reference_csv``.
+    """
+    with reference_csv.open(encoding="utf-8", newline="") as f:
+        labels = {r[0]: r[1] for r in csv.reader(f) if r and r[0] != "data_source"}
+    called: dict[str, list[int]] = {}  # label -> [called AF, recordings]
+    for p in sorted(folder.iterdir()):
+        if p.name not in labels or not (p / "rhythm.csv").is_file():
+            continue
+        with (p / "rhythm.csv").open(encoding="utf-8", newline="") as f:
+            af = any(r["rhythm"] == "AFIB" for r in csv.DictReader(f))
+        counts = called.setdefault(labels[p.name], [0, 0])
+        counts[0] += af
+        counts[1] += 1
+    if not called:
+        msg = f"no recording of {reference_csv} under {folder}"
+        raise FileNotFoundError(msg)
+    tp, n_af = called.get("A", [0, 0])
+    fp = sum(c for lab, (c, _n) in called.items() if lab != "A")
+    fn = n_af - tp
+    return {
+        "recordings": sum(n for _c, n in called.values()),
+        "f1_af": round(2 * tp / max(2 * tp + fp + fn, 1), 3),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "called_af_by_label": {lab: f"{c}/{n}" for lab, (c, n) in sorted(called.items())},
     }

@@ -33,7 +33,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from agent.analyze import analyze_record
 from agent.config import AgentConfig, DspConfig
@@ -111,6 +111,38 @@ def _agent_afib_markdown(report: dict[str, Any]) -> str:
             ref = "yes" if row["reference_af"] else "no"
             lines.append(f"| {name} | {ref} | {row['afib_alarms']} | {row['af_found_s']} |")
     return "\n".join(lines) + "\n"
+
+
+AGENT_AFIB_HEADING: Final = "## afib alarms raised by the agent on mitdb"
+
+
+def refresh_agent_afib(data_dir: Path, out_dir: Path) -> str:
+    """Re-run :func:`agent_afib_alarms` alone and replace its section of ``OUT/rhythm.md``.
+
+    For a change that touches only the AF alarm path: the other sections (the VT/VF runs
+    through the agent take most of an hour) stay as they were measured. Writes
+    ``OUT/rhythm_agent_afib.json``; returns the new section.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``OUT/rhythm.md`` does not exist or has no such section.
+    """
+    path = out_dir / "rhythm.md"
+    text = path.read_text(encoding="utf-8")
+    start = text.find(AGENT_AFIB_HEADING)
+    if start < 0:
+        msg = f"{path} has no section {AGENT_AFIB_HEADING!r}: run the whole evaluation"
+        raise FileNotFoundError(msg)
+    end = text.find("\n#", start + len(AGENT_AFIB_HEADING))
+    agent_af = agent_afib_alarms(data_dir / "mitdb")
+    (out_dir / "rhythm_agent_afib.json").write_text(
+        json.dumps(agent_af, indent=2) + "\n", encoding="utf-8"
+    )
+    section = _agent_afib_markdown(agent_af)
+    rest = "" if end < 0 else text[end:]
+    path.write_text(text[:start] + section + rest, encoding="utf-8")
+    return section
 
 
 def new_rhythm_sections(data_dir: Path, out_dir: Path) -> str:

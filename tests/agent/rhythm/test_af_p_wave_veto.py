@@ -23,7 +23,10 @@ from tests.records import cut_record
 
 def _af(record: Path, veto: bool) -> list[tuple[float, float]]:
     cfg = AgentConfig.model_validate(
-        {"dsp": {"powerline_hz": 60}, "inference": {"af_p_wave_veto": veto}}
+        {
+            "dsp": {"powerline_hz": 60},
+            "inference": {"af_p_wave_veto": veto, "af_waveform": False},  # the RR path alone
+        }
     )
     result: RecordResult = asyncio.run(analyze_record(record, cfg, load_models(cfg.inference)))
     return result.episodes["AFIB"]
@@ -63,3 +66,8 @@ def test_veto_keeps_af_without_p_waves(data_dir: Path, tmp_path: Path) -> None:
     af = _af(cut_record(data_dir, "mitdb", "221", 0, 300, tmp_path), veto=True)
     assert af
     assert af[0][0] < 60.0
+
+
+def test_the_veto_with_the_waveform_path_is_refused_naming_both_settings() -> None:
+    with pytest.raises(ValueError, match=r"af_p_wave_veto.*af_waveform = false"):
+        AgentConfig.model_validate({"inference": {"af_p_wave_veto": True}})
