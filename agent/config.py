@@ -311,6 +311,14 @@ class AlarmConfig(_Section):
         " >= 30 s with irregular RR and no repeating P waves is diagnostic of AF (2020 ESC AF"
         " guideline, Hindricks et al., Eur Heart J 2021;42:373-498, section 5.1).",
     )
+    afib_clear_after_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=600.0,
+        description="An afib alarm stays active until AF has been gone this long, s, so that AF"
+        " that stops and starts again within it is one alarm, not one per relapse (the rhythm"
+        " still reads what the detectors say); not after a signal loss.",
+    )
     ectopy: EctopyConfig = Field(
         default_factory=EctopyConfig, description="Ventricular ectopy alarms (beat classifier)."
     )

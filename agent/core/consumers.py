@@ -104,6 +104,11 @@ class AfConsumer:
         The ``afib`` alarm is active only once the open episode's estimated onset is at least
         this long ago, s (``alarms.afib_min_duration_s``); the episode itself (the rhythm row,
         the vitals' rhythm) starts when AF is called.
+    clear_after_s
+        Once active, the ``afib`` finding stays active until AF has been gone this long, s
+        (``alarms.afib_clear_after_s``): AF that stops and comes back within it continues the
+        same alarm, whatever the new episode's age. A restart after a signal loss ends it at
+        once.
     """
 
     def __init__(
@@ -112,11 +117,15 @@ class AfConsumer:
         min_confidence: float,
         evidence: EvidenceAt,
         min_duration_s: float = 0.0,
+        clear_after_s: float = 0.0,
     ) -> None:
         self.detector = detector
         self._min_confidence = min_confidence
         self._evidence = evidence
         self._min_duration_s = min_duration_s
+        self._clear_after_s = clear_after_s
+        self._alarm_onset_s: float | None = None  # the afib finding is active since this onset
+        self._ended_s = 0.0  # estimated end of the latest episode
         self._skip_next = False  # the next beat's RR follows a PVC
         self.onset_s: float | None = None
         self.episodes: list[tuple[float, float | None]] = []
@@ -135,6 +144,7 @@ class AfConsumer:
             self._skip_next = ectopic
         elif isinstance(item, StateChange) and item.unusable:
             self._apply(self.detector.reset())
+            self._alarm_onset_s = None  # a signal loss is not AF that stopped: no hold
 
     def _apply(self, changes: list[AfChange]) -> None:
         for change in changes:
@@ -143,16 +153,24 @@ class AfConsumer:
                 self.episodes.append((change.onset_s, None))
             else:
                 self.onset_s = None
+                self._ended_s = change.onset_s
                 if self.episodes and self.episodes[-1][1] is None:
                     self.episodes[-1] = (self.episodes[-1][0], change.onset_s)
 
     def findings(self, t_s: float) -> list[Finding]:
-        """Return the ``afib`` finding: active while an AF episode is open and old enough."""
-        if self.onset_s is None or t_s - self.onset_s < self._min_duration_s:
+        """Return the ``afib`` finding (see ``min_duration_s`` and ``clear_after_s``)."""
+        if self.onset_s is not None:
+            if self._alarm_onset_s is None and t_s - self.onset_s < self._min_duration_s:
+                return [inactive(AlarmCode.AFIB)]
+            if self._alarm_onset_s is None:
+                self._alarm_onset_s = self.onset_s
+        elif self._alarm_onset_s is None or t_s - self._ended_s >= self._clear_after_s:
+            self._alarm_onset_s = None
             return [inactive(AlarmCode.AFIB)]
         p = self.detector.probability
         text = "Atrial fibrillation" + (f" (p={p:.2f})" if p is not None else "")
-        return [Finding(AlarmCode.AFIB, True, self.onset_s, text, partial(self._evidence, t_s))]
+        evidence = partial(self._evidence, t_s)
+        return [Finding(AlarmCode.AFIB, True, self._alarm_onset_s, text, evidence)]
 
 
 class VfConsumer:

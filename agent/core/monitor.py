@@ -164,6 +164,7 @@ class MonitorCore(ABC):
                 cfg.alarms.ectopy.min_confidence,
                 self.rules.evidence,
                 cfg.alarms.afib_min_duration_s,
+                cfg.alarms.afib_clear_after_s,
             )
             versions[models.af.card.name] = models.af.card.version
             self.timeline.append(self.af)

@@ -573,7 +573,12 @@ class FusedAfDetector(AfDetector):
         :class:`agent.core.consumers.AfConsumer` feeds only the RR intervals that do not touch
         an ectopic beat; the waveform path sees every beat through :meth:`observe_beat`.
         """
+        was_af = self._fused
         lstm = super().push(rr_ms, t_s)
+        if was_af and not self._fused:
+            # an RR gap made the RR path call reset(), this class's: both paths restarted
+            # and the fused episode ended there; that end is in ``lstm``
+            return [c for c in lstm if not c.af]
         return self._combine(t_s, next((c.onset_s for c in lstm if c.af), None))
 
     def observe_beat(self, t_s: float, ectopic: bool) -> list[AfChange]:

@@ -158,6 +158,29 @@ def test_windows_with_frequent_ectopic_beats_never_vote_af(
     assert fused.wave_af is called
 
 
+def test_an_rr_gap_ends_the_fused_episode_with_a_change() -> None:
+    # a pause of more than 3 s makes the RR path restart (reset) inside push; the waveform
+    # path restarts too, so the fused episode ends and AfConsumer must hear it (the end was
+    # lost before, and mitdb 201 read AFIB for the whole record)
+    fs = 250.0
+    r_idx, x = _irregular_strip(fs, 60)
+
+    def segment(start: int, stop: int) -> np.ndarray | None:
+        return None if start < 0 or stop > x.size else x[start:stop].astype(np.float32)
+
+    fused = FusedAfDetector(AfModel.load(), fs, segment)
+    calls = []
+    for prev, r in itertools.pairwise(r_idx):
+        calls += fused.observe_beat(float(r) / fs, False)
+        calls += fused.push(float(r - prev) / fs * 1000.0, float(r) / fs)
+    assert [c.af for c in calls] == [True]
+    t_end = float(r_idx[-1]) / fs
+    ended = fused.push(3500.0, t_end + 3.5)
+    assert [c.af for c in ended] == [False]
+    assert ended[0].onset_s == pytest.approx(t_end)
+    assert not fused.in_af
+
+
 def _afib_episodes(record: Path, waveform: bool, powerline: int) -> list[tuple[float, float]]:
     cfg = AgentConfig(
         dsp=DspConfig(powerline_hz=powerline),  # type: ignore[arg-type]
