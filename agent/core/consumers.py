@@ -160,9 +160,9 @@ class AfConsumer:
     def findings(self, t_s: float) -> list[Finding]:
         """Return the ``afib`` finding (see ``min_duration_s`` and ``clear_after_s``)."""
         if self.onset_s is not None:
-            if self._alarm_onset_s is None and t_s - self.onset_s < self._min_duration_s:
-                return [inactive(AlarmCode.AFIB)]
             if self._alarm_onset_s is None:
+                if t_s - self.onset_s < self._min_duration_s:
+                    return [inactive(AlarmCode.AFIB)]
                 self._alarm_onset_s = self.onset_s
         elif self._alarm_onset_s is None or t_s - self._ended_s >= self._clear_after_s:
             self._alarm_onset_s = None

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tools.af.dataset import load_rr_record
+from tools.af.dataset import cinc_labels, load_rr_record
 
 TOLERANCE_S: Final = 5.0
 MIN_EPISODE_S: Final = 60.0
@@ -106,6 +106,13 @@ def read_record(db_dir: Path, folder: Path) -> RecordAf:
     return rec
 
 
+def _within(key: str, delays: list[float | None]) -> dict[str, int]:
+    """``{KEY_30s: n, KEY_60s: n}``: delays at or under each of ``DEADLINES_S``."""
+    return {
+        f"{key}_{int(t)}s": sum(1 for d in delays if d is not None and d <= t) for t in DEADLINES_S
+    }
+
+
 def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
     """Score every record folder under ``folder``; see the module docstring.
 
@@ -140,14 +147,8 @@ def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
         ),
         "false_alarms_af_records": sum(r.false_alarms for r in recs if r.reference),
         "episodes_min_60s": len(delays),
-        **{
-            f"alarmed_within_{int(t)}s": sum(1 for d in delays if d is not None and d <= t)
-            for t in DEADLINES_S
-        },
-        **{
-            f"af_row_within_{int(t)}s": sum(1 for d in row_delays if d is not None and d <= t)
-            for t in DEADLINES_S
-        },
+        **_within("alarmed_within", delays),
+        **_within("af_row_within", row_delays),
         "af_row_s": round(row_s, 1),
         "af_row_outside_reference_s": round(row_s - row_in_s, 1),
         "false_by_record": {r.name: r.false_alarms for r in recs if r.false_alarms},
@@ -168,8 +169,7 @@ def score_cinc_folder(reference_csv: Path, folder: Path) -> dict[str, Any]:
     FileNotFoundError
         If no output folder under ``folder`` has a label in ``reference_csv``.
     """
-    with reference_csv.open(encoding="utf-8", newline="") as f:
-        labels = {r[0]: r[1] for r in csv.reader(f) if r and r[0] != "data_source"}
+    labels = cinc_labels(reference_csv)
     called: dict[str, list[int]] = {}  # label -> [called AF, recordings]
     for p in sorted(folder.iterdir()):
         if p.name not in labels or not (p / "rhythm.csv").is_file():

@@ -20,6 +20,7 @@ label (-1) and are neither trained on nor scored.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -78,6 +79,18 @@ class RrRecord:
     afib_only: NDArray[np.bool_]
     duration_s: float
     af_intervals: list[tuple[float, float]]
+
+
+def cinc_labels(reference_csv: Path) -> dict[str, str]:
+    """Return recording name -> label (``N``, ``A``, ``O``, ``~``) of a CinC 2017 REFERENCE.csv.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    """
+    with reference_csv.open(encoding="utf-8", newline="") as fh:
+        return {r[0]: r[1] for r in csv.reader(fh) if r and r[0] != "data_source"}
 
 
 def afdb_records(afdb_dir: Path) -> list[str]:

@@ -17,7 +17,6 @@ called AF when ``k_on`` consecutive windows reach ``p_on``.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import logging
 from collections.abc import Sequence
@@ -42,6 +41,7 @@ from agent.rhythm.af_wave import (
     af_wave_features,
     window_start,
 )
+from tools.af.dataset import cinc_labels
 
 logger = logging.getLogger(__name__)
 
@@ -235,9 +235,8 @@ def load_mitdb(data_dir: Path) -> list[RecordWindows]:
 def load_cinc(data_dir: Path) -> list[RecordWindows]:
     """Windows of every CinC 2017 recording present (50 Hz mains), cached in ``CACHE``."""
     folder = data_dir / "cinc2017"
-    with (folder / "REFERENCE.csv").open(encoding="utf-8") as fh:
-        rows = [(r[0], r[1]) for r in csv.reader(fh) if r and r[0] != "data_source"]
-    rows = [(n, lab) for n, lab in rows if (folder / f"{n}.hea").exists()]
+    labels = cinc_labels(folder / "REFERENCE.csv")
+    rows = [(n, lab) for n, lab in labels.items() if (folder / f"{n}.hea").exists()]
     cached = _load(CACHE, [n for n, _ in rows])
     if cached is not None:
         return [

@@ -92,10 +92,13 @@ def agent_afib_alarms(mitdb: Path) -> dict[str, Any]:
     }
 
 
+AGENT_AFIB_HEADING: Final = "## afib alarms raised by the agent on mitdb"
+
+
 def _agent_afib_markdown(report: dict[str, Any]) -> str:
     non_af, af = report["non_af"], report["af"]
     lines = [
-        "## afib alarms raised by the agent on mitdb (`bedside analyze`, beat classifier on)",
+        f"{AGENT_AFIB_HEADING} (`bedside analyze`, beat classifier on)",
         "",
         f"- records without AF: {non_af['false_alarms']} false afib alarms in"
         f" {non_af['hours']} h = **{non_af['per_hour']} per hour** ({non_af['records']}"
@@ -111,9 +114,6 @@ def _agent_afib_markdown(report: dict[str, Any]) -> str:
             ref = "yes" if row["reference_af"] else "no"
             lines.append(f"| {name} | {ref} | {row['afib_alarms']} | {row['af_found_s']} |")
     return "\n".join(lines) + "\n"
-
-
-AGENT_AFIB_HEADING: Final = "## afib alarms raised by the agent on mitdb"
 
 
 def refresh_agent_afib(data_dir: Path, out_dir: Path) -> str:
