@@ -58,6 +58,7 @@ morphology and heartbeat interval features. IEEE Trans Biomed Eng 2004;51(7):119
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -69,6 +70,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from agent.dsp.spectral import WelchPsd
+from agent.dsp.zerophase import ZeroPhaseSos
 from agent.inference.tflite import TfliteModel, load_model
 from agent.rhythm.af import AfChange, AfDetector, AfModel
 from models.card import MODELS_DIR, ModelCard, load_card
@@ -254,11 +257,15 @@ def _load_wave_model(card_path: Path) -> AfWaveModel:
     )
 
 
-def _sos(fs_hz: float) -> NDArray[np.float64]:
-    return np.asarray(signal.butter(2, BAND_HZ, btype="bandpass", fs=fs_hz, output="sos"))
+@functools.cache
+def _bandpass(fs_hz: float) -> ZeroPhaseSos:
+    """Return the 0.5-40 Hz band-pass (2nd-order Butterworth, forward-backward) at ``fs_hz``."""
+    return ZeroPhaseSos(signal.butter(2, BAND_HZ, btype="bandpass", fs=fs_hz, output="sos"))
 
 
-_SOS_CACHE: dict[float, NDArray[np.float64]] = {}
+@functools.cache
+def _welch(nperseg: int, fs_hz: float) -> WelchPsd:
+    return WelchPsd(nperseg, fs_hz)
 
 
 def _rr_features(rr_s: NDArray[np.float64]) -> list[float]:
@@ -387,21 +394,15 @@ def _aligned_beats(
     Beats are cut ``PRE_S`` before to ``POST_S`` after every R-peak but the first; None when
     the signal is shorter than 1 s or fewer than 2 whole beats fit.
     """
-    sos = _SOS_CACHE.get(fs_hz)
-    if sos is None:
-        sos = _SOS_CACHE.setdefault(fs_hz, _sos(fs_hz))
     if raw_uv.size < round(fs_hz):
         return None
-    x = signal.sosfiltfilt(sos, np.nan_to_num(raw_uv))
+    x = _bandpass(fs_hz)(np.nan_to_num(raw_uv))
     pre, post = round(PRE_S * fs_hz), round(POST_S * fs_hz)
-    segs = []
-    for r in r_idx[1:]:
-        lo = int(r) - first_idx - pre
-        if lo >= 0 and int(r) - first_idx + post <= x.size:
-            segs.append(x[lo : int(r) - first_idx + post])
-    if len(segs) < 2:
+    lo = r_idx[1:] - first_idx - pre
+    lo = lo[(lo >= 0) & (lo + pre + post <= x.size)]
+    if lo.size < 2:
         return None
-    beats = np.asarray(segs)
+    beats = x[lo[:, None] + np.arange(pre + post)]
     beats = beats - beats[:, :1]  # each beat relative to its start (baseline)
     return x, beats, np.median(beats, axis=0)
 
@@ -448,30 +449,32 @@ def _fwave(
     Stridh & Sörnmo 2001) and the log10 band RMS over the QRS amplitude.
     """
     a0, a1 = round(ABS_REGION_S[0] * fs_hz), round(ABS_REGION_S[1] * fs_hz)
-    inside = [int(r) for r in r_rel if int(r) + a0 >= 0 and int(r) + a1 <= x.size]
-    if len(inside) < 3 or r_rel[-1] - r_rel[0] < 2 * fs_hz:
+    peaks: list[int] = r_rel.tolist()
+    inside = [r for r in peaks if r + a0 >= 0 and r + a1 <= x.size]
+    if len(inside) < 3 or peaks[-1] - peaks[0] < 2 * fs_hz:
         return 0.0, -3.0
-    segs = np.asarray([x[r + a0 : r + a1] for r in inside])
+    segs = x[np.asarray(inside)[:, None] + np.arange(a0, a1)]
     tmpl = np.median(segs, axis=0)
     y = x.copy()
-    rr = np.diff(np.asarray(inside))
+    rr = [b - a for a, b in itertools.pairwise(inside)]
     for i, r in enumerate(inside):
         lo = a0 if i == 0 else max(a0, -round(0.35 * rr[i - 1]))
         hi = a1 if i == len(inside) - 1 else min(a1, round(0.65 * rr[i]))
         y[r + lo : r + hi] -= tmpl[lo - a0 : hi - a0]
-    start, stop = max(int(r_rel[0]), 0), min(int(r_rel[-1]), x.size)
+    start, stop = max(peaks[0], 0), min(peaks[-1], x.size)
     seg = y[start:stop]
     blank = np.zeros(seg.size, dtype=bool)
     b = round(QRS_BLANK_S * fs_hz)
-    for r in r_rel:
-        rr0 = int(r) - start
+    for r in peaks:
+        rr0 = r - start
         blank[max(rr0 - b, 0) : max(min(rr0 + b, seg.size), 0)] = True
     if blank.all():
         return 0.0, -3.0
     idx = np.arange(seg.size)
     seg = seg.copy()
     seg[blank] = np.interp(idx[blank], idx[~blank], seg[~blank])
-    f, pxx = signal.welch(seg, fs=fs_hz, nperseg=min(seg.size, round(2 * fs_hz)))
+    welch = _welch(min(seg.size, round(2 * fs_hz)), fs_hz)
+    f, pxx = welch.freqs_hz, welch(seg)
     df = float(f[1] - f[0])
     band = float(pxx[(f >= FWAVE_BAND_HZ[0]) & (f <= FWAVE_BAND_HZ[1])].sum()) * df
     total = float(pxx[(f >= 1.0) & (f <= 30.0)].sum()) * df
