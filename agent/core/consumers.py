@@ -102,8 +102,10 @@ class AfConsumer:
         Evidence for the alarm.
     min_duration_s
         The ``afib`` alarm is active only once the open episode's estimated onset is at least
-        this long ago, s (``alarms.afib_min_duration_s``); the episode itself (the rhythm row,
-        the vitals' rhythm) starts when AF is called.
+        this long ago, s (``alarms.afib_min_duration_s``), and the detector's latest window
+        still calls AF (:attr:`agent.rhythm.af.AfDetector.supports_af`: an episode the
+        detector is already ending, inside its offset hysteresis, does not raise the alarm);
+        the episode itself (the rhythm row, the vitals' rhythm) starts when AF is called.
     clear_after_s
         Once active, the ``afib`` finding stays active until AF has been gone this long, s
         (``alarms.afib_clear_after_s``): AF that stops and comes back within it continues the
@@ -161,7 +163,7 @@ class AfConsumer:
         """Return the ``afib`` finding (see ``min_duration_s`` and ``clear_after_s``)."""
         if self.onset_s is not None:
             if self._alarm_onset_s is None:
-                if t_s - self.onset_s < self._min_duration_s:
+                if t_s - self.onset_s < self._min_duration_s or not self.detector.supports_af:
                     return [inactive(AlarmCode.AFIB)]
                 self._alarm_onset_s = self.onset_s
         elif self._alarm_onset_s is None or t_s - self._ended_s >= self._clear_after_s:

@@ -153,6 +153,15 @@ class AfEpisodeLogic:
         self._count = 0
         self._run_start_s = 0.0
 
+    @property
+    def supported(self) -> bool:
+        """True while an episode is open and its latest window did not vote against it.
+
+        False while an offset run is under way (a window below ``p_off``, not yet ``n_off``
+        of them): the episode is still open, but the latest evidence says AF has stopped.
+        """
+        return self.in_af and self._count == 0
+
     def reset(self, t_s: float) -> AfChange | None:
         """Forget the run in progress; end an open episode at ``t_s`` (stream time, s)."""
         self._count = 0
@@ -302,6 +311,16 @@ class AfDetector:
     def in_af(self) -> bool:
         """True while an AF episode is open."""
         return self.logic.in_af
+
+    @property
+    def supports_af(self) -> bool:
+        """True while an AF episode is open and the latest window still calls AF.
+
+        An episode ends only after ``n_off`` windows against it (hysteresis); during those
+        windows it is open but no longer supported. :class:`agent.core.consumers.AfConsumer`
+        raises ``afib`` only while it is supported.
+        """
+        return self.logic.supported
 
     def reset(self) -> list[AfChange]:
         """Restart after a gap in the RR stream (leads-off, disconnect, pause > 3 s).

@@ -553,6 +553,7 @@ class FusedAfDetector(AfDetector):
         self._since = 0
         self._wave_run = 0
         self._wave_run_start_s = 0.0
+        self._wave_against = False  # the latest judged window voted below p_off
         self.wave_af = False
         self.wave_probability: float | None = None
         self._fused = False
@@ -562,12 +563,24 @@ class FusedAfDetector(AfDetector):
         """True while either path says AF."""
         return self._fused
 
+    @property
+    def supports_af(self) -> bool:
+        """True while a path in AF has its latest judged window still calling AF.
+
+        The RR path: see :attr:`agent.rhythm.af.AfEpisodeLogic.supported`. The waveform path:
+        in AF and its latest window that could be judged at or above ``p_off``; a window with
+        repeating P waves is judged (not AF), one with more than ``max_ectopic`` confident V
+        beats is not (too many PVCs to tell, as the RR path leaves their intervals out).
+        """
+        return self.logic.supported or (self.wave_af and not self._wave_against)
+
     def reset(self) -> list[AfChange]:
         """Restart both paths after a gap; end an open episode."""
         super().reset()
         self._beats.clear()
         self._ectopic.clear()
         self._since, self._wave_run, self.wave_af = 0, 0, False
+        self._wave_against = False
         return self._combine(self._last_t_s if self._last_t_s is not None else 0.0, None)
 
     def push(self, rr_ms: float, t_s: float) -> list[AfChange]:
@@ -608,12 +621,16 @@ class FusedAfDetector(AfDetector):
         r, raw, first = window
         feats = af_wave_features(r, raw, first, self._fs_hz)
         p = self.wave_model.probability(feats, self._wave_interp)
-        if feats[_P_CORR_COL] >= self.wave_params.p_corr_max:
-            p = 0.0  # P waves repeat beat to beat: not AF
-        elif sum(self._ectopic) > self.wave_params.max_ectopic:
-            p = 0.0  # frequent PVCs: an irregular RR series that is not AF
-        self.wave_probability = p
         prm = self.wave_params
+        if feats[_P_CORR_COL] >= prm.p_corr_max:
+            p = 0.0  # P waves repeat beat to beat: not AF
+            self._wave_against = True
+        elif sum(self._ectopic) > prm.max_ectopic:
+            p = 0.0  # frequent PVCs: an irregular RR series that is not AF
+            # too many PVCs to judge: no vote either way for supports_af
+        else:
+            self._wave_against = p < prm.p_off
+        self.wave_probability = p
         start_s = float(r[0]) / self._fs_hz
         if not self.wave_af:
             if p >= prm.p_on:

@@ -1,5 +1,6 @@
-"""The ``afib`` alarm waits until AF has lasted ``alarms.afib_min_duration_s`` (30 s), and
-clears once AF has been gone ``alarms.afib_clear_after_s`` (30 s).
+"""The ``afib`` alarm waits until AF has lasted ``alarms.afib_min_duration_s`` (30 s) and is
+still called by the detector's latest window, and clears once AF has been gone
+``alarms.afib_clear_after_s`` (30 s).
 
 svdb 880 (128 Hz, frequent supraventricular ectopy and runs) is where the waveform AF path
 calls AF for stretches of 15-30 s as well as for a minute or more: the rhythm reads AFIB for
@@ -12,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from agent.analyze import RecordResult, analyze_record
+from agent.beats import Beat
 from agent.config import AgentConfig, AlarmConfig
+from agent.core.consumers import AfConsumer, EvidenceAt
 from agent.inference.bundle import load_models
+from agent.messages import AamiClass
+from agent.rhythm.af import AfChange, AfDetector
 
 
 def _analyse(record: Path, min_duration_s: float, clear_after_s: float = 0.0) -> RecordResult:
@@ -88,3 +94,54 @@ def test_af_that_comes_back_within_30_s_continues_the_same_alarm(data_dir: Path)
     assert held.episodes["AFIB"] == once.episodes["AFIB"]  # the rhythm is the same
     for raised_s, _cleared in each:  # every moment alarmed without the hold still is
         assert any(a <= raised_s <= b for a, b in merged)
+
+
+class _ScriptedDetector:
+    """An AF detector whose episode and latest-window support the test sets by hand."""
+
+    def __init__(self) -> None:
+        self.changes: list[AfChange] = []
+        self.supports_af = False
+        self.probability: float | None = 0.9
+
+    def observe_beat(self, t_s: float, ectopic: bool) -> list[AfChange]:
+        out, self.changes = self.changes, []
+        return out
+
+    def push(self, rr_ms: float, t_s: float) -> list[AfChange]:
+        return []
+
+    def reset(self) -> list[AfChange]:
+        return []
+
+
+def _beat(t_s: float) -> Beat:
+    return Beat(round(t_s * 360), t_s, 800.0, 1000.0, AamiClass.N, 0.99)
+
+
+def test_afib_waits_while_the_latest_window_no_longer_calls_af() -> None:
+    det = _ScriptedDetector()
+    no_strip = cast("EvidenceAt", lambda t_s: None)
+    consumer = AfConsumer(cast(AfDetector, det), 0.9, no_strip, 30.0, 30.0)
+    det.changes, det.supports_af = [AfChange(True, 10.0)], True
+    consumer.feed(_beat(25.0))  # AF called at 25 s, onset estimated at 10 s
+    assert not consumer.findings(39.0)[0].active  # 29 s old
+    det.supports_af = False  # the latest window says AF has stopped; the episode is open
+    assert not consumer.findings(45.0)[0].active  # 35 s old, not supported: no alarm
+    det.supports_af = True  # a window calls AF again
+    finding = consumer.findings(48.0)[0]
+    assert finding.active
+    assert finding.onset_s == 10.0
+    det.supports_af = False  # once raised, the alarm holds as before
+    assert consumer.findings(50.0)[0].active
+
+
+def test_mitdb_232_af_call_ending_in_hysteresis_raises_no_afib(data_dir: Path) -> None:
+    """mitdb 232 (sinus bradycardia, APCs, long pauses): the waveform path calls AF for two
+    windows about 64-68 s, from an onset estimated at 47 s, and its next windows see
+    repeating P waves; the episode closes at 80 s, 33 s after its onset, without an alarm."""
+    res = _analyse(data_dir / "mitdb" / "232", 30.0, 30.0)
+    long = [(a, b) for a, b in res.episodes["AFIB"] if b - a >= 30.0]
+    print(f"AFIB episodes {res.episodes['AFIB']}; afib alarms {_afib_raised(res)}")
+    assert long
+    assert _afib_raised(res) == []

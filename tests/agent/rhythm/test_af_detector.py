@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.rhythm.af import AF_CARD, AfChange, AfDetector, EpisodeParams
+from agent.rhythm.af import AF_CARD, AfChange, AfDetector, AfEpisodeLogic, EpisodeParams
 from tools.af.dataset import load_rr_record
 from tools.af.train import tflite_op_names
 
@@ -128,3 +128,24 @@ def test_episode_override_and_card_checks(tmp_path: Path) -> None:
         AfDetector(card)
     with pytest.raises(FileNotFoundError):
         AfDetector(tmp_path / "missing.json")
+
+
+def test_episode_is_supported_only_while_its_latest_window_calls_af() -> None:
+    logic = AfEpisodeLogic(EpisodeParams(p_on=0.8, n_on=2, p_off=0.3, n_off=3))
+    states = []
+    changes = []
+    # onset run, AF, a window between p_off and p_on, one against, AF again, three against
+    for t, p in enumerate([0.9, 0.9, 0.5, 0.1, 0.9, 0.1, 0.1, 0.1]):
+        changes.append(logic.update(p, float(t)))
+        states.append((logic.in_af, logic.supported))
+    assert [c for c in changes if c is not None] == [AfChange(True, 0.0), AfChange(False, 5.0)]
+    assert states == [
+        (False, False),
+        (True, True),
+        (True, True),  # 0.5 is not below p_off: still called AF
+        (True, False),  # open, but the latest window says AF has stopped
+        (True, True),  # the offset run is broken
+        (True, False),
+        (True, False),
+        (False, False),
+    ]

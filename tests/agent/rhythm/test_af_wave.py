@@ -19,6 +19,7 @@ from agent.inference.bundle import load_models
 from agent.rhythm.af import AfModel
 from agent.rhythm.af_wave import (
     AF_WAVE_FEATURE_NAMES,
+    AF_WAVE_HOP_BEATS,
     AF_WAVE_PARAMS_TUNED,
     AfWaveModel,
     FusedAfDetector,
@@ -208,3 +209,42 @@ def test_agent_with_the_waveform_path_calls_af_of_a_cinc2017_strip_sooner(data_d
     assert fused
     assert fused[0][0] < 5.0
     assert not rr_only or fused[0][0] < rr_only[0][0]
+
+
+def _support_after_switch(fs: float, second_half: str) -> list[tuple[bool, bool]]:
+    """(wave_af, supports_af) at each judged window after an AF-like strip changes at beat 40.
+
+    ``second_half``: ``"pvcs"`` (every other beat a confident V: too many to judge) or
+    ``"p_waves"`` (a repeating P wave 160 ms before every QRS: judged not AF).
+    """
+    r_idx, x = _irregular_strip(fs, 80)
+    if second_half == "p_waves":
+        t = np.arange(x.size) / fs
+        for r in r_idx[40:]:
+            x += 200.0 * np.exp(-(((t - r / fs + 0.16) / 0.02) ** 2))
+
+    def segment(start: int, stop: int) -> np.ndarray | None:
+        return None if start < 0 or stop > x.size else x[start:stop].astype(np.float32)
+
+    fused = FusedAfDetector(AfModel.load(), fs, segment)
+    states = []
+    for i, r in enumerate(r_idx):
+        fused.observe_beat(float(r) / fs, second_half == "pvcs" and i >= 40 and i % 2 == 0)
+        if i >= 40 and i % AF_WAVE_HOP_BEATS == 0:  # a window was judged at this beat
+            states.append((fused.wave_af, fused.supports_af))
+    assert fused.wave_probability == 0.0
+    return states
+
+
+def test_a_window_with_too_many_pvcs_does_not_withdraw_support() -> None:
+    states = _support_after_switch(250.0, "pvcs")
+    # the episode ends after k_off vetoed windows; until then it stays supported
+    assert (True, True) in states
+    assert states[-1] == (False, False)
+    assert (True, False) not in states
+
+
+def test_a_window_with_repeating_p_waves_withdraws_support_at_once() -> None:
+    states = _support_after_switch(250.0, "p_waves")
+    assert (True, False) in states  # the episode is still open, no longer supported
+    assert states[-1] == (False, False)
