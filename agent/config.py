@@ -306,9 +306,10 @@ class AlarmConfig(_Section):
         default=30.0,
         ge=0.0,
         le=600.0,
-        description="AF raises the afib alarm once the episode, from its estimated onset, has"
-        " lasted this long, s, and the detector's latest window still calls AF; the rhythm"
-        " reads AFIB as soon as AF is called. 30 s: an ECG of"
+        description="AF raises the afib alarm once the episode has been seen this long, s: from"
+        " its estimated onset to the time the detector's latest window still calling AF"
+        " describes (the RR model's window describes its centre, half a window back); the"
+        " rhythm reads AFIB as soon as AF is called. 30 s: an ECG of"
         " >= 30 s with irregular RR and no repeating P waves is diagnostic of AF (2020 ESC AF"
         " guideline, Hindricks et al., Eur Heart J 2021;42:373-498, section 5.1).",
     )

@@ -101,11 +101,13 @@ class AfConsumer:
     evidence
         Evidence for the alarm.
     min_duration_s
-        The ``afib`` alarm is active only once the open episode's estimated onset is at least
-        this long ago, s (``alarms.afib_min_duration_s``), and the detector's latest window
-        still calls AF (:attr:`agent.rhythm.af.AfDetector.supports_af`: an episode the
-        detector is already ending, inside its offset hysteresis, does not raise the alarm);
-        the episode itself (the rhythm row, the vitals' rhythm) starts when AF is called.
+        The ``afib`` alarm is active only once the open episode has been seen for at least
+        this long, s (``alarms.afib_min_duration_s``): from its estimated onset to the moment
+        the detector's latest evidence still calling AF describes
+        (:attr:`agent.rhythm.af.AfDetector.af_seen_until_s`; the RR model's window describes
+        its centre, half a window back, the clock the onset is dated on; an episode the
+        detector is already ending, inside its offset hysteresis, is not seen at all); the
+        episode itself (the rhythm row, the vitals' rhythm) starts when AF is called.
     clear_after_s
         Once active, the ``afib`` finding stays active until AF has been gone this long, s
         (``alarms.afib_clear_after_s``): AF that stops and comes back within it continues the
@@ -163,7 +165,8 @@ class AfConsumer:
         """Return the ``afib`` finding (see ``min_duration_s`` and ``clear_after_s``)."""
         if self.onset_s is not None:
             if self._alarm_onset_s is None:
-                if t_s - self.onset_s < self._min_duration_s or not self.detector.supports_af:
+                seen_s = self.detector.af_seen_until_s
+                if seen_s is None or seen_s - self.onset_s < self._min_duration_s:
                     return [inactive(AlarmCode.AFIB)]
                 self._alarm_onset_s = self.onset_s
         elif self._alarm_onset_s is None or t_s - self._ended_s >= self._clear_after_s:

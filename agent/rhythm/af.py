@@ -322,6 +322,18 @@ class AfDetector:
         """
         return self.logic.supported
 
+    @property
+    def af_seen_until_s(self) -> float | None:
+        """Stream time (s) up to which the open episode is seen; None if it is not supported.
+
+        A window's P(AF) describes its centre interval (what the model was trained on), half a
+        window (``AF_CENTER_IDX`` intervals, ~13 s at 75 bpm) behind the newest beat: the
+        episode's onset is dated on that clock, so its duration is measured on it too, up to
+        the start of the latest window's centre interval. None while no episode is open or
+        the latest window voted against it (:attr:`supports_af`).
+        """
+        return self.last_centre_start_s if self.logic.supported else None
+
     def reset(self) -> list[AfChange]:
         """Restart after a gap in the RR stream (leads-off, disconnect, pause > 3 s).
 

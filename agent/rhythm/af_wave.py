@@ -554,6 +554,7 @@ class FusedAfDetector(AfDetector):
         self._wave_run = 0
         self._wave_run_start_s = 0.0
         self._wave_against = False  # the latest judged window voted below p_off
+        self._wave_seen_s = 0.0  # last R-peak of the latest window that voted AF
         self.wave_af = False
         self.wave_probability: float | None = None
         self._fused = False
@@ -574,13 +575,29 @@ class FusedAfDetector(AfDetector):
         """
         return self.logic.supported or (self.wave_af and not self._wave_against)
 
+    @property
+    def af_seen_until_s(self) -> float | None:
+        """The later of the two paths' evidence for the open episode (s); None if neither.
+
+        The RR path: see :attr:`agent.rhythm.af.AfDetector.af_seen_until_s`. The waveform
+        path judges a window of the last ``AF_WAVE_BEATS`` beats as a whole and dates an onset
+        at its first beat: while it is in AF and its latest judged window still calls AF, the
+        episode is seen up to the last R-peak of the latest window that voted AF (a window
+        vetoed for frequent PVCs votes neither way and does not move it).
+        """
+        rr = super().af_seen_until_s
+        wave = self._wave_seen_s if self.wave_af and not self._wave_against else None
+        if rr is None or wave is None:
+            return wave if rr is None else rr
+        return max(rr, wave)
+
     def reset(self) -> list[AfChange]:
         """Restart both paths after a gap; end an open episode."""
         super().reset()
         self._beats.clear()
         self._ectopic.clear()
         self._since, self._wave_run, self.wave_af = 0, 0, False
-        self._wave_against = False
+        self._wave_against, self._wave_seen_s = False, 0.0
         return self._combine(self._last_t_s if self._last_t_s is not None else 0.0, None)
 
     def push(self, rr_ms: float, t_s: float) -> list[AfChange]:
@@ -630,6 +647,8 @@ class FusedAfDetector(AfDetector):
             # too many PVCs to judge: no vote either way for supports_af
         else:
             self._wave_against = p < prm.p_off
+            if not self._wave_against:
+                self._wave_seen_s = float(r[-1]) / self._fs_hz
         self.wave_probability = p
         start_s = float(r[0]) / self._fs_hz
         if not self.wave_af:

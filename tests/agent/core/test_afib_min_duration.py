@@ -97,11 +97,11 @@ def test_af_that_comes_back_within_30_s_continues_the_same_alarm(data_dir: Path)
 
 
 class _ScriptedDetector:
-    """An AF detector whose episode and latest-window support the test sets by hand."""
+    """An AF detector whose episode and evidence time the test sets by hand."""
 
     def __init__(self) -> None:
         self.changes: list[AfChange] = []
-        self.supports_af = False
+        self.af_seen_until_s: float | None = None
         self.probability: float | None = 0.9
 
     def observe_beat(self, t_s: float, ectopic: bool) -> list[AfChange]:
@@ -119,20 +119,22 @@ def _beat(t_s: float) -> Beat:
     return Beat(round(t_s * 360), t_s, 800.0, 1000.0, AamiClass.N, 0.99)
 
 
-def test_afib_waits_while_the_latest_window_no_longer_calls_af() -> None:
+def test_afib_waits_for_30_s_of_af_seen_by_the_latest_evidence() -> None:
     det = _ScriptedDetector()
     no_strip = cast("EvidenceAt", lambda t_s: None)
     consumer = AfConsumer(cast(AfDetector, det), 0.9, no_strip, 30.0, 30.0)
-    det.changes, det.supports_af = [AfChange(True, 10.0)], True
+    det.changes, det.af_seen_until_s = [AfChange(True, 10.0)], 12.0
     consumer.feed(_beat(25.0))  # AF called at 25 s, onset estimated at 10 s
-    assert not consumer.findings(39.0)[0].active  # 29 s old
-    det.supports_af = False  # the latest window says AF has stopped; the episode is open
-    assert not consumer.findings(45.0)[0].active  # 35 s old, not supported: no alarm
-    det.supports_af = True  # a window calls AF again
+    assert not consumer.findings(39.0)[0].active  # 29 s since the onset, 2 s of it seen
+    det.af_seen_until_s = 36.0  # the latest window describes 36 s (half a window back)
+    assert not consumer.findings(45.0)[0].active  # 35 s since the onset, 26 s seen
+    det.af_seen_until_s = None  # the latest window says AF has stopped; the episode is open
+    assert not consumer.findings(47.0)[0].active  # not seen any more: no alarm
+    det.af_seen_until_s = 40.0  # a window calls AF again, 30 s after the onset
     finding = consumer.findings(48.0)[0]
     assert finding.active
     assert finding.onset_s == 10.0
-    det.supports_af = False  # once raised, the alarm holds as before
+    det.af_seen_until_s = None  # once raised, the alarm holds as before
     assert consumer.findings(50.0)[0].active
 
 

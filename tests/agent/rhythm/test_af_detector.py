@@ -149,3 +149,27 @@ def test_episode_is_supported_only_while_its_latest_window_calls_af() -> None:
         (True, False),
         (False, False),
     ]
+
+
+def test_af_is_seen_up_to_the_centre_of_the_latest_window(
+    detector: AfDetector, data_dir: Path
+) -> None:
+    """afdb 04126's AF: while the episode is open and supported, the time it is seen up to is
+    the start of the latest window's centre interval, AF_CENTER_IDX accepted intervals behind
+    the newest beat (the clock its onset is dated on); None outside the episode."""
+    rec = load_rr_record(data_dir / "afdb" / "04126")
+    keep = (rec.t_s > 800.0) & (rec.t_s < 1700.0)
+    detector.reset()
+    lags_s = []
+    for rr, t in zip(rec.rr_ms[keep], rec.t_s[keep], strict=True):
+        detector.push(rr, t)
+        seen = detector.af_seen_until_s
+        if not detector.in_af:
+            assert seen is None
+        elif seen is not None:
+            assert seen == detector.last_centre_start_s
+            lags_s.append(t - seen)
+    assert len(lags_s) > 100
+    # 16 AF intervals back: ~6-20 s at AF rates; never the newest beat
+    assert 5.0 < float(np.median(lags_s)) < 20.0, np.median(lags_s)
+    assert min(lags_s) > 0.0

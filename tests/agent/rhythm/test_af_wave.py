@@ -211,8 +211,9 @@ def test_agent_with_the_waveform_path_calls_af_of_a_cinc2017_strip_sooner(data_d
     assert not rr_only or fused[0][0] < rr_only[0][0]
 
 
-def _support_after_switch(fs: float, second_half: str) -> list[tuple[bool, bool]]:
-    """(wave_af, supports_af) at each judged window after an AF-like strip changes at beat 40.
+def _support_after_switch(fs: float, second_half: str) -> list[tuple[bool, bool, float | None]]:
+    """(wave_af, supports_af, af_seen_until_s) at each judged window from beat 40 on, where an
+    AF-like strip changes.
 
     ``second_half``: ``"pvcs"`` (every other beat a confident V: too many to judge) or
     ``"p_waves"`` (a repeating P wave 160 ms before every QRS: judged not AF).
@@ -231,7 +232,7 @@ def _support_after_switch(fs: float, second_half: str) -> list[tuple[bool, bool]
     for i, r in enumerate(r_idx):
         fused.observe_beat(float(r) / fs, second_half == "pvcs" and i >= 40 and i % 2 == 0)
         if i >= 40 and i % AF_WAVE_HOP_BEATS == 0:  # a window was judged at this beat
-            states.append((fused.wave_af, fused.supports_af))
+            states.append((fused.wave_af, fused.supports_af, fused.af_seen_until_s))
     assert fused.wave_probability == 0.0
     return states
 
@@ -239,12 +240,17 @@ def _support_after_switch(fs: float, second_half: str) -> list[tuple[bool, bool]
 def test_a_window_with_too_many_pvcs_does_not_withdraw_support() -> None:
     states = _support_after_switch(250.0, "pvcs")
     # the episode ends after k_off vetoed windows; until then it stays supported
-    assert (True, True) in states
-    assert states[-1] == (False, False)
-    assert (True, False) not in states
+    assert (True, True) in [s[:2] for s in states]
+    assert states[-1] == (False, False, None)
+    assert (True, False) not in [s[:2] for s in states]
+    # seen up to the last R-peak of the window judged at beat 40 (the last that voted AF,
+    # assuming it did), never past it: the vetoed windows vote neither way
+    seen = {s[2] for s in states if s[0]}
+    assert len(seen) == 1
+    assert seen.pop() == pytest.approx(_irregular_strip(250.0, 80)[0][40] / 250.0)
 
 
 def test_a_window_with_repeating_p_waves_withdraws_support_at_once() -> None:
     states = _support_after_switch(250.0, "p_waves")
-    assert (True, False) in states  # the episode is still open, no longer supported
-    assert states[-1] == (False, False)
+    assert (True, False, None) in states  # the episode is still open, no longer supported
+    assert states[-1] == (False, False, None)
