@@ -396,6 +396,7 @@ def _analyze_in_pool(
     # their locks mid-use; each worker imports the agent afresh and loads its own models
     ctx = multiprocessing.get_context("spawn")
     outcomes: dict[int, RecordOutcome] = {}
+    before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=ctx,
@@ -410,10 +411,29 @@ def _analyze_in_pool(
             if on_record is not None:
                 on_record(outcome)
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Ctrl-C, SIGTERM (the CLI turns it into SystemExit) or a failed batch: stop now.
+        # Waiting would let every worker finish its record and start the ones already
+        # queued to it, minutes of work nobody asked for, written after the command is gone.
+        pool.shutdown(wait=False, cancel_futures=True)
+        _terminate_children(set(multiprocessing.active_children()) - before)
         raise
     pool.shutdown(wait=True)
     return [outcomes[i] for i in range(len(records))]
+
+
+WORKER_STOP_S: Final = 10.0
+"""How long a terminated worker process has to exit before it is killed, s."""
+
+
+def _terminate_children(procs: set[multiprocessing.process.BaseProcess]) -> None:
+    """SIGTERM the pool's worker processes, then SIGKILL any still alive after WORKER_STOP_S."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(WORKER_STOP_S)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
 def _cluster_analyze(record: str, cfg: AgentConfig, opts: _Options) -> RecordOutcome:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -325,3 +328,63 @@ def test_unsupported_rate_fails_the_record_in_one_line(
     assert len(report.failures) == 1
     assert "45 Hz is not supported" in report.failures[0].message
     assert "\n" not in report.failures[0].message
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """PIDs of ``parent``'s pool workers (its children running multiprocessing's spawn_main)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    pids = []
+    for pid in map(int, children):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+def _gone(pid: int) -> bool:
+    """True when ``pid`` has exited (no such process, or a zombie nobody reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads worker processes from /proc")
+def test_sigterm_stops_the_workers_and_exits_non_zero(mitdb: Path, tmp_path: Path) -> None:
+    """``kill`` of a running ``bedside analyze --jobs 2``: the workers stop with it.
+
+    Before, SIGTERM ended the parent at once and its worker processes, orphaned, went on
+    through every record already queued to them, writing outputs minutes after the command
+    had gone. Waits on events: the first record's progress line, then the parent's exit.
+    """
+    names = ["100", "101", "103", "105", "106", "108", "109", "111"]
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "agent", "analyze", "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, *(str(mitdb / n) for n in names)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:  # wait for the first record done (or the end of stderr)
+            if line.startswith("[1/"):
+                break
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2, workers
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert returncode == 128 + signal.SIGTERM
+    assert all(_gone(pid) for pid in workers)  # stopped and reaped before the parent exited
+    written = [n for n in names if (out / n / "alarms.jsonl").exists()]
+    assert 1 <= len(written) < len(names), written
