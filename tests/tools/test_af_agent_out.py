@@ -42,6 +42,9 @@ def test_afib_alarms_are_judged_against_the_annotated_af(
     assert report["false_alarms_non_af_records"] == 1
     assert report["false_alarms_af_records"] == 1
     assert report["false_per_hour_non_af"] == pytest.approx(1 / (1805.556 / 3600), abs=1e-3)
+    outside_h = (2 * 1805.556 - sum(d - c for c, d in af)) / 3600  # 100 has no AF
+    assert report["hours_outside_af"] == pytest.approx(outside_h, abs=0.01)
+    assert report["false_per_hour_outside_af"] == pytest.approx(2 / outside_h, abs=1e-3)
     assert report["episodes_min_60s"] == len(long_eps)
     assert report["alarmed_within_30s"] >= 1
     assert report["false_by_record"] == {"100": 1, "201": 1}

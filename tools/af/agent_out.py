@@ -9,7 +9,8 @@ episode, as in :mod:`tools.af.dataset`). Rules, the same as the mitdb table of
 
 - an ``afib`` alarm is *true* when its span (onset to clear, ±``TOLERANCE_S``) overlaps
   annotated AF, else *false*; false alarms are counted per hour over the records without any
-  annotated AF;
+  annotated AF (``false_per_hour_non_af``) and, all of them, per hour of every record's time
+  outside annotated AF (``false_per_hour_outside_af``: afdb, where every record has AF);
 - a reference AF episode of at least ``MIN_EPISODE_S`` is *alarmed within* D s when an
   ``afib`` alarm is active at some moment in ``[onset, onset + D]`` (an alarm still active
   from an earlier episode counts from the onset);
@@ -131,6 +132,11 @@ def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
         raise FileNotFoundError(msg)
     non_af = [r for r in recs if not r.reference]
     hours_non_af = sum(r.duration_s for r in non_af) / 3600.0
+    hours_outside = (
+        sum(r.duration_s - sum(min(d, r.duration_s) - c for c, d in r.reference) for r in recs)
+        / 3600.0
+    )
+    false_all = sum(r.false_alarms for r in recs)
     delays = [d for r in recs for d in r.delays_s]
     row_delays = [d for r in recs for d in r.row_delays_s]
     row_s = sum(b - a for r in recs for a, b in r.rows)
@@ -146,6 +152,8 @@ def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
             sum(r.false_alarms for r in non_af) / max(hours_non_af, 1e-9), 3
         ),
         "false_alarms_af_records": sum(r.false_alarms for r in recs if r.reference),
+        "hours_outside_af": round(hours_outside, 2),
+        "false_per_hour_outside_af": round(false_all / max(hours_outside, 1e-9), 3),
         "episodes_min_60s": len(delays),
         **_within("alarmed_within", delays),
         **_within("af_row_within", row_delays),
