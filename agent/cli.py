@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -447,38 +445,15 @@ class _AnalyzeProgress:
             )
 
 
-@contextlib.contextmanager
-def _termination_unwinds() -> Iterator[None]:
-    """Within: SIGTERM and SIGHUP raise ``SystemExit(128 + signal)``, unwinding like Ctrl-C.
-
-    ``kill`` or a batch scheduler then stops ``bedside analyze``'s worker processes
-    (:mod:`agent.batch`) instead of orphaning them to finish the batch on their own. The
-    previous handlers come back on leaving; outside the main thread nothing changes (Python
-    delivers signals there only).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from agent.batch import analyze_records, default_jobs, summarize_record, summary_table
+    from agent.termination import termination_unwinds
 
     cfg = load_config(args.config, {})
     channel = args.channel if args.channel is not None else cfg.source.channel
     fs_hz = args.fs_hz if args.fs_hz is not None else cfg.source.fs_hz
     jobs = args.jobs if args.jobs is not None else default_jobs()
-    with _termination_unwinds(), _AnalyzeProgress(len(args.records), quiet=args.quiet) as progress:
+    with termination_unwinds(), _AnalyzeProgress(len(args.records), quiet=args.quiet) as progress:
         report = analyze_records(
             args.records,
             args.out,

@@ -16,7 +16,6 @@ comes from :mod:`agent.publish.broker`, the launcher the tests use too.
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from agent.publish.broker import private_broker, stop_process
+from agent.termination import termination_unwinds
 
 __all__ = [
     "DEMO_BED",
@@ -54,14 +54,9 @@ def run_demo(*, duration_s: float | None, plain: bool, broker: str | None) -> in
     """
     from agent.nurse_station import run_nurse_station
 
-    def _terminate(signum: int, frame: object) -> None:
-        # SIGTERM / SIGHUP (terminal closed) unwind like Ctrl-C, so the broker and the agent
-        # started below are stopped by the ExitStack instead of being orphaned.
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
-    with ExitStack() as stack:
+    # SIGTERM / SIGHUP (terminal closed) unwind like Ctrl-C, so the broker and the agent
+    # started below are stopped by the ExitStack instead of being orphaned.
+    with termination_unwinds(), ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bedside-demo-")))
         url = broker or stack.enter_context(private_broker(workdir))
         agent_log = stack.enter_context((workdir / "agent.log").open("wb"))
@@ -121,12 +116,7 @@ def run_web_demo(*, duration_s: float | None, broker: str | None, beds: int, por
     from agent.station.users import add_user
     from agent.ward_sim import WardSim, parse_script
 
-    def _terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
-    with ExitStack() as stack:
+    with termination_unwinds(), ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bedside-demo-")))
         url = broker or stack.enter_context(private_broker(workdir))
         host, _, port_text = url.removeprefix("mqtt://").partition(":")

@@ -317,10 +317,9 @@ class AfDetector:
         """True while an AF episode is open and the latest window still calls AF.
 
         An episode ends only after ``n_off`` windows against it (hysteresis); during those
-        windows it is open but no longer supported. :class:`agent.core.consumers.AfConsumer`
-        raises ``afib`` only while it is supported.
+        windows it is open but no longer supported (:attr:`af_seen_until_s` is None).
         """
-        return self.logic.supported
+        return self.af_seen_until_s is not None
 
     @property
     def af_seen_until_s(self) -> float | None:

@@ -565,31 +565,21 @@ class FusedAfDetector(AfDetector):
         return self._fused
 
     @property
-    def supports_af(self) -> bool:
-        """True while a path in AF has its latest judged window still calling AF.
-
-        The RR path: see :attr:`agent.rhythm.af.AfEpisodeLogic.supported`. The waveform path:
-        in AF and its latest window that could be judged at or above ``p_off``; a window with
-        repeating P waves is judged (not AF), one with more than ``max_ectopic`` confident V
-        beats is not (too many PVCs to tell, as the RR path leaves their intervals out).
-        """
-        return self.logic.supported or (self.wave_af and not self._wave_against)
-
-    @property
     def af_seen_until_s(self) -> float | None:
         """The later of the two paths' evidence for the open episode (s); None if neither.
 
         The RR path: see :attr:`agent.rhythm.af.AfDetector.af_seen_until_s`. The waveform
         path judges a window of the last ``AF_WAVE_BEATS`` beats as a whole and dates an onset
-        at its first beat: while it is in AF and its latest judged window still calls AF, the
-        episode is seen up to the last R-peak of the latest window that voted AF (a window
-        vetoed for frequent PVCs votes neither way and does not move it).
+        at its first beat: while it is in AF and its latest judged window still calls AF (at
+        or above ``p_off``), the episode is seen up to the last R-peak of the latest window
+        that voted AF. A window with repeating P waves is judged (not AF); one with more than
+        ``max_ectopic`` confident V beats votes neither way and does not move it (too many
+        PVCs to tell, as the RR path leaves their intervals out). ``supports_af`` (inherited)
+        is whether this is not None.
         """
         rr = super().af_seen_until_s
         wave = self._wave_seen_s if self.wave_af and not self._wave_against else None
-        if rr is None or wave is None:
-            return wave if rr is None else rr
-        return max(rr, wave)
+        return max((s for s in (rr, wave) if s is not None), default=None)
 
     def reset(self) -> list[AfChange]:
         """Restart both paths after a gap; end an open episode."""
