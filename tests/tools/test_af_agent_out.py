@@ -93,3 +93,28 @@ def test_cinc2017_recordings_are_scored_by_their_label(
     assert (report["tp"], report["fp"], report["fn"]) == (2, 1, 1)
     assert report["f1_af"] == pytest.approx(4 / 6, abs=1e-3)
     assert report["called_af_by_label"] == {"A": "2/3", "N": "0/1", "O": "1/1", "~": "0/1"}
+
+
+def test_agent_cv_runs_each_afdb_record_through_the_fold_model_that_never_saw_it(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not (data_dir / "afdb" / "05091.qrs").is_file():
+        pytest.skip(f"afdb not under {data_dir}")
+    fold = next(
+        c
+        for c in sorted(Path("tools/af/folds").glob("af_rr_fold*.json"))
+        if "05091" in json.loads(c.read_text())["training"]["test_records"]
+    )
+    assert "05091" not in json.loads(fold.read_text())["training"]["records"]
+    out = tmp_path / "cv"
+    argv = ["agent-cv", "--data", str(data_dir), "--out", str(out), "--records", "05091"]
+    assert main([*argv, "--jobs", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["models"] == {"05091": fold.stem}
+    assert report["records"] == 1
+    # 05091 (138 AF beats in short episodes): AF is called, and its alarm names the fold model
+    assert report["af_row_s"] > 0.0
+    events = [json.loads(x) for x in (out / "05091" / "alarms.jsonl").read_text().splitlines()]
+    afib = [e for e in events if e["condition"] == "afib" and e["lifecycle"] == "raised"]
+    assert len(afib) == report["afib_alarms"] >= 1
+    assert all(list(e["model_versions"]) == [fold.stem] for e in afib)

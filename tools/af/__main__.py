@@ -1,4 +1,4 @@
-"""``python -m tools.af {all,smoke,evaluate,agent-out}``.
+"""``python -m tools.af {all,smoke,evaluate,agent-out,agent-cv}``.
 
 - ``all --data ../shared/data --out models``: the whole life cycle (:mod:`tools.af.build`);
   needs the training venv (``.venv-train``, TensorFlow + tf-keras).
@@ -10,6 +10,10 @@
 - ``agent-out --data ../shared/data --db mitdb FOLDER``: the ``afib`` alarms and AF rows of a
   ``bedside analyze`` output folder against the rhythm annotations (:mod:`tools.af.agent_out`);
   ``--db cinc2017``: record-level AF F1 against its ``REFERENCE.csv``.
+- ``agent-cv --data ../shared/data --out DIR [--jobs N]``: ``bedside analyze`` over afdb's
+  RR path with every record through the AF fold model that never saw it
+  (:func:`tools.af.agent_out.run_fold_models`), then scored as ``agent-out`` does: the
+  agent's afdb figures on unseen patients (the shipped model trained on all of afdb).
 
 The waveform AF model is trained by ``python -m tools.af.wave_mlp`` (``./run.sh train af-wave``).
 """
@@ -82,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.add_argument("--data", type=Path, default=Path("../shared/data"))
     out.add_argument("--db", default="mitdb", help="database folder under --data (annotations)")
     out.add_argument("folder", type=Path, help="bedside analyze --out folder")
+    cv = sub.add_parser("agent-cv", help="afdb through the agent, each record out of fold")
+    cv.add_argument("--data", type=Path, default=Path("../shared/data"))
+    cv.add_argument("--out", type=Path, required=True, help="bedside analyze --out folder")
+    cv.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    cv.add_argument("--records", nargs="+", default=None, help="only these afdb records")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.cmd == "agent-out":
@@ -99,6 +108,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FileNotFoundError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        return 0
+    if args.cmd == "agent-cv":
+        import json
+
+        from tools.af.agent_out import run_fold_models, score_folder
+
+        try:
+            models = run_fold_models(args.data, args.out, jobs=args.jobs, records=args.records)
+            scored = score_folder(args.data / "afdb", args.out)
+        except (FileNotFoundError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        scored["models"] = {n: Path(m).stem for n, m in models.items()}
+        print(json.dumps(scored, indent=2))
         return 0
     if not (args.data / "afdb").is_dir():
         print(f"error: afdb not found under {args.data}", file=sys.stderr)

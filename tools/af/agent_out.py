@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -201,3 +204,78 @@ def score_cinc_folder(reference_csv: Path, folder: Path) -> dict[str, Any]:
         "fn": fn,
         "called_af_by_label": {lab: f"{c}/{n}" for lab, (c, n) in sorted(called.items())},
     }
+
+
+def run_fold_models(
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    jobs: int = 1,
+    records: Sequence[str] | None = None,
+    folds_dir: Path | None = None,
+) -> dict[str, str]:
+    """Run ``bedside analyze`` over afdb's RR path with each record's out-of-fold AF model.
+
+    The shipped ``af_rr`` model was trained on every annotated afdb record, so the agent's
+    afdb figures with it are in-sample. Here every record goes through the fold model (and
+    the episode hysteresis in its card, chosen on the other folds) whose training never saw
+    it (``tools/af/folds``, written by ``python -m tools.af all``); records in no fold's test
+    set (afdb 00735 and 03665, excluded from training by
+    :data:`tools.af.dataset.AFDB_EXCLUDED`, so unseen by every model) go through the shipped
+    model. Beats come from the ``.qrs`` annotations, as a Heart Rate
+    Service strap would deliver them (``--rr-annotations qrs``).
+
+    Parameters
+    ----------
+    data_dir
+        Folder holding ``afdb``.
+    out_dir
+        ``bedside analyze --out`` folder (one sub-folder per record).
+    jobs
+        ``bedside analyze --jobs``.
+    records
+        Only these record names (default: every afdb record with a ``.qrs`` file).
+    folds_dir
+        Fold cards (default ``tools/af/folds``).
+
+    Returns
+    -------
+    dict
+        Record name -> the model card it went through (``"shipped"`` for the default).
+
+    Raises
+    ------
+    FileNotFoundError
+        If afdb or the fold cards are missing.
+    RuntimeError
+        If a ``bedside analyze`` run exits non-zero (its exit status in the message).
+    """
+    from tools.af.evaluate import FOLDS_DIR, fold_cards
+
+    afdb = data_dir / "afdb"
+    names = sorted(p.stem for p in afdb.glob("*.qrs"))
+    if not names:
+        msg = f"no afdb .qrs annotations under {afdb}"
+        raise FileNotFoundError(msg)
+    if records is not None:
+        names = [n for n in names if n in set(records)]
+    model_of: dict[str, str] = dict.fromkeys(names, "shipped")
+    for card in fold_cards(folds_dir or FOLDS_DIR):
+        tests = json.loads(card.read_text(encoding="utf-8"))["training"].get("test_records", [])
+        for name in tests:
+            if name in model_of:
+                model_of[name] = str(card.resolve())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for model in sorted(set(model_of.values())):
+        group = [str(afdb / n) for n, m in model_of.items() if m == model]
+        cmd = [sys.executable, "-m", "agent", "-q", "analyze", "--jobs", str(jobs)]
+        cmd += ["--out", str(out_dir), "--rr-annotations", "qrs"]
+        if model != "shipped":
+            toml = out_dir / f"{Path(model).stem}.toml"
+            toml.write_text(f"[inference]\naf_model = {json.dumps(model)}\n", encoding="utf-8")
+            cmd += ["--config", str(toml)]
+        rc = subprocess.run([*cmd, *group], check=False).returncode
+        if rc != 0:
+            msg = f"bedside analyze exited {rc} for {' '.join(group)}"
+            raise RuntimeError(msg)
+    return model_of
