@@ -48,3 +48,41 @@ def test_a_report_without_the_section_is_refused(tmp_path: Path) -> None:
     (tmp_path / "rhythm.md").write_text("# Rhythm evaluation\n", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="afib alarms raised by the agent"):
         rhythm.refresh_agent_afib(tmp_path / "data", tmp_path)
+
+
+def _afdb_report(false_alarms: int) -> dict[str, Any]:
+    return {
+        "records": 25, "afib_alarms": 456, "false_alarms_non_af_records": 0,
+        "false_alarms_af_records": false_alarms, "hours_outside_af": 154.28,
+        "false_per_hour_outside_af": round(false_alarms / 154.28, 3), "episodes_min_60s": 191,
+        "alarmed_within_30s": 40, "alarmed_within_60s": 174, "af_row_within_30s": 177,
+        "af_row_within_60s": 183, "false_by_record": {"06995": false_alarms},
+        "models": {"06995": "af_rr_fold2"},
+    }  # fmt: skip
+
+
+def test_the_afdb_section_goes_in_once_and_is_then_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    afib = rhythm._agent_afib_markdown(_report(2))
+    head, tail = "# Rhythm evaluation\n\nVT table\n\n", "\n# VF/VFL detector evaluation\n\nVF\n"
+    (tmp_path / "rhythm.md").write_text(head + afib + tail, encoding="utf-8")
+    runs = iter([_afdb_report(31), _afdb_report(20)])
+    monkeypatch.setattr(rhythm, "agent_afdb", lambda data, jobs=2: next(runs))
+    section = rhythm.refresh_agent_afdb(tmp_path / "data", tmp_path)
+    assert "| false `afib` outside annotated AF (154.28 h) | 31 (0.201/h) |" in section
+    assert "177 / 183 of 191 (92.7 % within 30 s)" in section
+    text = (tmp_path / "rhythm.md").read_text(encoding="utf-8")
+    assert text == head + section + "\n" + afib + tail  # before the mitdb afib section
+    rhythm.refresh_agent_afdb(tmp_path / "data", tmp_path)
+    text = (tmp_path / "rhythm.md").read_text(encoding="utf-8")
+    assert text == head + rhythm._agent_afdb_markdown(_afdb_report(20)) + "\n" + afib + tail
+    assert text.count(rhythm.AGENT_AFDB_HEADING) == 1
+    saved = json.loads((tmp_path / "rhythm_agent_afdb.json").read_text(encoding="utf-8"))
+    assert saved["false_alarms_af_records"] == 20
+
+
+def test_the_afdb_section_needs_a_rhythm_report(tmp_path: Path) -> None:
+    (tmp_path / "rhythm.md").write_text("# Rhythm evaluation\n", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="afib alarms raised by the agent"):
+        rhythm.refresh_agent_afdb(tmp_path / "data", tmp_path)

@@ -51,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rhythm.add_argument(
         "--only",
-        choices=("agent-afib",),
+        choices=("agent-afib", "agent-afdb"),
         help="re-run one section and replace it in OUT/rhythm.md (agent-afib: the agent's afib"
-        " alarms on mitdb, about 7 min)",
+        " alarms on mitdb, about 7 min; agent-afdb: the agent on afdb's RR path with every"
+        " record out of fold, about 6 min)",
     )
     alarms = sub.add_parser(
         "alarms", help="every raised alarm judged true/false (mitdb DS1/DS2/paced, svdb, nstdb)"
@@ -102,10 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print((args.out / "alarms.md").read_text(encoding="utf-8"))
         return 0
     if args.what == "rhythm":
-        from tools.evaluate.rhythm import refresh_agent_afib, run_rhythm_evaluation
+        from tools.evaluate.rhythm import (
+            refresh_agent_afdb,
+            refresh_agent_afib,
+            run_rhythm_evaluation,
+        )
 
         if args.only == "agent-afib":
             print(refresh_agent_afib(args.data, args.out))
+            return 0
+        if args.only == "agent-afdb":
+            print(refresh_agent_afdb(args.data, args.out))
             return 0
         text = run_rhythm_evaluation(
             args.data, args.out, rr_source=args.rr_source, vf_cross_validated=not args.no_vf_cv

@@ -14,6 +14,10 @@
   every mitdb record with the beat classifier on, as the live agent runs (there the AF
   detector leaves out the RR intervals around beats called V); counts the ``afib`` alarms on
   records without AF (false alarms per hour) and the AF time found on records with AF.
+- **The agent on afdb's RR path, out of fold** (:func:`agent_afdb`): ``bedside analyze
+  --rr-annotations qrs`` with every afdb record through the AF fold model that never saw it
+  (:func:`tools.af.agent_out.run_fold_models`): false ``afib`` per hour outside annotated AF
+  and AF episodes >= 60 s with an AFIB row / an alarm within 30 and 60 s (issue 13's targets).
 
 - **VT and VF/VFL through the agent** (:mod:`tools.vf.agent_eval`, issue 13): ``bedside
   analyze --ack-after 15`` over vfdb 418-428 and mitdb with leave-one-record-out VT
@@ -24,7 +28,7 @@
   by recording, and the same folds' false AF calls on mitdb.
 
 Writes ``OUT/rhythm.md`` (all reports) and ``OUT/rhythm_af.json`` / ``OUT/rhythm_vf.json`` /
-``OUT/rhythm_agent_afib.json``.
+``OUT/rhythm_agent_afib.json`` / ``OUT/rhythm_agent_afdb.json``.
 """
 
 from __future__ import annotations
@@ -116,6 +120,88 @@ def _agent_afib_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def agent_afdb(data_dir: Path, work: Path = WORK_DIR, jobs: int = 2) -> dict[str, Any]:
+    """Run the agent over afdb's RR path out of fold and score it (``tools.af agent-cv``).
+
+    Returns
+    -------
+    dict
+        :func:`tools.af.agent_out.score_folder`'s figures plus ``models`` (record -> the
+        model it went through).
+
+    Raises
+    ------
+    FileNotFoundError
+        If afdb or the AF fold models are missing.
+    RuntimeError
+        If a ``bedside analyze`` run fails.
+    """
+    from tools.af.agent_out import run_fold_models, score_folder
+
+    folder = work / "agent_afdb"
+    models = run_fold_models(data_dir, folder, jobs=jobs)
+    report = score_folder(data_dir / "afdb", folder)
+    report["models"] = {n: Path(m).stem for n, m in models.items()}
+    return report
+
+
+AGENT_AFDB_HEADING: Final = "## The agent on afdb's RR path, every record out of fold"
+
+
+def _agent_afdb_markdown(r: dict[str, Any]) -> str:
+    n = r["episodes_min_60s"]
+    false = ", ".join(f"{k} {v}" for k, v in sorted(r["false_by_record"].items()))
+    return "\n".join(
+        [
+            f"{AGENT_AFDB_HEADING} (`bedside analyze --rr-annotations qrs`)",
+            "",
+            "Every record through the AF fold model (and the episode hysteresis in its card)"
+            " whose training never saw it; 00735 and 03665 trained no model and go through the"
+            " shipped one. Reproduce alone: `.venv/bin/python -m tools.af agent-cv --data"
+            " ../shared/data --out A --jobs 2` (about 6 min).",
+            "",
+            "| measure | value | issue 13 target |",
+            "|---|---|---|",
+            f"| false `afib` outside annotated AF ({r['hours_outside_af']} h) |"
+            f" {r['false_alarms_af_records'] + r['false_alarms_non_af_records']}"
+            f" ({r['false_per_hour_outside_af']}/h) | <= 0.1/h |",
+            f"| AF episodes >= 60 s with an AFIB row within 30 s / 60 s |"
+            f" {r['af_row_within_30s']} / {r['af_row_within_60s']} of {n}"
+            f" ({100.0 * r['af_row_within_30s'] / max(n, 1):.1f} % within 30 s) | 95 % |",
+            f"| the same with an active `afib` alarm within 30 s / 60 s |"
+            f" {r['alarmed_within_30s']} / {r['alarmed_within_60s']} of {n} | |",
+            f"| `afib` alarms raised | {r['afib_alarms']} | |",
+            "",
+            f"False `afib` by record: {false or 'none'}.",
+            "",
+        ]
+    )
+
+
+def _rhythm_md(out_dir: Path, heading: str) -> Path:
+    """Return ``OUT/rhythm.md`` after checking that it has the section under ``heading``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``OUT/rhythm.md`` does not exist or has no such section.
+    """
+    path = out_dir / "rhythm.md"
+    if heading not in path.read_text(encoding="utf-8"):
+        msg = f"{path} has no section {heading!r}: run the whole evaluation"
+        raise FileNotFoundError(msg)
+    return path
+
+
+def _replace_section(path: Path, heading: str, section: str) -> None:
+    """Replace the section of ``path`` from ``heading`` up to the next heading by ``section``."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(heading)
+    end = text.find("\n#", start + len(heading))
+    rest = "" if end < 0 else text[end:]
+    path.write_text(text[:start] + section + rest, encoding="utf-8")
+
+
 def refresh_agent_afib(data_dir: Path, out_dir: Path) -> str:
     """Re-run :func:`agent_afib_alarms` alone and replace its section of ``OUT/rhythm.md``.
 
@@ -126,22 +212,45 @@ def refresh_agent_afib(data_dir: Path, out_dir: Path) -> str:
     Raises
     ------
     FileNotFoundError
-        If ``OUT/rhythm.md`` does not exist or has no such section.
+        If ``OUT/rhythm.md`` does not exist or has no such section (checked before the run).
     """
-    path = out_dir / "rhythm.md"
-    text = path.read_text(encoding="utf-8")
-    start = text.find(AGENT_AFIB_HEADING)
-    if start < 0:
-        msg = f"{path} has no section {AGENT_AFIB_HEADING!r}: run the whole evaluation"
-        raise FileNotFoundError(msg)
-    end = text.find("\n#", start + len(AGENT_AFIB_HEADING))
+    path = _rhythm_md(out_dir, AGENT_AFIB_HEADING)
     agent_af = agent_afib_alarms(data_dir / "mitdb")
     (out_dir / "rhythm_agent_afib.json").write_text(
         json.dumps(agent_af, indent=2) + "\n", encoding="utf-8"
     )
     section = _agent_afib_markdown(agent_af)
-    rest = "" if end < 0 else text[end:]
-    path.write_text(text[:start] + section + rest, encoding="utf-8")
+    _replace_section(path, AGENT_AFIB_HEADING, section)
+    return section
+
+
+def refresh_agent_afdb(data_dir: Path, out_dir: Path, jobs: int = 2) -> str:
+    """Re-run :func:`agent_afdb` alone and put its section into ``OUT/rhythm.md``.
+
+    The section replaces the one already there, or goes right before the mitdb ``afib``
+    section when the report predates it. Writes ``OUT/rhythm_agent_afdb.json``; returns the
+    section.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``OUT/rhythm.md`` has neither section (checked before the run), or afdb or the
+        fold models are missing.
+    RuntimeError
+        If a ``bedside analyze`` run fails.
+    """
+    path = out_dir / "rhythm.md"
+    text = path.read_text(encoding="utf-8")
+    if AGENT_AFDB_HEADING not in text:
+        path = _rhythm_md(out_dir, AGENT_AFIB_HEADING)
+        text = text.replace(AGENT_AFIB_HEADING, AGENT_AFDB_HEADING + "\n\n" + AGENT_AFIB_HEADING)
+    report = agent_afdb(data_dir, jobs=jobs)
+    (out_dir / "rhythm_agent_afdb.json").write_text(
+        json.dumps(report, indent=2) + "\n", encoding="utf-8"
+    )
+    section = _agent_afdb_markdown(report)
+    path.write_text(text, encoding="utf-8")
+    _replace_section(path, AGENT_AFDB_HEADING, section)
     return section
 
 
@@ -205,6 +314,11 @@ def run_rhythm_evaluation(
     (out_dir / "rhythm_agent_afib.json").write_text(
         json.dumps(agent_af, indent=2) + "\n", encoding="utf-8"
     )
+    logger.info("the agent on afdb's RR path, out of fold")
+    agent_afdb_report = agent_afdb(data_dir)
+    (out_dir / "rhythm_agent_afdb.json").write_text(
+        json.dumps(agent_afdb_report, indent=2) + "\n", encoding="utf-8"
+    )
     (out_dir / "rhythm_af.json").write_text(af.to_json(), encoding="utf-8")
     (out_dir / "rhythm_vf.json").write_text(vf.to_json(), encoding="utf-8")
     text = (
@@ -214,6 +328,8 @@ def run_rhythm_evaluation(
         + "\n"
         + af.to_markdown().replace("\n# ", "\n## ", 1)
         + "\n\n"
+        + _agent_afdb_markdown(agent_afdb_report)
+        + "\n"
         + _agent_afib_markdown(agent_af)
         + "\n"
         + vf.to_markdown()
