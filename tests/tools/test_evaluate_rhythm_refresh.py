@@ -21,12 +21,15 @@ def _report(false_alarms: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+HEAD, TAIL = "# Rhythm evaluation\n\nVT table\n\n", "\n# VF/VFL detector evaluation\n\nVF\n"
+"""What surrounds the replaced sections in the stand-in rhythm.md."""
+
+
 def test_only_the_agent_afib_section_is_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = rhythm._agent_afib_markdown(_report(2))
-    head, tail = "# Rhythm evaluation\n\nVT table\n\n", "\n# VF/VFL detector evaluation\n\nVF\n"
-    (tmp_path / "rhythm.md").write_text(head + before + tail, encoding="utf-8")
+    (tmp_path / "rhythm.md").write_text(HEAD + before + TAIL, encoding="utf-8")
     seen: list[Path] = []
 
     def fake_run(mitdb: Path) -> dict[str, Any]:  # the 48-record run is what is replaced
@@ -37,7 +40,7 @@ def test_only_the_agent_afib_section_is_replaced(
     section = rhythm.refresh_agent_afib(tmp_path / "data", tmp_path)
     text = (tmp_path / "rhythm.md").read_text(encoding="utf-8")
     assert seen == [tmp_path / "data" / "mitdb"]
-    assert text == head + rhythm._agent_afib_markdown(_report(3)) + tail
+    assert text == HEAD + rhythm._agent_afib_markdown(_report(3)) + TAIL
     assert "3 false afib alarms" in section
     assert "2 false" not in text
     saved = json.loads((tmp_path / "rhythm_agent_afib.json").read_text(encoding="utf-8"))
@@ -65,18 +68,17 @@ def test_the_afdb_section_goes_in_once_and_is_then_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     afib = rhythm._agent_afib_markdown(_report(2))
-    head, tail = "# Rhythm evaluation\n\nVT table\n\n", "\n# VF/VFL detector evaluation\n\nVF\n"
-    (tmp_path / "rhythm.md").write_text(head + afib + tail, encoding="utf-8")
+    (tmp_path / "rhythm.md").write_text(HEAD + afib + TAIL, encoding="utf-8")
     runs = iter([_afdb_report(31), _afdb_report(20)])
     monkeypatch.setattr(rhythm, "agent_afdb", lambda data, jobs=2: next(runs))
     section = rhythm.refresh_agent_afdb(tmp_path / "data", tmp_path)
     assert "| false `afib` outside annotated AF (154.28 h) | 31 (0.201/h) |" in section
     assert "177 / 183 of 191 (92.7 % within 30 s)" in section
     text = (tmp_path / "rhythm.md").read_text(encoding="utf-8")
-    assert text == head + section + "\n" + afib + tail  # before the mitdb afib section
+    assert text == HEAD + section + "\n" + afib + TAIL  # before the mitdb afib section
     rhythm.refresh_agent_afdb(tmp_path / "data", tmp_path)
     text = (tmp_path / "rhythm.md").read_text(encoding="utf-8")
-    assert text == head + rhythm._agent_afdb_markdown(_afdb_report(20)) + "\n" + afib + tail
+    assert text == HEAD + rhythm._agent_afdb_markdown(_afdb_report(20)) + "\n" + afib + TAIL
     assert text.count(rhythm.AGENT_AFDB_HEADING) == 1
     saved = json.loads((tmp_path / "rhythm_agent_afdb.json").read_text(encoding="utf-8"))
     assert saved["false_alarms_af_records"] == 20
