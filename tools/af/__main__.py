@@ -112,15 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "agent-cv":
         import json
 
-        from tools.af.agent_out import run_fold_models, score_folder
+        from tools.af.agent_out import agent_cv
 
         try:
-            models = run_fold_models(args.data, args.out, jobs=args.jobs, records=args.records)
-            scored = score_folder(args.data / "afdb", args.out)
+            scored = agent_cv(args.data, args.out, jobs=args.jobs, records=args.records)
         except (FileNotFoundError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        scored["models"] = {n: Path(m).stem for n, m in models.items()}
         print(json.dumps(scored, indent=2))
         return 0
     if not (args.data / "afdb").is_dir():

@@ -241,7 +241,8 @@ def run_fold_models(
     Returns
     -------
     dict
-        Record name -> the model card it went through (``"shipped"`` for the default).
+        Record name -> the name of the model card it went through (``"shipped"`` for the
+        default model).
 
     Raises
     ------
@@ -250,7 +251,7 @@ def run_fold_models(
     RuntimeError
         If a ``bedside analyze`` run exits non-zero (its exit status in the message).
     """
-    from tools.af.evaluate import FOLDS_DIR, fold_cards
+    from tools.af.evaluate import FOLDS_DIR, fold_of_record
 
     afdb = data_dir / "afdb"
     names = sorted(p.stem for p in afdb.glob("*.qrs"))
@@ -258,24 +259,45 @@ def run_fold_models(
         msg = f"no afdb .qrs annotations under {afdb}"
         raise FileNotFoundError(msg)
     if records is not None:
-        names = [n for n in names if n in set(records)]
-    model_of: dict[str, str] = dict.fromkeys(names, "shipped")
-    for card in fold_cards(folds_dir or FOLDS_DIR):
-        tests = json.loads(card.read_text(encoding="utf-8"))["training"].get("test_records", [])
-        for name in tests:
-            if name in model_of:
-                model_of[name] = str(card.resolve())
+        wanted = set(records)
+        names = [n for n in names if n in wanted]
+    held_out_by = fold_of_record(folds_dir or FOLDS_DIR)
+    card_of = {n: held_out_by.get(n) for n in names}  # None: the shipped model
     out_dir.mkdir(parents=True, exist_ok=True)
-    for model in sorted(set(model_of.values())):
-        group = [str(afdb / n) for n, m in model_of.items() if m == model]
+    for card in sorted(set(card_of.values()), key=str):
+        group = [str(afdb / n) for n, c in card_of.items() if c == card]
         cmd = [sys.executable, "-m", "agent", "-q", "analyze", "--jobs", str(jobs)]
         cmd += ["--out", str(out_dir), "--rr-annotations", "qrs"]
-        if model != "shipped":
-            toml = out_dir / f"{Path(model).stem}.toml"
-            toml.write_text(f"[inference]\naf_model = {json.dumps(model)}\n", encoding="utf-8")
+        if card is not None:
+            toml = out_dir / f"{card.stem}.toml"
+            af_model = json.dumps(str(card.resolve()))
+            toml.write_text(f"[inference]\naf_model = {af_model}\n", encoding="utf-8")
             cmd += ["--config", str(toml)]
         rc = subprocess.run([*cmd, *group], check=False).returncode
         if rc != 0:
             msg = f"bedside analyze exited {rc} for {' '.join(group)}"
             raise RuntimeError(msg)
-    return model_of
+    return {n: "shipped" if c is None else c.stem for n, c in card_of.items()}
+
+
+def agent_cv(
+    data_dir: Path, out_dir: Path, *, jobs: int = 1, records: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """:func:`run_fold_models` into ``out_dir``, then :func:`score_folder` of it.
+
+    Returns
+    -------
+    dict
+        :func:`score_folder`'s figures plus ``models`` (record -> the model it went through).
+
+    Raises
+    ------
+    FileNotFoundError
+        If afdb or the fold cards are missing.
+    RuntimeError
+        If a ``bedside analyze`` run fails.
+    """
+    models = run_fold_models(data_dir, out_dir, jobs=jobs, records=records)
+    report = score_folder(data_dir / "afdb", out_dir)
+    report["models"] = models
+    return report

@@ -456,6 +456,21 @@ def fold_cards(folds_dir: Path = FOLDS_DIR) -> list[Path]:
     return cards
 
 
+def fold_of_record(folds_dir: Path = FOLDS_DIR) -> dict[str, Path]:
+    """Return afdb record name -> the card of the fold model that held it out (never saw it).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there are no fold cards, or a card's model does not match its sha256.
+    """
+    test_of: dict[str, Path] = {}
+    for card_path in fold_cards(folds_dir):
+        for rec in load_card(card_path).training.get("test_records", []):
+            test_of[str(rec)] = card_path
+    return test_of
+
+
 def afdb_cv_runs(afdb_dir: Path, folds_dir: Path = FOLDS_DIR) -> list[tuple[RrRecord, DetectorRun]]:
     """Run every afdb record through the fold model that did not see it.
 
@@ -464,11 +479,7 @@ def afdb_cv_runs(afdb_dir: Path, folds_dir: Path = FOLDS_DIR) -> list[tuple[RrRe
     FileNotFoundError
         If fold cards are missing, or a record is in no fold's test set.
     """
-    test_of: dict[str, Path] = {}
-    for card_path in fold_cards(folds_dir):
-        card = load_card(card_path)
-        for rec in card.training.get("test_records", []):
-            test_of[str(rec)] = card_path
+    test_of = fold_of_record(folds_dir)
     out: list[tuple[RrRecord, DetectorRun]] = []
     detectors: dict[Path, AfDetector] = {}
     for name in afdb_records(afdb_dir):

@@ -136,13 +136,9 @@ def agent_afdb(data_dir: Path, work: Path = WORK_DIR, jobs: int = 2) -> dict[str
     RuntimeError
         If a ``bedside analyze`` run fails.
     """
-    from tools.af.agent_out import run_fold_models, score_folder
+    from tools.af.agent_out import agent_cv
 
-    folder = work / "agent_afdb"
-    models = run_fold_models(data_dir, folder, jobs=jobs)
-    report = score_folder(data_dir / "afdb", folder)
-    report["models"] = {n: Path(m).stem for n, m in models.items()}
-    return report
+    return agent_cv(data_dir, work / "agent_afdb", jobs=jobs)
 
 
 AGENT_AFDB_HEADING: Final = "## The agent on afdb's RR path, every record out of fold"
@@ -193,13 +189,11 @@ def _rhythm_md(out_dir: Path, heading: str) -> Path:
     return path
 
 
-def _replace_section(path: Path, heading: str, section: str) -> None:
-    """Replace the section of ``path`` from ``heading`` up to the next heading by ``section``."""
-    text = path.read_text(encoding="utf-8")
+def _replace_section(text: str, heading: str, section: str) -> str:
+    """Return ``text`` with its section from ``heading`` up to the next heading replaced."""
     start = text.index(heading)
     end = text.find("\n#", start + len(heading))
-    rest = "" if end < 0 else text[end:]
-    path.write_text(text[:start] + section + rest, encoding="utf-8")
+    return text[:start] + section + ("" if end < 0 else text[end:])
 
 
 def refresh_agent_afib(data_dir: Path, out_dir: Path) -> str:
@@ -220,7 +214,8 @@ def refresh_agent_afib(data_dir: Path, out_dir: Path) -> str:
         json.dumps(agent_af, indent=2) + "\n", encoding="utf-8"
     )
     section = _agent_afib_markdown(agent_af)
-    _replace_section(path, AGENT_AFIB_HEADING, section)
+    text = _replace_section(path.read_text(encoding="utf-8"), AGENT_AFIB_HEADING, section)
+    path.write_text(text, encoding="utf-8")
     return section
 
 
@@ -249,8 +244,7 @@ def refresh_agent_afdb(data_dir: Path, out_dir: Path, jobs: int = 2) -> str:
         json.dumps(report, indent=2) + "\n", encoding="utf-8"
     )
     section = _agent_afdb_markdown(report)
-    path.write_text(text, encoding="utf-8")
-    _replace_section(path, AGENT_AFDB_HEADING, section)
+    path.write_text(_replace_section(text, AGENT_AFDB_HEADING, section), encoding="utf-8")
     return section
 
 
