@@ -248,6 +248,15 @@ class EctopyConfig(_Section):
         " than this (agent.inference.beat_features.beat_correlation) ends the run as an unknown"
         " beat: a run or couplet needs consistent morphology. None: off.",
     )
+    run_onset_premature: float | None = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="A pair or run of PVCs (not V-tach) needs its first V beat to be premature:"
+        " its RR below this fraction of the median of the last 8 RR intervals of beats not"
+        " counted as ventricular (agent/alarms/ectopy.py, 'Prematurity of a run'). V-tach is"
+        " never held to it. Chosen on DS1 + svdb out-of-fold from off, 0.8, 0.9. None: off.",
+    )
     bigeminy_min_cycles: int = Field(
         default=3,
         ge=2,

@@ -307,6 +307,7 @@ class _Run:
         self.vtach = False  # this run already raised V-tach
         self.poor = False  # a beat of this run came while the ECG was unusable: V-tach only
         self.slow_run = False  # this run already raised run_pvcs as a slow run
+        self.onset_premature = False  # its first V beat was premature against the baseline
 
     def add(self, beat: Beat) -> None:
         if self.first is None:
@@ -500,13 +501,17 @@ class EctopyRules:
             return False
         return corr < limit
 
-    def _premature(self, beat: Beat) -> bool:
-        """Whether a beat is premature against the baseline (paced patients; see above)."""
+    def _onset_counts(self, run: _Run) -> bool:
+        """Whether a run may raise a pair or a run of PVCs ("Prematurity of a run")."""
+        return run.onset_premature or self._cfg.run_onset_premature is None
+
+    def _premature(self, beat: Beat, fraction: float = PACED_PREMATURE_FRACTION) -> bool:
+        """Whether a beat's RR is below ``fraction`` of the baseline RR (see "Paced patients")."""
         rr = _valid_rr_ms(beat)
         if rr is None or len(self._baseline_rr) < PACED_BASELINE_MIN:
             return False
         baseline = sorted(self._baseline_rr)[len(self._baseline_rr) // 2]
-        return rr < PACED_PREMATURE_FRACTION * baseline
+        return rr < fraction * baseline
 
     def add_beat(self, beat: Beat) -> None:
         """Record a labelled beat (in stream order; ``aami_class`` None is an unknown beat).
@@ -530,6 +535,8 @@ class EctopyRules:
             self._baseline_rr.append(rr)
         self._history.append(beat)
         if kind is _Kind.VENT or lethal_only:
+            if self._run.n == 0 and self._cfg.run_onset_premature is not None:
+                self._run.onset_premature = self._premature(beat, self._cfg.run_onset_premature)
             self._run.add(beat)
             self._run.poor = self._run.poor or lethal_only
             self._judge_open_run(t)
@@ -581,8 +588,8 @@ class EctopyRules:
                 message=f"V-tach {n} beats{_at_rate(run_rate)}",
             )
             return
-        if run.poor:
-            return  # built in poor signal: V-tach or nothing
+        if run.poor or not self._onset_counts(run):
+            return  # built in poor signal, or not begun by a premature beat: V-tach or nothing
         kind = "uncertain beats: not called V-tach" if fast else "ventricular rhythm"
         message = f"Run of {n} PVCs{_at_rate(run_rate)} ({kind})"
         if run.slow_run:
@@ -604,7 +611,7 @@ class EctopyRules:
         if n == 0 or run.first is None:
             return
         cfg = self._cfg
-        if run.poor:  # built in poor signal: it could only have raised V-tach
+        if run.poor or not self._onset_counts(run):  # it could only have raised V-tach
             self._run = _Run(cfg.vtach_min_beats)
             return
         onset_s = run.first.r_peak_time_s

@@ -1,4 +1,9 @@
-"""Ectopy rules on synthetic labelled beat sequences, alone and driving the real AlarmEngine."""
+"""Ectopy rules on synthetic labelled beat sequences, alone and driving the real AlarmEngine.
+
+The sequences use one RR interval per stretch (a PVC is often on time here), so the pattern
+definitions are pinned with the prematurity test of pairs and runs off
+(``run_onset_premature=None``); that test is pinned in ``test_ectopy_morphology.py``.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ class Harness:
     """Labelled beats into EctopyRules, findings into a real AlarmEngine, as the lead will."""
 
     def __init__(self, cfg: EctopyConfig | None = None, *, clear_delay_s: float = 3.0) -> None:
-        self.cfg = cfg or EctopyConfig()
+        self.cfg = cfg or EctopyConfig(run_onset_premature=None)
         self.strip_calls: list[tuple[float, float]] = []
         self.rules = EctopyRules(self.cfg, strip=self._strip, strip_s=STRIP_S)
         self.engine = AlarmEngine(
@@ -191,7 +196,7 @@ def test_long_run_message_follows_the_run() -> None:
 def test_a_very_long_run_keeps_its_length_and_onset() -> None:
     """2.2 h of V-tach: the run is still counted from its first beat (its cost per beat is
     measured by ``python -m tools.bench``, ``ectopy_us_per_beat_in_long_run``)."""
-    rules = EctopyRules(EctopyConfig(), strip=None, strip_s=STRIP_S)
+    rules = EctopyRules(EctopyConfig(run_onset_premature=None), strip=None, strip_s=STRIP_S)
     rules.add_beat(Beat(0, 1.0, None, 900.0, AamiClass.N, 0.9))
     n = 20_000  # 2.2 h of V-tach at 150 bpm
     for i in range(1, n + 1):
@@ -234,7 +239,9 @@ def test_couplets_within_the_hold_keep_one_alarm() -> None:
 
 
 def test_pattern_is_reported_once_even_when_asked_late() -> None:
-    rules = EctopyRules(EctopyConfig(event_hold_s=0.0), strip=None, strip_s=STRIP_S)
+    rules = EctopyRules(
+        EctopyConfig(run_onset_premature=None, event_hold_s=0.0), strip=None, strip_s=STRIP_S
+    )
     t = 1.0
     for i, cls in enumerate("NNVVN"):
         rr = None if i == 0 else 800.0
@@ -361,6 +368,7 @@ def test_low_confidence_v_does_not_count() -> None:
     # the same beats with a lower threshold are a V-tach
     lenient = Harness(
         EctopyConfig(
+            run_onset_premature=None,
             min_confidence=0.2,
             v_min_confidence=0.2,
             vtach_min_confidence=0.2,
@@ -375,7 +383,7 @@ def test_low_confidence_v_does_not_count() -> None:
 @pytest.mark.parametrize(("confidence", "expected"), [(0.89, set()), (0.9, {AlarmCode.VTACH})])
 def test_v_confidence_threshold_is_inclusive(confidence: float, expected: set[AlarmCode]) -> None:
     """A V beat needs ``v_min_confidence`` (here 0.9) to count: below it, no alarm starts."""
-    h = Harness(EctopyConfig(v_min_confidence=0.9))
+    h = Harness(EctopyConfig(run_onset_premature=None, v_min_confidence=0.9))
     h.add("NNNN", confidence=0.99)
     h.add("VVVVVV", rr_s=RR_150_S, confidence=confidence)
     assert h.raised_codes() == expected
@@ -384,7 +392,12 @@ def test_v_confidence_threshold_is_inclusive(confidence: float, expected: set[Al
 @pytest.mark.parametrize(("confidence", "expected"), [(0.49, set()), (0.5, {AlarmCode.VTACH})])
 def test_confidence_threshold_is_inclusive(confidence: float, expected: set[AlarmCode]) -> None:
     h = Harness(
-        EctopyConfig(v_min_confidence=0.0, vtach_min_confidence=0.0, vtach_floor_confidence=0.0)
+        EctopyConfig(
+            run_onset_premature=None,
+            v_min_confidence=0.0,
+            vtach_min_confidence=0.0,
+            vtach_floor_confidence=0.0,
+        )
     )
     h.add("NNNN", confidence=0.99)
     h.add("VVVVVV", rr_s=RR_150_S, confidence=confidence)
@@ -393,7 +406,7 @@ def test_confidence_threshold_is_inclusive(confidence: float, expected: set[Alar
 
 def test_a_confident_n_but_uncertain_v_breaks_bigeminy() -> None:
     """N-V cycles whose V beats sit at 0.7 (above min_confidence, below v_min) raise nothing."""
-    h = Harness(EctopyConfig(v_min_confidence=0.9))
+    h = Harness(EctopyConfig(run_onset_premature=None, v_min_confidence=0.9))
     for _ in range(5):
         h.add("N", confidence=0.99)
         h.add("V", confidence=0.7)
@@ -512,7 +525,7 @@ def test_acknowledged_vtach_clears_once_the_run_is_over() -> None:
 
 
 def test_condition_specs() -> None:
-    specs = {s.code: s for s in ectopy_condition_specs(EctopyConfig())}
+    specs = {s.code: s for s in ectopy_condition_specs(EctopyConfig(run_onset_premature=None))}
     assert set(specs) == set(ECTOPY_CODES)
     assert specs[AlarmCode.VTACH].priority is AlarmPriority.HIGH
     assert specs[AlarmCode.VTACH].latched
@@ -531,10 +544,13 @@ def test_condition_specs() -> None:
 def test_config_is_strict() -> None:
     cfg = EctopyConfig()
     assert (cfg.vtach_min_beats, cfg.vtach_rate_bpm, cfg.frequent_pvcs_per_min) == (6, 100.0, 10)
+    assert cfg.run_onset_premature == 0.9
     with pytest.raises(ValidationError, match="vtach_min_beats"):
         EctopyConfig(vtach_min_beats=2)
     with pytest.raises(ValidationError, match="min_confidence"):
         EctopyConfig(min_confidence=1.5)
+    with pytest.raises(ValidationError, match="run_onset_premature"):
+        EctopyConfig(run_onset_premature=1.2)
     with pytest.raises(ValidationError, match="extra"):
         EctopyConfig.model_validate({"vtach_beats": 6})
     with pytest.raises(ValidationError):
@@ -543,8 +559,8 @@ def test_config_is_strict() -> None:
 
 def test_bad_input_is_refused_or_read_as_unknown() -> None:
     with pytest.raises(ValueError, match="strip_s"):
-        EctopyRules(EctopyConfig(), strip=None, strip_s=0.0)
-    rules = EctopyRules(EctopyConfig(), strip=None, strip_s=STRIP_S)
+        EctopyRules(EctopyConfig(run_onset_premature=None), strip=None, strip_s=0.0)
+    rules = EctopyRules(EctopyConfig(run_onset_premature=None), strip=None, strip_s=STRIP_S)
     rules.add_beat(Beat(0, 1.0, None, 900.0, AamiClass.N, 0.9))
     with pytest.raises(ValueError, match="stream order"):
         rules.add_beat(Beat(0, 1.0, None, 900.0, AamiClass.N, 0.9))

@@ -87,8 +87,9 @@ def test_v_beats_matching_the_template_on_time_are_not_pvcs() -> None:
         _LEAD + "VVVV" + "NN", [*_LEAD_RR, 800, 810, 790, 800, 800, 800], template_corr=0.98
     )
     assert _raised(_rules(), beats) == set()
-    # the same beats with the test off are a run of 4 PVCs
-    assert AlarmCode.RUN_PVCS in _raised(_rules(v_template_match=None), beats)
+    # the same beats with both tests off are a run of 4 PVCs
+    off = _rules(v_template_match=None, run_onset_premature=None)
+    assert AlarmCode.RUN_PVCS in _raised(off, beats)
 
 
 def test_premature_or_unlike_template_v_beats_still_count() -> None:
@@ -97,7 +98,7 @@ def test_premature_or_unlike_template_v_beats_still_count() -> None:
     early = _beats(_LEAD + "VVV" + "NN", [*_LEAD_RR, 450, 450, 450, 1100, 800], template_corr=0.98)
     assert AlarmCode.RUN_PVCS in _raised(_rules(), early)
     unlike = _beats(_LEAD + "VVV" + "NN", [*_LEAD_RR, 800, 800, 800, 800, 800], template_corr=0.5)
-    assert AlarmCode.RUN_PVCS in _raised(_rules(), unlike)
+    assert AlarmCode.RUN_PVCS in _raised(_rules(run_onset_premature=None), unlike)
 
 
 def test_run_needs_consistent_morphology_when_asked() -> None:
@@ -218,14 +219,17 @@ needs_mitdb = pytest.mark.skipif(
 @needs_mitdb
 def test_mitdb_118_bundle_branch_beats_raise_no_runs() -> None:
     """mitdb 118 (right bundle-branch block), whole record: the CNN's V calls on the patient's
-    own wide beats gave 14 run_pvcs and 16 pair_pvcs; matched to the template, 2 and 8."""
+    own wide beats gave 14 run_pvcs and 16 pair_pvcs; matched to the template, 2 and 8; with the
+    first V of a pair or run also required to be premature (the default), none."""
     beats = _record_beats("118", 30.0)
-    off = _alarm_counts(beats, EctopyConfig(v_template_match=None))
+    off = _alarm_counts(beats, EctopyConfig(v_template_match=None, run_onset_premature=None))
+    template_only = _alarm_counts(beats, EctopyConfig(run_onset_premature=None))
     on = _alarm_counts(beats, EctopyConfig())
     assert off.get(AlarmCode.RUN_PVCS, 0) >= 10
     assert off.get(AlarmCode.PAIR_PVCS, 0) >= 12
-    assert on.get(AlarmCode.RUN_PVCS, 0) <= 3
-    assert on.get(AlarmCode.PAIR_PVCS, 0) <= 9
+    assert template_only.get(AlarmCode.RUN_PVCS, 0) <= 3
+    assert template_only.get(AlarmCode.PAIR_PVCS, 0) <= 9
+    assert on.get(AlarmCode.RUN_PVCS, 0) + on.get(AlarmCode.PAIR_PVCS, 0) == 0
 
 
 @needs_mitdb
@@ -234,7 +238,7 @@ def test_mitdb_118_bundle_branch_beats_raise_no_runs() -> None:
     [
         ("233", AlarmCode.RUN_PVCS, 5),  # 6 without the template test: one run became a pair
         ("233", AlarmCode.BIGEMINY, 26),
-        ("208", AlarmCode.PAIR_PVCS, 75),
+        ("208", AlarmCode.PAIR_PVCS, 60),  # 75 before the prematurity test of pairs
         ("208", AlarmCode.TRIGEMINY, 25),
     ],
 )
@@ -242,3 +246,38 @@ def test_real_pvc_runs_still_raise(record: str, code: AlarmCode, at_least: int) 
     """Real PVCs are early and unlike the template: their alarms stay (whole records)."""
     counts = _alarm_counts(_record_beats(record, 30.0), EctopyConfig())
     assert counts.get(code, 0) >= at_least
+
+
+def test_pairs_and_runs_need_a_premature_first_beat_when_asked() -> None:
+    """With run_onset_premature 0.8, V beats unlike the template but on time (RR 790-860 ms
+    after N beats at 800) raise no pair or run; a couplet at 450 ms (56 % of 800) still does,
+    and so does V-tach that starts on time (six V at 150 bpm after a 790 ms interval)."""
+    on_time = _beats(_LEAD + "VV" + "NN", [*_LEAD_RR, 860, 790, 800, 800], template_corr=0.5)
+    assert _raised(_rules(run_onset_premature=0.8), on_time) == set()
+    assert _raised(_rules(run_onset_premature=None), on_time) == {AlarmCode.PAIR_PVCS}
+    early = _beats(_LEAD + "VV" + "NN", [*_LEAD_RR, 450, 450, 1150, 800], template_corr=0.5)
+    assert _raised(_rules(run_onset_premature=0.8), early) == {AlarmCode.PAIR_PVCS}
+    # 0.8 x 800 = 640 ms: a first V at 650 ms is not premature enough, at 630 ms it is
+    assert (
+        _raised(
+            _rules(run_onset_premature=0.8),
+            _beats(_LEAD + "VVV" + "NN", [*_LEAD_RR, 650, 450, 450, 1100, 800], template_corr=0.5),
+        )
+        == set()
+    )
+    assert AlarmCode.RUN_PVCS in _raised(
+        _rules(run_onset_premature=0.8),
+        _beats(_LEAD + "VVV" + "NN", [*_LEAD_RR, 630, 450, 450, 1100, 800], template_corr=0.5),
+    )
+    vt = _beats(
+        _LEAD + "V" * 6 + "NN", [*_LEAD_RR, 790, *[400.0] * 5, 1000, 800], template_corr=0.3
+    )
+    assert AlarmCode.VTACH in _raised(_rules(run_onset_premature=0.8), vt)
+
+
+def test_no_premature_onset_before_a_baseline() -> None:
+    """Right after the start (fewer than 4 baseline RR intervals) prematurity cannot be judged,
+    so with the rule on an early couplet raises nothing; without it, it raises a pair."""
+    beats = _beats("NNN" + "VV" + "NN", [800, 800, 800, 450, 450, 1150, 800], template_corr=0.5)
+    assert _raised(_rules(run_onset_premature=0.8), beats) == set()
+    assert _raised(_rules(run_onset_premature=None), beats) == {AlarmCode.PAIR_PVCS}
