@@ -137,3 +137,24 @@ def test_two_records_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "reports" / "alarms.json").read_text(encoding="utf-8"))
     assert saved["sets"]["mitdb-ds1"]["gross"] == ds1["gross"]
     assert "## mitdb-ds1" in (tmp_path / "reports" / "alarms.md").read_text(encoding="utf-8")
+
+
+def test_out_of_fold_set_labels_with_the_fold_model(data_dir: Path, tmp_path: Path) -> None:
+    """``mitdb-ds1-cv`` analyses 118 with the beat model trained without it: same R-peaks as
+    the shipped model's run, other labels (118's wide beats read differently); the aggregate
+    high-priority rates stay unset while their sets are incomplete."""
+    report = run_alarm_evaluation(
+        data_dir,
+        tmp_path / "reports",
+        tmp_path / "work",
+        sets=["mitdb-ds1", "mitdb-ds1-cv"],
+        only_records=["118"],
+    )
+    shipped = (tmp_path / "work" / "mitdb-ds1" / "118" / "beats.csv").read_text().splitlines()
+    fold = (tmp_path / "work" / "mitdb-ds1-cv" / "118" / "beats.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in shipped] == [r.split(",")[0] for r in fold]
+    changed = sum(a.split(",")[2] != b.split(",")[2] for a, b in zip(shipped, fold, strict=True))
+    assert changed > 10
+    assert set(report["sets"]["mitdb-ds1-cv"]["per_record"]) == {"118"}
+    assert report["high_priority_false_per_hour"] is None
+    assert report["high_priority_false_per_hour_unseen"] is None

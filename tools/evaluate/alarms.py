@@ -46,10 +46,12 @@ Sets: mitdb DS1 and DS2 (de Chazal 2004) apart, the four paced mitdb records wit
 ``patient.paced`` off and on, svdb (the 40 records in ``../shared/data/svdb``, 128 Hz) and
 nstdb (118 and 119 with electrode-motion noise at 24 ... -6 dB). The shipped beat model
 (2.0.0) was trained on mitdb DS1 and these 40 svdb records, so DS1, svdb and nstdb (DS1
-records 118 and 119 with noise) are scored *in sample* here; DS2 (and the paced records, left
-out of training) are the unseen patients. Out-of-sample alarm figures on DS1 and svdb need each
-record labelled by the ``tools.beats`` fold model that never saw it; the ectopy rules'
-thresholds were chosen that way (:mod:`agent.alarms.ectopy`).
+records 118 and 119 with noise) are scored *in sample* by those sets; DS2 (and the paced
+records, left out of training) are the unseen patients. The sets ``mitdb-ds1-cv``, ``svdb-cv``
+and ``nstdb-cv`` are the same records with each one labelled by the ``tools.beats`` fold model
+that never saw its patient (:data:`BEAT_FOLDS`, :func:`beat_fold_card`; nstdb's 118eXX and
+119eXX by the folds that held out mitdb 118 and 119): the unseen-patient alarm figures on
+those records, and where the ectopy rules' thresholds are chosen (:mod:`agent.alarms.ectopy`).
 
 References
 ----------
