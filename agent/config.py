@@ -426,6 +426,15 @@ class InferenceConfig(_Section):
         " premature supraventricular beat is defined against a regular atrial rhythm, and"
         " conducted beats in AF are labelled N (MIT-BIH, AAMI EC57).",
     )
+    s_premature: float | None = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="A beat the classifier labels S is reported N unless its RR is below this"
+        " fraction of the median RR of the N-labelled beats among the last 8 (an S beat is"
+        " premature by definition, AAMI EC57). Chosen on DS1 + svdb out of fold"
+        " (agent/core/monitor.py). None: off.",
+    )
     af_p_wave_veto: bool = Field(
         default=False,
         description="ECG streams, RR AF path: an RR window does not count as AF while the"

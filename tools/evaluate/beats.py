@@ -121,8 +121,9 @@ def run_beats_evaluation(
 ) -> dict[str, Any]:
     """Score the agent's beat classes on ``records`` and write ``beats.md`` / ``beats.json``.
 
-    ``compare_rule`` adds a run at the first rate with ``inference.s_in_af_as_n`` off, so the
-    report shows what reporting S beats N during AF changes.
+    ``compare_rule`` adds a run at the first rate with ``inference.s_in_af_as_n`` off and one
+    with ``inference.s_premature`` off, so the report shows what reporting S beats N during AF,
+    and S beats that are not premature as N, changes.
 
     Returns
     -------
@@ -147,8 +148,12 @@ def run_beats_evaluation(
     runs: list[tuple[str, float | None, AgentConfig]] = [
         ("record rate (360 Hz)" if fs is None else f"{fs:g} Hz", fs, shipped) for fs in rates
     ]
+    on_time_kept = shipped.model_copy(
+        update={"inference": shipped.inference.model_copy(update={"s_premature": None})}
+    )
     if compare_rule:
         runs.append((f"{runs[0][0]}, S kept in AF", rates[0], rule_off))
+        runs.append((f"{runs[0][0]}, S on time kept", rates[0], on_time_kept))
     for label, fs, cfg in runs:
         total: ClassScores | None = None
         per_record: dict[str, Any] = {}

@@ -33,7 +33,10 @@ def af_strip(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(record: Path, s_in_af_as_n: bool) -> RecordResult:
     cfg = AgentConfig.model_validate(
-        {"dsp": {"powerline_hz": 60}, "inference": {"s_in_af_as_n": s_in_af_as_n}}
+        {
+            "dsp": {"powerline_hz": 60},
+            "inference": {"s_in_af_as_n": s_in_af_as_n, "s_premature": None},
+        }
     )
     return asyncio.run(analyze_record(record, cfg, load_models(cfg.inference)))
 
