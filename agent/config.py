@@ -435,6 +435,13 @@ class InferenceConfig(_Section):
         " premature by definition, AAMI EC57). Chosen on DS1 + svdb out of fold"
         " (agent/core/monitor.py). None: off.",
     )
+    v_dominant_as_n: bool = Field(
+        default=True,
+        description="A beat labelled V that matches the patient's running template"
+        " (alarms.ectopy.v_template_match) and is not premature (RR >= 80 % of the recent"
+        " conducted RR) is reported N: the patient's own wide beat, e.g. bundle branch block"
+        " (agent/core/monitor.py).",
+    )
     af_p_wave_veto: bool = Field(
         default=False,
         description="ECG streams, RR AF path: an RR window does not count as AF while the"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
+from agent.alarms.ectopy import PACED_PREMATURE_FRACTION
 from agent.alarms.engine import AlarmEngine, Finding
 from agent.alarms.rules import EcgRules, StripProvider
 from agent.beats import Beat
@@ -395,9 +396,52 @@ class MonitorCore(ABC):
             beat = self._s_in_af(beat)
             labelled = (beat.aami_class, beat.rr_ms)
             beat = self._s_not_premature(beat)
+            beat = self._v_dominant(beat)
             self._recent_labels.append(labelled)
             self._feed(beat)
             out.append(beat)
+
+    def _v_dominant(self, beat: Beat) -> Beat:
+        """Report a V-labelled beat N when it is the patient's own beat (``v_dominant_as_n``).
+
+        The ectopy rules' dominant-beat test (:mod:`agent.alarms.ectopy`, "the patient's own
+        beat") applied to the label itself: a beat the CNN calls V whose QRS matches the
+        patient's running template (``template_corr >= alarms.ectopy.v_template_match``, 0.95)
+        and that is not premature (RR at least
+        :data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION`, 0.8, of the median RR of the
+        N- or S-labelled beats among the last 8, at least 4 of them) is a conducted beat the
+        cross-patient CNN read as ventricular, e.g. a bundle-branch-block QRS (AAMI EC57 maps
+        L and R beats to N). The same two thresholds were chosen for the alarms on DS1 + svdb
+        out of fold; applied to the labels, out of fold: V Se / +P DS1 88.83 / 74.63 -> 88.60 /
+        81.61, svdb 86.43 / 84.17 -> 85.97 / 85.99 (``docs/beat_classifier.md``, session 14).
+        The confidence stays the classifier's.
+        """
+        limit = self.cfg.alarms.ectopy.v_template_match
+        corr, rr = beat.template_corr, beat.rr_ms
+        if (
+            beat.aami_class is not AamiClass.V
+            or not self.cfg.inference.v_dominant_as_n
+            or limit is None
+            or corr is None
+            or not math.isfinite(corr)
+            or corr < limit
+            or rr is None
+        ):
+            return beat
+        base = sorted(
+            r
+            for c, r in self._recent_labels
+            if c in (AamiClass.N, AamiClass.S) and r is not None and math.isfinite(r)
+        )
+        if len(base) < S_BASELINE_MIN:
+            return beat
+        n = len(base)
+        median = base[n // 2] if n % 2 else 0.5 * (base[n // 2 - 1] + base[n // 2])
+        if rr < PACED_PREMATURE_FRACTION * median:
+            return beat
+        beat = replace(beat, aami_class=AamiClass.N)
+        self._finaliser.amend(beat)
+        return beat
 
     def _s_not_premature(self, beat: Beat) -> Beat:
         """Report an S-labelled beat N when it is not premature (``inference.s_premature``).
