@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
@@ -428,20 +429,9 @@ class MonitorCore(ABC):
             or rr is None
         ):
             return beat
-        base = sorted(
-            r
-            for c, r in self._recent_labels
-            if c in (AamiClass.N, AamiClass.S) and r is not None and math.isfinite(r)
-        )
-        if len(base) < S_BASELINE_MIN:
+        if not self._on_time(rr, (AamiClass.N, AamiClass.S), PACED_PREMATURE_FRACTION):
             return beat
-        n = len(base)
-        median = base[n // 2] if n % 2 else 0.5 * (base[n // 2 - 1] + base[n // 2])
-        if rr < PACED_PREMATURE_FRACTION * median:
-            return beat
-        beat = replace(beat, aami_class=AamiClass.N)
-        self._finaliser.amend(beat)
-        return beat
+        return self._report_n(beat)
 
     def _s_not_premature(self, beat: Beat) -> Beat:
         """Report an S-labelled beat N when it is not premature (``inference.s_premature``).
@@ -461,17 +451,23 @@ class MonitorCore(ABC):
         rr = beat.rr_ms
         if beat.aami_class is not AamiClass.S or frac is None or rr is None:
             return beat
-        base = sorted(
-            r
-            for c, r in self._recent_labels
-            if c is AamiClass.N and r is not None and math.isfinite(r)
-        )
-        if len(base) < S_BASELINE_MIN:
+        if not self._on_time(rr, (AamiClass.N,), frac):
             return beat
-        n = len(base)
-        median = base[n // 2] if n % 2 else 0.5 * (base[n // 2 - 1] + base[n // 2])
-        if rr < frac * median:
-            return beat
+        return self._report_n(beat)
+
+    def _on_time(self, rr_ms: float, classes: tuple[AamiClass, ...], fraction: float) -> bool:
+        """Say whether a beat is on time against the recent beats labelled one of ``classes``.
+
+        True when ``rr_ms`` is at least ``fraction`` of the median RR of those among the last
+        :data:`S_BASELINE_BEATS`; False without at least :data:`S_BASELINE_MIN` of them.
+        """
+        base = [
+            r for c, r in self._recent_labels if c in classes and r is not None and math.isfinite(r)
+        ]
+        return len(base) >= S_BASELINE_MIN and rr_ms >= fraction * statistics.median(base)
+
+    def _report_n(self, beat: Beat) -> Beat:
+        """Return the beat relabelled N (confidence kept), amended in the finaliser's history."""
         beat = replace(beat, aami_class=AamiClass.N)
         self._finaliser.amend(beat)
         return beat
