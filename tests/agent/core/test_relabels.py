@@ -1,0 +1,107 @@
+"""The agent's relabels of the beat CNN's S and V calls (``agent.core.monitor``).
+
+- ``inference.s_premature``: an S call on a beat that is not premature is reported N (an AAMI S
+  beat is a premature supraventricular beat, EC57 Table 1). mitdb 209, 0-600 s (sinus rhythm
+  with atrial premature beats and runs of SVTA; a DS1 record).
+- ``inference.v_dominant_as_n``: a V call on the patient's own beat (it matches the running
+  template, >= 0.95, and is not premature, RR >= 80 % of the recent conducted RR) is reported
+  N. mitdb 118 (right bundle-branch block, DS1), 0-600 s.
+
+Each strip is run twice through ``analyze_record``, with the relabel and without: the same
+R-peaks; every beat that differs is a relabel of the kind asked for, on time against the
+baseline the agent uses (the labelled beats among the 8 before it), with the classifier's
+confidence kept; and the reference agrees with most of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from agent.analyze import RecordResult, analyze_record
+from agent.config import AgentConfig
+from agent.inference.bundle import load_models
+from agent.messages import AamiClass
+from tests.records import cut_record
+
+END_S = 600
+N, S, V = AamiClass.N, AamiClass.S, AamiClass.V
+
+
+def _strip(data_dir: Path, name: str, tmp: pytest.TempPathFactory) -> Path:
+    return cut_record(data_dir, "mitdb", name, 0, END_S, tmp.mktemp(f"mit{name}"))
+
+
+def _run(record: Path, **inference: object) -> RecordResult:
+    cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 60}, "inference": inference})
+    return asyncio.run(analyze_record(record, cfg, load_models(cfg.inference)))
+
+
+def _relabelled(
+    on: RecordResult,
+    off: RecordResult,
+    was: AamiClass,
+    baseline: tuple[AamiClass, ...],
+    fraction: float,
+) -> list[int]:
+    """Indices of the beats that differ, each checked to be an on-time ``was`` turned N."""
+    assert [b.r_peak_idx for b in on.beats] == [b.r_peak_idx for b in off.beats]
+    changed = [i for i, (a, b) in enumerate(zip(on.beats, off.beats, strict=True)) if a != b]
+    for i in changed:
+        now, before = on.beats[i], off.beats[i]
+        assert (before.aami_class, now.aami_class) == (was, N)
+        assert now.confidence == before.confidence
+        base = [
+            b.rr_ms
+            for b in off.beats[max(0, i - 8) : i]
+            if b.aami_class in baseline and b.rr_ms is not None
+        ]
+        assert len(base) >= 4
+        assert now.rr_ms is not None
+        assert now.rr_ms >= fraction * statistics.median(base)
+    return changed
+
+
+def _reference_share(
+    data_dir: Path, name: str, on: RecordResult, idx: list[int], sym: str
+) -> float:
+    """Share of the beats ``idx`` whose reference annotation (within 150 ms) is in ``sym``."""
+    ann = wfdb.rdann(str(data_dir / "mitdb" / name), "atr", sampto=END_S * 360)
+    ref, symbols = np.asarray(ann.sample), np.asarray(ann.symbol)
+    hits = 0
+    for i in idx:
+        j = int(np.argmin(np.abs(ref - on.beats[i].r_peak_idx)))
+        hits += abs(int(ref[j]) - on.beats[i].r_peak_idx) <= 54 and symbols[j] in sym
+    return hits / len(idx)
+
+
+def test_s_calls_on_time_are_reported_n(
+    data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    record = _strip(data_dir, "209", tmp_path_factory)
+    on, off = _run(record, s_premature=0.9), _run(record, s_premature=None)
+    # S and N are both conducted beats to the alarm rules: the alarms do not move
+    assert [(e.condition, e.lifecycle, e.onset_s) for e in on.events] == [
+        (e.condition, e.lifecycle, e.onset_s) for e in off.events
+    ]
+    changed = _relabelled(on, off, S, (N,), 0.9)
+    assert len(changed) >= 5
+    assert any(b.aami_class is S for b in on.beats)  # premature S beats keep their label
+    assert _reference_share(data_dir, "209", on, changed, "N") >= 0.5
+
+
+def test_v_calls_on_the_patients_own_beat_are_reported_n(
+    data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    record = _strip(data_dir, "118", tmp_path_factory)
+    on, off = _run(record, v_dominant_as_n=True), _run(record, v_dominant_as_n=False)
+    changed = _relabelled(on, off, V, (N, S), 0.8)
+    assert len(changed) >= 10
+    assert all((on.beats[i].template_corr or 0.0) >= 0.95 for i in changed)
+    assert any(b.aami_class is V for b in on.beats)  # real PVCs keep their label
+    assert _reference_share(data_dir, "118", on, changed, "NLRAaJSej") >= 0.9
