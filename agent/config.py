@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -39,6 +40,22 @@ from agent.errors import ConfigError
 from agent.messages import validate_bed_identity, validate_bed_segment
 from firmware_bridge.devices import BleDeviceConfig
 from firmware_bridge.limits import BATTERY_LOW_PCT
+
+
+def _off_is_none(value: object) -> object:
+    """Read ``"off"`` (any case, also ``"none"``, ``"null"``) as None for an optional limit.
+
+    TOML and environment variables cannot write None, so a test that is off when its limit is
+    None is switched off with ``"off"`` (``run_onset_premature = "off"`` in the TOML, or
+    ``BEDSIDE_ALARMS__ECTOPY__RUN_ONSET_PREMATURE=off``).
+    """
+    if isinstance(value, str) and value.strip().lower() in {"off", "none", "null"}:
+        return None
+    return value
+
+
+OffOrFloat = Annotated[float | None, BeforeValidator(_off_is_none)]
+"""An optional limit: a number, or None (``"off"`` in TOML and environment variables)."""
 
 
 class _Section(BaseModel):
@@ -230,32 +247,33 @@ class EctopyConfig(_Section):
         " 0.7 (true runs 41 -> 19): to be chosen again with each retrained beat model"
         " (agent/alarms/ectopy.py).",
     )
-    v_template_match: float | None = Field(
+    v_template_match: OffOrFloat = Field(
         default=0.95,
         ge=-1.0,
         le=1.0,
         description="A beat called V whose QRS matches the patient's running dominant-beat"
         " template at least this well (shifted correlation, agent.inference.beat_features."
         "template_correlation) and that is not premature is the patient's own beat (e.g. bundle"
-        " branch block), not a PVC: it counts as unknown. None: off. Chosen on DS1 + svdb"
+        ' branch block), not a PVC: it counts as unknown. "off" (None): off. Chosen on DS1 + svdb'
         " out-of-fold (agent/alarms/ectopy.py).",
     )
-    run_min_beat_corr: float | None = Field(
+    run_min_beat_corr: OffOrFloat = Field(
         default=None,
         ge=-1.0,
         le=1.0,
         description="Inside a run of V beats, a V beat that matches the V beat before it less"
         " than this (agent.inference.beat_features.beat_correlation) ends the run as an unknown"
-        " beat: a run or couplet needs consistent morphology. None: off.",
+        ' beat: a run or couplet needs consistent morphology. "off" (None): off.',
     )
-    run_onset_premature: float | None = Field(
+    run_onset_premature: OffOrFloat = Field(
         default=0.9,
         gt=0.0,
         le=1.0,
         description="A pair or run of PVCs (not V-tach) needs its first V beat to be premature:"
         " its RR below this fraction of the median of the last 8 RR intervals of beats not"
         " counted as ventricular (agent/alarms/ectopy.py, 'Prematurity of a run'). V-tach is"
-        " never held to it. Chosen on DS1 + svdb out-of-fold from off, 0.8, 0.9. None: off.",
+        " never held to it. Chosen on DS1 + svdb out-of-fold from off, 0.8, 0.9."
+        ' "off" (None): off.',
     )
     bigeminy_min_cycles: int = Field(
         default=3,
@@ -426,14 +444,14 @@ class InferenceConfig(_Section):
         " premature supraventricular beat is defined against a regular atrial rhythm, and"
         " conducted beats in AF are labelled N (MIT-BIH, AAMI EC57).",
     )
-    s_premature: float | None = Field(
+    s_premature: OffOrFloat = Field(
         default=0.9,
         gt=0.0,
         le=1.0,
         description="A beat the classifier labels S is reported N unless its RR is below this"
         " fraction of the median RR of the N-labelled beats among the last 8 (an S beat is"
         " premature by definition, AAMI EC57). Chosen on DS1 + svdb out of fold"
-        " (agent/core/monitor.py). None: off.",
+        ' (agent/core/monitor.py). "off" (None): off.',
     )
     v_dominant_as_n: bool = Field(
         default=True,

@@ -91,3 +91,26 @@ def test_shipped_examples_are_valid() -> None:
         assert cfg.bed.unit == "ward1"
     ble = load_config(REPO_ROOT / "examples" / "ble-bed.toml")
     assert [d.kind for d in ble.source.devices] == ["polar_h10", "plx", "thermometer"]
+
+
+def test_an_optional_limit_is_switched_off_with_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TOML and environment variables cannot write None: "off" switches a test off; any other
+    word still names the field."""
+    cfg = load_config(
+        _write(
+            tmp_path,
+            '[alarms.ectopy]\nrun_onset_premature = "off"\nv_template_match = "Off"\n'
+            '[inference]\ns_premature = "none"\n',
+        )
+    )
+    assert cfg.alarms.ectopy.run_onset_premature is None
+    assert cfg.alarms.ectopy.v_template_match is None
+    assert cfg.inference.s_premature is None
+    assert load_config().alarms.ectopy.run_onset_premature == 0.9
+    monkeypatch.setenv("BEDSIDE_INFERENCE__S_PREMATURE", "off")
+    assert load_config().inference.s_premature is None
+    bad = _write(tmp_path, '[alarms.ectopy]\nrun_onset_premature = "early"\n')
+    with pytest.raises(ConfigError, match=r"alarms\.ectopy\.run_onset_premature"):
+        load_config(bad)
