@@ -2,7 +2,8 @@
 
 mitdb 102 is paced almost throughout (2,028 paced, 56 fusion-of-paced, 99 normal and 4 V
 beats, no V beat in its first 300 s). Its paced beats are wide, and the beat classifier calls
-many of them V: with the default ``paced = false`` the first 300 s raise couplets and runs; with
+many of them V: with the default ``paced = false`` the first 300 s raise a run (couplets and
+runs without the prematurity test of pairs and runs); with
 ``paced = true`` (a V-labelled beat must be premature against the patient's own rhythm,
 :mod:`agent.alarms.ectopy`) they raise no ventricular ectopy alarm.
 """
@@ -39,8 +40,12 @@ def models() -> ModelBundle:
     return load_models(AgentConfig().inference)
 
 
-def _ectopy_raised(record: Path, models: ModelBundle, *, paced: bool) -> list[str]:
+def _ectopy_raised(
+    record: Path, models: ModelBundle, *, paced: bool, onset_premature: float | None = 0.9
+) -> list[str]:
     cfg = AgentConfig(dsp=DspConfig(powerline_hz=60), patient=PatientConfig(paced=paced))
+    ectopy = cfg.alarms.ectopy.model_copy(update={"run_onset_premature": onset_premature})
+    cfg = cfg.model_copy(update={"alarms": cfg.alarms.model_copy(update={"ectopy": ectopy})})
     result = asyncio.run(analyze_record(record, cfg, models))
     return [
         e.condition.value
@@ -59,8 +64,12 @@ def test_the_same_record_raises_false_ectopy_alarms_when_not_marked_paced(
     paced_102: Path, models: ModelBundle
 ) -> None:
     raised = _ectopy_raised(paced_102, models, paced=False)
-    # couplets and runs of paced beats read as V (3 runs and 1 pair since the dominant-template
-    # test of agent.alarms.ectopy: paced beats on time that match the template are not PVCs)
+    # a run of paced beats read as V: one is left since pairs and runs need a premature
+    # first V (agent.alarms.ectopy, "Prematurity of a run"), which most paced runs lack
+    assert raised == [AlarmCode.RUN_PVCS.value]
+    # without that test, couplets and runs (3 runs and 1 pair since the dominant-template test:
+    # paced beats on time that match the template are not PVCs)
+    raised = _ectopy_raised(paced_102, models, paced=False, onset_premature=None)
     assert len(raised) >= 3
     assert set(raised) <= {AlarmCode.PAIR_PVCS.value, AlarmCode.RUN_PVCS.value}
 
@@ -101,9 +110,12 @@ def test_premature_v_beats_still_count_in_a_paced_patient() -> None:
 
 
 def test_same_beats_not_paced_raise_runs() -> None:
-    """Without ``paced`` the same all-V paced rhythm is one long slow ventricular run."""
-    rules = EctopyRules(EctopyConfig(), strip=None, strip_s=6.0)
+    """Without ``paced`` (and without the prematurity test of runs) the same all-V paced rhythm
+    is one long slow ventricular run; with that test (the default) it is none: its first beat
+    is not premature (no conducted baseline at all)."""
+    rules = EctopyRules(EctopyConfig(run_onset_premature=None), strip=None, strip_s=6.0)
     assert _feed(rules, [(857.0, V)] * 40) == [AlarmCode.RUN_PVCS]
+    assert _feed(EctopyRules(EctopyConfig(), strip=None, strip_s=6.0), [(857.0, V)] * 40) == []
 
 
 def test_no_v_counts_before_a_baseline_after_a_gap() -> None:
