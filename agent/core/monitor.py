@@ -80,11 +80,11 @@ from firmware_bridge.frames import (
 
 logger = logging.getLogger(__name__)
 
-S_BASELINE_BEATS: Final = 8
-"""The S prematurity test compares a beat's RR with the N-labelled beats among the last 8."""
+RELABEL_BASELINE_BEATS: Final = 8
+"""The S and V relabels compare a beat's RR with the conducted beats among the last 8 beats."""
 
-S_BASELINE_MIN: Final = 4
-"""... and needs at least 4 of them (after the start, or in runs of ectopy, the label stands)."""
+RELABEL_BASELINE_MIN: Final = 4
+"""... and need at least 4 of them (after the start, or in runs of ectopy, the label stands)."""
 
 _DEVICE_SIGNALS: Final = {
     DeviceEventKind.DISCONNECTED: (Signal.LINK, True),
@@ -156,9 +156,9 @@ class MonitorCore(ABC):
         self._times = stage_times
         self.cfg, self.fs_hz = cfg, fs_hz
         self._finaliser = finaliser
-        # (class, RR ms) of the last beats as labelled before the S prematurity test
+        # (class, RR ms) of the last beats as labelled before the S and V relabels
         self._recent_labels: deque[tuple[AamiClass | None, float | None]] = deque(
-            maxlen=S_BASELINE_BEATS
+            maxlen=RELABEL_BASELINE_BEATS
         )
         self.rules = EcgRules(cfg.alarms, strip=strip, beats=finaliser.recent)
         versions: dict[str, str] = {}
@@ -440,8 +440,8 @@ class MonitorCore(ABC):
         Table 1: atrial, aberrated atrial, nodal and supraventricular premature beats; escape
         beats are class N). A beat the classifier calls S whose RR interval is at least
         ``s_premature`` (0.9) of the median RR of the N-labelled beats among the last
-        :data:`S_BASELINE_BEATS` (8; at least :data:`S_BASELINE_MIN` of them, else the label
-        stands) is therefore reported N. Chosen on DS1 + svdb out of fold (each record's
+        :data:`RELABEL_BASELINE_BEATS` (8; at least :data:`RELABEL_BASELINE_MIN` of them, else
+        the label stands) is therefore reported N. Chosen on DS1 + svdb out of fold (each record's
         labels from the beat fold model that never saw it, ``tools/beats/folds``), from off,
         0.95, 0.9 and 0.85: S Se / +P DS1 59.75 / 44.24 -> 58.16 / 46.56, svdb 66.07 / 56.12
         -> 65.77 / 62.48 at 0.9 (0.85: 55.72 / 47.43 and 64.89 / 64.49). The confidence stays
@@ -459,12 +459,13 @@ class MonitorCore(ABC):
         """Say whether a beat is on time against the recent beats labelled one of ``classes``.
 
         True when ``rr_ms`` is at least ``fraction`` of the median RR of those among the last
-        :data:`S_BASELINE_BEATS`; False without at least :data:`S_BASELINE_MIN` of them.
+        :data:`RELABEL_BASELINE_BEATS`; False without at least :data:`RELABEL_BASELINE_MIN` of
+        them.
         """
         base = [
             r for c, r in self._recent_labels if c in classes and r is not None and math.isfinite(r)
         ]
-        return len(base) >= S_BASELINE_MIN and rr_ms >= fraction * statistics.median(base)
+        return len(base) >= RELABEL_BASELINE_MIN and rr_ms >= fraction * statistics.median(base)
 
     def _report_n(self, beat: Beat) -> Beat:
         """Return the beat relabelled N (confidence kept), amended in the finaliser's history."""

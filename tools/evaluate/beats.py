@@ -142,18 +142,17 @@ def run_beats_evaluation(
     }
     tables: list[str] = []
     shipped = AgentConfig(dsp=DspConfig(powerline_hz=60))  # MIT-BIH was recorded in Boston
-    rule_off = shipped.model_copy(
-        update={"inference": shipped.inference.model_copy(update={"s_in_af_as_n": False})}
-    )
     runs: list[tuple[str, float | None, AgentConfig]] = [
         ("record rate (360 Hz)" if fs is None else f"{fs:g} Hz", fs, shipped) for fs in rates
     ]
-    on_time_kept = shipped.model_copy(
-        update={"inference": shipped.inference.model_copy(update={"s_premature": None})}
-    )
     if compare_rule:
-        runs.append((f"{runs[0][0]}, S kept in AF", rates[0], rule_off))
-        runs.append((f"{runs[0][0]}, S on time kept", rates[0], on_time_kept))
+        for label, change in (
+            ("S kept in AF", {"s_in_af_as_n": False}),
+            ("S on time kept", {"s_premature": None}),
+        ):
+            inference = shipped.inference.model_copy(update=change)
+            cfg = shipped.model_copy(update={"inference": inference})
+            runs.append((f"{runs[0][0]}, {label}", rates[0], cfg))
     for label, fs, cfg in runs:
         total: ClassScores | None = None
         per_record: dict[str, Any] = {}
