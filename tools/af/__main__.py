@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m tools.af")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name in ("all", "smoke", "evaluate"):
+    for name in ("all", "smoke", "evaluate", "retune"):
         p = sub.add_parser(name)
         p.add_argument("--data", type=Path, default=Path("../shared/data"))
         p.add_argument("--out", type=Path, default=Path("models" if name == "all" else "out/af"))
@@ -135,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = TrainConfig() if args.epochs is None else TrainConfig(epochs=args.epochs)
         card = build_all(args.data, args.out, cfg=cfg)
         print(card.read_text(encoding="utf-8"))
+        return 0
+    if args.cmd == "retune":
+        from tools.af.build import retune_episodes
+
+        print(retune_episodes(args.data).read_text(encoding="utf-8"))
         return 0
     from tools.af.evaluate import evaluate_af
 

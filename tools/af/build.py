@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agent.inference.tflite import TfliteModel, load_model
-from agent.rhythm.af import AfDetector, EpisodeParams
+from agent.rhythm.af import AF_CARD, AfDetector, EpisodeParams
 from agent.rhythm.af_features import (
     AF_HOP_BEATS,
     AF_N_FEATURES,
@@ -42,7 +42,7 @@ from agent.rhythm.af_features import (
     af_preprocessing,
     af_window_features,
 )
-from models.card import ModelCard, TensorSpec, sha256_file
+from models.card import ModelCard, TensorSpec, load_card, sha256_file
 from tools.af.dataset import (
     RrRecord,
     afdb_records,
@@ -57,6 +57,8 @@ from tools.af.evaluate import (
     Counts,
     DetectorRun,
     evaluate_af,
+    fold_cards,
+    fold_of_record,
     replay_episodes,
     run_detector,
     score_record,
@@ -438,6 +440,63 @@ def build_all(
         json.dumps(rows, indent=1) + "\n", encoding="utf-8"
     )
     logger.info("done in %.0f s: %s", time.perf_counter() - t_start, card_path)
+    return card_path
+
+
+def retune_episodes(
+    data_dir: Path,
+    *,
+    folds_dir: Path = FOLDS_DIR,
+    card_path: Path = AF_CARD,
+) -> Path:
+    """Step 3 of :func:`build_all` again on the models as they are (no training, no TensorFlow).
+
+    Runs every afdb record through the fold model that held it out, chooses the episode
+    hysteresis the same way (nested per fold, then on all records), writes it into the fold
+    cards and the shipped card, and refreshes the shipped card's figures and
+    ``episode_tuning.json``. For when the models' outputs change without retraining
+    (session 15: each LSTM window judged from zero state,
+    :meth:`agent.inference.tflite.TfliteModel.predict`). Returns the shipped card's path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If afdb, the fold models or the shipped card are missing.
+    """
+    test_of = fold_of_record(folds_dir)
+    afdb = data_dir / "afdb"
+    runs: dict[str, tuple[RrRecord, DetectorRun]] = {}
+    fold_of: dict[str, int] = {}
+    one_window = EpisodeParams(p_on=0.5, n_on=1, p_off=0.5, n_off=1)
+    for name in afdb_records(afdb):
+        fold_card = test_of[name]
+        fold_of[name] = int(load_card(fold_card).training["fold"])
+        rec = load_rr_record(afdb / name)
+        runs[name] = (rec, run_detector(AfDetector(fold_card, episode=one_window), rec))
+        logger.info("afdb %s: fold %d", name, fold_of[name])
+    per_fold, final_params, table = tune_episodes(runs, fold_of)
+    for fold_card in fold_cards(folds_dir):
+        k = int(load_card(fold_card).training["fold"])
+        _set_episode(fold_card, per_fold[k])
+        logger.info("fold %d episode parameters (chosen on the other folds): %s", k, per_fold[k])
+    logger.info("shipped episode parameters: %s", final_params)
+    _set_episode(card_path, final_params)
+    report = evaluate_af(data_dir, card_path=card_path, folds_dir=folds_dir)
+    card = ModelCard.model_validate_json(card_path.read_text(encoding="utf-8"))
+    training = dict(card.training)
+    tuning = dict(training.get("episode_tuning", {}))
+    tuning["per_fold"] = {str(k): _prm_dict(p) for k, p in per_fold.items()}
+    training["episode_tuning"] = tuning
+    metrics = dict(card.metrics)
+    metrics.update({s.name: s.figures for s in report.sets})
+    metrics["notes"] = report.notes
+    card = card.model_copy(update={"training": training, "metrics": metrics})
+    card_path.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    table.sort(key=lambda row: -float(row["objective"]))
+    rows = [{**row, "params": _prm_dict(row["params"])} for row in table[:TUNING_ROWS_KEPT]]
+    (folds_dir / "episode_tuning.json").write_text(
+        json.dumps(rows, indent=1) + "\n", encoding="utf-8"
+    )
     return card_path
 
 

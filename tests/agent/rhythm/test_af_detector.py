@@ -37,6 +37,29 @@ def test_shipped_model_is_small_int8_fused_lstm(detector: AfDetector) -> None:
     assert detector.version.startswith("af_rr-")
 
 
+def test_each_window_is_judged_from_zero_lstm_state() -> None:
+    """P(AF) of a window does not depend on the windows judged before it.
+
+    The fused LSTM keeps its hidden and cell state in TFLite variable tensors, which the
+    interpreter carries from one Invoke to the next unless reset; the model was trained on
+    independent windows. Before the reset, the same window read 0.906 after four others and
+    0.957 on a fresh interpreter.
+    """
+    from agent.rhythm.af import AfModel
+    from agent.rhythm.af_features import af_window_features
+
+    model = AfModel.load(AF_CARD)
+    rng = np.random.default_rng(0)
+    windows = [af_window_features(800 + rng.normal(0, sd, 32))[None] for sd in (5, 150, 300, 200)]
+    fresh = [float(model.interpreter().predict([w])[0].item()) for w in windows]
+    shared = model.interpreter()
+    in_turn = [float(shared.predict([w])[0].item()) for w in windows]
+    backwards = [float(shared.predict([w])[0].item()) for w in windows[::-1]][::-1]
+    assert in_turn == fresh
+    assert backwards == fresh
+    assert max(fresh) - min(fresh) > 0.5  # the windows are told apart: not a constant output
+
+
 def test_afdb_af_episode_raised_within_60_s_and_cleared(
     detector: AfDetector, data_dir: Path
 ) -> None:
