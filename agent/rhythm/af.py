@@ -191,8 +191,11 @@ class AfEpisodeLogic:
 class AfModel:
     """The AF model, read and checked once per process; each stream gets its own interpreter.
 
-    The fused LSTM keeps its state in the interpreter between invocations, so two streams
-    must never share one: :meth:`interpreter` makes a fresh one from the bytes in memory.
+    :meth:`interpreter` makes a fresh interpreter from the bytes in memory. The fused LSTM
+    keeps its hidden and cell state in TFLite variable tensors; every
+    :meth:`agent.inference.tflite.TfliteModel.predict` starts from zero state, so each window
+    is judged alone, as the model was trained (before session 15 the state was carried from
+    one window to the next).
 
     Attributes
     ----------
@@ -390,11 +393,12 @@ class AfDetector:
         if self._accepted < AF_SEQ_LEN or (self._accepted - AF_SEQ_LEN) % AF_HOP_BEATS:
             return []
         rr = np.fromiter((c.rr_ms for c in self._window), dtype=np.float64, count=AF_SEQ_LEN)
-        x = af_window_features(rr)
-        p = float(self._model.predict([x[None]])[0].reshape(-1)[0])
         # rr: accepted intervals, finite (RrCleaner drops non-finite ones)
         if float(np.mean(np.abs(np.diff(rr)))) < MIN_IRREGULARITY * median_finite(rr):
-            p = 0.0  # regular: not AF (see MIN_IRREGULARITY)
+            p = 0.0  # regular: not AF (see MIN_IRREGULARITY); the model need not be run
+        else:
+            x = af_window_features(rr)
+            p = float(self._model.predict([x[None]])[0].reshape(-1)[0])
         self.probability = p
         self.n_windows += 1
         start_s = self._window[AF_CENTER_IDX].start_s

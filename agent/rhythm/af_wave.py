@@ -146,7 +146,6 @@ AF_WAVE_FEATURE_NAMES: Final = (
     "log_fwave_ratio",
 )
 N_AF_WAVE_FEATURES: Final = len(AF_WAVE_FEATURE_NAMES)
-_P_CORR_COL: Final = AF_WAVE_FEATURE_NAMES.index("p_corr")
 
 
 AF_WAVE_CARD: Final = MODELS_DIR / "af_wave.json"
@@ -367,8 +366,18 @@ def af_wave_features(
         residual's 1-30 Hz power in 4-9 Hz (0..1) and log10 of its 4-9 Hz RMS over the QRS
         peak-to-peak. Wave features are 0 where the signal is too short.
     """
+    return _features_of(r_idx, first_idx, fs_hz, _aligned_beats(r_idx, raw_uv, first_idx, fs_hz))
+
+
+_Aligned = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+"""Band-passed window signal, its R-aligned beats and their median beat (:func:`_aligned_beats`)."""
+
+
+def _features_of(
+    r_idx: NDArray[np.int64], first_idx: int, fs_hz: float, aligned: _Aligned | None
+) -> NDArray[np.float64]:
+    """:func:`af_wave_features` from the window's aligned beats (None: RR features only)."""
     rr = _rr_features(np.diff(r_idx) / fs_hz)
-    aligned = _aligned_beats(r_idx, raw_uv, first_idx, fs_hz)
     if aligned is None:  # too short to filter, or fewer than 2 whole beats: RR features only
         return _order(rr, [0.0] * 6)
     x, beats, tmpl = aligned
@@ -388,7 +397,7 @@ def af_wave_features(
 
 def _aligned_beats(
     r_idx: NDArray[np.int64], raw_uv: NDArray[np.float64], first_idx: int, fs_hz: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
+) -> _Aligned | None:
     """Band-passed signal, R-aligned beats (each from its start) and their median beat.
 
     Beats are cut ``PRE_S`` before to ``POST_S`` after every R-peak but the first; None when
@@ -428,7 +437,11 @@ def p_wave_correlation(
     cost of the whole feature vector, which adds the f-wave analysis (0.7 vs 3.1 ms for 17
     beats of mitdb 201 at 360 Hz on this x86 core).
     """
-    aligned = _aligned_beats(r_idx, raw_uv, first_idx, fs_hz)
+    return _p_corr_of(_aligned_beats(r_idx, raw_uv, first_idx, fs_hz), fs_hz)
+
+
+def _p_corr_of(aligned: _Aligned | None, fs_hz: float) -> float:
+    """:func:`p_wave_correlation` from the window's aligned beats (None: 0)."""
     if aligned is None:
         return 0.0
     _, beats, tmpl = aligned
@@ -626,16 +639,19 @@ class FusedAfDetector(AfDetector):
         if window is None:
             return None
         r, raw, first = window
-        feats = af_wave_features(r, raw, first, self._fs_hz)
-        p = self.wave_model.probability(feats, self._wave_interp)
+        # the vetoes first: a vetoed window needs neither the other features nor the model
+        # (P waves repeat in most windows of most patients; issue 11, same outputs)
+        aligned = _aligned_beats(r, raw, first, self._fs_hz)
         prm = self.wave_params
-        if feats[_P_CORR_COL] >= prm.p_corr_max:
+        if _p_corr_of(aligned, self._fs_hz) >= prm.p_corr_max:
             p = 0.0  # P waves repeat beat to beat: not AF
             self._wave_against = True
         elif sum(self._ectopic) > prm.max_ectopic:
             p = 0.0  # frequent PVCs: an irregular RR series that is not AF
             # too many PVCs to judge: no vote either way for supports_af
         else:
+            feats = _features_of(r, first, self._fs_hz, aligned)
+            p = self.wave_model.probability(feats, self._wave_interp)
             self._wave_against = p < prm.p_off
             if not self._wave_against:
                 self._wave_seen_s = float(r[-1]) / self._fs_hz
