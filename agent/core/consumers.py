@@ -49,6 +49,8 @@ EDR_FRESH_S: Final = 60.0
 
 NEWS2_PERIOD_S: Final = 1.0
 """NEWS2 is re-scored at most this often (stream time), s."""
+NON_PULSE_PARAMS: Final = tuple(p for p in Param if p is not Param.PULSE)
+"""The NEWS2 parameters besides the pulse: NEWS2 is scored once one of them is held."""
 
 _PHYSIO: Final = AlarmCondition.PHYSIOLOGICAL
 
@@ -355,11 +357,17 @@ class VitalsConsumer:
                 store.put_respiration_rate(rate, source="edr", t_s=t_s)
         if self._rules is not None and t_s - self._news2_last_s >= NEWS2_PERIOD_S:
             self._news2_last_s = t_s
-            result = store.news2(t_s)
             # NEWS2 is a multi-parameter score: from the ECG pulse alone it would only repeat
             # the heart-rate alarms, so it is published and judged once another vital is known
-            others = [p for p in result.parameters if p.param is not Param.PULSE and not p.stale]
-            self.news2 = result if result.total is not None and others else None
+            # (and not scored at all before one ever was: most of an ECG-only stream's cost)
+            if store.holds_any(NON_PULSE_PARAMS):
+                result = store.news2(t_s)
+                others = [
+                    p for p in result.parameters if p.param is not Param.PULSE and not p.stale
+                ]
+                self.news2 = result if result.total is not None and others else None
+            else:
+                self.news2 = None
 
     def findings(self, t_s: float) -> list[Finding]:
         """NEWS2 findings, judged once per stream time (repeated asks reuse the verdict)."""

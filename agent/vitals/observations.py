@@ -20,7 +20,7 @@ Pure and synchronous: no I/O, no wall clock; times are stream seconds given by t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, cast
@@ -233,6 +233,10 @@ class VitalsStore:
     def latest(self, param: Param) -> AnyObservation | None:
         """Return the latest observation of ``param`` (None if never observed)."""
         return self._obs.get(param)
+
+    def holds_any(self, params: Iterable[Param]) -> bool:
+        """Whether any of ``params`` has been observed (fresh or stale)."""
+        return any(self._obs.get(p) is not None for p in params)
 
     def max_age_s(self, param: Param, source: str) -> float:
         """Maximum age of ``param`` from ``source`` under this store's configuration, s."""
