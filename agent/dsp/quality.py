@@ -77,7 +77,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
-from agent.dsp.stats import median_finite
+from agent.dsp.stats import median_finite, median_rows
 from agent.dsp.zerophase import sosfilt_stateful
 from agent.errors import ConfigError
 
@@ -306,9 +306,9 @@ class SignalQualityMonitor:
         if n_blocks:
             cut = n_blocks * self._block_n
             blocks = buf[:cut].reshape(n_blocks, self._block_n)
-            meds = np.median(blocks, axis=1).tolist()
+            meds = median_rows(blocks).tolist()
             maxs = blocks.max(axis=1).tolist()
-            bases = np.median(raw[:cut].reshape(n_blocks, self._block_n), axis=1).tolist()
+            bases = median_rows(raw[:cut].reshape(n_blocks, self._block_n)).tolist()
             for med, mx, base in zip(meds, maxs, bases, strict=True):
                 if math.isfinite(med) and math.isfinite(base):
                     changes.extend(self._step(med, mx, base))

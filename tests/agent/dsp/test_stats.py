@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from agent.dsp.stats import median_finite
+from agent.dsp.stats import median_finite, median_rows
 
 
 def test_median_finite_equals_numpy_bit_for_bit() -> None:
@@ -32,3 +32,16 @@ def test_median_finite_of_a_deque_as_the_quality_index_calls_it() -> None:
 def test_median_finite_of_nothing_raises() -> None:
     with pytest.raises(IndexError):
         median_finite(np.zeros(0))
+
+
+@pytest.mark.parametrize("n_cols", [1, 2, 3, 45, 65, 90, 180])
+def test_median_rows_equals_numpy_bit_for_bit(n_cols: int) -> None:
+    rng = np.random.default_rng(n_cols)
+    x = np.abs(rng.standard_normal((5, n_cols))) * 40.0  # rectified band blocks, µV
+    x[1] = np.round(x[1])  # ties
+    x[3, n_cols // 2] = np.nan  # a block with an invalid sample
+    got, want = median_rows(x), np.median(x, axis=1)
+    assert np.isnan(got[3])
+    assert np.isnan(want[3])
+    assert got.tobytes() == want.tobytes()
+    assert median_rows(x[:0]).shape == (0,)
