@@ -1257,9 +1257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = None
     if args.baseline:
         passed = list(argv if argv is not None else sys.argv[1:])
-        same = _without_options(passed, {"--baseline": 1, "--json": 1})
         try:
-            before = bench_baseline(args.baseline, same)
+            before = bench_baseline(args.baseline, baseline_argv(passed, opts.data_dir))
         except RuntimeError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -1277,6 +1276,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def baseline_argv(argv: Sequence[str], data_dir: Path) -> list[str]:
+    """Return the options of a ``--baseline`` run: these, less ``--baseline`` and ``--json``.
+
+    ``--data`` is passed as an absolute path: the baseline runs in a temporary git worktree,
+    where a relative one (``../shared/data``) points nowhere.
+    """
+    same = _without_options(argv, {"--baseline": 1, "--json": 1, "--data": 1})
+    return [*same, "--data", str(data_dir.resolve())]
 
 
 def _without_options(argv: Sequence[str], drop: dict[str, int]) -> list[str]:

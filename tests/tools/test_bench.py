@@ -83,6 +83,16 @@ def test_options_for_the_baseline_drop_only_baseline_and_json() -> None:
     ]
 
 
+def test_the_baseline_gets_the_data_folder_as_an_absolute_path(tmp_path: Path) -> None:
+    # the baseline runs in a temporary worktree: a relative --data would point nowhere there
+    argv = ["--quick", "--data", "../shared/data", "--baseline", "HEAD~1", "--only", "offline"]
+    got = bench.baseline_argv(argv, Path("../shared/data"))
+    assert got[:3] == ["--quick", "--only", "offline"]
+    assert got[3] == "--data"
+    assert Path(got[4]).is_absolute()
+    assert Path(got[4]) == Path("../shared/data").resolve()
+
+
 @pytest.mark.slow
 def test_quick_live_and_latency_report(data_dir: Path, tmp_path: Path) -> None:
     if find_mosquitto() is None:
