@@ -58,7 +58,6 @@ from tools.af.evaluate import (
     DetectorRun,
     evaluate_af,
     fold_cards,
-    fold_of_record,
     replay_episodes,
     run_detector,
     score_record,
@@ -434,11 +433,7 @@ def build_all(
         episode=final_params,
         latency=latency,
     )
-    table.sort(key=lambda row: -float(row["objective"]))
-    rows = [{**row, "params": _prm_dict(row["params"])} for row in table[:TUNING_ROWS_KEPT]]
-    (folds_dir / "episode_tuning.json").write_text(
-        json.dumps(rows, indent=1) + "\n", encoding="utf-8"
-    )
+    _write_tuning_table(folds_dir, table)
     logger.info("done in %.0f s: %s", time.perf_counter() - t_start, card_path)
     return card_path
 
@@ -463,22 +458,22 @@ def retune_episodes(
     FileNotFoundError
         If afdb, the fold models or the shipped card are missing.
     """
-    test_of = fold_of_record(folds_dir)
+    fold_of: dict[str, int] = {}
+    for fold_card in fold_cards(folds_dir):
+        training = load_card(fold_card).training
+        fold_of.update({str(n): int(training["fold"]) for n in training["test_records"]})
     afdb = data_dir / "afdb"
     runs: dict[str, tuple[RrRecord, DetectorRun]] = {}
-    fold_of: dict[str, int] = {}
     one_window = EpisodeParams(p_on=0.5, n_on=1, p_off=0.5, n_off=1)
     for name in afdb_records(afdb):
-        fold_card = test_of[name]
-        fold_of[name] = int(load_card(fold_card).training["fold"])
+        fold_card = folds_dir / f"af_rr_fold{fold_of[name]}.json"
         rec = load_rr_record(afdb / name)
         runs[name] = (rec, run_detector(AfDetector(fold_card, episode=one_window), rec))
         logger.info("afdb %s: fold %d", name, fold_of[name])
     per_fold, final_params, table = tune_episodes(runs, fold_of)
-    for fold_card in fold_cards(folds_dir):
-        k = int(load_card(fold_card).training["fold"])
-        _set_episode(fold_card, per_fold[k])
-        logger.info("fold %d episode parameters (chosen on the other folds): %s", k, per_fold[k])
+    for k, prm in per_fold.items():
+        _set_episode(folds_dir / f"af_rr_fold{k}.json", prm)
+        logger.info("fold %d episode parameters (chosen on the other folds): %s", k, prm)
     logger.info("shipped episode parameters: %s", final_params)
     _set_episode(card_path, final_params)
     report = evaluate_af(data_dir, card_path=card_path, folds_dir=folds_dir)
@@ -492,12 +487,17 @@ def retune_episodes(
     metrics["notes"] = report.notes
     card = card.model_copy(update={"training": training, "metrics": metrics})
     card_path.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    _write_tuning_table(folds_dir, table)
+    return card_path
+
+
+def _write_tuning_table(folds_dir: Path, table: list[dict[str, Any]]) -> None:
+    """Write the best :data:`TUNING_ROWS_KEPT` candidates to ``episode_tuning.json``."""
     table.sort(key=lambda row: -float(row["objective"]))
     rows = [{**row, "params": _prm_dict(row["params"])} for row in table[:TUNING_ROWS_KEPT]]
     (folds_dir / "episode_tuning.json").write_text(
         json.dumps(rows, indent=1) + "\n", encoding="utf-8"
     )
-    return card_path
 
 
 def _prm_dict(p: EpisodeParams) -> dict[str, float | int]:
