@@ -5,8 +5,8 @@ and the episode logic the agent ships), never through the float Keras model:
 
 - **afdb, cross-validated**: each record is run through the fold model that did not see it
   (``tools/af/folds/af_rr_fold*.json``; the card's ``training.records`` lists what it saw),
-  with the episode hysteresis chosen on the other folds only (nested, stored in the fold
-  card). Beat times come from afdb's ``.qrs`` files.
+  with the episode hysteresis its fold card holds (the shipped one since session 16,
+  :data:`tools.af.build.EPISODE_FIXED`). Beat times come from afdb's ``.qrs`` files.
 - **mitdb AF records** (201, 202, 203, 210, 219, 221, 222, and 217 whose annotations also
   hold AF) and **mitdb records without AF** (the other 40): the shipped model, never trained
   or tuned on mitdb. Beat times are either the reference ``.atr`` beat labels
@@ -562,7 +562,9 @@ def evaluate_af(
     scores: list[SetScore] = []
     notes = [
         "afdb_cv: 23 afdb records, each through the int8 fold model (5-fold, patient-wise)"
-        " that did not see it, episode hysteresis chosen on the other folds; beats from .qrs.",
+        " that did not see it, with the shipped episode hysteresis (fixed, tools.af.build."
+        "EPISODE_FIXED: chosen on all records' out-of-fold outputs, so not nested); beats"
+        " from .qrs.",
         f"mitdb: shipped int8 model {det.version}, never trained or tuned on mitdb; beat times"
         + (
             " from the reference .atr beat annotations (not the agent's own R-peaks)"
