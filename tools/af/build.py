@@ -118,18 +118,20 @@ FALSE_ALARM_PENALTY_PP: Final = 10.0
 
 EPISODE_FIXED: Final = EpisodeParams(p_on=0.5, n_on=10, p_off=0.3, n_off=8)
 """The episode hysteresis every model gets, the fold models included: fixed, no longer the
-tuner's choice. The tuner (:func:`tune_episodes`) chose it for af_rr-2.0.0 while TFLite still
-carried the LSTM's state from one window to the next. Judged from zero state (session 15) its
-objective prefers faster confirmation (0.9 / 4 on all records), whose delay floor
-(:data:`MIN_WITHIN_60S_PCT`) 0.5 / 10 now misses (92.2 %), but that choice raised 9 AF
-episodes in 80 h of synthetic sinus rhythm against 1 (``python -m tools.af.sinus_check``),
-31 against 23 false episodes on mitdb without AF (RR only), and doubled afdb's false
-episodes (0.10 -> 0.23 per hour): false AF alarms for healthy wearers are what the issue's
-independent test measured (1.56 per hour), so the slower hysteresis stays
-(``docs/af_detector.md``, sessions 15-16). The tuner still runs and its nested choices are
-written into the card (``episode_tuning``) and ``episode_tuning.json`` for the record. One
-rule for every fold makes the cross-validated figures those of what ships; it was chosen on
-all afdb records' out-of-fold outputs (session 5), so those figures are not nested for it."""
+tuner's choice.
+
+The tuner (:func:`tune_episodes`) chose it for af_rr-2.0.0 while TFLite still carried the
+LSTM's state from one window to the next. On zero-state outputs (session 15) it prefers faster
+confirmation, 0.9 / 4 on all records, and 0.5 / 10 misses its delay floor
+(:data:`MIN_WITHIN_60S_PCT`; 93.3 % of afdb episodes >= 60 s within 60 s). But 0.9 / 4 raised
+9 AF episodes in 80 h of synthetic sinus rhythm against 1 (``python -m tools.af.sinus_check``),
+31 against 23 false episodes on mitdb without AF (RR only), and 0.23 false episodes per hour on
+afdb out of fold against 0.16 with 0.5 / 10 in every fold. False AF alarms for healthy wearers
+are what the issue's independent test measured (1.56 per hour), so the slower hysteresis stays
+(``docs/af_detector.md``, sessions 15-16). The tuner still runs; its nested choices are written
+into the card (``episode_tuning``) and ``episode_tuning.json`` for the record. One rule for
+every fold makes the cross-validated figures those of what ships; it was chosen on all afdb
+records' out-of-fold outputs (session 5), so those figures are not nested for it."""
 
 
 def _windows(
