@@ -41,15 +41,10 @@ from agent.publish.broker import free_port, private_broker, stop_process
 from agent.station.db import Database
 from agent.station.users import add_user
 from agent.ward_sim import WardSim
+from tools.bench import proc_cpu_s
 
 STATION_START_TIMEOUT_S: Final = 60.0
 DRAIN_TIMEOUT_S: Final = 60.0
-CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime (proc(5))
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -151,7 +146,7 @@ def _measure(
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
         counter = _BrokerCounter(broker_url)
         sim = WardSim(broker_url, beds=beds, unit="bench", event_mean_s=event_mean_s, seed=7)
-        cpu0 = _cpu_s(station.pid)
+        cpu0 = proc_cpu_s(station.pid)
         t0 = time.monotonic()
         latencies: list[float] = []
         seen: set[str] = set()
@@ -177,7 +172,7 @@ def _measure(
                         sent = datetime.fromisoformat(alarm["ts_utc"])
                         latencies.append((now - sent).total_seconds())
         elapsed_s = time.monotonic() - t0
-        cpu_s = _cpu_s(station.pid) - cpu0
+        cpu_s = proc_cpu_s(station.pid) - cpu0
         sim.stop()
         published = sim.published_alarm_events
         drain = time.monotonic() + DRAIN_TIMEOUT_S
