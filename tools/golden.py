@@ -73,6 +73,10 @@ class GoldenSet:
         names = [n.strip() for n in listing.read_text(encoding="utf-8").split()]
         if self.name == "nstdb":  # bw, em, ma are noise only: no ECG
             names = [n for n in names if n[:3] in {"118", "119"}]
+        if self.name == "vfdb":  # a full download's other 11 are the independent test set
+            from tools.vf.dataset import VFDB_AT_HAND
+
+            names = [n for n in names if n in VFDB_AT_HAND]
         return [n for n in names if (folder / f"{n}.hea").exists()]
 
 

@@ -93,6 +93,24 @@ def cinc_labels(reference_csv: Path) -> dict[str, str]:
         return {r[0]: r[1] for r in csv.reader(fh) if r and r[0] != "data_source"}
 
 
+CINC_AT_HAND: Final = ("A05001", "A08528")
+"""First and last of the CinC 2017 training recordings the project trains and tunes on
+(``../shared/data/README.md``). ``A00001``-``A05000`` are an independent test set: a full
+PhysioNet download holds them too, and nothing here may train or tune on them."""
+
+
+def cinc_training_labels(reference_csv: Path) -> dict[str, str]:
+    """:func:`cinc_labels` restricted to the recordings of :data:`CINC_AT_HAND`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    """
+    first, last = CINC_AT_HAND
+    return {n: lab for n, lab in cinc_labels(reference_csv).items() if first <= n <= last}
+
+
 def afdb_records(afdb_dir: Path) -> list[str]:
     """Return the 23 usable afdb record names, sorted.
 

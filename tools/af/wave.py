@@ -41,7 +41,7 @@ from agent.rhythm.af_wave import (
     af_wave_features,
     window_start,
 )
-from tools.af.dataset import cinc_labels
+from tools.af.dataset import cinc_training_labels
 
 logger = logging.getLogger(__name__)
 
@@ -233,9 +233,13 @@ def load_mitdb(data_dir: Path) -> list[RecordWindows]:
 
 
 def load_cinc(data_dir: Path) -> list[RecordWindows]:
-    """Windows of every CinC 2017 recording present (50 Hz mains), cached in ``CACHE``."""
+    """Windows of the CinC 2017 recordings at hand (50 Hz mains), cached in ``CACHE``.
+
+    Only :data:`tools.af.dataset.CINC_AT_HAND`: the rest of a full download is the
+    independent test set.
+    """
     folder = data_dir / "cinc2017"
-    labels = cinc_labels(folder / "REFERENCE.csv")
+    labels = cinc_training_labels(folder / "REFERENCE.csv")
     rows = [(n, lab) for n, lab in labels.items() if (folder / f"{n}.hea").exists()]
     cached = _load(CACHE, [n for n, _ in rows])
     if cached is not None:

@@ -121,16 +121,51 @@ SVDB: Final = "svdb"
 """Folder of the svdb records under the data directory."""
 
 
+SVDB_AT_HAND: Final[tuple[str, ...]] = (
+    *("800", "802", "804", "806", "808", "810", "812", "820", "822", "824", "826", "828"),
+    *("840", "842", "844", "846", "848", "850", "852", "854", "856", "858", "860", "862"),
+    *("864", "866", "868", "870", "872", "874", "876", "878", "880", "882", "884", "886"),
+    *("888", "890", "892", "894"),
+)
+"""The 40 even-numbered svdb records the project trains, tunes and cross-validates on
+(``../shared/data/README.md``). The 38 odd-numbered ones are an independent test set: a full
+PhysioNet download holds them too, and nothing here may train or tune on them."""
+
+
 def svdb_records(data_dir: Path) -> tuple[str, ...]:
-    """Return the svdb records present under ``data_dir / "svdb"`` (its ``RECORDS`` file).
+    """Return the records of :data:`SVDB_AT_HAND` present under ``data_dir / "svdb"``.
+
+    Listed in the folder's ``RECORDS`` file and with a ``.hea`` header. Records of a full
+    download outside :data:`SVDB_AT_HAND` are left out (:func:`svdb_held_out_records`).
 
     Raises
     ------
     FileNotFoundError
         If the folder or its ``RECORDS`` file is missing.
     """
+    at_hand = set(SVDB_AT_HAND)
+    return tuple(n for n in _svdb_present(data_dir) if n in at_hand)
+
+
+def svdb_held_out_records(data_dir: Path) -> tuple[str, ...]:
+    """Return the svdb records present that are **not** in :data:`SVDB_AT_HAND`.
+
+    Empty with the data shipped beside the project; the odd-numbered half of svdb when the
+    whole database was downloaded. Only ever analysed with the shipped models, never trained
+    or tuned on.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or its ``RECORDS`` file is missing.
+    """
+    at_hand = set(SVDB_AT_HAND)
+    return tuple(n for n in _svdb_present(data_dir) if n not in at_hand)
+
+
+def _svdb_present(data_dir: Path) -> list[str]:
     names = (data_dir / SVDB / "RECORDS").read_text(encoding="utf-8").split()
-    return tuple(n for n in names if (data_dir / SVDB / f"{n}.hea").exists())
+    return [n for n in names if (data_dir / SVDB / f"{n}.hea").exists()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tools.evaluate.alarms import ACK_AFTER_S
+from tools.evaluate.alarms import DEFAULT_SETS as ALARM_DEFAULT_SETS
 from tools.evaluate.alarms import SETS as ALARM_SETS
 from tools.evaluate.qrs import DEFAULT_SETS, SETS, run_qrs_evaluation
 
@@ -65,7 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--work", type=Path, default=Path("out/alarms"), help="bedside analyze output folder"
     )
     alarms.add_argument("--jobs", type=int, default=1, help="records analysed in parallel")
-    alarms.add_argument("--sets", nargs="+", choices=sorted(ALARM_SETS), default=list(ALARM_SETS))
+    alarms.add_argument(
+        "--sets",
+        nargs="+",
+        choices=sorted(ALARM_SETS),
+        default=list(ALARM_DEFAULT_SETS),
+        help="default: every set but svdb-held-out (svdb's odd-numbered records, the independent"
+        " test half, present only in a full download)",
+    )
     alarms.add_argument("--records", nargs="+", help="restrict to these record names")
     alarms.add_argument(
         "--ack-after", type=float, default=ACK_AFTER_S, help="acknowledge latched alarms, s"
@@ -90,16 +98,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.what == "alarms":
         from tools.evaluate.alarms import run_alarm_evaluation
 
-        run_alarm_evaluation(
-            args.data,
-            args.out,
-            args.work,
-            sets=args.sets,
-            ack_after_s=args.ack_after,
-            jobs=args.jobs,
-            reuse=args.reuse,
-            only_records=args.records,
-        )
+        try:
+            run_alarm_evaluation(
+                args.data,
+                args.out,
+                args.work,
+                sets=args.sets,
+                ack_after_s=args.ack_after,
+                jobs=args.jobs,
+                reuse=args.reuse,
+                only_records=args.records,
+            )
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print((args.out / "alarms.md").read_text(encoding="utf-8"))
         return 0
     if args.what == "rhythm":

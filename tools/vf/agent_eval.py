@@ -255,6 +255,17 @@ def fold_params(data_dir: Path, cache: Path | None = None) -> dict[str, VtParams
     return folds
 
 
+def _held_out_names(data_dir: Path, db: str) -> list[str]:
+    """Return the records of ``db`` scored with shipped parameters: svdb's 40 at hand, nstdb."""
+    if not (data_dir / db).is_dir():
+        return []
+    if db == "svdb":
+        from tools.beats.dataset import svdb_records
+
+        return list(svdb_records(data_dir))
+    return (data_dir / db / "RECORDS").read_text().split()
+
+
 def evaluate_ventricular(
     data_dir: Path,
     models: ModelBundle,
@@ -280,7 +291,7 @@ def evaluate_ventricular(
     )
     held: dict[str, list[RecordRun]] = {}
     for db in held_out:
-        names = (data_dir / db / "RECORDS").read_text().split() if (data_dir / db).is_dir() else []
+        names = _held_out_names(data_dir, db)
         journal = None if work is None else work / f"{db}.jsonl"
         # the shipped parameters, unless the folds hold a record's own (vt-tune
         # --noise-negatives: nstdb tuned without the records it is built from)

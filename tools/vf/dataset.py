@@ -194,10 +194,27 @@ def _stretches(
     return tuple((int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True))
 
 
+VFDB_AT_HAND: Final = tuple(str(n) for n in range(418, 429))
+"""The 11 vfdb records the project trains, tunes and cross-validates on (418-428,
+``../shared/data/README.md``). PhysioNet's other 11 (429, 430, 602-615) are an independent
+test set: a full download holds them too, and nothing here may train or tune on them."""
+
+
+def vfdb_records(data_dir: Path) -> list[str]:
+    """Return the records of :data:`VFDB_AT_HAND` listed in ``data_dir/vfdb/RECORDS``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the ``RECORDS`` file is missing.
+    """
+    at_hand = set(VFDB_AT_HAND)
+    return [n for n in (data_dir / "vfdb" / "RECORDS").read_text().split() if n in at_hand]
+
+
 def tuning_records(data_dir: Path) -> list[tuple[str, str]]:
-    """``(db, name)`` of every record tuning may use: vfdb (all present) and mitdb DS1."""
-    vf_names = (data_dir / "vfdb" / "RECORDS").read_text().split()
-    return [("vfdb", n) for n in vf_names] + [("mitdb", n) for n in DS1]
+    """``(db, name)`` of every record tuning may use: vfdb (:func:`vfdb_records`), mitdb DS1."""
+    return [("vfdb", n) for n in vfdb_records(data_dir)] + [("mitdb", n) for n in DS1]
 
 
 @dataclass(frozen=True, slots=True)

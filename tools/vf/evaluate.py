@@ -40,6 +40,7 @@ from tools.vf.dataset import (
     load_record,
     record_windows,
     tuning_records,
+    vfdb_records,
 )
 from tools.vf.scoring import DetectorChange, RecordScore, score_changes, simulate_votes
 from tools.vf.tune import record_votes, tune_params
@@ -396,7 +397,7 @@ def evaluate_vf(
         report.shipped_summaries.append(GroupSummary.of("vfdb + DS1 resampled to 130 Hz", wearable))
     for fs, vals in sorted(cpu.items()):
         report.cpu_ms_per_s[f"{fs:g} Hz"] = 1000.0 * sum(vals[::2]) / sum(vals[1::2])
-    vfdb_n = len((data_dir / "vfdb" / "RECORDS").read_text().split())
+    vfdb_n = len(vfdb_records(data_dir))
     report.notes.append(
         f"vfdb: {vfdb_n} records present under {data_dir / 'vfdb'} (PhysioNet's vfdb has 22)."
     )

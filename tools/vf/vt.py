@@ -34,7 +34,14 @@ from numpy.typing import NDArray
 
 from agent.rhythm.ventricular import MEAN_FREQ_IDX, N_VT_FEATURES, VtParams, vt_window_features
 from agent.rhythm.vf import MARGIN_S, MIN_STD_UV
-from tools.vf.dataset import NOISE_CODES, VF_CODES, VT_CODES, RecordData, load_record
+from tools.vf.dataset import (
+    NOISE_CODES,
+    VF_CODES,
+    VT_CODES,
+    RecordData,
+    load_record,
+    vfdb_records,
+)
 from tools.vf.scoring import DetectorChange, simulate_votes
 from tools.vf.tune import fit_logistic
 
@@ -313,8 +320,8 @@ def nstdb_folds(
 
 
 def vt_records(data_dir: Path) -> list[tuple[str, str]]:
-    """``(db, name)`` of vfdb (all present) and every mitdb record."""
-    vf = (data_dir / "vfdb" / "RECORDS").read_text().split()
+    """``(db, name)`` of vfdb (the records at hand, :func:`vfdb_records`) and every mitdb record."""
+    vf = vfdb_records(data_dir)
     mit = (data_dir / "mitdb" / "RECORDS").read_text().split()
     return [("vfdb", n) for n in vf] + [("mitdb", n) for n in mit]
 
