@@ -95,6 +95,31 @@ def test_cinc2017_recordings_are_scored_by_their_label(
     assert report["called_af_by_label"] == {"A": "2/3", "N": "0/1", "O": "1/1", "~": "0/1"}
 
 
+def test_cinc2017_held_out_recordings_are_scored_apart_as_well(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "data" / "cinc2017"
+    db.mkdir(parents=True)
+    # A00001-A05000: the challenge's recordings the project never trains or tunes on
+    labels = {"A00010": "A", "A00020": "N", "A05001": "A", "A06000": "O", "A07000": "A"}
+    (db / "REFERENCE.csv").write_text(
+        "data_source,class\n" + "".join(f"{n},{lab}\n" for n, lab in labels.items())
+    )
+    for name in labels:
+        rec = tmp_path / "out" / name
+        rec.mkdir(parents=True)
+        rhythm = "AFIB" if name in {"A00010", "A05001", "A06000"} else "N"
+        (rec / "rhythm.csv").write_text(f"start_s,end_s,rhythm\n0.000,30.000,{rhythm}\n")
+    argv = ["agent-out", "--data", str(tmp_path / "data"), "--db", "cinc2017"]
+    assert main([*argv, str(tmp_path / "out")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["tp"], report["fp"], report["fn"]) == (2, 1, 1)
+    at_hand, held_out = report["by_part"]["at_hand"], report["by_part"]["held_out"]
+    assert (at_hand["recordings"], at_hand["f1_af"]) == (3, 0.5)  # tp 1, fp 1, fn 1
+    assert (held_out["recordings"], held_out["f1_af"]) == (2, 1.0)
+    assert held_out["called_af_by_label"] == {"A": "1/1", "N": "0/1"}
+
+
 def test_agent_cv_runs_each_afdb_record_through_the_fold_model_that_never_saw_it(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

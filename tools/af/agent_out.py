@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tools.af.dataset import cinc_labels, load_rr_record
+from tools.af.dataset import CINC_AT_HAND, cinc_labels, load_rr_record
 
 TOLERANCE_S: Final = 5.0
 MIN_EPISODE_S: Final = 60.0
@@ -175,24 +175,43 @@ def score_cinc_folder(reference_csv: Path, folder: Path) -> dict[str, Any]:
     the AF class (Clifford GD et al., AF classification from a short single lead ECG
     recording: the PhysioNet/Computing in Cardiology Challenge 2017, CinC 2017;44).
 
+    Returns
+    -------
+    dict
+        ``recordings``, ``f1_af``, ``tp``, ``fp``, ``fn``, ``called_af_by_label`` over every
+        recording scored; when the folder holds recordings outside
+        :data:`tools.af.dataset.CINC_AT_HAND` too (a full download's independent test half),
+        ``by_part`` gives the same figures for ``at_hand`` and ``held_out`` apart.
+
     Raises
     ------
     FileNotFoundError
         If no output folder under ``folder`` has a label in ``reference_csv``.
     """
     labels = cinc_labels(reference_csv)
-    called: dict[str, list[int]] = {}  # label -> [called AF, recordings]
+    first, last = CINC_AT_HAND
+    called: dict[str, dict[str, list[int]]] = {"all": {}, "at_hand": {}, "held_out": {}}
     for p in sorted(folder.iterdir()):
         if p.name not in labels or not (p / "rhythm.csv").is_file():
             continue
         with (p / "rhythm.csv").open(encoding="utf-8", newline="") as f:
             af = any(r["rhythm"] == "AFIB" for r in csv.DictReader(f))
-        counts = called.setdefault(labels[p.name], [0, 0])
-        counts[0] += af
-        counts[1] += 1
-    if not called:
+        part = "at_hand" if first <= p.name <= last else "held_out"
+        for key in ("all", part):
+            counts = called[key].setdefault(labels[p.name], [0, 0])  # [called AF, recordings]
+            counts[0] += af
+            counts[1] += 1
+    if not called["all"]:
         msg = f"no recording of {reference_csv} under {folder}"
         raise FileNotFoundError(msg)
+    out = _af_f1(called["all"])
+    if called["held_out"]:
+        out["by_part"] = {k: _af_f1(called[k]) for k in ("at_hand", "held_out") if called[k]}
+    return out
+
+
+def _af_f1(called: dict[str, list[int]]) -> dict[str, Any]:
+    """AF-class F1 and counts from ``label -> [called AF, recordings]``."""
     tp, n_af = called.get("A", [0, 0])
     fp = sum(c for lab, (c, _n) in called.items() if lab != "A")
     fn = n_af - tp
