@@ -19,6 +19,7 @@ from tools.beats.train import SVDB_FOLDS
 from tools.evaluate import __main__ as evaluate_main
 from tools.evaluate.alarms import DEFAULT_SETS, SETS, set_records
 from tools.golden import SETS as GOLDEN_SETS
+from tools.vf.agent_eval import HELD_OUT_VFDB, shipped_set_records
 from tools.vf.dataset import VFDB_AT_HAND, tuning_records, vfdb_records
 
 ODD_SVDB = ("801", "803", "893")
@@ -81,6 +82,11 @@ def test_vf_and_vt_tuning_see_only_vfdb_418_to_428(tmp_path: Path) -> None:
     assert vfdb_records(data) == list(VFDB_AT_HAND)
     assert [n for db, n in tuning_records(data) if db == "vfdb"] == list(VFDB_AT_HAND)
     assert GOLDEN_SETS["vfdb"].records(data) == list(VFDB_AT_HAND)
+    # the ventricular report scores the other records with the shipped parameters, apart
+    assert shipped_set_records(data, HELD_OUT_VFDB) == ("vfdb", list(OTHER_VFDB))
+    assert shipped_set_records(data, "svdb") == ("svdb", list(SVDB_AT_HAND))
+    (data / "vfdb" / "RECORDS").write_text("\n".join(VFDB_AT_HAND) + "\n", encoding="ascii")
+    assert shipped_set_records(data, HELD_OUT_VFDB) == ("vfdb", [])  # the data beside the project
 
 
 def test_cinc_training_labels_leave_out_a00001_to_a05000(tmp_path: Path) -> None:

@@ -255,15 +255,30 @@ def fold_params(data_dir: Path, cache: Path | None = None) -> dict[str, VtParams
     return folds
 
 
-def _held_out_names(data_dir: Path, db: str) -> list[str]:
-    """Return the records of ``db`` scored with shipped parameters: svdb's 40 at hand, nstdb."""
+HELD_OUT_VFDB: Final = "vfdb-held-out"
+"""The vfdb records of a full download outside :data:`tools.vf.dataset.VFDB_AT_HAND` (429,
+430, 602-615): scored like the cross-validated sets, with the shipped parameters."""
+
+
+def shipped_set_records(data_dir: Path, name: str) -> tuple[str, list[str]]:
+    """Return the folder and the records of a set scored with the shipped parameters.
+
+    ``svdb``: its 40 records at hand; ``nstdb``: all; :data:`HELD_OUT_VFDB`: vfdb's records
+    outside :data:`tools.vf.dataset.VFDB_AT_HAND` (none with the data beside the project).
+    """
+    db = "vfdb" if name == HELD_OUT_VFDB else name
     if not (data_dir / db).is_dir():
-        return []
+        return db, []
     if db == "svdb":
         from tools.beats.dataset import svdb_records
 
-        return list(svdb_records(data_dir))
-    return (data_dir / db / "RECORDS").read_text().split()
+        return db, list(svdb_records(data_dir))
+    names = (data_dir / db / "RECORDS").read_text().split()
+    if name == HELD_OUT_VFDB:
+        from tools.vf.dataset import VFDB_AT_HAND
+
+        names = [n for n in names if n not in VFDB_AT_HAND]
+    return db, names
 
 
 def evaluate_ventricular(
@@ -271,7 +286,7 @@ def evaluate_ventricular(
     models: ModelBundle,
     progress: Callable[[str], None] = logger.info,
     work: Path | None = None,
-    held_out: Sequence[str] = ("nstdb", "svdb"),
+    held_out: Sequence[str] = ("nstdb", "svdb", HELD_OUT_VFDB),
 ) -> dict[str, Any]:
     """VT and VF/VFL through the agent: cross-validated on vfdb + mitdb, held out on the rest.
 
@@ -280,7 +295,9 @@ def evaluate_ventricular(
     whose own cross-validation is in ``docs/vf_detector.md``). nstdb and svdb (never used in
     tuning) count false alarms only, with the shipped parameters (or, where the fold file holds
     them, an nstdb record's parameters tuned without the noise and mitdb records it is built
-    from: ``vt-tune --noise-negatives``).
+    from: ``vt-tune --noise-negatives``). vfdb's other 11 records, when a full download holds
+    them (:data:`HELD_OUT_VFDB`), are scored like the cross-validated ones with the shipped
+    parameters; a held-out set without records is left out of the report.
     """
     from tools.vf.vt import vt_records
 
@@ -290,12 +307,14 @@ def evaluate_ventricular(
         data_dir, models, records, folds, progress, None if work is None else work / "cv.jsonl"
     )
     held: dict[str, list[RecordRun]] = {}
-    for db in held_out:
-        names = _held_out_names(data_dir, db)
-        journal = None if work is None else work / f"{db}.jsonl"
+    for name in held_out:
+        db, names = shipped_set_records(data_dir, name)
+        if not names and name == HELD_OUT_VFDB:
+            continue
+        journal = None if work is None else work / f"{name}.jsonl"
         # the shipped parameters, unless the folds hold a record's own (vt-tune
         # --noise-negatives: nstdb tuned without the records it is built from)
-        held[db] = evaluate_agent(
+        held[name] = evaluate_agent(
             data_dir, models, [(db, n) for n in names], folds, progress, journal
         )
     return {
@@ -308,7 +327,9 @@ def evaluate_ventricular(
         "shipped": {db: summarise(runs) for db, runs in held.items()},
         "episodes": [dataclasses.asdict(e) for r in cv for e in r.episodes],
         "false_alarms": {
-            r.key: list(r.false_alarms) for r in cv + held["nstdb"] + held["svdb"] if r.false_alarms
+            r.key: list(r.false_alarms)
+            for r in cv + [r for runs in held.values() for r in runs]
+            if r.false_alarms
         },
     }
 
@@ -336,11 +357,17 @@ def ventricular_markdown(rep: dict[str, Any]) -> str:
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}"
 
-    for name, s in rep["cv"].items():
+    scored = [(f"{n} (CV)", s) for n, s in rep["cv"].items()]
+    scored += [
+        (f"{n} (shipped)", s)
+        for n, s in rep["shipped"].items()
+        if s["VF"]["episodes"] or s["VT"]["episodes"]
+    ]
+    for name, s in scored:
         for kind in ("VF", "VT"):
             k = s[kind]
             lines.append(
-                f"| {name} (CV) | {kind} | {k['episodes']} |"
+                f"| {name} | {kind} | {k['episodes']} |"
                 f" {pct(k['row_within_10_s'], k['episodes'])} |"
                 f" {fmt(k['row_delay_median_s'])} / {fmt(k['row_delay_max_s'])} |"
                 f" {pct(k['alarm_within_10_s'], k['episodes'])} |"
