@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tools.af.dataset import CINC_AT_HAND, cinc_labels, load_rr_record
+from tools.af.dataset import cinc_at_hand, cinc_labels, load_rr_record
 
 TOLERANCE_S: Final = 5.0
 MIN_EPISODE_S: Final = 60.0
@@ -189,14 +189,13 @@ def score_cinc_folder(reference_csv: Path, folder: Path) -> dict[str, Any]:
         If no output folder under ``folder`` has a label in ``reference_csv``.
     """
     labels = cinc_labels(reference_csv)
-    first, last = CINC_AT_HAND
     called: dict[str, dict[str, list[int]]] = {"all": {}, "at_hand": {}, "held_out": {}}
     for p in sorted(folder.iterdir()):
         if p.name not in labels or not (p / "rhythm.csv").is_file():
             continue
         with (p / "rhythm.csv").open(encoding="utf-8", newline="") as f:
             af = any(r["rhythm"] == "AFIB" for r in csv.DictReader(f))
-        part = "at_hand" if first <= p.name <= last else "held_out"
+        part = "at_hand" if cinc_at_hand(p.name) else "held_out"
         for key in ("all", part):
             counts = called[key].setdefault(labels[p.name], [0, 0])  # [called AF, recordings]
             counts[0] += af

@@ -99,6 +99,12 @@ CINC_AT_HAND: Final = ("A05001", "A08528")
 PhysioNet download holds them too, and nothing here may train or tune on them."""
 
 
+def cinc_at_hand(name: str) -> bool:
+    """Whether a CinC 2017 recording name lies in :data:`CINC_AT_HAND` (names sort by number)."""
+    first, last = CINC_AT_HAND
+    return first <= name <= last
+
+
 def cinc_training_labels(reference_csv: Path) -> dict[str, str]:
     """:func:`cinc_labels` restricted to the recordings of :data:`CINC_AT_HAND`.
 
@@ -107,8 +113,7 @@ def cinc_training_labels(reference_csv: Path) -> dict[str, str]:
     FileNotFoundError
         If the file does not exist.
     """
-    first, last = CINC_AT_HAND
-    return {n: lab for n, lab in cinc_labels(reference_csv).items() if first <= n <= last}
+    return {n: lab for n, lab in cinc_labels(reference_csv).items() if cinc_at_hand(n)}
 
 
 def afdb_records(afdb_dir: Path) -> list[str]:

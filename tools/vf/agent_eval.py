@@ -273,12 +273,11 @@ def shipped_set_records(data_dir: Path, name: str) -> tuple[str, list[str]]:
         from tools.beats.dataset import svdb_records
 
         return db, list(svdb_records(data_dir))
-    names = (data_dir / db / "RECORDS").read_text().split()
     if name == HELD_OUT_VFDB:
-        from tools.vf.dataset import VFDB_AT_HAND
+        from tools.vf.dataset import vfdb_held_out_records
 
-        names = [n for n in names if n not in VFDB_AT_HAND]
-    return db, names
+        return db, vfdb_held_out_records(data_dir)
+    return db, (data_dir / db / "RECORDS").read_text().split()
 
 
 def evaluate_ventricular(
