@@ -414,11 +414,32 @@ def _analyze_in_pool(
         # Ctrl-C, SIGTERM (the CLI turns it into SystemExit) or a failed batch: stop now.
         # Waiting would let every worker finish its record and start the ones already
         # queued to it, minutes of work nobody asked for, written after the command is gone.
-        pool.shutdown(wait=False, cancel_futures=True)
-        _terminate_children(set(multiprocessing.active_children()) - before)
+        stop_pool(pool, before)
         raise
     pool.shutdown(wait=True)
     return [outcomes[i] for i in range(len(records))]
+
+
+def stop_pool(pool: ProcessPoolExecutor, before: set[multiprocessing.process.BaseProcess]) -> None:
+    """Stop ``pool`` now: cancel what is queued, terminate its workers, free its threads.
+
+    ``before`` is :func:`multiprocessing.active_children` from before the pool started; the
+    children started since are the pool's workers. A worker terminated while it is sending a
+    record's result (a pickled :class:`RecordResult`, hundreds of KB, written to the result
+    pipe in pieces) leaves a partial message in that pipe; the pool's manager thread, reading
+    it, would wait for the rest for ever, and the interpreter, which joins that thread at
+    exit, would never exit (seen under load: ``bedside analyze`` alive minutes after
+    SIGTERM). The parent holds the pipe's other write end (``multiprocessing.SimpleQueue``
+    opens both), so closing it once the workers are gone turns that wait into end-of-file:
+    the manager thread marks the pool broken and ends. CPython 3.11's
+    ``concurrent.futures.process`` never writes that end in the parent.
+    """
+    result_queue = getattr(pool, "_result_queue", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    _terminate_children(set(multiprocessing.active_children()) - before)
+    writer = getattr(result_queue, "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 WORKER_STOP_S: Final = 10.0

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,7 @@ from agent.batch import (
     RecordFailure,
     analyze_records,
     covered_s,
+    stop_pool,
     summarize_record,
     summary_table,
 )
@@ -375,10 +380,14 @@ def test_sigterm_stops_the_workers_and_exits_non_zero(mitdb: Path, tmp_path: Pat
         for line in proc.stderr:  # wait for the first record done (or the end of stderr)
             if line.startswith("[1/"):
                 break
+        # keep reading stderr, so a full pipe can never be what holds the parent up
+        drain = threading.Thread(target=proc.stderr.read, daemon=True)
+        drain.start()
         workers = _worker_pids(proc.pid)
         assert len(workers) == 2, workers
         proc.send_signal(signal.SIGTERM)
         returncode = proc.wait(timeout=120)
+        drain.join(60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -388,3 +397,31 @@ def test_sigterm_stops_the_workers_and_exits_non_zero(mitdb: Path, tmp_path: Pat
     assert all(_gone(pid) for pid in workers)  # stopped and reaped before the parent exited
     written = [n for n in names if (out / n / "alarms.jsonl").exists()]
     assert 1 <= len(written) < len(names), written
+
+
+def test_stopping_a_pool_mid_result_frees_its_threads() -> None:
+    """Workers terminated while they send large results: the pool's threads still end.
+
+    The hang behind an intermittent ``bedside analyze`` that outlived its SIGTERM: a worker
+    killed part-way through writing a result left the pool's manager thread waiting for the
+    rest of the message, and the interpreter joins that thread at exit. Each result here is
+    50 MB (``os.urandom``, so the spawned workers need nothing from this module), sent in
+    pieces through a 64 KB pipe, so the workers are almost always mid-send when stopped.
+    The joins' 60 s is a bound on failure, not a window the test waits out.
+    """
+    before_threads = set(threading.enumerate())
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    futures = [pool.submit(os.urandom, 50_000_000) for _ in range(8)]
+    wait(futures, return_when=FIRST_COMPLETED)
+    workers = set(multiprocessing.active_children()) - before
+    assert len(workers) == 2
+
+    stop_pool(pool, before)
+
+    assert all(not w.is_alive() for w in workers)
+    started = set(threading.enumerate()) - before_threads
+    for thread in started:
+        thread.join(60)
+    assert [t.name for t in started if t.is_alive()] == []
+    assert all(f.done() for f in futures)  # cancelled, or failed with the broken pool
