@@ -29,6 +29,7 @@ Many records, in parallel worker processes, with progress and a summary: :mod:`a
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import logging
@@ -232,6 +233,47 @@ async def analyze_record(
         )
     result.cpu_s = time.process_time() - cpu0
     return result
+
+
+def analyze_record_blocking(
+    record: str | Path,
+    cfg: AgentConfig,
+    models: ModelBundle,
+    *,
+    channel: int = 0,
+    fs_hz: float | None = None,
+    rr_annotations: str | None = None,
+    stage_times: StageTimes | None = None,
+    ack_after_s: float | None = None,
+) -> RecordResult:
+    """:func:`analyze_record` from synchronous code, in an event loop of its own.
+
+    Arguments, result and errors are those of :func:`analyze_record`. Why not simply
+    ``asyncio.run(analyze_record(...))``: on leaving, ``asyncio.run`` in the main thread puts
+    back the SIGINT handler it replaced, and ``signal.signal`` (CPython 3.11) tries to read
+    the handler it returns, a partial holding the finished task, as a ``signal.Handlers``
+    member; the failed lookup formats the ``repr`` of that task, and so of its result: every
+    beat and event of the record (2 MB of text for mitdb 208, about 0.1 s of CPU per record).
+    Here the task returns nothing and the result comes back beside it.
+    """
+    out: list[RecordResult] = []
+
+    async def _analyze() -> None:
+        out.append(
+            await analyze_record(
+                record,
+                cfg,
+                models,
+                channel=channel,
+                fs_hz=fs_hz,
+                rr_annotations=rr_annotations,
+                stage_times=stage_times,
+                ack_after_s=ack_after_s,
+            )
+        )
+
+    asyncio.run(_analyze())
+    return out[0]
 
 
 class _Nurse:

@@ -13,7 +13,6 @@ share its record outcome types.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import os
@@ -28,7 +27,7 @@ from typing import Final
 import numpy as np
 import wfdb
 
-from agent.analyze import RecordResult, analyze_record, write_outputs
+from agent.analyze import RecordResult, analyze_record_blocking, write_outputs
 from agent.config import AgentConfig
 from agent.errors import BedsideError
 from agent.inference.bundle import ModelBundle, load_models
@@ -292,31 +291,18 @@ def _write_record(result: RecordResult, cfg: AgentConfig, out_dir: Path) -> None
     )
 
 
-async def _analyze_all(
+def _analyze_all(
     records: Sequence[str],
     cfg: AgentConfig,
     models: ModelBundle,
     opts: _Options,
     on_record: Callable[[RecordOutcome], None] | None,
 ) -> list[RecordOutcome]:
-    """Analyse ``records`` one after another in this process and event loop."""
+    """Analyse ``records`` one after another in this process."""
     outcomes: list[RecordOutcome] = []
     for record in records:
-        outcome: RecordOutcome
-        try:
-            outcome = await analyze_record(
-                record,
-                cfg,
-                models,
-                channel=opts.channel,
-                fs_hz=opts.fs_hz,
-                rr_annotations=opts.rr_annotations,
-                ack_after_s=opts.ack_after_s,
-            )
-        except BedsideError as err:
-            outcome = RecordFailure(record, str(err))
-            logger.debug("%s failed", record, exc_info=True)
-        else:
+        outcome = _analyze_one(record, cfg, models, opts)
+        if not isinstance(outcome, RecordFailure):
             _write_record(outcome, cfg, opts.out_dir)
         outcomes.append(outcome)
         if on_record is not None:
@@ -366,21 +352,20 @@ def _worker_analyze(record: str, opts: _Options) -> RecordOutcome:
 def _analyze_one(
     record: str, cfg: AgentConfig, models: ModelBundle, opts: _Options
 ) -> RecordOutcome:
-    """Analyse one record in its own event loop (a worker process or a Dask task)."""
+    """Analyse one record in its own event loop (this process, a worker process or a Dask task)."""
     try:
-        return asyncio.run(
-            analyze_record(
-                record,
-                cfg,
-                models,
-                channel=opts.channel,
-                fs_hz=opts.fs_hz,
-                rr_annotations=opts.rr_annotations,
-                ack_after_s=opts.ack_after_s,
-            )
+        return analyze_record_blocking(
+            record,
+            cfg,
+            models,
+            channel=opts.channel,
+            fs_hz=opts.fs_hz,
+            rr_annotations=opts.rr_annotations,
+            ack_after_s=opts.ack_after_s,
         )
     except BedsideError as err:
         # project errors carry constructor arguments that do not survive pickling: send text
+        logger.debug("%s failed", record, exc_info=True)
         return RecordFailure(record, str(err))
 
 
@@ -608,7 +593,7 @@ def analyze_records(
         outcomes, workers = _analyze_on_cluster(records, cfg, opts, scheduler, on_record)
     elif workers <= 1:
         bundle = models if models is not None else load_models(cfg.inference)
-        outcomes = asyncio.run(_analyze_all(records, cfg, bundle, opts, on_record))
+        outcomes = _analyze_all(records, cfg, bundle, opts, on_record)
         workers = 1
     else:
         outcomes = _analyze_in_pool(records, cfg, opts, workers, on_record)

@@ -274,7 +274,7 @@ def offline_stages(record: str, fs_hz: float | None) -> dict[str, Any]:
         s, instrumented run), ``stages_pct`` (share of the instrumented total),
         ``hwm_mb`` (this process's peak RSS, MB).
     """
-    from agent.analyze import analyze_record, write_outputs
+    from agent.analyze import analyze_record_blocking, write_outputs
     from agent.config import load_config
     from agent.core.timing import StageTimes
     from agent.inference.bundle import load_models
@@ -282,10 +282,10 @@ def offline_stages(record: str, fs_hz: float | None) -> dict[str, Any]:
     cfg = load_config()
     models = load_models(cfg.inference)
     with tempfile.TemporaryDirectory(prefix="bedside-bench-") as tmp:
-        plain = asyncio.run(analyze_record(record, cfg, models, fs_hz=fs_hz))
+        plain = analyze_record_blocking(record, cfg, models, fs_hz=fs_hz)
         times = StageTimes()
         cpu0 = time.process_time_ns()
-        result = asyncio.run(analyze_record(record, cfg, models, fs_hz=fs_hz, stage_times=times))
+        result = analyze_record_blocking(record, cfg, models, fs_hz=fs_hz, stage_times=times)
         analyze_s = (time.process_time_ns() - cpu0) / 1e9
         cpu0 = time.process_time_ns()
         write_outputs(result, Path(tmp), cfg)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from agent.analyze import RecordResult
+from agent.analyze import RecordResult, analyze_record_blocking
 from agent.batch import (
     BEAT_ANNOTATION_EXT,
     SUMMARY_CLASSES,
@@ -39,6 +39,7 @@ from agent.batch import (
 from agent.beats import Beat
 from agent.cli import EXIT_ERROR, main
 from agent.config import AgentConfig, load_config
+from agent.inference.bundle import load_models
 from agent.messages import AamiClass, AlarmEvent
 from tools.golden import OUTPUT_FILES, masked_text
 
@@ -110,6 +111,30 @@ def test_parallel_outputs_identical_to_serial(
     # the comparison is not vacuous: 207's stretch raises alarms, 201's has AF
     assert len((out1 / "207" / "alarms.jsonl").read_text(encoding="utf-8").splitlines()) > 5
     assert "AFIB" in (out1 / "201" / "rhythm.csv").read_text(encoding="utf-8")
+
+
+def test_blocking_analysis_never_formats_the_result(
+    short_records: dict[str, Path], cfg: AgentConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``analyze_record_blocking`` never takes the ``repr`` of a record's result.
+
+    ``asyncio.run(analyze_record(...))`` did, on leaving (``signal.signal`` formats the
+    restored SIGINT handler, which holds the finished task and its result): MBs of text per
+    record, in every worker of ``bedside analyze``. The path is only taken while SIGINT has
+    Python's default handler, hence the first assertion.
+    """
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    formatted: list[str] = []
+
+    def _repr(self: RecordResult) -> str:
+        formatted.append(self.record)
+        return "RecordResult(...)"
+
+    monkeypatch.setattr(RecordResult, "__repr__", _repr)
+    result = analyze_record_blocking(short_records["207"], cfg, load_models(cfg.inference))
+    assert len(result.beats) > SHORT_S
+    assert formatted == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_beat_annotations_match_beats_csv(serial: tuple[BatchReport, Path]) -> None:

@@ -498,13 +498,11 @@ def _mitdb_beats(mitdb_dir: Path, name: str, rr_source: RrSource) -> RrRecord:
     path = mitdb_dir / name
     if rr_source == "reference":
         return load_rr_record(path, beats="atr")
-    import asyncio
-
-    from agent.analyze import analyze_record
+    from agent.analyze import analyze_record_blocking
     from agent.config import AgentConfig
     from agent.inference.bundle import ModelBundle
 
-    result = asyncio.run(analyze_record(path, AgentConfig(), ModelBundle()))
+    result = analyze_record_blocking(path, AgentConfig(), ModelBundle())
     samples = np.asarray(result.source_samples(), dtype=np.int64)
     return load_rr_record(path, beat_samples=samples)
 

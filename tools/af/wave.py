@@ -16,7 +16,6 @@ called AF when ``k_on`` consecutive windows reach ``p_on``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ import numpy as np
 import wfdb
 from numpy.typing import NDArray
 
-from agent.analyze import analyze_record
+from agent.analyze import analyze_record_blocking
 from agent.config import AgentConfig, DspConfig
 from agent.core.consumers import is_ectopic
 from agent.inference.bundle import ModelBundle, load_models
@@ -111,7 +110,7 @@ def agent_beats(record: Path, cfg: AgentConfig, models: ModelBundle) -> AgentBea
     RecordNotFoundError, RecordReadError
         If the record cannot be read (:func:`agent.analyze.analyze_record`).
     """
-    res = asyncio.run(analyze_record(record, cfg, models))
+    res = analyze_record_blocking(record, cfg, models)
     min_conf = cfg.alarms.ectopy.min_confidence
     rec = wfdb.rdrecord(str(record), channels=[0])
     return AgentBeats(

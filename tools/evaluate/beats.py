@@ -17,7 +17,6 @@ own R-peaks. CPU latency per beat is measured here on the classifier the agent l
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import logging
@@ -29,7 +28,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from agent.analyze import analyze_record
+from agent.analyze import analyze_record_blocking
 from agent.config import AgentConfig, DspConfig
 from agent.inference.beat_classifier import BeatClassifier
 from agent.inference.beat_features import (
@@ -68,7 +67,7 @@ def score_record(
     cfg
         Agent configuration (60 Hz mains for MIT-BIH, recorded in Boston).
     """
-    result = asyncio.run(analyze_record(record, cfg, models, fs_hz=fs_hz))
+    result = analyze_record_blocking(record, cfg, models, fs_hz=fs_hz)
     det_idx = np.asarray(result.source_samples(), dtype=np.int64)
     # a beat the agent could not classify (no clean window) is "unclassified": EC57 Q
     det_cls = [b.aami_class.value if b.aami_class is not None else "Q" for b in result.beats]

@@ -23,7 +23,6 @@ Gross figures sum TP/FN/FP over records (EC57 "gross statistics").
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -36,7 +35,7 @@ from typing import Final
 
 import numpy as np
 
-from agent.analyze import analyze_record
+from agent.analyze import analyze_record_blocking
 from agent.config import load_config
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCondition, AlarmLifecycle
@@ -103,7 +102,7 @@ def score_one(set_name: str, record: str) -> tuple[RecordScore, MatchResult]:
     s = SETS[set_name]
     cfg = load_config()
     cpu0 = time.process_time()
-    result = asyncio.run(analyze_record(record, cfg, ModelBundle(), fs_hz=s.fs_hz))
+    result = analyze_record_blocking(record, cfg, ModelBundle(), fs_hz=s.fs_hz)
     cpu_s = time.process_time() - cpu0
     match = score_record(load_reference_beats(record), np.asarray(result.source_samples()))
     errors = match.timing_errors_ms

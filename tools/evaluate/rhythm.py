@@ -33,13 +33,12 @@ Writes ``OUT/rhythm.md`` (all reports) and ``OUT/rhythm_af.json`` / ``OUT/rhythm
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from agent.analyze import analyze_record
+from agent.analyze import analyze_record_blocking
 from agent.config import AgentConfig, DspConfig
 from agent.inference.bundle import load_models
 from agent.messages import AlarmCode, AlarmLifecycle
@@ -66,7 +65,7 @@ def agent_afib_alarms(mitdb: Path) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     for name in (mitdb / "RECORDS").read_text(encoding="utf-8").split():
         has_af = has_af_annotation(mitdb / name)
-        res = asyncio.run(analyze_record(mitdb / name, cfg, models))
+        res = analyze_record_blocking(mitdb / name, cfg, models)
         alarms = sum(
             1
             for e in res.events

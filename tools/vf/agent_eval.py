@@ -21,7 +21,6 @@ Cross-validated runs pass each record its own fold's VT parameters (tuned withou
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -33,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 import wfdb
 
-from agent.analyze import analyze_record
+from agent.analyze import analyze_record_blocking
 from agent.config import AgentConfig, DspConfig
 from agent.inference.bundle import ModelBundle
 from agent.messages import AlarmCode, AlarmLifecycle
@@ -120,7 +119,7 @@ def run_record(
 ) -> RecordRun:
     """Analyse one record with the agent and score its VT/VF episodes and alarms."""
     cfg = AgentConfig(dsp=DspConfig(powerline_hz=60))  # MIT-BIH (Boston) and vfdb
-    res = asyncio.run(analyze_record(path, cfg, models, ack_after_s=ack_after_s))
+    res = analyze_record_blocking(path, cfg, models, ack_after_s=ack_after_s)
     alarms: list[tuple[str, float, float]] = []  # (code, raised_s, cleared_s)
     raised: dict[str, tuple[str, float]] = {}
     for ev in res.events:
