@@ -551,8 +551,8 @@ def analyze_records(
         As :func:`analyze_record`.
     jobs
         Worker processes. With 1 (or a single record) every record runs in this process, one
-        after another, in one event loop; otherwise up to ``jobs`` records run at once in
-        separate processes (spawned). The outputs do not depend on ``jobs``
+        after another, each in an event loop of its own; otherwise up to ``jobs`` records run
+        at once in separate processes (spawned). The outputs do not depend on ``jobs``
         (tests/agent/test_analyze_batch.py).
     scheduler
         Address of a Dask ``distributed`` scheduler (``tcp://HOST:8786``): every record is
