@@ -801,6 +801,17 @@ class EctopyRules:
             )
         return out
 
+    def idle_until_s(self, t_s: float) -> float:
+        """Idle for good once every decided pattern was reported and has ended before ``t_s``.
+
+        A pattern is decided only from beats fed; an unreported one is reported at the next
+        call (active), an ongoing one is active until its ``end_s``: not idle.
+        """
+        for episode in self._episodes.values():
+            if not episode.reported or t_s <= episode.end_s:
+                return -math.inf
+        return math.inf
+
     def _evidence(self, episode: _Episode) -> AlarmEvidence:
         """Evidence: the labelled beats of the pattern and 4 before it, their RR, the strip."""
         beats = [

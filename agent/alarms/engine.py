@@ -188,6 +188,15 @@ class AlarmEngine:
         """Whether an alarm of this code is active now."""
         return code in self._active
 
+    @property
+    def idle(self) -> bool:
+        """Whether no alarm is active and none waits on its onset delay.
+
+        An idle engine given only inactive findings changes nothing and returns no event:
+        the core then skips the judgement (:meth:`agent.core.monitor.MonitorCore.judge`).
+        """
+        return not self._active and not self._pending
+
     def update(
         self, t_s: float, findings: Iterable[Finding], *, raised_s: float | None = None
     ) -> list[AlarmEvent]:

@@ -32,6 +32,7 @@ possible within minutes; medium: prompt response needed).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -305,37 +306,71 @@ class EcgRules:
             out += [inactive(code) for code in _HR_CODES]
             return out
         rate: float = hr  # bound for the messages below (a closure does not narrow ``hr``)
+        tachy, high, brady, low = self._hr_limits(hr)
         out += [
             self._finding(
                 AlarmCode.EXTREME_TACHY,
-                hr > cfg.extreme_tachy_bpm,
+                tachy,
                 t_s,
                 None,
                 lambda: f"Extreme tachycardia: HR {rate:.0f} bpm",
             ),
             self._finding(
                 AlarmCode.HR_HIGH,
-                cfg.hr_high_bpm < hr <= cfg.extreme_tachy_bpm,
+                high,
                 t_s,
                 None,
                 lambda: f"HR high: {rate:.0f} bpm > {cfg.hr_high_bpm:.0f}",
             ),
             self._finding(
                 AlarmCode.EXTREME_BRADY,
-                hr < cfg.extreme_brady_bpm,
+                brady,
                 t_s,
                 None,
                 lambda: f"Extreme bradycardia: HR {rate:.0f} bpm",
             ),
             self._finding(
                 AlarmCode.HR_LOW,
-                cfg.extreme_brady_bpm <= hr < cfg.hr_low_bpm,
+                low,
                 t_s,
                 None,
                 lambda: f"HR low: {rate:.0f} bpm < {cfg.hr_low_bpm:.0f}",
             ),
         ]
         return out
+
+    def _hr_limits(self, hr_bpm: float) -> tuple[bool, bool, bool, bool]:
+        """Which HR condition ``hr_bpm`` meets: extreme tachy, HR high, extreme brady, HR low."""
+        cfg = self._cfg
+        return (
+            hr_bpm > cfg.extreme_tachy_bpm,
+            cfg.hr_high_bpm < hr_bpm <= cfg.extreme_tachy_bpm,
+            hr_bpm < cfg.extreme_brady_bpm,
+            cfg.extreme_brady_bpm <= hr_bpm < cfg.hr_low_bpm,
+        )
+
+    def idle_until_s(self, t_s: float) -> float:
+        """Return until when, with no QRS or state change fed, every ECG finding stays false, s.
+
+        With an analysable ECG, the open RR interval reaching ``pause_s`` (or ``asystole_s``);
+        with leads off or a poor signal after a reconnection, the end of ``LINK_SETTLE_S``;
+        while disconnected, for good. ``-inf`` while a condition is true (battery low, an HR
+        limit, a suspension already settled). Findings read no clock but ``t_s``, so this
+        bound is exact; the core keeps a microsecond's margin against rounding.
+        """
+        cfg = self._cfg
+        battery = self._battery_pct
+        if battery is not None and battery <= cfg.battery_low_pct:
+            return -math.inf
+        if self._disconnected:
+            return math.inf
+        if self._leads_off or self._signal_poor:
+            settle_s = self._reconnected_s + LINK_SETTLE_S
+            return settle_s if t_s < settle_s else -math.inf
+        until_s = self._reference_s + min(cfg.pause_s, cfg.asystole_s)
+        if t_s >= until_s or (self.hr_bpm is not None and any(self._hr_limits(self.hr_bpm))):
+            return -math.inf
+        return until_s
 
     def _finding(
         self,

@@ -71,6 +71,17 @@ class Consumer(Protocol):
         """Judge every condition of :attr:`specs` at stream time ``t_s``."""
         ...
 
+    def idle_until_s(self, t_s: float) -> float:
+        """Return how long, with nothing more fed, every finding stays inactive, s of stream time.
+
+        A time ``T`` such that :meth:`findings` at any time in ``[t_s, T)`` would find every
+        condition false and change nothing a later call or another consumer reads; ``t_s`` or
+        less when that is not so (a condition is true, or asking would change state). The core
+        skips judging an idle engine while every consumer is idle (issue 11: most judgements
+        find nothing).
+        """
+        ...
+
 
 def is_ectopic(
     aami_class: AamiClass | None, confidence: float | None, min_confidence: float
@@ -179,6 +190,21 @@ class AfConsumer:
         evidence = partial(self._evidence, t_s)
         return [Finding(AlarmCode.AFIB, True, self._alarm_onset_s, text, evidence)]
 
+    def idle_until_s(self, t_s: float) -> float:
+        """Idle for good while no episode is open, or the open one is too young to alarm.
+
+        How long an episode has been seen changes only with the beats fed; a held finding
+        (active, or clearing on time) is not idle.
+        """
+        if self._alarm_onset_s is not None:
+            return -math.inf
+        if self.onset_s is None:
+            return math.inf
+        seen_s = self.detector.af_seen_until_s
+        if seen_s is None or seen_s - self.onset_s < self._min_duration_s:
+            return math.inf
+        return -math.inf
+
 
 class VfConsumer:
     """VF/VFL decisions → the ``vfib`` alarm: high priority, latched, immediate.
@@ -231,6 +257,10 @@ class VfConsumer:
         evidence = partial(self._evidence, t_s)
         return [Finding(AlarmCode.VFIB, True, self._onset_s, text, evidence)]
 
+    def idle_until_s(self, t_s: float) -> float:
+        """Idle for good while no VF/VFL is decided (only a decision fed changes it)."""
+        return -math.inf if self.active else math.inf
+
 
 class LinkConsumer:
     """The sensor's radio link → ``sensor_disconnected`` (medium, technical), immediate."""
@@ -271,6 +301,10 @@ class LinkConsumer:
                 "ECG sensor disconnected: reconnecting, ECG alarms suspended",
             )
         ]
+
+    def idle_until_s(self, t_s: float) -> float:
+        """Idle for good while the link is up (only a link change fed changes it)."""
+        return -math.inf if self.since_s is not None else math.inf
 
 
 class VitalsConsumer:
@@ -377,6 +411,19 @@ class VitalsConsumer:
             self._judged_s = t_s
             self._findings = self._rules.findings(self.news2, t_s)
         return self._findings
+
+    def idle_until_s(self, t_s: float) -> float:
+        """Idle for good while NEWS2 is off, or no episode is open and the score alarms nothing.
+
+        The score changes only at a commit (fed); an open episode (a condition true, or held
+        for ``news2_clear_after_s``) runs on time: not idle.
+        """
+        rules, news2 = self._rules, self.news2
+        if rules is None:
+            return math.inf
+        if rules.idle and (news2 is None or not (news2.emergency or news2.urgent)):
+            return math.inf
+        return -math.inf
 
     def respiration(self, now_s: float) -> tuple[float | None, str | None]:
         """Respiration rate for display: a scored one, else a fresh EDR estimate."""

@@ -397,6 +397,10 @@ class EctopyBeatRuns(EctopyRules):
                 out.append(f)
         return out
 
+    def idle_until_s(self, t_s: float) -> float:
+        """As :meth:`EctopyRules.idle_until_s`, and not while a beat-run V-tach is held."""
+        return -math.inf if self.beat_run is not None else super().idle_until_s(t_s)
+
 
 EvidenceAt = Callable[[float], AlarmEvidence]
 
@@ -476,6 +480,16 @@ class VentricularConsumer:
         if run is not None and run.onset_s is not None:
             onsets.append(run.onset_s)
         return min(onsets) if onsets else None
+
+    def idle_until_s(self, t_s: float) -> float:
+        """Idle for good while neither input says VT and no episode is open.
+
+        The waveform input changes only with a decision fed, the beat-run input only when the
+        ectopy rules are judged (never skipped while their run is active).
+        """
+        run = self._beat_runs.beat_run if self._beat_runs is not None else None
+        open_ep = bool(self.episodes) and self.episodes[-1][1] is None
+        return -math.inf if self.wave_vt or run is not None or open_ep else math.inf
 
     def findings(self, t_s: float) -> list[Finding]:
         """Return the ``vtach`` finding and keep the VT episodes up to date."""

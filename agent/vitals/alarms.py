@@ -164,6 +164,11 @@ class News2Rules:
         """Return :func:`news2_condition_specs` with this rule's onset delay."""
         return news2_condition_specs(self.onset_delay_s)
 
+    @property
+    def idle(self) -> bool:
+        """Whether no condition has an open episode (true now, or confirmed and held)."""
+        return not self._episodes
+
     def _update(self, code: AlarmCode, true_now: bool, t_s: float) -> tuple[bool, bool]:
         """Return (reported active, confirmed) for one condition at ``t_s``."""
         ep = self._episodes.get(code)
