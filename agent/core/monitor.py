@@ -395,13 +395,19 @@ class MonitorCore(ABC):
         13,125 judgements, one every 0.25 s of stream time and two per beat). ``raised_s`` as
         in :meth:`agent.alarms.engine.AlarmEngine.update`.
         """
-        if self.engine.idle and all(
-            c.idle_until_s(t_s) > t_s + IDLE_MARGIN_S for c in self.timeline
-        ):
+        if self._idle(t_s, self.timeline):
             return []
         return self.engine.update(t_s, self._findings(t_s), raised_s=raised_s)
 
+    def _idle(self, t_s: float, consumers: list[Consumer]) -> bool:
+        return self.engine.idle and all(
+            c.idle_until_s(t_s) > t_s + IDLE_MARGIN_S for c in consumers
+        )
+
     def _judge_immediate(self, t_s: float, consumers: list[Consumer]) -> list[AlarmEvent]:
+        """Judge immediate consumers at ``t_s`` (skipped when idle, as :meth:`judge`)."""
+        if self._idle(t_s, consumers):
+            return []
         return self.engine.update(t_s, [f for c in consumers for f in c.findings(t_s)])
 
     def _feed(self, item: TimelineItem) -> None:
