@@ -400,9 +400,10 @@ class MonitorCore(ABC):
         return self.engine.update(t_s, self._findings(t_s), raised_s=raised_s)
 
     def _idle(self, t_s: float, consumers: list[Consumer]) -> bool:
-        return self.engine.idle and all(
-            c.idle_until_s(t_s) > t_s + IDLE_MARGIN_S for c in consumers
-        )
+        if not self.engine.idle:
+            return False
+        limit_s = t_s + IDLE_MARGIN_S
+        return all(consumer.idle_until_s(t_s) > limit_s for consumer in consumers)
 
     def _judge_immediate(self, t_s: float, consumers: list[Consumer]) -> list[AlarmEvent]:
         """Judge immediate consumers at ``t_s`` (skipped when idle, as :meth:`judge`)."""
