@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from agent.alarms.engine import AlarmEngine, Finding
-from agent.analyze import RecordResult, analyze_record_blocking
+from agent.analyze import analyze_record_blocking
 from agent.config import AgentConfig
 from agent.inference.bundle import ModelBundle, load_models
 from agent.messages import AlarmEvent
@@ -28,17 +28,18 @@ from agent.messages import AlarmEvent
 _MASKED = frozenset({"alarm_id", "ts_utc", "onset_utc", "acknowledged_utc"})
 
 
-def _events(result: RecordResult) -> list[dict[str, Any]]:
-    return [e.model_dump(mode="json", exclude=set(_MASKED)) for e in result.events]
+def _masked(events: list[AlarmEvent]) -> list[dict[str, Any]]:
+    return [e.model_dump(mode="json", exclude=set(_MASKED)) for e in events]
 
 
-def count(record: str, cfg: AgentConfig, models: ModelBundle) -> tuple[int, int, bool]:
-    """Return ``(made, made without skipping, events identical)`` for one WFDB record path.
+def both_ways(
+    run: Callable[[], list[AlarmEvent]],
+) -> tuple[list[AlarmEvent], list[AlarmEvent], int, int]:
+    """Run ``run`` as shipped, then with every judgement made (the engine never idle).
 
-    Raises
-    ------
-    firmware_bridge.errors.RecordNotFoundError, firmware_bridge.errors.RecordReadError
-        If the record cannot be read (:func:`agent.analyze.analyze_record`).
+    Returns ``(events skipping, events judging every time, judgements made skipping,
+    judgements made every time)``; a judgement is one :meth:`AlarmEngine.update` call. The
+    engine's class is put back as it was, whatever ``run`` raises.
     """
     calls = [0]
     update = AlarmEngine.update
@@ -56,14 +57,28 @@ def count(record: str, cfg: AgentConfig, models: ModelBundle) -> tuple[int, int,
 
     AlarmEngine.update = counted  # type: ignore[method-assign]
     try:
-        skipping = _events(analyze_record_blocking(record, cfg, models))
+        skipping = run()
         made, calls[0] = calls[0], 0
         AlarmEngine.idle = property(lambda self: False)  # type: ignore[method-assign,assignment]
-        every = _events(analyze_record_blocking(record, cfg, models))
+        every = run()
     finally:
         AlarmEngine.update = update  # type: ignore[method-assign]
         AlarmEngine.idle = idle  # type: ignore[method-assign]
-    return made, calls[0], skipping == every
+    return skipping, every, made, calls[0]
+
+
+def count(record: str, cfg: AgentConfig, models: ModelBundle) -> tuple[int, int, bool]:
+    """Return ``(made, made without skipping, events identical)`` for one WFDB record path.
+
+    Raises
+    ------
+    firmware_bridge.errors.RecordNotFoundError, firmware_bridge.errors.RecordReadError
+        If the record cannot be read (:func:`agent.analyze.analyze_record`).
+    """
+    skipping, every, made, made_every = both_ways(
+        lambda: analyze_record_blocking(record, cfg, models).events
+    )
+    return made, made_every, _masked(skipping) == _masked(every)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -488,13 +488,17 @@ class VentricularConsumer:
         ectopy rules are judged (never skipped while their run is active).
         """
         run = self._beat_runs.beat_run if self._beat_runs is not None else None
-        open_ep = bool(self.episodes) and self.episodes[-1][1] is None
-        return -math.inf if self.wave_vt or run is not None or open_ep else math.inf
+        return -math.inf if self.wave_vt or run is not None or self._open else math.inf
+
+    @property
+    def _open(self) -> bool:
+        """Whether the latest VT episode is still open."""
+        return bool(self.episodes) and self.episodes[-1][1] is None
 
     def findings(self, t_s: float) -> list[Finding]:
         """Return the ``vtach`` finding and keep the VT episodes up to date."""
         onset = self._onset_s()
-        open_ep = bool(self.episodes) and self.episodes[-1][1] is None
+        open_ep = self._open
         if onset is None:
             if open_ep:
                 self.episodes[-1] = (self.episodes[-1][0], t_s)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.alarms.engine import AlarmEngine
 from agent.alarms.rules import LINK_SETTLE_S, EcgRules
 from agent.analyze import RecordResult, analyze_record
 from agent.config import AgentConfig, AlarmConfig
@@ -27,6 +26,7 @@ from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind
 from tests.agent.core.streaming import Stream
 from tests.records import cut_record
+from tools.judgements import both_ways
 
 Event = tuple[str, str, float, float, float | None, bool, str]
 
@@ -47,23 +47,11 @@ def _events(events: list[AlarmEvent]) -> list[Event]:
 
 
 def _both_ways(
-    run: Callable[[], list[AlarmEvent]], monkeypatch: pytest.MonkeyPatch
+    run: Callable[[], list[AlarmEvent]],
 ) -> tuple[list[Event], list[Event], int, int]:
     """Run ``run`` skipping and judging every time; return both events and both update counts."""
-    calls = [0]
-    update = AlarmEngine.update
-
-    def counted(self: AlarmEngine, *args: object, **kwargs: object) -> list[AlarmEvent]:
-        calls[0] += 1
-        return update(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(AlarmEngine, "update", counted)
-    skipping = _events(run())
-    n_skipping, calls[0] = calls[0], 0
-    with monkeypatch.context() as m:
-        m.setattr(AlarmEngine, "idle", property(lambda self: False))
-        every = _events(run())
-    return skipping, every, n_skipping, calls[0]
+    skipping, every, n_skipping, n_every = both_ways(run)
+    return _events(skipping), _events(every), n_skipping, n_every
 
 
 def _analyse(record: Path) -> RecordResult:
@@ -94,10 +82,9 @@ def test_records_raise_the_same_events_with_idle_judgements_skipped(
     made_at_most: float,
     data_dir: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     record = cut_record(data_dir, db, name, start_s, end_s, tmp_path)
-    skipping, every, n_skipping, n_every = _both_ways(lambda: _analyse(record).events, monkeypatch)
+    skipping, every, n_skipping, n_every = _both_ways(lambda: _analyse(record).events)
     assert skipping == every
     raised = {code for code, life, *_ in skipping if life == "raised"}
     assert codes <= raised  # the strip exercises what it is chosen for
@@ -106,9 +93,7 @@ def test_records_raise_the_same_events_with_idle_judgements_skipped(
     assert n_skipping <= made_at_most * n_every
 
 
-def test_rr_stream_pause_asystole_leads_off_link_and_battery_unchanged(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_rr_stream_pause_asystole_leads_off_link_and_battery_unchanged() -> None:
     cfg = AgentConfig.model_validate({"inference": {"beats": False, "af": False}})
 
     def run() -> list[AlarmEvent]:
@@ -145,7 +130,7 @@ def test_rr_stream_pause_asystole_leads_off_link_and_battery_unchanged(
         events += p.finish().events
         return events
 
-    skipping, every, n_skipping, n_every = _both_ways(run, monkeypatch)
+    skipping, every, n_skipping, n_every = _both_ways(run)
     assert skipping == every
     raised = {code for code, life, *_ in skipping if life == AlarmLifecycle.RAISED.value}
     assert {"pause", "asystole", "leads_off", "hr_high", "battery_low"} <= raised
