@@ -13,13 +13,18 @@ from tools.beats.dataset import (
     DS1,
     DS2,
     LABELS,
+    NEGATED_TAG,
+    BeatSet,
     align_to_detected_peaks,
+    build_dataset,
     build_record,
+    is_negated,
+    negate,
     patient_of,
     read_lead_uv,
     svdb_records,
 )
-from tools.beats.train import DS1_FOLDS, FOLDS, SVDB_FOLDS
+from tools.beats.train import DS1_FOLDS, FOLDS, SVDB_FOLDS, TrainConfig, training_beats
 from tools.ec57 import BEAT_SYMBOLS
 
 
@@ -36,6 +41,30 @@ def test_folds_are_patient_wise_and_never_touch_ds2() -> None:
 def test_patient_of_strips_the_augmentation_tag() -> None:
     records = np.array(["119", "119~em12", "800~ma7"])
     assert patient_of(records).tolist() == ["119", "119", "800"]
+
+
+def test_only_the_reversed_lead_copies_are_negated() -> None:
+    records = np.array(["119", "119~em12", "119~neg", "800~neg", "800~ma7"])
+    assert is_negated(records).tolist() == [False, False, True, True, False]
+    assert patient_of(records).tolist() == ["119"] * 3 + ["800"] * 2
+    x = np.array([1.0, -2.5, 0.0], dtype=np.float32)
+    assert negate(x, 360.0).tolist() == [-1.0, 2.5, 0.0]
+
+
+@pytest.mark.data
+def test_reversed_lead_copy_has_the_same_beats_turned_over(data_dir: Path) -> None:
+    """svdb 800 turned over: the same 1,881 beats and RR features, each window negated.
+
+    The R-peaks it is aligned to come from the same detector (a rectified band), so nothing
+    but the sign of the windows moves: median and SD scaling commute with turning over.
+    """
+    up = build_dataset(data_dir / "svdb", ["800"])
+    down = build_dataset(data_dir / "svdb", ["800"], transform=negate, tag=NEGATED_TAG)
+    assert down.counts() == up.counts() == {"N": 1844, "S": 30, "V": 6, "F": 1, "Q": 0}
+    assert set(down.records.tolist()) == {"800~neg"}
+    assert np.array_equal(down.labels, up.labels)
+    assert np.array_equal(down.rr, up.rr)
+    assert np.allclose(down.windows, -up.windows, atol=1e-4)
 
 
 @pytest.mark.data
@@ -81,3 +110,22 @@ def test_svdb_beats_are_moved_onto_the_agents_r_peaks(data_dir: Path) -> None:
     assert np.all(np.diff(aligned) > 0)
     assert 23.0 < float(np.median(shift_ms)) < 40.0
     assert float(np.mean(np.abs(shift_ms) <= 150.0)) > 0.99
+
+
+def test_reversed_lead_copies_are_trained_on_only_when_asked() -> None:
+    """``training_beats``: the shipped config leaves the reversed copies out (scored only)."""
+    records = np.array(["101", "101~neg", "101~neg", "101~em12", "101~neg", "101~neg"])
+    n = records.size
+    data = BeatSet(
+        np.zeros((n, 96, 2), np.float32),
+        np.zeros((n, 9), np.float32),
+        np.arange(n, dtype=np.int64) % 2,
+        records,
+        np.arange(n, dtype=np.int64),
+    )
+    off = training_beats(data, TrainConfig())
+    assert off.records.tolist() == ["101", "101~em12"]
+    on = training_beats(data, TrainConfig(polarity_augment=True))
+    assert on.records.tolist() == records.tolist()
+    half = training_beats(data, TrainConfig(polarity_augment=True, polarity_keep_every=2))
+    assert half.samples.tolist() == [0, 1, 3, 4]  # every other reversed beat, the rest kept

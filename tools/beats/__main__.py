@@ -23,7 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from tools.beats.dataset import DS1, DS2, SVDB, BeatSet, build_dataset, svdb_records
+from tools.beats.dataset import (
+    DS1,
+    DS2,
+    NEGATED_TAG,
+    SVDB,
+    BeatSet,
+    build_dataset,
+    is_negated,
+    negate,
+    svdb_records,
+)
 
 logger = logging.getLogger("tools.beats")
 
@@ -45,21 +55,45 @@ def _code_key() -> str:
     return digest.hexdigest()[:10]
 
 
-def _dataset(db_dir: Path, work: Path, name: str, records: Sequence[str], scaling: str) -> BeatSet:
-    path = work / f"{name}_{scaling}_{_code_key()}.npz"
+def _dataset(
+    db_dir: Path,
+    work: Path,
+    name: str,
+    records: Sequence[str],
+    scaling: str,
+    *,
+    negated: bool = False,
+) -> BeatSet:
+    """One database's examples, cached under ``work``; ``negated``: the reversed-lead copies."""
+    suffix = f"_{NEGATED_TAG}" if negated else ""
+    path = work / f"{name}{suffix}_{scaling}_{_code_key()}.npz"
     if path.exists():
-        logger.info("dataset %s: cached %s", name, path)
+        logger.info("dataset %s%s: cached %s", name, suffix, path)
         return BeatSet.load(path)
-    data = build_dataset(db_dir, tuple(records), scaling=scaling)  # type: ignore[arg-type]
+    data = build_dataset(
+        db_dir,
+        tuple(records),
+        scaling=scaling,  # type: ignore[arg-type]
+        transform=negate if negated else None,
+        tag=NEGATED_TAG if negated else "",
+    )
     data.save(path)
     return data
 
 
 def _training_set(data_dir: Path, work: Path, scaling: str, noise: bool = False) -> BeatSet:
-    """DS1 + the svdb records at hand (+ their noisy copies): what training and CV use."""
-    ds1 = _dataset(data_dir / "mitdb", work, "ds1", DS1, scaling)
-    svdb = _dataset(data_dir / SVDB, work, "svdb", svdb_records(data_dir), scaling)
-    sets = [ds1, svdb]
+    """DS1 + the svdb records at hand, their reversed-lead copies (+ their noisy copies).
+
+    The reversed-lead copies are always there: trained on only with
+    ``TrainConfig.polarity_augment``, scored out of fold either way.
+    """
+    mitdb, svdb_dir, svdb_recs = data_dir / "mitdb", data_dir / SVDB, svdb_records(data_dir)
+    sets = [
+        _dataset(mitdb, work, "ds1", DS1, scaling),
+        _dataset(svdb_dir, work, "svdb", svdb_recs, scaling),
+        _dataset(mitdb, work, "ds1", DS1, scaling, negated=True),
+        _dataset(svdb_dir, work, "svdb", svdb_recs, scaling, negated=True),
+    ]
     if noise:
         import tools.beats.augment as augment
         from tools.beats.augment import noisy_dataset
@@ -81,13 +115,21 @@ def _training_set(data_dir: Path, work: Path, scaling: str, noise: bool = False)
 
 def _cv_report(data: BeatSet, oof: np.ndarray) -> dict[str, object]:
     """Out-of-fold scores of the DS1 part, the svdb part and both, with per-record svdb rows."""
+    from tools.beats.dataset import patient_of
     from tools.beats.score import confusion_from_labels
 
     pred = np.argmax(oof, axis=1)
     scored = np.char.find(data.records.astype(str), "~") < 0
-    is_ds1 = np.isin(data.records, list(DS1))
+    reversed_ = is_negated(data.records)
+    is_ds1 = np.isin(patient_of(data.records), list(DS1))
     out: dict[str, object] = {}
-    for name, mask in (("ds1", is_ds1), ("svdb", scored & ~is_ds1), ("all", scored)):
+    for name, mask in (
+        ("ds1", scored & is_ds1),
+        ("svdb", scored & ~is_ds1),
+        ("all", scored),
+        ("ds1_reversed", reversed_ & is_ds1),
+        ("svdb_reversed", reversed_ & ~is_ds1),
+    ):
         out[name] = confusion_from_labels(data.labels[mask], pred[mask]).as_dict()
     return out
 
@@ -114,9 +156,7 @@ def run_cv(
             print(f"error: unknown setting {key!r} (known: {', '.join(fields)})", file=sys.stderr)
             return 2
         changes[key] = (
-            value.lower() in {"1", "true", "yes"}
-            if key == "noise_augment"
-            else (fields[key](value))
+            value.lower() in {"1", "true", "yes"} if fields[key] is bool else fields[key](value)
         )
     config = replace(base, **changes)
     work.mkdir(parents=True, exist_ok=True)
@@ -158,7 +198,7 @@ def run_cv(
 
 def _cv_line(report: dict[str, Any]) -> str:
     parts = [str(report["tag"])]
-    for part in ("ds1", "svdb", "all"):
+    for part in ("ds1", "svdb", "all", "ds1_reversed", "svdb_reversed"):
         d = report[part]
         pc = d["classes"]
         parts.append(
@@ -182,9 +222,9 @@ def _int8_oof(data: BeatSet, cards: list[Path]) -> np.ndarray:
 
     probs = np.zeros((len(data), 5), dtype=np.float32)
     patients = patient_of(data.records)
-    original = np.char.find(data.records.astype(str), "~") < 0
+    scorable = (np.char.find(data.records.astype(str), "~") < 0) | is_negated(data.records)
     for fold, card in zip(FOLDS, cards, strict=True):
-        held = np.isin(patients, list(fold)) & original
+        held = np.isin(patients, list(fold)) & scorable
         probs[held] = predict_tflite(card.with_suffix(".tflite"), data.subset(held))
     return probs
 
@@ -210,6 +250,7 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
         TrainConfig,
         limit_threads,
         train_model,
+        training_beats,
     )
 
     t_start = time.perf_counter()
@@ -248,12 +289,13 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
         assert total is not None  # noqa: S101  (folds are never empty)
         agent_cv["svdb" if db == SVDB else "ds1"] = total.as_dict()
         logger.info("agent, own R-peaks, %s CV int8:\n%s", db, total.to_markdown())
-    model = train_model(train, config)
+    fit_on = training_beats(train, config)
+    model = train_model(fit_on, config)
     model.save(work / "beat_cnn.keras")
     float_path = work / "beat_cnn_float.tflite"
     float_path.write_bytes(to_tflite(model, None))
     int8_path = out / "beat_cnn.tflite"
-    int8_path.write_bytes(to_tflite(model, train))
+    int8_path.write_bytes(to_tflite(model, fit_on))
     # DS2: evaluated once, after every choice above was made on the DS1 + svdb folds.
     s_float = scores_of(predict_tflite(float_path, ds2), ds2)
     s_int8 = scores_of(predict_tflite(int8_path, ds2), ds2)
@@ -266,6 +308,10 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
     ds2_130 = build_dataset(mitdb, DS2, scaling=config.scaling, resample_hz=130.0)
     s_130 = scores_of(predict_tflite(int8_path, ds2_130), ds2_130)
     logger.info("DS2 at 130 Hz, int8:\n%s", s_130.to_markdown())
+    # And with the lead turned over (a strap worn upside down), int8 only.
+    ds2_rev = _dataset(mitdb, work, "ds2", DS2, config.scaling, negated=True)
+    s_rev = scores_of(predict_tflite(int8_path, ds2_rev), ds2_rev)
+    logger.info("DS2 reversed lead, int8:\n%s", s_rev.to_markdown())
     metrics = {
         "how": "reference R-peaks (annotations), every beat matched; Se = TP/(TP+FN),"
         " +P = TP/(TP+FP) per AAMI class (tools.beats.score)",
@@ -273,6 +319,10 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
         "ds2_test_130hz": {
             "how": "DS2 records resampled 360 → 130 Hz (resample_poly), annotations rounded",
             "int8": s_130.as_dict(),
+        },
+        "ds2_test_reversed": {
+            "how": "DS2 records with the ECG turned over (-x: a reversed lead), reference R-peaks",
+            "int8": s_rev.as_dict(),
         },
         "patient_cv": {
             "how": "4 patient-wise folds, fold k = DS1 fold k + svdb fold k; each beat predicted"
@@ -298,6 +348,11 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
             + (
                 " + one nstdb-noise copy of each (tools.beats.augment)"
                 if config.noise_augment
+                else ""
+            )
+            + (
+                " + a reversed-lead copy of each record (the ECG turned over, every beat)"
+                if config.polarity_augment
                 else ""
             ),
             "float_size_bytes": float_path.stat().st_size,

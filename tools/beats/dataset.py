@@ -276,6 +276,22 @@ AUGMENTED_SUFFIX: Final = "~"
 copy belongs to the same patient, so it is held out with its record in every fold."""
 
 
+NEGATED_TAG: Final = "neg"
+"""Tag of a record's copy with the ECG turned over (:func:`negate`): the same beats as a
+reversed lead shows them (a strap worn upside down, swapped electrodes)."""
+
+
+def negate(x_uv: NDArray[np.float32], fs_hz: float) -> NDArray[np.float32]:
+    """Turn the ECG over (``-x``): a :data:`SignalTransform` for the reversed-lead copies."""
+    out: NDArray[np.float32] = -x_uv
+    return out
+
+
+def is_negated(records: NDArray[np.str_]) -> NDArray[np.bool_]:
+    """Whether each beat comes from a reversed-lead copy (``"<record>~neg"``)."""
+    return np.char.endswith(records.astype(str), AUGMENTED_SUFFIX + NEGATED_TAG)
+
+
 def patient_of(records: NDArray[np.str_]) -> NDArray[np.str_]:
     """Return the record (patient) of each beat, the augmentation tag removed."""
     return np.char.partition(records.astype(str), AUGMENTED_SUFFIX)[:, 0]
@@ -446,8 +462,13 @@ def build_dataset(
     *,
     scaling: Scaling = DEFAULT_SCALING,
     resample_hz: float | None = None,
+    transform: SignalTransform | None = None,
+    tag: str = "",
 ) -> BeatSet:
     """Make the examples of several records of one database folder (see :func:`build_record`).
+
+    ``transform`` and ``tag`` are handed to every :func:`build_record` (an augmented copy of
+    each record, e.g. :data:`NEGATED_TAG` with :func:`negate`).
 
     Raises
     ------
@@ -464,8 +485,10 @@ def build_dataset(
             db_dir / name,
             scaling=scaling,
             resample_hz=resample_hz,
+            transform=transform,
+            tag=tag,
             align_to_detector=db_dir.name == SVDB,
         )
-        logger.info("record %s: %d beats %s", name, len(s), s.counts())
+        logger.info("record %s%s: %d beats %s", name, tag, len(s), s.counts())
         sets.append(s)
     return BeatSet.concat(sets)

@@ -38,7 +38,7 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     Scaling,
 )
-from tools.beats.dataset import AUGMENTED_SUFFIX, LABELS, BeatSet, patient_of
+from tools.beats.dataset import AUGMENTED_SUFFIX, LABELS, BeatSet, is_negated, patient_of
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,16 @@ class TrainConfig:
         dropped N beats still shaped their neighbours' RR features and templates.
     noise_augment
         Add the noisy copies of the training records (:mod:`tools.beats.augment`).
+    polarity_augment
+        Train on the reversed-lead copies of the training records too (every beat of each
+        record with its ECG turned over, ``"<record>~neg"``), so that a strap worn upside down
+        is read as the same beats. Off in the shipped model: measured on the folds it reads a
+        reversed lead far better but costs V sensitivity on svdb's upright leads
+        (docs/beat_classifier.md, session 20). Either way the copies of a held-out record are
+        scored out of fold (the ``*_reversed`` rows of a cv report).
+    polarity_keep_every
+        Train on one reversed-lead beat in this many (every class alike, so that turning a
+        lead over says nothing about the class).
     output_bias
         Added to the bias of each network's softmax layer after training, one value per class
         in :data:`LABELS` order: a log-prior shift, ``p_c ∝ p_c · exp(b_c)``. Chosen on the
@@ -124,6 +134,8 @@ class TrainConfig:
     scaling: Scaling = DEFAULT_SCALING
     n_keep_every: int = 4
     noise_augment: bool = True
+    polarity_augment: bool = False
+    polarity_keep_every: int = 1
     output_bias: tuple[float, ...] = (0.0, 0.0, -0.5, 0.0, -6.0)
 
     def as_dict(self) -> dict[str, object]:
@@ -185,6 +197,24 @@ def build_model(
     return keras.Model(inputs=[window, rr], outputs=out, name=name)
 
 
+def training_beats(data: BeatSet, config: TrainConfig) -> BeatSet:
+    """Return the beats of ``data`` that a model of ``config`` is trained and calibrated on.
+
+    Reversed-lead copies (``"<record>~neg"``) are left out unless ``config.polarity_augment``,
+    and then one in ``config.polarity_keep_every`` is kept; every other beat stays (the N
+    subsampling of ``n_keep_every`` happens inside the training itself).
+    """
+    negated = is_negated(data.records)
+    if not config.polarity_augment:
+        return data.subset(~negated) if negated.any() else data
+    if config.polarity_keep_every <= 1:
+        return data
+    drop = np.zeros(len(data), dtype=bool)
+    idx = np.flatnonzero(negated)
+    drop[idx] = np.arange(idx.size) % config.polarity_keep_every != 0
+    return data.subset(~drop)
+
+
 def train_model(data: BeatSet, config: TrainConfig) -> KerasModel:
     """Train a fresh model on ``data`` and return it (Keras model).
 
@@ -194,6 +224,7 @@ def train_model(data: BeatSet, config: TrainConfig) -> KerasModel:
 
     Uses the GPU when TensorFlow sees one, the CPU otherwise; single-threaded ops on the CPU
     so that training shares the machine politely. Deterministic for a given seed on the CPU.
+    ``data`` is trained on as it is: pass it through :func:`training_beats` first.
     """
     if config.n_models > 1:
         keras = _keras()
@@ -277,19 +308,22 @@ def cross_validate(
     Each fold's records are predicted by a model trained on the other folds only, so the
     pooled probabilities, shape ``(n_beats, 5)``, estimate inter-patient performance without
     touching DS2. Beats of records in no fold are trained on in every fold and get zeros, and
-    so do augmented copies (held out with their record, never scored). ``on_fold(k, model,
+    so do noisy copies (held out with their record, never scored); reversed-lead copies of a
+    held-out record are scored (the reversed-lead figures), trained on or not. ``on_fold(k, model,
     training_data)`` is called with each fold's model (e.g. to convert and keep it).
     """
     probs = np.zeros((len(data), len(LABELS)), dtype=np.float32)
     patients = patient_of(data.records)
-    original = np.char.find(data.records.astype(str), AUGMENTED_SUFFIX) < 0
+    scorable = (np.char.find(data.records.astype(str), AUGMENTED_SUFFIX) < 0) | is_negated(
+        data.records
+    )
     for k, fold in enumerate(folds):
         held = np.isin(patients, list(fold))
-        train = data.subset(~held)
+        train = training_beats(data.subset(~held), config)
         model = train_model(train, config)
         if on_fold is not None:
             on_fold(k, model, train)
-        scored = held & original
+        scored = held & scorable
         probs[scored] = predict_keras(model, data.subset(scored))
         logger.info("fold %d (%s) done", k, " ".join(fold))
     return probs
