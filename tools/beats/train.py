@@ -119,6 +119,9 @@ class TrainConfig:
     polarity_keep_every
         Train on one reversed-lead beat in this many (every class alike, so that turning a
         lead over says nothing about the class).
+    width
+        Scale of every hidden layer's filters and units (1: the shipped ~10 k-parameter
+        network; docs/beat_classifier.md, session 20).
     output_bias
         Added to the bias of each network's softmax layer after training, one value per class
         in :data:`LABELS` order: a log-prior shift, ``p_c ∝ p_c · exp(b_c)``. Chosen on the
@@ -136,6 +139,7 @@ class TrainConfig:
     noise_augment: bool = True
     polarity_augment: bool = False
     polarity_keep_every: int = 1
+    width: float = 1.0
     output_bias: tuple[float, ...] = (0.0, 0.0, -0.5, 0.0, -6.0)
 
     def as_dict(self) -> dict[str, object]:
@@ -172,26 +176,35 @@ def class_weights(labels: NDArray[np.int64], power: float) -> dict[int, float]:
 
 
 def build_model(
-    seed: int = SEED, n_channels: int = N_WINDOW_CHANNELS, name: str = "beat_cnn"
+    seed: int = SEED,
+    n_channels: int = N_WINDOW_CHANNELS,
+    name: str = "beat_cnn",
+    width: float = 1.0,
 ) -> KerasModel:
-    """Return the uncompiled Keras 3 beat CNN (inputs ``window`` and ``rr``)."""
+    """Return the uncompiled Keras 3 beat CNN (inputs ``window`` and ``rr``).
+
+    ``width`` scales the filters and units of every hidden layer (1: the shipped network).
+    """
     keras = _keras()
+
+    def n(units: int) -> int:
+        return max(1, round(units * width))
 
     keras.utils.set_random_seed(seed)
     layers = keras.layers
     window = keras.Input(shape=(WINDOW_LEN, n_channels), name="window")
     rr = keras.Input(shape=(N_RR_FEATURES,), name="rr")
-    x = layers.Conv1D(8, 7, padding="same", activation="relu")(window)
+    x = layers.Conv1D(n(8), 7, padding="same", activation="relu")(window)
     x = layers.MaxPooling1D(2)(x)  # 48
-    x = layers.Conv1D(16, 5, padding="same", activation="relu")(x)
+    x = layers.Conv1D(n(16), 5, padding="same", activation="relu")(x)
     x = layers.MaxPooling1D(2)(x)  # 24
-    x = layers.Conv1D(16, 5, padding="same", activation="relu")(x)
+    x = layers.Conv1D(n(16), 5, padding="same", activation="relu")(x)
     x = layers.MaxPooling1D(2)(x)  # 12
     x = layers.Flatten()(x)
-    x = layers.Dense(32, activation="relu")(x)
-    r = layers.Dense(16, activation="relu")(rr)
+    x = layers.Dense(n(32), activation="relu")(x)
+    r = layers.Dense(n(16), activation="relu")(rr)
     h = layers.Concatenate()([x, r])
-    h = layers.Dense(32, activation="relu")(h)
+    h = layers.Dense(n(32), activation="relu")(h)
     h = layers.Dropout(0.2, seed=seed)(h)
     out = layers.Dense(len(LABELS), activation="softmax", name="aami")(h)
     return keras.Model(inputs=[window, rr], outputs=out, name=name)
@@ -251,7 +264,7 @@ def _train_one(data: BeatSet, config: TrainConfig, name: str) -> KerasModel:
         drop = np.zeros(len(data), dtype=bool)
         drop[n_idx] = np.arange(n_idx.size) % config.n_keep_every != 0
         data = data.subset(~drop)
-    model = build_model(config.seed, model_windows(data).shape[-1], name)
+    model = build_model(config.seed, model_windows(data).shape[-1], name, config.width)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
