@@ -31,7 +31,10 @@ from tools.beats.dataset import (
     BeatSet,
     build_dataset,
     is_negated,
+    is_original,
+    is_scored,
     negate,
+    patient_of,
     svdb_records,
 )
 
@@ -115,11 +118,10 @@ def _training_set(data_dir: Path, work: Path, scaling: str, noise: bool = False)
 
 def _cv_report(data: BeatSet, oof: np.ndarray) -> dict[str, object]:
     """Out-of-fold scores of the DS1 part, the svdb part and both, with per-record svdb rows."""
-    from tools.beats.dataset import patient_of
     from tools.beats.score import confusion_from_labels
 
     pred = np.argmax(oof, axis=1)
-    scored = np.char.find(data.records.astype(str), "~") < 0
+    scored = is_original(data.records)
     reversed_ = is_negated(data.records)
     is_ds1 = np.isin(patient_of(data.records), list(DS1))
     out: dict[str, object] = {}
@@ -215,14 +217,13 @@ def _fold_cards(work: Path, tag: str) -> list[Path]:
 
 
 def _int8_oof(data: BeatSet, cards: list[Path]) -> np.ndarray:
-    """Out-of-fold probabilities of the int8 fold models (each fold's held-out original beats)."""
-    from tools.beats.dataset import patient_of
+    """Out-of-fold probabilities of the int8 fold models (each fold's held-out scored beats)."""
     from tools.beats.evaluate import predict_tflite
     from tools.beats.train import FOLDS
 
     probs = np.zeros((len(data), 5), dtype=np.float32)
     patients = patient_of(data.records)
-    scorable = (np.char.find(data.records.astype(str), "~") < 0) | is_negated(data.records)
+    scorable = is_scored(data.records)
     for fold, card in zip(FOLDS, cards, strict=True):
         held = np.isin(patients, list(fold)) & scorable
         probs[held] = predict_tflite(card.with_suffix(".tflite"), data.subset(held))

@@ -292,6 +292,20 @@ def is_negated(records: NDArray[np.str_]) -> NDArray[np.bool_]:
     return np.char.endswith(records.astype(str), AUGMENTED_SUFFIX + NEGATED_TAG)
 
 
+def is_original(records: NDArray[np.str_]) -> NDArray[np.bool_]:
+    """Whether each beat comes from a record itself, not from an augmented copy of it."""
+    return np.char.find(records.astype(str), AUGMENTED_SUFFIX) < 0
+
+
+def is_scored(records: NDArray[np.str_]) -> NDArray[np.bool_]:
+    """Whether each beat is scored out of fold: a record's own, or its reversed-lead copy's.
+
+    Noisy copies are training data only; the reversed-lead copies give the reversed-lead
+    figures of a cross-validation.
+    """
+    return is_original(records) | is_negated(records)
+
+
 def patient_of(records: NDArray[np.str_]) -> NDArray[np.str_]:
     """Return the record (patient) of each beat, the augmentation tag removed."""
     return np.char.partition(records.astype(str), AUGMENTED_SUFFIX)[:, 0]

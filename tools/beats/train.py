@@ -38,7 +38,7 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     Scaling,
 )
-from tools.beats.dataset import AUGMENTED_SUFFIX, LABELS, BeatSet, is_negated, patient_of
+from tools.beats.dataset import LABELS, BeatSet, is_negated, is_scored, patient_of
 
 logger = logging.getLogger(__name__)
 
@@ -327,9 +327,7 @@ def cross_validate(
     """
     probs = np.zeros((len(data), len(LABELS)), dtype=np.float32)
     patients = patient_of(data.records)
-    scorable = (np.char.find(data.records.astype(str), AUGMENTED_SUFFIX) < 0) | is_negated(
-        data.records
-    )
+    scorable = is_scored(data.records)
     for k, fold in enumerate(folds):
         held = np.isin(patients, list(fold))
         train = training_beats(data.subset(~held), config)
