@@ -129,3 +129,29 @@ def test_reversed_lead_copies_are_trained_on_only_when_asked() -> None:
     assert on.records.tolist() == records.tolist()
     half = training_beats(data, TrainConfig(polarity_augment=True, polarity_keep_every=2))
     assert half.samples.tolist() == [0, 1, 3, 4]  # every other reversed beat, the rest kept
+
+
+def test_a_saved_set_replaces_the_cache_whole_and_leaves_nothing_beside_it(
+    tmp_path: Path,
+) -> None:
+    """``BeatSet.save`` writes beside the path and renames: a reader never sees half a file."""
+    rng = np.random.default_rng(7)
+
+    def beats(n: int) -> BeatSet:
+        return BeatSet(
+            rng.normal(size=(n, 96, 2)).astype(np.float32),
+            rng.normal(size=(n, 9)).astype(np.float32),
+            rng.integers(0, 5, n),
+            np.array([f"8{i:02d}" for i in range(n)]),
+            np.arange(n, dtype=np.int64) * 100,
+        )
+
+    path = tmp_path / "svdb_zscore_key.npz"
+    beats(50).save(path)
+    second = beats(3)
+    second.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    back = BeatSet.load(path)
+    assert back.windows.shape == (3, 96, 2)
+    np.testing.assert_array_equal(back.windows, second.windows)
+    assert back.records.tolist() == ["800", "801", "802"]

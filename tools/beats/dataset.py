@@ -18,6 +18,7 @@ records, 128 Hz, every beat labelled with MIT-BIH symbols; one record is one pat
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -215,16 +216,23 @@ class BeatSet:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(LABELS)}
 
     def save(self, path: Path) -> None:
-        """Write the set to an ``.npz`` file."""
+        """Write the set to an ``.npz`` file.
+
+        Written beside ``path`` under a name of this process and renamed into place, so that
+        two runs building the same cache at once (two ``tools.beats cv`` in parallel) never
+        leave a torn file for a third to read.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
         np.savez_compressed(
-            path,
+            tmp,
             windows=self.windows,
             rr=self.rr,
             labels=self.labels,
             records=self.records,
             samples=self.samples,
         )
+        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> BeatSet:
