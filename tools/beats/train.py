@@ -106,7 +106,8 @@ class TrainConfig:
         Window scaling (:data:`agent.inference.beat_features.Scaling`).
     n_keep_every
         Train on one N beat in this many (all S, V, F, Q beats); 1 keeps every beat. The
-        dropped N beats still shaped their neighbours' RR features and templates.
+        dropped N beats still shaped their neighbours' RR features and templates. Every N
+        beat (1) was measured in session 21 and not shipped (docs/beat_classifier.md).
     noise_augment
         Add the noisy copies of the training records (:mod:`tools.beats.augment`).
     polarity_augment
