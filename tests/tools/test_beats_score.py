@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.beats.score import confusion_from_labels, score_classes
+from tools.beats.score import confusion_from_labels, per_patient_sensitivity, score_classes
 
 FS = 360.0
 
@@ -80,3 +80,27 @@ def test_bad_input_raises() -> None:
         score_classes(np.array([1, 2]), ["N"], np.array([1]), ["N"], FS)
     with pytest.raises(ValueError, match="positive"):
         score_classes(np.array([1]), ["N"], np.array([1]), ["N"], 0.0)
+
+
+def test_per_patient_sensitivity_weighs_every_patient_alike() -> None:
+    """A patient with many S beats dominates the pooled Se, not the mean over patients.
+
+    Patient 232 has 100 S beats, 90 found; 202 has 30, none found; 100 has 5 (too few to
+    count): pooled 95 / 135 = 70.4 %, mean over the two counted patients (90 + 0) / 2 = 45 %.
+    """
+    s, n = 1, 0
+    ref = np.array([s] * 100 + [s] * 30 + [s] * 5 + [n] * 10)
+    det = np.array([s] * 90 + [n] * 10 + [n] * 30 + [s] * 5 + [s] * 10)
+    patients = np.array(["232"] * 100 + ["202"] * 30 + ["100"] * 5 + ["232"] * 10)
+    out = per_patient_sensitivity(ref, det, patients, "S")
+    assert out["se_pct"] == {"202": 0.0, "232": 90.0}
+    assert out["mean_se_pct"] == 45.0
+    assert out["min_se_pct"] == 0.0
+    assert out["n_patients"] == 2
+    pooled = confusion_from_labels(ref, det).se_pct("S")
+    assert pooled == pytest.approx(100 * 95 / 135, abs=0.01)
+    none = per_patient_sensitivity(ref, det, patients, "V")
+    assert none["mean_se_pct"] is None
+    assert none["n_patients"] == 0
+    with pytest.raises(ValueError, match="X"):
+        per_patient_sensitivity(ref, det, patients, "X")

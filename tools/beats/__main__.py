@@ -117,8 +117,12 @@ def _training_set(data_dir: Path, work: Path, scaling: str, noise: bool = False)
 
 
 def _cv_report(data: BeatSet, oof: np.ndarray) -> dict[str, object]:
-    """Out-of-fold scores of the DS1 part, the svdb part and both, with per-record svdb rows."""
-    from tools.beats.score import confusion_from_labels
+    """Out-of-fold scores: DS1, svdb, both, the reversed copies, and each patient's S/V Se.
+
+    ``per_patient`` holds :func:`tools.beats.score.per_patient_sensitivity` of S and V for
+    the DS1 and the svdb patients.
+    """
+    from tools.beats.score import confusion_from_labels, per_patient_sensitivity
 
     pred = np.argmax(oof, axis=1)
     scored = is_original(data.records)
@@ -133,6 +137,14 @@ def _cv_report(data: BeatSet, oof: np.ndarray) -> dict[str, object]:
         ("svdb_reversed", reversed_ & ~is_ds1),
     ):
         out[name] = confusion_from_labels(data.labels[mask], pred[mask]).as_dict()
+    patients = patient_of(data.records)
+    out["per_patient"] = {
+        name: {
+            c: per_patient_sensitivity(data.labels[mask], pred[mask], patients[mask], c)
+            for c in ("S", "V")
+        }
+        for name, mask in (("ds1", scored & is_ds1), ("svdb", scored & ~is_ds1))
+    }
     return out
 
 
@@ -207,7 +219,15 @@ def _cv_line(report: dict[str, Any]) -> str:
             f"{part}: S {pc['S']['se_pct']:.1f}/{pc['S']['ppv_pct']:.1f}"
             f" V {pc['V']['se_pct']:.1f}/{pc['V']['ppv_pct']:.1f} acc {d['accuracy_pct']:.1f}"
         )
+    per_patient = report.get("per_patient", {})
+    for part, by_class in per_patient.items():
+        means = " ".join(f"{c} {_pct(v['mean_se_pct'])}" for c, v in by_class.items())
+        parts.append(f"{part} Se per patient: {means}")
     return " | ".join(parts)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _fold_cards(work: Path, tag: str) -> list[Path]:

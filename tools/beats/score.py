@@ -139,6 +139,69 @@ def confusion_from_labels(ref: NDArray[np.integer], det: NDArray[np.integer]) ->
     return ClassScores(m)
 
 
+MIN_PATIENT_BEATS: Final = 20
+"""A patient counts in :func:`per_patient_sensitivity` with at least this many beats of the
+class (fewer make a sensitivity of a handful of beats, 0 or 100 % by chance)."""
+
+
+def per_patient_sensitivity(
+    ref: NDArray[np.integer],
+    det: NDArray[np.integer],
+    patients: NDArray[np.str_],
+    label: str,
+    min_beats: int = MIN_PATIENT_BEATS,
+) -> dict[str, object]:
+    """Sensitivity of one class patient by patient, and its mean over patients.
+
+    Pooled (gross) sensitivity weighs a patient by his beats: DS2's S sensitivity is three
+    quarters record 232's (1,381 of 1,836 S beats), so a model can halve it while no fold
+    shows a change (docs/beat_classifier.md, session 21). The mean over patients weighs each
+    patient alike (EC57's "average statistics", 3.1, are the record-by-record mean).
+
+    Parameters
+    ----------
+    ref, det
+        Reference and detected class indices into :data:`LABELS` of paired beats, shape
+        ``(n,)``.
+    patients
+        The patient (record) of each beat, shape ``(n,)``.
+    label
+        The class, one of :data:`LABELS`.
+    min_beats
+        Patients with fewer reference beats of the class are left out.
+
+    Returns
+    -------
+    dict
+        ``mean_se_pct`` (None when no patient counts), ``min_se_pct``, ``n_patients`` and
+        ``se_pct`` per patient (sorted by name).
+
+    Raises
+    ------
+    ValueError
+        If ``label`` is not a class of :data:`LABELS`.
+    """
+    if label not in LABELS:
+        msg = f"unknown beat class {label!r} (one of {', '.join(LABELS)})"
+        raise ValueError(msg)
+    c = LABELS.index(label)
+    ref = np.asarray(ref)
+    det = np.asarray(det)
+    patients = np.asarray(patients)
+    per: dict[str, float] = {}
+    for patient in sorted(set(patients[ref == c].tolist())):
+        mine = (patients == patient) & (ref == c)
+        if int(mine.sum()) >= min_beats:
+            per[patient] = round(100.0 * float((det[mine] == c).mean()), 2)
+    values = list(per.values())
+    return {
+        "mean_se_pct": round(float(np.mean(values)), 2) if values else None,
+        "min_se_pct": min(values) if values else None,
+        "n_patients": len(values),
+        "se_pct": per,
+    }
+
+
 def _pairs(
     ref: NDArray[np.int64], det: NDArray[np.int64], window_n: float
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
