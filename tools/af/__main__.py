@@ -1,4 +1,4 @@
-"""``python -m tools.af {all,smoke,evaluate,agent-out,agent-cv}``.
+"""``python -m tools.af {all,smoke,evaluate,agent-out,agent-cv,episode-nested}``.
 
 - ``all --data ../shared/data --out models``: the whole life cycle (:mod:`tools.af.build`);
   needs the training venv (``.venv-train``, TensorFlow + tf-keras).
@@ -14,6 +14,9 @@
   RR path with every record through the AF fold model that never saw it
   (:func:`tools.af.agent_out.run_fold_models`), then scored as ``agent-out`` does: the
   agent's afdb figures on unseen patients (the shipped model trained on all of afdb).
+- ``episode-nested --data ../shared/data [--false-max 0.065]``: the AF episode rule chosen
+  on four folds of afdb and scored on the fifth (:mod:`tools.af.nested`), beside the shipped
+  rule; no TensorFlow needed.
 
 The waveform AF model is trained by ``python -m tools.af.wave_mlp`` (``./run.sh train af-wave``).
 """
@@ -70,6 +73,63 @@ def smoke(data_dir: Path, out_dir: Path) -> int:
     return 0 if ok else 1
 
 
+def episode_nested(data_dir: Path, false_max_per_h: float | None) -> int:
+    """Print the nested episode-rule choice (:mod:`tools.af.nested`) beside the shipped rule.
+
+    Return 0, or 2 when no candidate meets the ceiling on some fold's complement.
+    """
+    import json
+
+    from tools.af.build import EPISODE_FIXED
+    from tools.af.evaluate import (
+        Counts,
+        afdb_cv_runs,
+        fold_of_record,
+        replay_episodes,
+        score_record,
+        summarize,
+    )
+    from tools.af.nested import CANDIDATES, FALSE_MAX_PER_H, nested_choice
+
+    ceiling = FALSE_MAX_PER_H if false_max_per_h is None else false_max_per_h
+    runs = afdb_cv_runs(data_dir / "afdb")
+    fold_of = {name: card.stem for name, card in fold_of_record().items()}
+    candidates = list(CANDIDATES)
+    if EPISODE_FIXED not in candidates:
+        candidates.append(EPISODE_FIXED)
+    counts: dict[tuple[int, str], Counts] = {}
+    for i, prm in enumerate(candidates):
+        for rec, run in runs:
+            end = max(rec.duration_s, float(rec.t_s[-1]))
+            counts[i, rec.name] = score_record(rec, *replay_episodes(run, prm, end))
+    names = [rec.name for rec, _ in runs]
+    try:
+        result = nested_choice(counts, {n: fold_of[n] for n in names}, len(candidates), ceiling)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    shipped = Counts()
+    for n in names:
+        shipped += counts[candidates.index(EPISODE_FIXED), n]
+
+    def rule(i: int) -> str:
+        return f"{candidates[i].p_on} / {candidates[i].n_on}"
+
+    print(
+        json.dumps(
+            {
+                "false_max_per_h": ceiling,
+                "chosen_per_fold": {f: rule(i) for f, i in result.per_fold.items()},
+                "chosen_on_all": rule(result.on_all),
+                "nested_held_out": result.held_out,
+                "shipped": {"rule": rule(candidates.index(EPISODE_FIXED)), **summarize(shipped)},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m tools.af")
@@ -91,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cv.add_argument("--out", type=Path, required=True, help="bedside analyze --out folder")
     cv.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     cv.add_argument("--records", nargs="+", default=None, help="only these afdb records")
+    nested = sub.add_parser("episode-nested", help="the AF episode rule chosen fold by fold")
+    nested.add_argument("--data", type=Path, default=Path("../shared/data"))
+    nested.add_argument("--false-max", type=float, default=None, help="false AF episodes / h")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.cmd == "agent-out":
@@ -136,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         card = build_all(args.data, args.out, cfg=cfg)
         print(card.read_text(encoding="utf-8"))
         return 0
+    if args.cmd == "episode-nested":
+        return episode_nested(args.data, args.false_max)
     if args.cmd == "retune":
         from tools.af.build import retune_episodes
 
