@@ -87,7 +87,7 @@ __all__ = [
 ]
 
 VT_DETECTOR_NAME: Final = "vt_features"
-VT_DETECTOR_VERSION: Final = "2"
+VT_DETECTOR_VERSION: Final = "3"
 """Name and version in alarms' ``model_versions`` (no model file: bump the version whenever
 :data:`VT_PARAMS_TUNED` or the features change)."""
 
@@ -118,6 +118,7 @@ VT_FEATURE_NAMES: Final = (
 at that peak (bpm) and the derivative-based mean frequency (Hz)."""
 N_VT_FEATURES: Final = len(VT_FEATURE_NAMES)
 MEAN_FREQ_IDX: Final = VT_FEATURE_NAMES.index("mean_freq_hz")
+VF_LEAK_IDX: Final = VT_FEATURE_NAMES.index("vf_leak")
 
 
 @lru_cache(maxsize=16)
@@ -194,6 +195,15 @@ class VtParams:
         keep their energy at 2-6 Hz (Barro S et al., J Biomed Eng 1989;11(4):320-328;
         Jekova & Krasteva 2004); muscle and electrode-motion noise in the 1-30 Hz band is
         spread higher. Chosen from a grid by the same patient-wise tuning as the threshold.
+    max_vf_leak : float
+        Noise gate: a window whose VF-filter leakage (``vf_leak``, Kuo S, Dillman R, Computers
+        in Cardiology 1978:347-349) is above this does not vote (``math.inf``: no gate). The
+        leakage is low for the quasi-sinusoidal VT/VF waveform and high for narrow spikes:
+        99 % of the voting windows of annotated VT in vfdb 418-428 + mitdb are at or below
+        0.665, the windows of nstdb's electrode-motion noise (``em``) that vote are at
+        0.67-0.76. Chosen in session 21 by ``python -m tools.vf vt-leak-gate`` (the
+        leave-one-record-out cost of the tuning records plus the decisions on the nstdb noise
+        records, docs/vf_detector.md).
     """
 
     window_s: float = 4.0
@@ -207,6 +217,7 @@ class VtParams:
     n_on: int = 3
     n_off: int = 3
     max_mean_freq_hz: float = math.inf
+    max_vf_leak: float = math.inf
 
     def validate(self) -> None:
         """Check the parameters.
@@ -220,12 +231,15 @@ class VtParams:
         if not self.max_mean_freq_hz > 0.0:
             msg = f"invalid VT detector parameter max_mean_freq_hz in {self}"
             raise ConfigError(msg, "max_mean_freq_hz")
+        if not self.max_vf_leak > 0.0:
+            msg = f"invalid VT detector parameter max_vf_leak in {self}"
+            raise ConfigError(msg, "max_vf_leak")
 
 
 # Tuned by `python -m tools.vf vt-tune --data ../shared/data` (leave-one-record-out folds on
 # vfdb 418-428 and all mitdb records). Provenance and figures: models/vt_features.json,
 # reports/rhythm.md. Version 2 = version 1 (same coefficients, threshold, k-of-n) + the
-# mean-frequency noise gate.
+# mean-frequency noise gate; version 3 = version 2 + the VF-filter-leakage noise gate.
 VT_PARAMS_TUNED: Final = VtParams(
     window_s=4.0,
     hop_s=1.0,
@@ -277,6 +291,7 @@ VT_PARAMS_TUNED: Final = VtParams(
     n_on=5,
     n_off=3,
     max_mean_freq_hz=6.0,
+    max_vf_leak=0.65,
 )
 
 
@@ -336,8 +351,9 @@ class VtDetector(WindowVoter):
     Notes
     -----
     A window votes only when its band amplitude is at least ``MIN_STD_UV`` (the VF
-    detector's asystole gate), its mean frequency at most ``params.max_mean_freq_hz`` (the
-    noise gate) and at most ``MAX_INVALID_FRAC`` of it is NaN. Cost: one
+    detector's asystole gate), its mean frequency at most ``params.max_mean_freq_hz`` and its
+    VF-filter leakage at most ``params.max_vf_leak`` (the noise gates) and at most
+    ``MAX_INVALID_FRAC`` of it is NaN. Cost: one
     resampling, band-pass, two FFTs per hop (about 0.33 ms at 130 Hz on an x86 core;
     ``docs/benchmarks.md``, session 7).
     """
@@ -368,7 +384,7 @@ class VtDetector(WindowVoter):
         feats = vt_window_features(bridged, self.fs_hz, p.window_s)
         if feats[N_FEATURES - 1] < math.log10(MIN_STD_UV):
             return 0.0
-        if feats[MEAN_FREQ_IDX] > p.max_mean_freq_hz:
+        if feats[MEAN_FREQ_IDX] > p.max_mean_freq_hz or feats[VF_LEAK_IDX] > p.max_vf_leak:
             return 0.0
         return float(vt_window_probability(feats, p))
 

@@ -3,7 +3,10 @@
 ``vt-agent`` scores VT and VF through the agent itself (:mod:`tools.vf.agent_eval`) and
 writes ``OUT/rhythm_ventricular.md/.json``. ``vt-tune`` tunes the waveform VT detector
 (:mod:`tools.vf.vt`) leave-one-record-out on vfdb + all mitdb, writes
-``OUT/rhythm_vt_tune.json`` and prints the shipped parameters.
+``OUT/rhythm_vt_tune.json`` and prints the shipped parameters. ``vt-leak-gate`` chooses the
+detector's VF-filter-leakage noise gate out of fold (:func:`tools.vf.vt.leak_gate_study`) and
+writes ``OUT/rhythm_vt_leak.json``; exit status 1 when it would choose another gate than the
+shipped one.
 
 ``tune`` fits the detector on vfdb + MIT-BIH DS1 (all of them; DS2 is never read) and writes
 ``OUT/vf_params.json`` plus the ``VfParams(...)`` literal to paste into
@@ -108,6 +111,39 @@ def _vt_tune(data_dir: Path, out: Path, *, no_cv: bool, noise_negatives: bool) -
     return 0
 
 
+def _vt_leak_gate(data_dir: Path, out: Path) -> int:
+    """Run :func:`tools.vf.vt.leak_gate_study`: print its table, write it to ``OUT``.
+
+    Return 0 when the study chooses the shipped gate (:data:`tools.vf.vt.MAX_VF_LEAK`), 1
+    when it chooses another.
+    """
+    from tools.vf.vt import MAX_VF_LEAK, leak_gate_study
+
+    gate, rows = leak_gate_study(data_dir, VtParams())
+    print(
+        "| max_vf_leak | VT <= 10 s (CV) | VF <= 10 s (CV) | false (CV) | noise bw / em / ma"
+        " | total cost | nstdb false | svdb false |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        cv = r["cv"]
+        noise = r["noise_false"]
+        assert isinstance(cv, dict)  # noqa: S101
+        assert isinstance(noise, dict)  # noqa: S101
+        print(
+            f"| {r['max_vf_leak'] or 'none'} | {cv['VT']['within_10_s']}/{cv['VT']['episodes']}"
+            f" | {cv['VF']['within_10_s']}/{cv['VF']['episodes']} | {cv['false']['n']}"
+            f" | {' / '.join(str(v) for v in noise.values())} | {r['total_cost']}"
+            f" | {r['nstdb_false']} | {r['svdb_false']} |"
+        )
+    print(f"chosen: {gate} (shipped MAX_VF_LEAK: {MAX_VF_LEAK})")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rhythm_vt_leak.json").write_text(
+        json.dumps({"chosen": gate, "rows": rows}, indent=1) + "\n", encoding="utf-8"
+    )
+    return 0 if gate == MAX_VF_LEAK else 1
+
+
 def _vt_agent(data_dir: Path, out: Path) -> int:
     from agent.config import AgentConfig
     from agent.inference.bundle import load_models
@@ -125,7 +161,7 @@ def _vt_agent(data_dir: Path, out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     ap = argparse.ArgumentParser(prog="python -m tools.vf", description=__doc__)
-    ap.add_argument("command", choices=("tune", "evaluate", "vt-tune", "vt-agent"))
+    ap.add_argument("command", choices=("tune", "evaluate", "vt-tune", "vt-agent", "vt-leak-gate"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--window-s", type=float, default=VF_PARAMS_TUNED.window_s)
@@ -143,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "vt-agent":
         return _vt_agent(args.data, args.out)
+    if args.command == "vt-leak-gate":
+        return _vt_leak_gate(args.data, args.out)
     if args.command == "vt-tune":
         return _vt_tune(args.data, args.out, no_cv=args.no_cv, noise_negatives=args.noise_negatives)
     if args.command == "tune":

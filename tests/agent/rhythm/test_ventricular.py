@@ -83,11 +83,12 @@ def test_card_holds_the_shipped_parameters() -> None:
     for name in ("feature_mean", "feature_scale", "coef"):
         assert np.allclose(p[name], getattr(VT_PARAMS_TUNED, name), rtol=1e-5)
     assert p["intercept"] == pytest.approx(VT_PARAMS_TUNED.intercept, rel=1e-5)
-    assert (p["threshold"], p["k_on"], p["n_on"], p["max_mean_freq_hz"]) == (
+    assert (p["threshold"], p["k_on"], p["n_on"], p["max_mean_freq_hz"], p["max_vf_leak"]) == (
         VT_PARAMS_TUNED.threshold,
         VT_PARAMS_TUNED.k_on,
         VT_PARAMS_TUNED.n_on,
         VT_PARAMS_TUNED.max_mean_freq_hz,
+        VT_PARAMS_TUNED.max_vf_leak,
     )
 
 
