@@ -380,7 +380,7 @@ def leak_gate_study(
     tuning records plus the noise records' false decisions is chosen (on a tie the higher
     gate, which takes fewer votes away). The table adds, for information, the false
     decisions on nstdb's 12 test records (mitdb 118 / 119 plus ``em``: not independent of the
-    choice) and on the svdb records at hand (held out).
+    choice) and on the svdb records at hand (held out; none when svdb is absent).
 
     Returns
     -------
@@ -395,8 +395,12 @@ def leak_gate_study(
         for snr in ("24", "18", "12", "06", "00", "_6")
         for r in (118, 119)
     ]
-    svdb_dir = data_dir / "svdb"
-    svdb = [vt_windows(data_dir, "svdb", p.stem, base) for p in sorted(svdb_dir.glob("*.hea"))]
+    from tools.beats.dataset import svdb_records
+
+    try:  # the records at hand only: a full download's other half stays unread
+        svdb = [vt_windows(data_dir, "svdb", name, base) for name in svdb_records(data_dir)]
+    except FileNotFoundError:
+        svdb = []
     _scores, fold = cross_validate(tune, base, leak_gate=math.inf)
     on_all = vt_tune(tune, base, leak_gate=math.inf)
     rows: list[dict[str, object]] = []
