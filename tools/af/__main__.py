@@ -84,33 +84,25 @@ def episode_nested(data_dir: Path, false_max_per_h: float | None) -> int:
     from tools.af.evaluate import (
         Counts,
         afdb_cv_runs,
+        candidate_counts,
         fold_of_record,
-        replay_episodes,
-        score_record,
         summarize,
     )
     from tools.af.nested import CANDIDATES, FALSE_MAX_PER_H, nested_choice
 
     ceiling = FALSE_MAX_PER_H if false_max_per_h is None else false_max_per_h
-    runs = afdb_cv_runs(data_dir / "afdb")
+    runs = {rec.name: (rec, run) for rec, run in afdb_cv_runs(data_dir / "afdb")}
     fold_of = {name: card.stem for name, card in fold_of_record().items()}
     candidates = list(CANDIDATES)
-    if EPISODE_FIXED not in candidates:
-        candidates.append(EPISODE_FIXED)
-    counts: dict[tuple[int, str], Counts] = {}
-    for i, prm in enumerate(candidates):
-        for rec, run in runs:
-            end = max(rec.duration_s, float(rec.t_s[-1]))
-            counts[i, rec.name] = score_record(rec, *replay_episodes(run, prm, end))
-    names = [rec.name for rec, _ in runs]
+    counts = candidate_counts(runs, candidates)
     try:
-        result = nested_choice(counts, {n: fold_of[n] for n in names}, len(candidates), ceiling)
+        result = nested_choice(counts, {n: fold_of[n] for n in runs}, len(candidates), ceiling)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     shipped = Counts()
-    for n in names:
-        shipped += counts[candidates.index(EPISODE_FIXED), n]
+    for c in candidate_counts(runs, [EPISODE_FIXED]).values():
+        shipped += c
 
     def rule(i: int) -> str:
         return f"{candidates[i].p_on} / {candidates[i].n_on}"
@@ -122,7 +114,10 @@ def episode_nested(data_dir: Path, false_max_per_h: float | None) -> int:
                 "chosen_per_fold": {f: rule(i) for f, i in result.per_fold.items()},
                 "chosen_on_all": rule(result.on_all),
                 "nested_held_out": result.held_out,
-                "shipped": {"rule": rule(candidates.index(EPISODE_FIXED)), **summarize(shipped)},
+                "shipped": {
+                    "rule": f"{EPISODE_FIXED.p_on} / {EPISODE_FIXED.n_on}",
+                    **summarize(shipped),
+                },
             },
             indent=2,
         )

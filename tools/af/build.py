@@ -56,11 +56,10 @@ from tools.af.evaluate import (
     FOLDS_DIR,
     Counts,
     DetectorRun,
+    candidate_counts,
     evaluate_af,
     fold_cards,
-    replay_episodes,
     run_detector,
-    score_record,
     summarize,
 )
 from tools.af.train import (
@@ -320,12 +319,7 @@ def tune_episodes(
         chosen on all records; the objective of every candidate on all records.
     """
     grid = _grid()
-    counts: dict[tuple[int, str], Counts] = {}
-    for gi, prm in enumerate(grid):
-        for name, (rec, run) in runs.items():
-            end = max(rec.duration_s, float(rec.t_s[-1]))
-            eps, conf = replay_episodes(run, prm, end)
-            counts[gi, name] = score_record(rec, eps, conf)
+    counts = candidate_counts(runs, grid)
 
     def best(names: Sequence[str]) -> tuple[int, float]:
         scored = []

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Final, Literal
@@ -277,6 +277,26 @@ def score_record(
             c.ref_long_episodes_detected += 1
             c.long_delays_s.append(delay)
     return c
+
+
+def candidate_counts(
+    runs: Mapping[str, tuple[RrRecord, DetectorRun]], candidates: Sequence[EpisodeParams]
+) -> dict[tuple[int, str], Counts]:
+    """Return the counts of every record under every candidate episode rule (replayed).
+
+    Parameters
+    ----------
+    runs
+        Record name → (record, detector run whose cached probabilities are replayed).
+    candidates
+        Episode rules; the result is keyed by ``(index into candidates, record name)``.
+    """
+    counts: dict[tuple[int, str], Counts] = {}
+    for i, prm in enumerate(candidates):
+        for name, (rec, run) in runs.items():
+            end = max(rec.duration_s, float(rec.t_s[-1]))
+            counts[i, name] = score_record(rec, *replay_episodes(run, prm, end))
+    return counts
 
 
 def _pct(num: float, den: float) -> float | None:
