@@ -15,6 +15,8 @@ from agent.alarms.engine import Finding
 from agent.errors import ConfigError
 from agent.messages import AlarmCode
 from agent.rhythm.ventricular import (
+    MEAN_FREQ_IDX,
+    VF_LEAK_IDX,
     VT_FEATURE_NAMES,
     VT_PARAMS_TUNED,
     EctopyBeatRuns,
@@ -23,8 +25,9 @@ from agent.rhythm.ventricular import (
     VtDetector,
     VtParams,
     vt_window_features,
+    vt_window_probability,
 )
-from agent.rhythm.vf import VfChange, vf_window_features
+from agent.rhythm.vf import MARGIN_S, MIN_STD_UV, VfChange, vf_window_features
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -67,6 +70,36 @@ def test_sustained_vt_of_vfdb_425_is_decided_within_10_s(data_dir: Path) -> None
 def test_sinus_rhythm_of_mitdb_100_never_reads_as_vt(data_dir: Path) -> None:
     x, fs = _read(data_dir / "mitdb" / "100", 0.0, 300.0)
     assert _stream(x, fs) == []
+
+
+def _gated_after_features(det: VtDetector, raw: NDArray[np.float64]) -> float:
+    """The window probability as version 3 first computed it: every feature, then the gates."""
+    p = det.params
+    feats = vt_window_features(raw, det.fs_hz, p.window_s)
+    if feats[8] < np.log10(MIN_STD_UV):
+        return 0.0
+    if feats[MEAN_FREQ_IDX] > p.max_mean_freq_hz or feats[VF_LEAK_IDX] > p.max_vf_leak:
+        return 0.0
+    return float(vt_window_probability(feats, p))
+
+
+@pytest.mark.parametrize(
+    ("record", "start_s", "stop_s"),
+    [("vfdb/421", 1120.0, 1345.0), ("vfdb/418", 0.0, 120.0), ("mitdb/207", 1500.0, 1700.0)],
+)
+def test_gates_judged_first_give_the_same_probabilities(
+    data_dir: Path, record: str, start_s: float, stop_s: float
+) -> None:
+    # issue 11: the gates are judged before the other features; windows of VT (421, 207),
+    # VF (418) and sinus rhythm, gated and not, must get the probabilities they got before
+    x, fs = _read(data_dir / record, start_s, stop_s)
+    det = VtDetector(fs)
+    need = round((det.params.window_s + MARGIN_S) * fs)
+    ends = range(need, x.size + 1, round(fs))
+    fast = np.array([det.window_probability(x[e - need : e]) for e in ends])
+    slow = np.array([_gated_after_features(det, x[e - need : e]) for e in ends])
+    assert np.array_equal(fast, slow)
+    assert 0 < np.count_nonzero(fast) < fast.size  # both kinds of window were judged
 
 
 def test_invalid_parameters_are_refused() -> None:
