@@ -118,8 +118,9 @@ VT_FEATURE_NAMES: Final = (
 at that peak (bpm) and the derivative-based mean frequency (Hz)."""
 N_VT_FEATURES: Final = len(VT_FEATURE_NAMES)
 MEAN_FREQ_IDX: Final = VT_FEATURE_NAMES.index("mean_freq_hz")
-_LOG_MIN_STD: Final = math.log10(MIN_STD_UV)
 VF_LEAK_IDX: Final = VT_FEATURE_NAMES.index("vf_leak")
+_LOG_MIN_STD: Final = math.log10(MIN_STD_UV)
+"""The amplitude gate on ``log10_std_uv`` (the VF detector's asystole gate, ``MIN_STD_UV``)."""
 
 
 @lru_cache(maxsize=16)
