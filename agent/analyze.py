@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import dataclasses
 import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
@@ -305,18 +303,7 @@ class _Nurse:
         k = math.ceil(min(self._due.values()) * chunk.fs_hz - 1e-9) - chunk.first_sample_idx
         if not 0 < k < n:
             return chunk, None
-        dt = k / chunk.fs_hz
-        ratio = chunk.source_fs_hz / chunk.fs_hz if chunk.source_fs_hz > 0 else 1.0
-        head = dataclasses.replace(chunk, samples_uv=chunk.samples_uv[:k])
-        rest = dataclasses.replace(
-            chunk,
-            samples_uv=chunk.samples_uv[k:],
-            first_sample_idx=chunk.first_sample_idx + k,
-            t0_monotonic_ns=chunk.t0_monotonic_ns + round(dt * 1e9),
-            t0_utc=chunk.t0_utc + timedelta(seconds=dt),
-            source_sample_idx=chunk.source_sample_idx + round(k * ratio),
-        )
-        return head, rest
+        return chunk.split(k)
 
     async def acknowledge_due(self, driver: CoreDriver, core: MonitorCore) -> list[AlarmEvent]:
         """Acknowledge, through the core, every alarm whose time has come on the stream clock."""

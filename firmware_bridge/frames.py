@@ -8,8 +8,8 @@ process (MQTT payloads, config) is pydantic, in :mod:`agent.messages` and :mod:`
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +58,35 @@ class EcgChunk:
     def duration_s(self) -> float:
         """Duration of the chunk in seconds."""
         return len(self.samples_uv) / self.fs_hz
+
+    def split(self, k: int) -> tuple[EcgChunk, EcgChunk]:
+        """Cut the chunk before its sample ``k``: the first ``k`` samples, then the rest.
+
+        The two parts are contiguous chunks of the same stream, as a source that had sent
+        them one after the other would have: the second's stream index, arrival time,
+        wall-clock time and source sample index are advanced by ``k`` samples.
+
+        Raises
+        ------
+        ValueError
+            If ``k`` is not strictly between 0 and the number of samples.
+        """
+        n = len(self.samples_uv)
+        if not 0 < k < n:
+            msg = f"cannot split a chunk of {n} samples before sample {k}"
+            raise ValueError(msg)
+        dt = k / self.fs_hz
+        ratio = self.source_fs_hz / self.fs_hz if self.source_fs_hz > 0 else 1.0
+        head = replace(self, samples_uv=self.samples_uv[:k])
+        rest = replace(
+            self,
+            samples_uv=self.samples_uv[k:],
+            first_sample_idx=self.first_sample_idx + k,
+            t0_monotonic_ns=self.t0_monotonic_ns + round(dt * 1e9),
+            t0_utc=self.t0_utc + timedelta(seconds=dt),
+            source_sample_idx=self.source_sample_idx + round(k * ratio),
+        )
+        return head, rest
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,18 @@ from firmware_bridge.frames import (
 
 logger = logging.getLogger(__name__)
 
+MAX_STEP_S: Final = 30.0
+"""Longest ECG chunk the core steps at once, s; a longer frame is stepped in pieces of this
+length, as the frames of a source that had sent them one by one. The front end keeps the last
+``agent.core.frontends.RING_S`` (40 s) of ECG for beat windows, AF-waveform segments and
+evidence strips, measured from the newest sample: fed whole, a 60 s frame left 889 of mitdb
+100's 2,272 beats without a class (session 22). Up to 30 s the beats were the same as in the
+5 s chunks ``bedside analyze`` reads (mitdb 100; all 48 mitdb records' beats, rhythm rows and
+alarms the same but for 8 records with AF or long pauses, where an AF-waveform segment reached
+further back than the ring held); shorter pieces would also cut a frame that carries a
+reconnection's NaN-filled gap, which the link logic reads as one frame
+(``tests/agent/core/test_link.py``)."""
+
 RELABEL_BASELINE_BEATS: Final = 8
 """The S and V relabels compare a beat's RR with the conducted beats among the last 8 beats."""
 
@@ -275,7 +287,7 @@ class MonitorCore(ABC):
         see :meth:`accepts`.
         """
         if isinstance(frame, EcgChunk):
-            return self._ecg_chunk(frame)
+            return self._ecg_pieces(frame)
         if isinstance(frame, RrIntervals):
             return self._rr(frame)
         if isinstance(frame, DeviceEvent):
@@ -283,6 +295,23 @@ class MonitorCore(ABC):
                 return StepOutput(committed_s=self.committed_s)
             return self._device(frame)
         return self.observe(frame)
+
+    def _ecg_pieces(self, chunk: EcgChunk) -> StepOutput:
+        """Step an ECG chunk, in pieces of at most ``MAX_STEP_S`` when it is longer."""
+        max_n = max(1, round(MAX_STEP_S * chunk.fs_hz))
+        if len(chunk.samples_uv) <= max_n:
+            return self._ecg_chunk(chunk)
+        beats: list[Beat] = []
+        events: list[AlarmEvent] = []
+        committed_s = self.committed_s
+        rest: EcgChunk | None = chunk
+        while rest is not None:
+            piece, rest = rest.split(max_n) if len(rest.samples_uv) > max_n else (rest, None)
+            part = self._ecg_chunk(piece)
+            beats += part.beats
+            events += part.events
+            committed_s = part.committed_s
+        return StepOutput(beats, events, committed_s)
 
     @abstractmethod
     def accepts(self, frame: Frame) -> bool:

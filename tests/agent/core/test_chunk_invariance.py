@@ -93,3 +93,27 @@ def test_beats_and_signal_poor_are_the_same_in_5_s_and_quarter_s_chunks(
     assert events[5.0] == events[0.25]
     poor = [e for e in events[5.0] if e[0] == "signal_poor" and e[1] == "raised"]
     assert len(poor) >= 2  # the strip exercises the quality monitor
+
+
+def test_a_frame_longer_than_the_ecg_ring_is_stepped_as_5_s_chunks(
+    vt_vf_strip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a source may send long frames (a 60 s block); fed whole, the front end's 40 s ring had
+    # lost the ECG the beat windows needed (mitdb 100 in 60 s frames: 889 of 2,272 beats
+    # without a class); the core now steps such a frame in MAX_STEP_S (30 s) pieces. No
+    # acknowledgements here: ``--ack-after`` acts between frames, so an alarm raised and due
+    # inside one long frame is acknowledged at its end (the analysis reads 5 s chunks)
+    cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 60}})
+    models = load_models(cfg.inference)
+    runs = {}
+    for chunk_s in (60.0, 5.0):
+        monkeypatch.setattr(analyze, "ANALYZE_CHUNK_S", chunk_s)
+        runs[chunk_s] = asyncio.run(analyze.analyze_record(vt_vf_strip, cfg, models))
+    beats = {
+        chunk_s: [(b.r_peak_idx, b.aami_class, b.confidence) for b in r.beats]
+        for chunk_s, r in runs.items()
+    }
+    assert len(beats[5.0]) > 150
+    assert beats[60.0] == beats[5.0]
+    assert _events(runs[60.0]) == _events(runs[5.0])
+    assert any(e[0] == "vtach" for e in _events(runs[5.0]))
