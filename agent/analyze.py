@@ -54,10 +54,18 @@ from firmware_bridge.transports.rr_replay import RrReplaySource
 
 logger = logging.getLogger(__name__)
 
-ANALYZE_CHUNK_S: Final = 5.0
-"""Chunk size offline; results do not depend on it (tests/agent/test_pipeline.py). With
-``ack_after_s`` an acknowledgement is applied after the first chunk that takes the stream
-clock to ``raised_s + ack_after_s``: at most one chunk (5 s) late."""
+ANALYZE_CHUNK_S: Final = 30.0
+"""Chunk size offline, s (``agent.core.frontends.MAX_STEP_S``, the longest the core steps at
+once); results do not depend on it (``tests/agent/core/test_chunk_invariance.py``, and
+``python -m tools.golden check`` on all 96 records against 5 s chunks, session 23). 30 s
+chunks cost about a quarter less CPU than the 5 s ones used before (``docs/benchmarks.md``).
+With ``ack_after_s`` the chunks are no longer than that (and at least
+``ACK_MIN_CHUNK_S``): an alarm raised in a chunk then falls due after its end, and the
+acknowledgement lands on its own sample (:meth:`_Nurse.split`)."""
+
+ACK_MIN_CHUNK_S: Final = 5.0
+"""Shortest chunk with ``ack_after_s``, s: an acknowledgement due sooner than this after its
+alarm is given at the end of the chunk the alarm was raised in (at most 5 s late)."""
 
 SBR_BPM: Final = 60.0
 """Sinus bradycardia threshold for ``SBR`` segments (AHA/ACC/HRS 2018 bradycardia guideline)."""
@@ -177,7 +185,7 @@ async def analyze_record(
             channel=channel,
             speed=None,
             fs_hz=fs_hz,
-            chunk_s=ANALYZE_CHUNK_S,
+            chunk_s=analysis_chunk_s(ack_after_s),
         )
         source_fs_hz = source.source_fs_hz
         check_ecg_rate(source.fs_hz)  # outside 100-1000 Hz: one line, not a failure per beat
@@ -274,6 +282,18 @@ def analyze_record_blocking(
     return out[0]
 
 
+def analysis_chunk_s(ack_after_s: float | None) -> float:
+    """Chunk length for an analysis, s: ``ANALYZE_CHUNK_S``, shorter with ``ack_after_s``.
+
+    ``min(ANALYZE_CHUNK_S, max(ack_after_s, ACK_MIN_CHUNK_S))``: an alarm is raised inside
+    a chunk, and its acknowledgement, due ``ack_after_s`` later, then falls in a later chunk,
+    which :class:`_Nurse` cuts on the due sample.
+    """
+    if ack_after_s is None:
+        return ANALYZE_CHUNK_S
+    return min(ANALYZE_CHUNK_S, max(ack_after_s, ACK_MIN_CHUNK_S))
+
+
 class _Nurse:
     """Acknowledges latched alarms ``ack_after_s`` of stream time after they were raised."""
 
@@ -295,7 +315,7 @@ class _Nurse:
         Returns ``(chunk, None)`` when none falls due inside it; otherwise the part up to the
         first sample at or after the due time and the rest, so the acknowledgement is given on
         that sample whatever the chunk size (as a nurse at the bedside would, between two
-        samples, not at the end of a 5-s analysis chunk).
+        samples, not at the end of an analysis chunk).
         """
         if not self._due:
             return chunk, None

@@ -34,8 +34,21 @@ from firmware_bridge.limits import ECG_MAX_PLAUSIBLE_UV
 
 logger = logging.getLogger(__name__)
 
+MAX_STEP_S: Final = 30.0
+"""Longest ECG chunk the core steps at once, s; :class:`agent.core.monitor.MonitorCore` steps a
+longer frame in pieces of this length, as the frames of a source that had sent them one by one
+(fed whole, a 60 s frame left 889 of mitdb 100's 2,272 beats without a class, session 22).
+Shorter pieces would also cut a frame that carries a reconnection's NaN-filled gap, which the
+link logic reads as one frame (``tests/agent/core/test_link.py``)."""
+
 RING_S: Final = 40.0
-"""ECG kept for evidence strips, s: the strip (<= 30 s) plus the detector's commit lag."""
+"""How far back a consumer may ask for raw ECG, s, measured from the moment the item being
+applied reached the timeline (:meth:`agent.core.streams.WaveformMonitor.segment`): the evidence
+strip (<= 30 s) plus the timeline's lag, and an AF-waveform window with the wait for the beat
+after it. The ring holds ``RING_S + MAX_STEP_S`` behind the newest sample, so that moment's
+reach is always held and what a consumer gets does not depend on the chunk size (session 23:
+measured from the newest sample, 30 s chunks had lost AF-waveform segments in 8 mitdb records
+that 5 s chunks kept, and a beat whose next beat came after a 50 s VF episode lost its class)."""
 
 MAX_GAP_FILL_S: Final = 120.0
 """Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so
@@ -217,7 +230,7 @@ class WaveformFrontEnd:
         # when each bound on the horizon passed each sample (dates the timeline's judgements)
         self._passes = (_Passes(), _Passes(), _Passes())  # R-peaks, flat line, quality
         self._vf = None if vf is None else VfDetector(fs_hz, vf)
-        self._ring = _Ring(round(RING_S * fs_hz))
+        self._ring = _Ring(round((RING_S + MAX_STEP_S) * fs_hz))
         self.samples_in = 0
         self.samples_implausible = 0
         self.samples_gap_filled = 0

@@ -42,6 +42,7 @@ from agent.core.consumers import (
     VitalsConsumer,
 )
 from agent.core.finaliser import BeatFinaliser
+from agent.core.frontends import MAX_STEP_S
 from agent.core.items import (
     JUST_BEFORE_S,
     Commit,
@@ -79,18 +80,6 @@ from firmware_bridge.frames import (
 )
 
 logger = logging.getLogger(__name__)
-
-MAX_STEP_S: Final = 30.0
-"""Longest ECG chunk the core steps at once, s; a longer frame is stepped in pieces of this
-length, as the frames of a source that had sent them one by one. The front end keeps the last
-``agent.core.frontends.RING_S`` (40 s) of ECG for beat windows, AF-waveform segments and
-evidence strips, measured from the newest sample: fed whole, a 60 s frame left 889 of mitdb
-100's 2,272 beats without a class (session 22). Up to 30 s the beats were the same as in the
-5 s chunks ``bedside analyze`` reads (mitdb 100; all 48 mitdb records' beats, rhythm rows and
-alarms the same but for 8 records with AF or long pauses, where an AF-waveform segment reached
-further back than the ring held); shorter pieces would also cut a frame that carries a
-reconnection's NaN-filled gap, which the link logic reads as one frame
-(``tests/agent/core/test_link.py``)."""
 
 RELABEL_BASELINE_BEATS: Final = 8
 """The S and V relabels compare a beat's RR with the conducted beats among the last 8 beats."""
@@ -229,6 +218,10 @@ class MonitorCore(ABC):
         self.committed_s = 0.0
         self._tick_k = 0  # the timeline was judged at grid times up to _tick_k * TICK_S
         self._advance_to_s = 0.0  # the horizon of the walk in progress
+        self.reach_s = 0.0
+        """When the timeline item being applied reached the timeline (the newest sample's
+        stream time then, s): how far back a consumer may ask for raw ECG is measured from
+        it (:meth:`agent.core.streams.WaveformMonitor.segment`), not from the chunk's end."""
         self.beats_total = 0
         self.values_rejected = 0
         """Vital-sign values rejected as implausible."""
@@ -572,9 +565,11 @@ class MonitorCore(ABC):
             if t > until_s or (not inclusive and t >= until_s):
                 return events
             self._tick_k += 1
+            self.reach_s = self._decided_at(t)
+            events += self._before_tick(self.reach_s)
             if self._tick_k % COMMIT_EVERY_TICKS == 0:
                 self._feed(Commit(t))  # vitals, EDR and NEWS2 refresh once a second
-            events += self.judge(t, raised_s=self._decided_at(t))
+            events += self.judge(t, raised_s=self.reach_s)
 
     def _walk(
         self, beats: Sequence[tuple[float, RPeak | Qrs]], committed_s: float, judge_now: bool
@@ -585,7 +580,9 @@ class MonitorCore(ABC):
         for t, item in self.pending.drain(beats, committed_s):
             events += self._ticks(t, inclusive=False)
             decided_s = self._item_decided_s(item, t)
+            self.reach_s = decided_s
             if isinstance(item, StateChange):
+                events += self._before_tick(decided_s)
                 if item.unusable:  # a gap: the waiting beat goes unclassified, RR restarts
                     self._prev_beat_s = None
                     self._finalise(self._finaliser.flush(), final)
@@ -604,9 +601,10 @@ class MonitorCore(ABC):
         self.committed_s = max(self.committed_s, committed_s)
         events += self._ticks(self.committed_s, inclusive=True)
         if judge_now:
-            self._feed(Commit(self.committed_s))
             now = self.committed_s
-            events += self.judge(now, raised_s=self._decided_at(now))
+            self.reach_s = self._decided_at(now)
+            self._feed(Commit(now))
+            events += self.judge(now, raised_s=self.reach_s)
         events += self._after_commit()
         self.beats_total += len(final)
         return StepOutput(final, events, self.committed_s)
@@ -629,6 +627,14 @@ class MonitorCore(ABC):
 
     def _before_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
         """Judge what was decided outside the timeline before this beat reached it (none)."""
+        return []
+
+    def _before_tick(self, decided_s: float) -> list[AlarmEvent]:
+        """Judge what was decided outside the timeline before ``decided_s`` (none here).
+
+        Called before the timeline is judged at a grid time or a state change that reached
+        it at ``decided_s`` (the newest sample's stream time then).
+        """
         return []
 
     def _after_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from agent.config import AgentConfig
 from agent.core.consumers import VfConsumer
 from agent.core.finaliser import BeatFinaliser
-from agent.core.frontends import RrFrontEnd, WaveformFrontEnd
+from agent.core.frontends import RING_S, RrFrontEnd, WaveformFrontEnd
 from agent.core.items import Qrs, Signal, StateChange
 from agent.core.monitor import TICK_S, MonitorCore, StepOutput, device_change
 from agent.core.timing import StageTimes, timed
@@ -83,7 +83,7 @@ class WaveformMonitor(MonitorCore):
         finaliser = BeatFinaliser(
             models.beat_classifier,
             fs_hz,
-            front.segment,
+            self.segment,
             stage_times=stage_times,
             prev_beat_corr=cfg.alarms.ectopy.run_min_beat_corr is not None,
         )
@@ -94,7 +94,7 @@ class WaveformMonitor(MonitorCore):
             stream_start_utc=stream_start_utc,
             finaliser=finaliser,
             strip=front.strip,
-            segment=front.segment,
+            segment=self.segment,
             vf=VfConsumer(fs_hz, lambda t: self.rules.evidence(t)) if vf_ok else None,
             stage_times=stage_times,
         )
@@ -103,6 +103,21 @@ class WaveformMonitor(MonitorCore):
         self._decisions: list[tuple[float, VfChange | VtChange]] = []  # not yet judged
         self._itick_k = 0  # immediate conditions judged at grid times up to this * TICK_S
         self._vt = VtDetector(fs_hz, models.vt) if vf_ok and models.vt is not None else None
+
+    def segment(self, start_idx: int, stop_idx: int) -> NDArray[np.float32] | None:
+        """Raw µV samples ``[start, stop)`` for a consumer, or None (the getter consumers get).
+
+        None when not all are held, and when ``start_idx`` is more than
+        :data:`agent.core.frontends.RING_S` (40 s) before :attr:`reach_s`, the moment the item
+        being applied reached the timeline: what a consumer gets then does not depend on how
+        far past that moment the chunk went (the front end holds ``RING_S + MAX_STEP_S``).
+        An AF-waveform window judged when its last beat becomes final, one beat late, is
+        not judged when the next beat took so long (a VF episode without R-peaks) that its
+        first beat lies beyond that reach.
+        """
+        if start_idx < round((self.reach_s - RING_S) * self.fs_hz):
+            return None
+        return self.front.segment(start_idx, stop_idx)
 
     def clock_s(self) -> float:
         """Return the newest sample's stream time, s."""
@@ -147,8 +162,8 @@ class WaveformMonitor(MonitorCore):
         self._decided_s = {}
         # no judgement comes before the horizon again (one second of margin)
         self.front.forget_before(round((self.committed_s - 1.0) * self.fs_hz))
-        events += self._judge_until(self.front.now_s)
-        return StepOutput(out.beats, events + out.events, out.committed_s)
+        tail = self._judge_until(self.front.now_s)
+        return StepOutput(out.beats, events + out.events + tail, out.committed_s)
 
     def _judge_until(self, until_s: float) -> list[AlarmEvent]:
         """Judge the immediate conditions up to ``until_s`` on the newest sample's clock.
@@ -198,6 +213,16 @@ class WaveformMonitor(MonitorCore):
     def _before_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
         """Judge what was decided off the timeline before this beat reached it."""
         return self._judge_until(self._beat_decided_s(item))
+
+    def _before_tick(self, decided_s: float) -> list[AlarmEvent]:
+        """Judge what was decided off the timeline up to ``decided_s``.
+
+        As before a beat: the VF/VT decisions and the immediate grid up to the moment the
+        timeline reached this grid time or state change, so the events come out in the order
+        a live agent fed short chunks raises them, whatever the chunk size (session 23: in 30 s
+        chunks a ``vfib`` came out before an ``asystole`` raised 21 s earlier).
+        """
+        return self._judge_until(decided_s)
 
     def _after_beat(self, item: RPeak | Qrs) -> list[AlarmEvent]:
         """Raise ``vtach`` the moment a beat-run V-tach is decided.

@@ -231,9 +231,13 @@ class StreamingBeatClassifier:
 
     Each :meth:`push` of beat k + 1 returns beat k labelled: its RR features come from an
     :class:`RrFeatureTracker`; its window from the raw segment around it, fetched through
-    ``segment_getter`` (the caller's ring buffer of raw ECG), stacked with the template of
-    the preceding beats (:class:`BeatTemplateTracker`). This is exactly how
-    ``tools.beats.dataset`` made the training examples. Call :meth:`reset` after a gap in the
+    ``segment_getter`` (the caller's ring buffer of raw ECG) when beat k is pushed (its
+    segment ends ``SEGMENT_POST_S`` after R, which the caller holds by then: the core's
+    look-ahead), stacked with the template of the preceding beats
+    (:class:`BeatTemplateTracker`). Fetched then, not when beat k + 1 comes, a beat's window
+    does not depend on how long the next one takes (session 23: the beat before a 50 s VF
+    episode without R-peaks had lost its class). This is exactly how ``tools.beats.dataset``
+    made the training examples. Call :meth:`reset` after a gap in the
     signal.
 
     Parameters
@@ -271,6 +275,7 @@ class StreamingBeatClassifier:
         self.lead = LeadPolarityMonitor()
         """Whether the lead looks reversed (logged when that changes)."""
         self._pending_idx: int | None = None
+        self._pending_segment: NDArray[np.float32] | None = None
         self._last_window: NDArray[np.float32] | None = None
 
     def reset(self) -> None:
@@ -278,6 +283,7 @@ class StreamingBeatClassifier:
         self._tracker.reset()
         self._templates.reset()
         self._pending_idx = None
+        self._pending_segment = None
         self._last_window = None
 
     def push(self, r_peak_idx: int, r_peak_time_s: float) -> LabelledBeat | None:
@@ -303,12 +309,12 @@ class StreamingBeatClassifier:
             If the time does not increase.
         """
         rr = self._tracker.push(r_peak_time_s)
-        prev_idx = self._pending_idx
+        prev_idx, segment = self._pending_idx, self._pending_segment
         self._pending_idx = int(r_peak_idx)
+        self._pending_segment = self._get(*segment_bounds(self._pending_idx, self.fs_hz))
         if rr is None or prev_idx is None:
             return None
-        start, stop = segment_bounds(prev_idx, self.fs_hz)
-        segment = self._get(start, stop)
+        start = segment_bounds(prev_idx, self.fs_hz)[0]
         window = (
             None
             if segment is None

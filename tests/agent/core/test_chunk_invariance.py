@@ -46,11 +46,32 @@ def noise_bursts(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return cut_record(data_dir, "nstdb", "118e06", 420, 720, folder)
 
 
-def _analyse(record: Path, chunk_s: float, monkeypatch: pytest.MonkeyPatch) -> analyze.RecordResult:
+@pytest.fixture(scope="module")
+def pauses(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mitdb 232, 0-120 s, channel 0: sinus bradycardia with pauses of up to 6 s."""
+    folder = tmp_path_factory.mktemp("mit232")
+    return cut_record(data_dir, "mitdb", "232", 0, 120, folder)
+
+
+@pytest.fixture(scope="module")
+def beatless_vf(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """vfdb 427, 1800-1960 s: R-peaks at 1870.0 and 1871.5 s, then none until 1909.1 s."""
+    folder = tmp_path_factory.mktemp("vf427")
+    return cut_record(data_dir, "vfdb", "427", 1800, 1960, folder)
+
+
+def _analyse(
+    record: Path,
+    chunk_s: float,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    ack_after_s: float | None = 15.0,
+    powerline_hz: int = 60,
+) -> analyze.RecordResult:
     monkeypatch.setattr(analyze, "ANALYZE_CHUNK_S", chunk_s)
-    cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 60}})
+    cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": powerline_hz}})
     return asyncio.run(
-        analyze.analyze_record(record, cfg, load_models(cfg.inference), ack_after_s=15.0)
+        analyze.analyze_record(record, cfg, load_models(cfg.inference), ack_after_s=ack_after_s)
     )
 
 
@@ -117,3 +138,42 @@ def test_a_frame_longer_than_the_ecg_ring_is_stepped_as_5_s_chunks(
     assert beats[60.0] == beats[5.0]
     assert _events(runs[60.0]) == _events(runs[5.0])
     assert any(e[0] == "vtach" for e in _events(runs[5.0]))
+
+
+def test_af_waveform_windows_are_judged_alike_in_30_s_and_quarter_s_chunks(
+    pauses: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the waveform AF path judges the last 17 beats (here up to 28 s of ECG with the pauses)
+    # when the newest becomes final; measured from the newest sample, a 30 s chunk had gone
+    # past the window's start (mitdb 232: the AF state, an S relabel and the SBR row changed).
+    # Consumers now reach RING_S back from when the item reached the timeline
+    runs = {chunk: _analyse(pauses, chunk, monkeypatch, ack_after_s=None) for chunk in (30.0, 0.25)}
+    beats = {
+        chunk: [(b.r_peak_idx, b.aami_class, b.confidence) for b in r.beats]
+        for chunk, r in runs.items()
+    }
+    assert len(beats[30.0]) > 60
+    assert beats[30.0] == beats[0.25]
+    assert _events(runs[30.0]) == _events(runs[0.25])
+    assert runs[30.0].episodes == runs[0.25].episodes
+
+
+def test_the_beat_before_a_long_beatless_vf_episode_keeps_its_class(
+    beatless_vf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a beat's class needs the next beat's RR; the next R-peak came 37.6 s later, and the beat's
+    # window, fetched then, was no longer held: now it is fetched when the beat arrives
+    runs = {
+        chunk: _analyse(beatless_vf, chunk, monkeypatch, ack_after_s=None, powerline_hz=60)
+        for chunk in (30.0, 0.25)
+    }
+    beats = {
+        chunk: [(round(b.r_peak_time_s, 3), b.aami_class, b.confidence) for b in r.beats]
+        for chunk, r in runs.items()
+    }
+    assert beats[30.0] == beats[0.25]
+    before = [b for b in runs[30.0].beats if 71.0 < b.r_peak_time_s < 72.0]
+    after = [b for b in runs[30.0].beats if 72.0 < b.r_peak_time_s < 108.5]
+    assert len(before) == 1 and not after  # one beat, then 37 s of VF without R-peaks
+    assert before[0].aami_class is not None
+    assert _events(runs[30.0]) == _events(runs[0.25])
