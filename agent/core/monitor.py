@@ -655,7 +655,7 @@ TICK_S: Final = 0.25
 """Between beats the timeline is committed and judged every ``TICK_S`` of stream time, on a
 fixed grid: a condition that becomes true between beats (asystole, a pause, an HR limit's
 delay running out) is raised at the first grid time after it, whatever the chunk size (the
-live agent's 0.25 s chunks, ``bedside analyze``'s 5 s ones)."""
+live agent's 0.25 s chunks, ``bedside analyze``'s 30 s ones)."""
 COMMIT_EVERY_TICKS: Final = 4
 """Every 4th grid time (once a second) the timeline's consumers also get a ``Commit``: the
 vitals store takes the heart rate, EDR and NEWS2 (``NEWS2_PERIOD_S`` = 1 s) refresh."""

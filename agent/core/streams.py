@@ -229,7 +229,7 @@ class WaveformMonitor(MonitorCore):
 
         The beat completing the run reaches the timeline at its ``decided_s``
         (:class:`agent.core.frontends.WaveStep`): that is when a live agent, fed short
-        chunks, raises the alarm, whatever the chunk size (offline chunks are 5 s).
+        chunks, raises the alarm, whatever the chunk size (offline chunks are 30 s).
         """
         vent = self.ventricular
         if vent is None or self.engine.is_active(AlarmCode.VTACH) or not vent.active:
@@ -245,11 +245,14 @@ class WaveformMonitor(MonitorCore):
         if len(finite) == 0:
             return []
         t = (first_idx + int(finite[0])) / self.fs_hz
+        # the link is judged down on the grid through the gap first, as when the gap came in
+        # frames of its own: the engine's clear delay runs from the first real sample
+        events = self._judge_until(t)
         self._reconnect_pending = False
         change = StateChange(Signal.LINK, False, t)
         self.link.feed(change)
         self.pending.add([change])
-        return self._judge_immediate(t, [self.link])
+        return events + self._judge_immediate(t, [self.link])
 
     def _device(self, event: DeviceEvent) -> StepOutput:
         now = self.front.now_s

@@ -47,7 +47,7 @@ def test_offline_one_record_at_130_hz(data_dir: Path) -> None:
     for stage in bench.STAGES:
         assert _positive(r["stages_s"][stage]), stage
     assert abs(sum(r["stages_pct"].values()) - 100.0) < 1.0
-    assert r["stage_calls"]["rpeaks"] > 300  # one per 5 s chunk over 30 min
+    assert r["stage_calls"]["rpeaks"] > 55  # one per 30 s chunk over 30 min
     # one classification per beat with a waveform around it
     assert r["beats"] - 10 <= r["stage_calls"]["beat_classifier"] <= r["beats"]
 

@@ -1,7 +1,8 @@
 """Beats and alarms do not depend on how the stream is chunked.
 
 A live agent gets short chunks (a BLE notification, 0.25 s of replay); ``bedside analyze``
-feeds 5 s at a time. What it raises and clears, and when, must be what the live agent would:
+feeds 30 s at a time (5 s before session 23; no more than ``--ack-after``). What it raises
+and clears, and when, must be what the live agent would:
 the beat-run V-tach is raised when the beat completing it reaches the timeline, VF/VFL and
 waveform-VT decisions are judged in the order they were made, the timeline and the immediate
 conditions are judged on a fixed 0.25 s grid between their inputs (not where a chunk ends),
@@ -123,7 +124,8 @@ def test_a_frame_longer_than_the_ecg_ring_is_stepped_as_5_s_chunks(
     # lost the ECG the beat windows needed (mitdb 100 in 60 s frames: 889 of 2,272 beats
     # without a class); the core now steps such a frame in MAX_STEP_S (30 s) pieces. No
     # acknowledgements here: ``--ack-after`` acts between frames, so an alarm raised and due
-    # inside one long frame is acknowledged at its end (the analysis reads 5 s chunks)
+    # inside one long frame is acknowledged at its end (the analysis reads chunks no longer
+    # than --ack-after)
     cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 60}})
     models = load_models(cfg.inference)
     runs = {}
@@ -174,6 +176,7 @@ def test_the_beat_before_a_long_beatless_vf_episode_keeps_its_class(
     assert beats[30.0] == beats[0.25]
     before = [b for b in runs[30.0].beats if 71.0 < b.r_peak_time_s < 72.0]
     after = [b for b in runs[30.0].beats if 72.0 < b.r_peak_time_s < 108.5]
-    assert len(before) == 1 and not after  # one beat, then 37 s of VF without R-peaks
+    assert len(before) == 1  # one beat, then 37 s of VF without R-peaks
+    assert not after
     assert before[0].aami_class is not None
     assert _events(runs[30.0]) == _events(runs[0.25])
