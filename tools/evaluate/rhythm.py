@@ -250,7 +250,11 @@ def refresh_agent_afdb(data_dir: Path, out_dir: Path, jobs: int = 2) -> str:
 def new_rhythm_sections(data_dir: Path, out_dir: Path) -> str:
     """Issue 13's sections: VT/VF through the agent with ack-after, and the waveform AF path.
 
-    Writes ``OUT/rhythm_ventricular.json`` and ``OUT/af_wave_tune.json``; returns Markdown.
+    Writes ``OUT/rhythm_ventricular.json``; returns Markdown. The waveform-AF figures are the
+    shipped model's nested cross-validation, read from its card (``models/af_wave.json``);
+    ``reports/af_wave_tune.json`` is its training's report (``./run.sh train af-wave``) and is
+    left as that wrote it (before session 23 this overwrote it with the card's int8 figures
+    alone, dropping the float figures and the per-fold rules).
     """
     from agent.inference.bundle import load_models as _load
     from tools.af.wave import shipped_cross_validation
@@ -263,9 +267,6 @@ def new_rhythm_sections(data_dir: Path, out_dir: Path) -> str:
         json.dumps(vent, indent=1, default=float) + "\n", encoding="utf-8"
     )
     af_cv = shipped_cross_validation()  # the shipped model's nested CV, from its card
-    (out_dir / "af_wave_tune.json").write_text(
-        json.dumps({"cv": af_cv}, indent=1, default=float) + "\n", encoding="utf-8"
-    )
     return ventricular_markdown(vent) + "\n" + af_wave_markdown(af_cv)
 
 
