@@ -57,8 +57,8 @@ logger = logging.getLogger(__name__)
 ANALYZE_CHUNK_S: Final = 30.0
 """Chunk size offline, s (``agent.core.frontends.MAX_STEP_S``, the longest the core steps at
 once); results do not depend on it (``tests/agent/core/test_chunk_invariance.py``, and
-``python -m tools.golden check`` on all 96 records against 5 s chunks, session 23). 30 s
-chunks cost about a quarter less CPU than the 5 s ones used before (``docs/benchmarks.md``).
+``python -m tools.golden check``: its 71 waveform records the same in 5 s chunks, session 23). 30 s
+chunks cost 6-24 % less analysis CPU than the 5 s ones used before (``docs/benchmarks.md``).
 With ``ack_after_s`` the chunks are no longer than that (and at least
 ``ACK_MIN_CHUNK_S``): an alarm raised in a chunk then falls due after its end, and the
 acknowledgement lands on its own sample (:meth:`_Nurse.split`)."""

@@ -48,7 +48,7 @@ strip (<= 30 s) plus the timeline's lag, and an AF-waveform window with the wait
 after it. The ring holds ``RING_S + MAX_STEP_S`` behind the newest sample, so that moment's
 reach is always held and what a consumer gets does not depend on the chunk size (session 23:
 measured from the newest sample, 30 s chunks had lost AF-waveform segments in 8 mitdb records
-that 5 s chunks kept, and a beat whose next beat came after a 50 s VF episode lost its class)."""
+that 5 s chunks kept, and a beat whose next R-peak came 37 s later, after VF, lost its class)."""
 
 MAX_GAP_FILL_S: Final = 120.0
 """Missing stretches up to this long (dropped chunks, a failed chunk) are filled with NaN so

@@ -235,7 +235,7 @@ class StreamingBeatClassifier:
     segment ends ``SEGMENT_POST_S`` after R, which the caller holds by then: the core's
     look-ahead), stacked with the template of the preceding beats
     (:class:`BeatTemplateTracker`). Fetched then, not when beat k + 1 comes, a beat's window
-    does not depend on how long the next one takes (session 23: the beat before a 50 s VF
+    does not depend on how long the next one takes (session 23: the beat before a 37 s VF
     episode without R-peaks had lost its class). This is exactly how ``tools.beats.dataset``
     made the training examples. Call :meth:`reset` after a gap in the
     signal.
