@@ -132,6 +132,7 @@ async def analyze_record(
     rr_annotations: str | None = None,
     stage_times: StageTimes | None = None,
     ack_after_s: float | None = None,
+    chunk_s: float | None = None,
 ) -> RecordResult:
     """Run the core over one WFDB record, as fast as possible, with the live agent's driver.
 
@@ -158,11 +159,16 @@ async def analyze_record(
     ack_after_s
         Acknowledge every latched alarm this many seconds (stream time) after it was raised
         (see the module docstring), or None (default) never to acknowledge.
+    chunk_s
+        Read a waveform record in chunks of this many seconds (> 0), or None for
+        ``ANALYZE_CHUNK_S``; no longer than ``ack_after_s`` either way
+        (:func:`analysis_chunk_s`). The outputs do not depend on it: it is there to check
+        that (``python -m tools.golden check --chunk-s 5``).
 
     Raises
     ------
     ValueError
-        If ``ack_after_s`` is not a finite number >= 0.
+        If ``ack_after_s`` is not a finite number >= 0, or ``chunk_s`` not one > 0.
     RecordNotFoundError
         If the record header (or annotation / CSV file) does not exist.
     RecordReadError
@@ -170,6 +176,9 @@ async def analyze_record(
     """
     if ack_after_s is not None and not (math.isfinite(ack_after_s) and ack_after_s >= 0.0):
         msg = f"ack_after_s must be a finite number of seconds >= 0, got {ack_after_s!r}"
+        raise ValueError(msg)
+    if chunk_s is not None and not (math.isfinite(chunk_s) and chunk_s > 0.0):
+        msg = f"chunk_s must be a finite number of seconds > 0, got {chunk_s!r}"
         raise ValueError(msg)
     cpu0 = time.process_time()
     source: WfdbReplaySource | RrReplaySource
@@ -185,7 +194,7 @@ async def analyze_record(
             channel=channel,
             speed=None,
             fs_hz=fs_hz,
-            chunk_s=analysis_chunk_s(ack_after_s),
+            chunk_s=analysis_chunk_s(ack_after_s, chunk_s),
         )
         source_fs_hz = source.source_fs_hz
         check_ecg_rate(source.fs_hz)  # outside 100-1000 Hz: one line, not a failure per beat
@@ -251,6 +260,7 @@ def analyze_record_blocking(
     rr_annotations: str | None = None,
     stage_times: StageTimes | None = None,
     ack_after_s: float | None = None,
+    chunk_s: float | None = None,
 ) -> RecordResult:
     """:func:`analyze_record` from synchronous code, in an event loop of its own.
 
@@ -275,6 +285,7 @@ def analyze_record_blocking(
                 rr_annotations=rr_annotations,
                 stage_times=stage_times,
                 ack_after_s=ack_after_s,
+                chunk_s=chunk_s,
             )
         )
 
@@ -282,16 +293,17 @@ def analyze_record_blocking(
     return out[0]
 
 
-def analysis_chunk_s(ack_after_s: float | None) -> float:
-    """Chunk length for an analysis, s: ``ANALYZE_CHUNK_S``, shorter with ``ack_after_s``.
+def analysis_chunk_s(ack_after_s: float | None, chunk_s: float | None = None) -> float:
+    """Chunk length for an analysis, s: ``chunk_s`` (or ``ANALYZE_CHUNK_S``), capped.
 
-    ``min(ANALYZE_CHUNK_S, max(ack_after_s, ACK_MIN_CHUNK_S))``: an alarm is raised inside
-    a chunk, and its acknowledgement, due ``ack_after_s`` later, then falls in a later chunk,
-    which :class:`_Nurse` cuts on the due sample.
+    ``min(chunk, max(ack_after_s, ACK_MIN_CHUNK_S))``: an alarm is raised inside a chunk,
+    and its acknowledgement, due ``ack_after_s`` later, then falls in a later chunk, which
+    :class:`_Nurse` cuts on the due sample.
     """
+    chunk = ANALYZE_CHUNK_S if chunk_s is None else chunk_s
     if ack_after_s is None:
-        return ANALYZE_CHUNK_S
-    return min(ANALYZE_CHUNK_S, max(ack_after_s, ACK_MIN_CHUNK_S))
+        return chunk
+    return min(chunk, max(ack_after_s, ACK_MIN_CHUNK_S))
 
 
 class _Nurse:

@@ -276,6 +276,7 @@ class _Options:
     fs_hz: float | None
     rr_annotations: str | None
     ack_after_s: float | None = None
+    chunk_s: float | None = None
 
 
 def _write_record(result: RecordResult, cfg: AgentConfig, out_dir: Path) -> None:
@@ -362,6 +363,7 @@ def _analyze_one(
             fs_hz=opts.fs_hz,
             rr_annotations=opts.rr_annotations,
             ack_after_s=opts.ack_after_s,
+            chunk_s=opts.chunk_s,
         )
     except BedsideError as err:
         # project errors carry constructor arguments that do not survive pickling: send text
@@ -525,6 +527,7 @@ def analyze_records(
     fs_hz: float | None = None,
     rr_annotations: str | None = None,
     ack_after_s: float | None = None,
+    chunk_s: float | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     on_record: Callable[[RecordOutcome], None] | None = None,
@@ -547,7 +550,7 @@ def analyze_records(
     models
         Loaded models for the in-process path; None loads them from ``cfg.inference``. Worker
         processes always load their own (once each).
-    channel, fs_hz, rr_annotations, ack_after_s
+    channel, fs_hz, rr_annotations, ack_after_s, chunk_s
         As :func:`analyze_record`.
     jobs
         Worker processes. With 1 (or a single record) every record runs in this process, one
@@ -587,7 +590,7 @@ def analyze_records(
     except OSError as err:
         msg = f"cannot create output folder {out_dir}: {err.strerror or err}"
         raise BedsideError(msg) from err
-    opts = _Options(out_dir, channel, fs_hz, rr_annotations, ack_after_s)
+    opts = _Options(out_dir, channel, fs_hz, rr_annotations, ack_after_s, chunk_s)
     workers = min(jobs, len(records))
     if scheduler is not None:
         outcomes, workers = _analyze_on_cluster(records, cfg, opts, scheduler, on_record)

@@ -63,6 +63,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _chunk_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0.0:
+        msg = f"must be a number of seconds > 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``bedside`` command."""
     parser = argparse.ArgumentParser(
@@ -132,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="acknowledge every latched alarm (vfib, vtach) S seconds after it is raised, as a"
         " nurse would, so that a later episode raises its own alarm (default: never)",
+    )
+    analyze.add_argument(
+        "--chunk-s",
+        type=_chunk_seconds,
+        metavar="S",
+        help="read each waveform record in chunks of S seconds (default 30); the outputs do"
+        " not depend on it: this is there to check that",
     )
     analyze.add_argument(
         "-q",
@@ -462,6 +477,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             fs_hz=fs_hz,
             rr_annotations=args.rr_annotations,
             ack_after_s=args.ack_after,
+            chunk_s=args.chunk_s,
             jobs=jobs,
             scheduler=args.scheduler,
             on_record=progress.record_done,

@@ -106,9 +106,13 @@ def masked_text(name: str, text: str) -> str:
     return "".join(mask_line(line) + "\n" for line in text.splitlines() if line.strip())
 
 
-def _analyze(gset: GoldenSet, names: Sequence[str], data: Path, out: Path) -> str | None:
+def _analyze(
+    gset: GoldenSet, names: Sequence[str], data: Path, out: Path, chunk_s: float | None = None
+) -> str | None:
     """Run ``bedside analyze`` over ``names``; return None, or stderr's tail on failure."""
     cmd = [sys.executable, "-m", "agent", "-q", "analyze", "--jobs", "1"]
+    if chunk_s is not None:
+        cmd += ["--chunk-s", str(chunk_s)]
     cmd += [str(data / gset.folder / n) for n in names]
     cmd += ["--out", str(out), *gset.extra_args]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
@@ -118,9 +122,16 @@ def _analyze(gset: GoldenSet, names: Sequence[str], data: Path, out: Path) -> st
 
 
 def run_sets(
-    sets: Sequence[GoldenSet], data: Path, keep: Path, jobs: int, only: set[str] | None
+    sets: Sequence[GoldenSet],
+    data: Path,
+    keep: Path,
+    jobs: int,
+    only: set[str] | None,
+    chunk_s: float | None = None,
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """Analyse every record of ``sets``; store masked copies under ``keep/<set>/<record>/``.
+
+    ``chunk_s`` is given to ``bedside analyze --chunk-s`` (None: its default).
 
     Returns
     -------
@@ -138,7 +149,10 @@ def run_sets(
         concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
         futures = {
-            pool.submit(_analyze, gset, names, data, Path(tmp) / gset.name): (gset, names)
+            pool.submit(_analyze, gset, names, data, Path(tmp) / gset.name, chunk_s): (
+                gset,
+                names,
+            )
             for gset, names in batches
         }
         for fut in concurrent.futures.as_completed(futures):
@@ -187,6 +201,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--keep", type=Path, default=DEFAULT_KEEP, help="masked copies go here")
+    parser.add_argument(
+        "--chunk-s",
+        type=float,
+        help="check with `bedside analyze --chunk-s S` (the outputs must not depend on it)",
+    )
     return parser.parse_args(argv)
 
 
@@ -207,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"recorded {len(digests)} record(s) → {args.manifest}")
         return 2 if errors else 0
     manifest = _load(args.manifest)
-    digests, errors = run_sets(sets, args.data, args.keep / "current", args.jobs, only)
+    digests, errors = run_sets(
+        sets, args.data, args.keep / "current", args.jobs, only, args.chunk_s
+    )
     status = 0
     print(f"{'record':<16} identical  changed")
     for key in sorted(digests.keys() | errors.keys()):

@@ -266,6 +266,37 @@ def test_quiet_prints_only_the_final_line(
     assert "[1/1]" not in captured.err
 
 
+def test_outputs_do_not_depend_on_the_chunk_size(
+    serial: tuple[BatchReport, Path],
+    short_records: dict[str, Path],
+    cfg: AgentConfig,
+    tmp_path: Path,
+) -> None:
+    _, ref = serial
+    report = analyze_records([str(p) for p in short_records.values()], tmp_path, cfg, chunk_s=2.5)
+    assert len(report.results) == len(RECORDS)
+    for name in RECORDS:
+        for fname in OUTPUT_FILES:
+            got = (tmp_path / name / fname).read_text(encoding="utf-8")
+            want = (ref / name / fname).read_text(encoding="utf-8")
+            assert masked_text(fname, got) == masked_text(fname, want), (name, fname)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_chunk_size_must_be_positive(
+    short_records: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", str(short_records["201"]), "--out", str(tmp_path), "--chunk-s", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--chunk-s" in err
+    assert "seconds" in err
+
+
 def test_jobs_must_be_positive(cfg: AgentConfig, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         analyze_records(["x"], tmp_path, cfg, jobs=0)
