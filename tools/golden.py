@@ -24,6 +24,7 @@ Usage::
 
     python -m tools.golden record [--sets mitdb,nstdb,vfdb,afdb] [--jobs 2]
     python -m tools.golden check  [--sets ...] [--records mitdb/100,vfdb/418]
+    python -m tools.golden check  --sets mitdb,nstdb,vfdb --chunk-s 5   # chunk-size independence
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chunk-s",
         type=float,
-        help="check with `bedside analyze --chunk-s S` (the outputs must not depend on it)",
+        help="run `bedside analyze --chunk-s S` (the outputs must not depend on it)",
     )
     return parser.parse_args(argv)
 
@@ -215,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = [SETS[name] for name in args.sets.split(",")]
     only = set(args.records.split(",")) if args.records else None
     if args.action == "record":
-        digests, errors = run_sets(sets, args.data, args.keep / "reference", args.jobs, only)
+        digests, errors = run_sets(
+            sets, args.data, args.keep / "reference", args.jobs, only, args.chunk_s
+        )
         for key, err in errors.items():
             print(f"{key}: FAILED {err}", file=sys.stderr)
         manifest = _load(args.manifest)
