@@ -79,6 +79,17 @@ def _beats_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _assert_same_outputs(ref: Path, got: Path) -> None:
+    """Every record's outputs under ``got`` are ``ref``'s (alarm ids and wall clock masked)."""
+    for name in RECORDS:
+        for fname in OUTPUT_FILES:
+            want = (ref / name / fname).read_text(encoding="utf-8")
+            have = (got / name / fname).read_text(encoding="utf-8")
+            assert masked_text(fname, have) == masked_text(fname, want), (name, fname)
+        ann = f"{name}.{BEAT_ANNOTATION_EXT}"
+        assert (ref / name / ann).read_bytes() == (got / name / ann).read_bytes()
+
+
 def test_parallel_outputs_identical_to_serial(
     serial: tuple[BatchReport, Path],
     short_records: dict[str, Path],
@@ -101,13 +112,7 @@ def test_parallel_outputs_identical_to_serial(
     # results come back in the order given, whatever order the workers finished in
     assert [r.record for r in report2.results] == list(RECORDS)
     assert sorted(seen) == sorted(RECORDS)
-    for name in RECORDS:
-        for fname in OUTPUT_FILES:
-            text1 = (out1 / name / fname).read_text(encoding="utf-8")
-            text2 = (tmp_path / name / fname).read_text(encoding="utf-8")
-            assert masked_text(fname, text1) == masked_text(fname, text2), (name, fname)
-        ann = f"{name}.{BEAT_ANNOTATION_EXT}"
-        assert (out1 / name / ann).read_bytes() == (tmp_path / name / ann).read_bytes()
+    _assert_same_outputs(out1, tmp_path)
     # the comparison is not vacuous: 207's stretch raises alarms, 201's has AF
     assert len((out1 / "207" / "alarms.jsonl").read_text(encoding="utf-8").splitlines()) > 5
     assert "AFIB" in (out1 / "201" / "rhythm.csv").read_text(encoding="utf-8")
@@ -275,11 +280,7 @@ def test_outputs_do_not_depend_on_the_chunk_size(
     _, ref = serial
     report = analyze_records([str(p) for p in short_records.values()], tmp_path, cfg, chunk_s=2.5)
     assert len(report.results) == len(RECORDS)
-    for name in RECORDS:
-        for fname in OUTPUT_FILES:
-            got = (tmp_path / name / fname).read_text(encoding="utf-8")
-            want = (ref / name / fname).read_text(encoding="utf-8")
-            assert masked_text(fname, got) == masked_text(fname, want), (name, fname)
+    _assert_same_outputs(ref, tmp_path)
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "nan"])
@@ -355,13 +356,7 @@ def test_dask_cluster_outputs_identical_to_local(
     assert [f.record for f in report2.failures] == [bad]
     assert "not found" in report2.failures[0].message
     assert len(seen) == 3
-    for name in RECORDS:
-        for fname in OUTPUT_FILES:
-            text1 = (out1 / name / fname).read_text(encoding="utf-8")
-            text2 = (tmp_path / name / fname).read_text(encoding="utf-8")
-            assert masked_text(fname, text1) == masked_text(fname, text2), (name, fname)
-        ann = f"{name}.{BEAT_ANNOTATION_EXT}"
-        assert (out1 / name / ann).read_bytes() == (tmp_path / name / ann).read_bytes()
+    _assert_same_outputs(out1, tmp_path)
 
 
 def test_unreachable_scheduler_is_one_clear_error(
