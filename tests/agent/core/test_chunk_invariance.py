@@ -67,10 +67,9 @@ def _analyse(
     monkeypatch: pytest.MonkeyPatch,
     *,
     ack_after_s: float | None = 15.0,
-    powerline_hz: int = 60,
 ) -> analyze.RecordResult:
     monkeypatch.setattr(analyze, "ANALYZE_CHUNK_S", chunk_s)
-    cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": powerline_hz}})
+    cfg = AgentConfig.model_validate({"dsp": {"powerline_hz": 60}})
     return asyncio.run(
         analyze.analyze_record(record, cfg, load_models(cfg.inference), ack_after_s=ack_after_s)
     )
@@ -171,8 +170,7 @@ def test_the_beat_before_a_long_beatless_vf_episode_keeps_its_class(
     # a beat's class needs the next beat's RR; the next R-peak came 37.6 s later, and the beat's
     # window, fetched then, was no longer held: now it is fetched when the beat arrives
     runs = {
-        chunk: _analyse(beatless_vf, chunk, monkeypatch, ack_after_s=None, powerline_hz=60)
-        for chunk in (30.0, 0.25)
+        chunk: _analyse(beatless_vf, chunk, monkeypatch, ack_after_s=None) for chunk in (30.0, 0.25)
     }
     assert _beats(runs[30.0]) == _beats(runs[0.25])
     before = [b for b in runs[30.0].beats if 71.0 < b.r_peak_time_s < 72.0]
