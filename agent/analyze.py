@@ -5,7 +5,7 @@ For each record it writes ``OUT/<record name>/`` (DESIGN.md, "Offline analysis o
 - ``beats.csv``: ``sample,time_s,aami_class,confidence,template_corr``; ``sample`` is the
   R-peak index at the *record's own* sampling rate even when ``--fs`` resamples;
   ``aami_class``, ``confidence`` and ``template_corr`` (the beat's match with the patient's
-  running template, :func:`agent.inference.beat_features.template_correlation`) are empty
+  dominant-beat template, ``inference.dominant_template``) are empty
   until a beat classifier is configured;
 - ``rhythm.csv``: ``start_s,end_s,rhythm`` with PhysioNet rhythm codes. Without a rhythm model
   the agent distinguishes ``ASYS`` (no QRS for at least the asystole limit), ``NOISE`` (flat,

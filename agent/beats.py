@@ -27,9 +27,10 @@ class Beat:
     confidence : float | None
         Classifier probability of ``aami_class``, in [0, 1].
     template_corr : float | None
-        Morphology match of the beat with the patient's running dominant-beat template, in
-        [-1, 1] (:func:`agent.inference.beat_features.template_correlation`), set with the
-        class; None without a beat classifier or a template.
+        Morphology match of the beat with the patient's dominant-beat template, in [-1, 1]
+        (the beat model's running template or the on-time one, ``inference.dominant_template``;
+        :mod:`agent.inference.beat_features`), set with the class; None without a beat
+        classifier or a template.
     prev_beat_corr : float | None
         Morphology match with the previous beat, in [-1, 1]
         (:func:`agent.inference.beat_features.beat_correlation`); None without a classifier.

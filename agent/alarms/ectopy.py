@@ -37,7 +37,13 @@ Each labelled beat falls in one of three categories:
   tests together spare real PVCs. mitdb 118 (right bundle-branch block): its normal beats the
   CNN calls V match their template at a median 0.98 (shifted correlation), its real PVCs at
   0.43-0.65. Out of fold on DS1 + svdb (with signal quality on) ectopy alarms go from 569
-  true / 283 false without the test to 576 / 201 with it (at 0.90: 562 / 185);
+  true / 283 false without the test to 576 / 201 with it (at 0.90: 562 / 185). Since session
+  24 the template is that of the recent **on-time** beats (``inference.dominant_template``,
+  :class:`~agent.inference.beat_features.OnTimeTemplate`), not the beat model's own template
+  of every beat: where couplets outnumber the conducted beats (mitdb 208) the latter became
+  the PVC's shape, so the conducted beat the CNN misread as V (after each compensatory pause)
+  did not match it and completed false runs and V-tach; out of fold (DS1 + svdb, the alarm
+  report's rules) true / false ectopy alarms 621 / 158 -> 615 / 141 and false V-tach 5 -> 2;
 - **consistent morphology** (``run_min_beat_corr``, default None: off): inside an open run, a
   V beat whose shifted correlation with the V beat before it
   (:func:`~agent.inference.beat_features.beat_correlation`) is below the limit ends the run

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import replace
+from typing import Literal
 
 import numpy as np
 
@@ -37,9 +38,9 @@ class BeatFinaliser:
         Beats kept for alarm evidence (:meth:`recent`).
     stage_times
         Collects the CPU time of classification (``beat_classifier``) when given.
-    prev_beat_corr
-        Measure each beat's correlation with the previous one (see
-        :class:`~agent.inference.beat_classifier.StreamingBeatClassifier`).
+    prev_beat_corr, dominant
+        Measure each beat's correlation with the previous one; what ``template_corr``
+        compares it with (see :class:`~agent.inference.beat_classifier.StreamingBeatClassifier`).
     """
 
     def __init__(
@@ -51,13 +52,16 @@ class BeatFinaliser:
         history: int = 13,
         stage_times: StageTimes | None = None,
         prev_beat_corr: bool = True,
+        dominant: Literal["running", "on_time"] = "running",
     ) -> None:
         self._times = stage_times
         self.classifier = classifier
         self._labeller = (
             None
             if classifier is None
-            else StreamingBeatClassifier(classifier, fs_hz, segment, prev_beat_corr=prev_beat_corr)
+            else StreamingBeatClassifier(
+                classifier, fs_hz, segment, prev_beat_corr=prev_beat_corr, dominant=dominant
+            )
         )
         self._waiting: Beat | None = None  # the newest beat, waiting for its post-RR
         self._recent: deque[Beat] = deque(maxlen=history)

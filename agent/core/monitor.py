@@ -452,8 +452,8 @@ class MonitorCore(ABC):
 
         The ectopy rules' dominant-beat test (:mod:`agent.alarms.ectopy`, "the patient's own
         beat") applied to the label itself: a beat the CNN calls V whose QRS matches the
-        patient's running template (``template_corr >= alarms.ectopy.v_template_match``, 0.95)
-        and that is not premature (RR at least
+        patient's dominant-beat template (``inference.dominant_template``; ``template_corr >=
+        alarms.ectopy.v_template_match``, 0.95) and that is not premature (RR at least
         :data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION`, 0.8, of the median RR of the
         N- or S-labelled beats among the last 8, at least 4 of them) is a conducted beat the
         cross-patient CNN read as ventricular, e.g. a bundle-branch-block QRS (AAMI EC57 maps

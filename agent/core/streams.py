@@ -86,6 +86,7 @@ class WaveformMonitor(MonitorCore):
             self.segment,
             stage_times=stage_times,
             prev_beat_corr=cfg.alarms.ectopy.run_min_beat_corr is not None,
+            dominant=cfg.inference.dominant_template,
         )
         super().__init__(
             cfg,

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, cast
+from typing import Final, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +31,7 @@ from agent.inference.beat_features import (
     WINDOW_LEN,
     BeatTemplateTracker,
     LeadPolarityMonitor,
+    OnTimeTemplate,
     RrFeatures,
     RrFeatureTracker,
     Scaling,
@@ -255,6 +256,12 @@ class StreamingBeatClassifier:
         Also measure each beat's correlation with the previous one
         (:attr:`LabelledBeat.prev_beat_corr`); only the ectopy rules' optional run-consistency
         test reads it, so the agent turns it off when that test is off (default on).
+    dominant
+        What :attr:`LabelledBeat.template_corr` compares the beat with: ``"running"`` the
+        model's own template (every preceding beat), ``"on_time"`` an
+        :class:`~agent.inference.beat_features.OnTimeTemplate` of the recent on-time beats
+        (falling back to the running template until it holds enough beats). The model's
+        input is the same either way.
     """
 
     def __init__(
@@ -265,9 +272,11 @@ class StreamingBeatClassifier:
         tracker: RrFeatureTracker | None = None,
         *,
         prev_beat_corr: bool = True,
+        dominant: Literal["running", "on_time"] = "running",
     ) -> None:
         self.classifier = classifier
         self._prev_beat_corr = prev_beat_corr
+        self._ontime = OnTimeTemplate() if dominant == "on_time" else None
         self.fs_hz = float(fs_hz)
         self._get = segment_getter
         self._tracker = tracker if tracker is not None else RrFeatureTracker()
@@ -282,6 +291,8 @@ class StreamingBeatClassifier:
         """Forget the beat in progress and the template (call after a gap / leads-off)."""
         self._tracker.reset()
         self._templates.reset()
+        if self._ontime is not None:
+            self._ontime.reset()
         self._pending_idx = None
         self._pending_segment = None
         self._last_window = None
@@ -330,13 +341,17 @@ class StreamingBeatClassifier:
         stacked = self._templates.push(window)
         label, prob = self.classifier.classify(stacked, rr)
         last, self._last_window = self._last_window, window
+        corr = None
+        if self._ontime is not None:
+            corr = self._ontime.correlation(window)
+            self._ontime.push(window, rr.pre_rr_s)
         return LabelledBeat(
             prev_idx,
             rr.r_peak_time_s,
             rr,
             label,
             prob,
-            template_corr=template_correlation(stacked),
+            template_corr=template_correlation(stacked) if corr is None else corr,
             prev_beat_corr=(
                 None if last is None or not self._prev_beat_corr else beat_correlation(window, last)
             ),

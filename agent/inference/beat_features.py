@@ -72,6 +72,7 @@ __all__ = [
     "WINDOW_PRE_S",
     "BeatTemplateTracker",
     "LeadPolarityMonitor",
+    "OnTimeTemplate",
     "RrFeatureTracker",
     "RrFeatures",
     "Scaling",
@@ -648,6 +649,62 @@ class BeatTemplateTracker:
         self._next = (self._next + 1) % self._ring.shape[0]
         self._count = min(self._count + 1, self._ring.shape[0])
         return out
+
+
+ONTIME_FRACTION: Final = 0.8
+"""A beat is on time when its pre-RR is at least this fraction of the longest of the
+:data:`ONTIME_RR_BEATS` RR intervals before it: a PVC is 20 % early or more against the
+rhythm it interrupts (Kamath & Fallen 1995; the ectopy rules' ``PACED_PREMATURE_FRACTION``),
+and the longest recent interval is that rhythm's even where ectopic beats outnumber conducted
+ones (couplets and a compensatory pause: mitdb 208), where a median is the ectopic beats'."""
+ONTIME_RR_BEATS: Final = 4
+ONTIME_MIN_BEATS: Final = 4
+"""On-time windows needed before :meth:`OnTimeTemplate.correlation` answers."""
+
+
+class OnTimeTemplate:
+    """The patient's dominant conducted beat: the median window of the recent *on-time* beats.
+
+    :class:`BeatTemplateTracker` takes every beat, so where ectopic beats outnumber conducted
+    ones (couplets between single conducted beats, mitdb 208) its median becomes the PVC's
+    shape. This template takes only beats that come on time (pre-RR at least
+    :data:`ONTIME_FRACTION` of the longest of the :data:`ONTIME_RR_BEATS` intervals before),
+    whatever their label: the conducted rhythm's beats, a bundle-branch-block QRS included,
+    not an early ectopic beat. A lasting faster rhythm is on time again once it fills the
+    :data:`ONTIME_RR_BEATS` intervals. It is what the patient's-own-beat test compares a
+    V-labelled beat with when ``inference.dominant_template = "on_time"``.
+
+    Parameters
+    ----------
+    n_beats
+        Windows in the median.
+    """
+
+    def __init__(self, n_beats: int = TEMPLATE_BEATS) -> None:
+        self._tracker = BeatTemplateTracker(n_beats)
+        self._rr: deque[float] = deque(maxlen=ONTIME_RR_BEATS)
+
+    def reset(self) -> None:
+        """Forget the template and the recent intervals (after a gap)."""
+        self._tracker.reset()
+        self._rr.clear()
+
+    def correlation(self, window: NDArray[np.float32]) -> float | None:
+        """Shifted correlation (-1..1) of ``window`` (shape ``(WINDOW_LEN,)``) with the template.
+
+        None until :data:`ONTIME_MIN_BEATS` on-time windows are held, or for a flat span.
+        """
+        if self._tracker._count < ONTIME_MIN_BEATS:
+            return None
+        return beat_correlation(window, self._tracker._median())
+
+    def push(self, window: NDArray[np.float32], pre_rr_s: float) -> None:
+        """Add the beat's window (shape ``(WINDOW_LEN,)``) when its pre-RR (s) is on time."""
+        rr = self._rr
+        on_time = len(rr) == rr.maxlen and pre_rr_s >= ONTIME_FRACTION * max(rr)
+        rr.append(pre_rr_s)
+        if on_time:
+            self._tracker.push(window)
 
 
 TEMPLATE_CORR_SPAN_S: Final = (0.125, 0.25)
