@@ -42,8 +42,10 @@ Each labelled beat falls in one of three categories:
   :class:`~agent.inference.beat_features.OnTimeTemplate`), not the beat model's own template
   of every beat: where couplets outnumber the conducted beats (mitdb 208) the latter became
   the PVC's shape, so the conducted beat the CNN misread as V (after each compensatory pause)
-  did not match it and completed false runs and V-tach; out of fold (DS1 + svdb, the alarm
-  report's rules) true / false ectopy alarms 621 / 158 -> 615 / 141 and false V-tach 5 -> 2;
+  did not match it and completed false runs and V-tach. A beat that continues an open run of
+  ``RUN_MIN_BEATS`` (3) or more V beats is never the patient's own beat: a sustained
+  ventricular rhythm becomes the dominant template within beats, and its beats would end the
+  run being alarmed (mitdb 223's slow VT lost part of its VT rows without this);
 - **consistent morphology** (``run_min_beat_corr``, default None: off): inside an open run, a
   V beat whose shifted correlation with the V beat before it
   (:func:`~agent.inference.beat_features.beat_correlation`) is below the limit ends the run
@@ -514,10 +516,17 @@ class EctopyRules:
         return conf is None or conf >= self._cfg.vtach_min_confidence
 
     def _matches_dominant(self, beat: Beat) -> bool:
-        """Whether a V-labelled beat is the patient's own dominant beat (module docstring)."""
+        """Whether a V-labelled beat is the patient's own dominant beat (module docstring).
+
+        Never for a beat that continues an open run of ``RUN_MIN_BEATS`` or more V beats: a
+        sustained ventricular rhythm soon becomes the dominant template itself, and its
+        beats, on time against each other, would end the run that is being alarmed.
+        """
         limit = self._cfg.v_template_match
         corr = beat.template_corr
         if limit is None or corr is None or not math.isfinite(corr) or corr < limit:
+            return False
+        if self._run.n >= RUN_MIN_BEATS:
             return False
         return not self._premature(beat)
 
