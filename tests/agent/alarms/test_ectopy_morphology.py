@@ -281,3 +281,24 @@ def test_no_premature_onset_before_a_baseline() -> None:
     beats = _beats("NNN" + "VV" + "NN", [800, 800, 800, 450, 450, 1150, 800], template_corr=0.5)
     assert _raised(_rules(run_onset_premature=0.8), beats) == set()
     assert _raised(_rules(run_onset_premature=None), beats) == {AlarmCode.PAIR_PVCS}
+
+
+def test_a_sustained_run_is_not_taken_for_the_patients_own_beat() -> None:
+    """A slow VT (107 bpm after sinus at 100 bpm, so its beats are not premature) whose beats
+    come to match the dominant template after its third beat (0.98) stays one run and is
+    V-tach: a beat continuing a run of 3 or more V beats is never the patient's own beat
+    (mitdb 223 at 1,043 s). A single on-time V beat that matches the template still is."""
+    lead = _beats("N" * 10, [600.0] * 10)
+    t = lead[-1].r_peak_time_s
+    run: list[Beat] = []
+    for i in range(8):
+        t += 0.56
+        corr = 0.3 if i < 3 else 0.98
+        run.append(Beat(100 + i, t, 560.0, 1000.0, V, 0.95, template_corr=corr))
+    tail = [Beat(200, t + 0.6, 600.0, 1000.0, N, 0.95, template_corr=0.99)]
+    assert AlarmCode.VTACH in _raised(_rules(), [*lead, *run, *tail])
+    own = Beat(300, t + 1.2, 600.0, 1000.0, V, 0.95, template_corr=0.98)
+    rules = _rules()
+    for b in [*lead, own]:
+        rules.add_beat(b)
+    assert rules.category(own) != "ventricular"
