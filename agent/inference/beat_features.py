@@ -658,6 +658,7 @@ rhythm it interrupts (Kamath & Fallen 1995; the ectopy rules' ``PACED_PREMATURE_
 and the longest recent interval is that rhythm's even where ectopic beats outnumber conducted
 ones (couplets and a compensatory pause: mitdb 208), where a median is the ectopic beats'."""
 ONTIME_RR_BEATS: Final = 4
+"""RR intervals before a beat whose longest it is judged against."""
 ONTIME_MIN_BEATS: Final = 4
 """On-time windows needed before :meth:`OnTimeTemplate.correlation` answers."""
 
