@@ -275,6 +275,13 @@ class EctopyConfig(_Section):
         " never held to it. Chosen on DS1 + svdb out-of-fold from off, 0.8, 0.9."
         ' "off" (None): off.',
     )
+    lethal_chain: bool = Field(
+        default=True,
+        description="Alarm chain: a run, pair, bigeminy, trigeminy or PVCs/min decided while"
+        " vtach or vfib is true is not raised (and its PVCs are not counted); the lethal"
+        " alarm speaks for those beats (Mindray ePM 10.7.5.1 arrhythmia alarm chains; V Series"
+        " 9.7.2.7). Off: every ectopy alarm on its own, as before session 25.",
+    )
     bigeminy_min_cycles: int = Field(
         default=3,
         ge=2,

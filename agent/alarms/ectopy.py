@@ -95,6 +95,25 @@ the PVCs/min count. (Before, the patterns were reset at the onset of poor signal
 the beats during it still built alarms.) Out of fold on svdb: 292 true / 97 false ectopy
 alarms without the gate, 282 / 70 with it (the dominant-beat test off).
 
+Alarm chain under V-tach and VF
+-------------------------------
+When ``lethal_chain`` is on (default) and the owner of the rules has set :attr:`EctopyRules.lethal`
+(the agent's core: ``vtach`` or ``vfib`` is true now, from the waveform, the VF detector or a
+beat run), a run, pair, bigeminy, trigeminy or PVCs/min decided while it holds is not raised,
+and the V beats of runs closed then are not counted in PVCs/min. During VT, VF or ventricular
+flutter the "beats" the classifier calls V are the lethal rhythm's own complexes (or flutter
+waves), and a higher-priority latched alarm already speaks for them: announcing a "Run of 3
+PVCs" beside it tells the nurse nothing and buries the alarm that matters. Monitors do the
+same: Mindray orders its arrhythmia alarms in chains so that a more serious condition is not
+overlooked when several overlap (ePM operator's manual, 10.7.5.1 "Arrhythmia Alarm Chains"),
+and does not show PVCs/min during ventricular rhythms, V-tach, V-fib and asystole (V Series
+operating instructions, 9.7.2.7). A pattern decided *before* the lethal condition (the run
+that became a VT, seen a second before the VT detector decided) is still raised: nothing
+that warns earlier is taken away. Out of fold on mitdb DS1 (each record labelled by the beat
+fold model that never saw it) this removes the runs and pairs raised inside mitdb 207's
+ventricular flutter (reference flutter waves ``!``, not V beats): ``docs/alarms.md``,
+session 25.
+
 Paced patients
 --------------
 With ``paced=True`` (the bed's ``patient.paced`` setting, as bedside monitors ask at
@@ -215,7 +234,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
@@ -447,6 +466,10 @@ class EctopyRules:
         self._last_t_s: float | None = None
         self._clear_patterns()
         self.specs: Sequence[ConditionSpec] = ectopy_condition_specs(cfg)
+        self.lethal: Callable[[], bool] | None = None
+        """Whether a lethal ventricular condition (``vtach``, ``vfib``) is true now; set by
+        the owner (the agent's core). With ``cfg.lethal_chain`` the patterns decided while it
+        holds are not raised (see "Alarm chain under V-tach and VF"); None: never."""
 
     def feed(self, item: TimelineItem) -> None:
         """Take the next timeline item: final beats (:meth:`add_beat`), gaps (:meth:`reset`).
@@ -631,7 +654,7 @@ class EctopyRules:
         message = f"Run of {n} PVCs{_at_rate(run_rate)} ({kind})"
         if run.slow_run:
             self._extend(AlarmCode.RUN_PVCS, end_s, message)
-        else:
+        elif not self._chained():  # else judged again at its next beat
             run.slow_run = True
             self._start(
                 AlarmCode.RUN_PVCS,
@@ -670,7 +693,7 @@ class EctopyRules:
                 decided_s=decided_s,
                 message=f"Run of {n} PVCs{_at_rate(rate)}",
             )
-        if n < cfg.vtach_min_beats:
+        if n < cfg.vtach_min_beats and not self._chained():
             for beat in run.tail:  # the whole run: shorter than the tail's length
                 self._count_pvc(beat.r_peak_time_s, decided_s)
         self._run = _Run(cfg.vtach_min_beats)
@@ -762,9 +785,15 @@ class EctopyRules:
 
     # -- episodes and findings --------------------------------------------------------------
 
+    def _chained(self) -> bool:
+        """Whether the lethal alarm above the ectopy alarms in their chain holds now."""
+        return self._cfg.lethal_chain and self.lethal is not None and self.lethal()
+
     def _start(
         self, code: AlarmCode, *, onset_s: float, end_s: float, decided_s: float, message: str
     ) -> None:
+        if code is not AlarmCode.VTACH and self._chained():
+            return  # vtach or vfib speaks for these beats (alarm chain)
         episode = self._episodes.get(code)
         if episode is not None and (not episode.reported or decided_s <= episode.end_s):
             # the condition is still true: the new occurrence extends it

@@ -208,6 +208,8 @@ class MonitorCore(ABC):
         self.immediate: list[Consumer] = [
             c for c in (vf, self.ventricular, self.link) if c is not None
         ]
+        if beat_runs is not None:  # the ectopy alarms' chain ends under vtach and vfib
+            beat_runs.lethal = self._lethal_now
         self.engine = AlarmEngine(
             [s for c in self.timeline + self.immediate for s in c.specs],
             device_id=cfg.bed.device_id,
@@ -228,6 +230,15 @@ class MonitorCore(ABC):
         self._prev_beat_s: float | None = None  # the last beat; None at the start or a gap
         self.pending = Timeline()
         """State changes waiting for the commit horizon."""
+
+    def _lethal_now(self) -> bool:
+        """Whether ``vtach`` or ``vfib`` is true now (the immediate decisions applied so far).
+
+        The top of the ventricular ectopy alarms' chain (:mod:`agent.alarms.ectopy`, "Alarm
+        chain under V-tach and VF"); asked when a beat pattern is decided.
+        """
+        vf = self.vf is not None and self.vf.active
+        return vf or (self.ventricular is not None and self.ventricular.active)
 
     # -- what subclasses provide -------------------------------------------------------------
 
