@@ -205,9 +205,10 @@ awareness rather than prompt response. V-tach is latched (IEC 60601-1-8, 6.11.2.
 self-terminating run must still be seen by a nurse. No onset delay: the beat counts are the
 confirmation.
 
-Vendor chaining (Philips, Mindray "alarm chains") is not applied here: each condition is
-judged on its own, except that the beats of one run raise only one of run_pvcs / vtach and V-tach
-beats do not feed PVCs/min.
+Vendor chaining (Philips, Mindray "alarm chains") is applied in one place only, under V-tach
+and VF ("Alarm chain under V-tach and VF" above); otherwise each condition is judged on its
+own, except that the beats of one run raise only one of run_pvcs / vtach and V-tach beats do
+not feed PVCs/min.
 
 References
 ----------
