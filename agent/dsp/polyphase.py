@@ -56,7 +56,8 @@ class PolyResampler:
 
     References
     ----------
-    scipy.signal.resample_poly (SciPy 1.17), whose filter design and padding this repeats.
+    scipy.signal.resample_poly (SciPy 1.16 and 1.17 alike), whose filter design and padding
+    this repeats.
     """
 
     def __init__(self, up: int, down: int, n_in: int) -> None:

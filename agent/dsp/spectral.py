@@ -50,8 +50,8 @@ class WelchPsd:
 
     References
     ----------
-    scipy.signal.welch / csd and ShortTimeFFT (SciPy 1.17), whose scaling and order of
-    operations this repeats.
+    scipy.signal.welch / csd and ShortTimeFFT (SciPy 1.16 and 1.17 alike), whose scaling and
+    order of operations this repeats.
     """
 
     def __init__(self, nperseg: int, fs_hz: float) -> None:
