@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.beats.score import confusion_from_labels, per_patient_sensitivity, score_classes
+from tools.beats.score import (
+    ClassScores,
+    confusion_from_labels,
+    per_patient_sensitivity,
+    score_classes,
+)
 
 FS = 360.0
 
@@ -104,3 +109,30 @@ def test_per_patient_sensitivity_weighs_every_patient_alike() -> None:
     assert none["n_patients"] == 0
     with pytest.raises(ValueError, match="X"):
         per_patient_sensitivity(ref, det, patients, "X")
+
+
+def test_ec57_ppv_leaves_out_what_bxb_does_not_count() -> None:
+    # rows reference N S V F Q O, columns detected N S V F Q O (tools.beats.dataset.LABELS + O)
+    m = np.zeros((6, 6), dtype=np.int64)
+    m[2, 2] = 90  # V called V
+    m[0, 2] = 4  # N called V: a VEB false positive in both countings
+    m[1, 2] = 1  # S called V: likewise
+    m[5, 2] = 1  # an extra detection called V: likewise
+    m[3, 2] = 3  # F called V: not against VEB +P in bxb (VFP = Nv + Sv + Ov)
+    m[4, 2] = 1  # Q called V: likewise
+    m[1, 1] = 40  # S called S
+    m[0, 1] = 8  # N called S, V called S, F called S, an extra S: SVEB false positives
+    m[2, 1] = 1
+    m[3, 1] = 1
+    m[5, 1] = 1
+    m[4, 1] = 2  # Q called S: not against SVEB +P (SFP = Ns + Vs + Fs + Os)
+    s = ClassScores(m)
+    assert s.ppv_pct("V") == pytest.approx(100 * 90 / 100)
+    assert s.ec57_ppv_pct("V") == pytest.approx(100 * 90 / 96)
+    assert s.ppv_pct("S") == pytest.approx(100 * 40 / 53)
+    assert s.ec57_ppv_pct("S") == pytest.approx(100 * 40 / 51)
+    assert s.se_pct("V") == pytest.approx(100 * 90 / 91)  # one V called S: Se as before
+    assert s.as_dict()["ec57_ppv_pct"] == {"V": round(100 * 90 / 96, 2), "S": round(4000 / 51, 2)}
+    assert "V +P 93.75 %, S +P 78.43 %" in s.to_markdown()
+    with pytest.raises(ValueError, match="V and S only"):
+        s.ec57_ppv_pct("N")

@@ -13,14 +13,19 @@ plus bxb's "O" row and column (no beat):
 - Se(c) = TP / (TP + FN) and +P(c) = TP / (TP + FP), per class, gross over records;
 - accuracy = correctly classified matched beats / (matched + unmatched reference beats).
 
-All five classes are treated alike (the inter-patient literature's convention, de Chazal 2004);
-EC57's exemptions (e.g. reference F beats called V not counted against V's +P) are not applied,
-so the figures are, if anything, conservative.
+All five classes are treated alike (the inter-patient literature's convention, de Chazal 2004),
+so the figures are, if anything, conservative. Beside them, :meth:`ClassScores.ec57_ppv_pct`
+gives VEB and SVEB +P as EC57's reference comparator ``bxb`` counts them: its VEB false
+positives are ``Nv + Sv + Ov`` (a reference F or Q beat called V is not one: a fusion beat
+holds ventricular activation) and its SVEB false positives ``Ns + Vs + Fs + Os`` (a Q beat
+called S is not one); Se is the same in both countings. ``bxb``'s 5-minute learning period
+(its default start) is not applied: every beat of a record counts.
 
 References
 ----------
 ANSI/AAMI EC57:2012, sections 3.1, 4.2 and Table 3. PhysioNet ``bxb``,
-https://physionet.org/physiotools/wag/bxb-1.htm
+https://physionet.org/physiotools/wag/bxb-1.htm (WFDB ``app/bxb.c``, ``print_results``: the
+VFP and SFP sums).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from tools.ec57 import MATCH_WINDOW_S
 
 SCORED_CLASSES: Final = ("N", "S", "V", "F")
 """Classes reported (Q is too rare in MIT-BIH, 15 beats without paced records, to report)."""
+
+EC57_PPV_EXEMPT: Final[dict[str, tuple[str, ...]]] = {"V": ("F", "Q"), "S": ("Q",)}
+"""Reference classes that EC57's comparator ``bxb`` does not count as false positives of the
+VEB (V) and SVEB (S) calls: ``VFP = Nv + Sv + Ov + Xv``, ``SFP = Ns + Vs + Fs + Os + Xs``
+(WFDB ``app/bxb.c``; X, shutdown, does not occur here). EC57 defines +P for these two only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,26 @@ class ClassScores:
         n = int(self.confusion[:, i].sum())
         return 100.0 * self.tp(c) / n if n else float("nan")
 
+    def ec57_ppv_pct(self, c: str) -> float:
+        """Positive predictivity of ``c`` as EC57's comparator ``bxb`` counts it, %.
+
+        The calls of ``c`` on reference beats of the classes in :data:`EC57_PPV_EXEMPT`
+        are left out of the denominator (VEB: reference F and Q called V; SVEB: reference Q
+        called S). NaN when nothing counted was called ``c``.
+
+        Raises
+        ------
+        ValueError
+            If ``c`` is not V or S (EC57 defines VEB and SVEB +P only).
+        """
+        if c not in EC57_PPV_EXEMPT:
+            msg = f"EC57 defines +P for V and S only, not {c!r}"
+            raise ValueError(msg)
+        i = LABELS.index(c)
+        exempt = sum(int(self.confusion[LABELS.index(x), i]) for x in EC57_PPV_EXEMPT[c])
+        n = int(self.confusion[:, i].sum()) - exempt
+        return 100.0 * self.tp(c) / n if n else float("nan")
+
     def f1_pct(self, c: str) -> float:
         """Harmonic mean of Se and +P of ``c``, % (0 when either is 0 or NaN)."""
         se, ppv = self.se_pct(c), self.ppv_pct(c)
@@ -110,6 +140,7 @@ class ClassScores:
             "accuracy_pct": round(self.accuracy_pct, 2),
             "n_reference": self.n_reference,
             "classes": per_class,
+            "ec57_ppv_pct": {c: round(self.ec57_ppv_pct(c), 2) for c in EC57_PPV_EXEMPT},
             "confusion": {
                 "rows_reference": list(self.labels),
                 "columns_detected": list(self.labels),
@@ -123,7 +154,12 @@ class ClassScores:
         for c in SCORED_CLASSES:
             n = int(self.confusion[LABELS.index(c), :].sum())
             lines.append(f"| {c} | {n} | {self.se_pct(c):.2f} | {self.ppv_pct(c):.2f} |")
-        lines.append(f"\nAccuracy {self.accuracy_pct:.2f} % over {self.n_reference} beats.\n")
+        lines.append(f"\nAccuracy {self.accuracy_pct:.2f} % over {self.n_reference} beats.")
+        lines.append(
+            f"As EC57's comparator bxb counts +P (reference F and Q beats called V, and Q beats "
+            f"called S, not counted against it): V +P {self.ec57_ppv_pct('V'):.2f} %, S +P "
+            f"{self.ec57_ppv_pct('S'):.2f} %.\n"
+        )
         lines.append("| ref \\ detected | " + " | ".join(self.labels) + " |")
         lines.append("|---" * (len(self.labels) + 1) + "|")
         for name, row in zip(self.labels, self.confusion.tolist(), strict=True):

@@ -40,7 +40,7 @@ from agent.inference.beat_features import (
 from agent.inference.bundle import ModelBundle, load_models
 from tools.beats.agent_eval import score_against_reference
 from tools.beats.dataset import DS2
-from tools.beats.score import ClassScores
+from tools.beats.score import EC57_PPV_EXEMPT, ClassScores
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,18 @@ def _row(scores: ClassScores) -> dict[str, Any]:
             c: {"se_pct": round(scores.se_pct(c), 2), "ppv_pct": round(scores.ppv_pct(c), 2)}
             for c in CLASSES
         },
+        "ec57_ppv_pct": {c: round(scores.ec57_ppv_pct(c), 2) for c in EC57_PPV_EXEMPT},
     }
+
+
+def _ec57_ppv(row: dict[str, Any], c: str) -> str:
+    """``bxb``'s +P of ``c`` from a report row (an agent row, or a card row's confusion)."""
+    if "ec57_ppv_pct" in row:
+        return f"{row['ec57_ppv_pct'][c]:.2f}"
+    counts = row.get("confusion", {}).get("counts")
+    if counts is None:
+        return "–"
+    return f"{ClassScores(np.asarray(counts, dtype=np.int64)).ec57_ppv_pct(c):.2f}"
 
 
 def run_beats_evaluation(
@@ -192,6 +203,11 @@ def _markdown(report: dict[str, Any], tables: list[str]) -> str:
         lines.append(f"| {c} Se / +P % | " + " | ".join(_fmt(r, c) for _, r in cols) + " |")
     acc = " | ".join(f"{r.get('accuracy_pct', float('nan')):.2f}" for _, r in cols)
     lines.append(f"| accuracy % | {acc} |")
+    for c, exempt in EC57_PPV_EXEMPT.items():
+        lines.append(
+            f"| {c} +P % as EC57's bxb counts it ({' and '.join(exempt)} called {c} not against"
+            " it) | " + " | ".join(_ec57_ppv(r, c) for _, r in cols) + " |"
+        )
     lat = report["latency"]
     model = report["model"]
     cv = report.get("card_patient_cv", {})
@@ -215,11 +231,19 @@ def _markdown(report: dict[str, Any], tables: list[str]) -> str:
                 f"| {c} Se / +P % | " + " | ".join(_fmt(r, c) for _, r in cv_cols) + " |"
             )
         cv_acc = " | ".join(f"{r.get('accuracy_pct', float('nan')):.2f}" for _, r in cv_cols)
-        cv_lines.append(f"| accuracy % | {cv_acc} |\n")
+        cv_lines.append(f"| accuracy % | {cv_acc} |")
+        for c, exempt in EC57_PPV_EXEMPT.items():
+            cv_lines.append(
+                f"| {c} +P % as EC57's bxb counts it ({' and '.join(exempt)} called {c} not"
+                " against it) | " + " | ".join(_ec57_ppv(r, c) for _, r in cv_cols) + " |"
+            )
+        cv_lines.append("")
     return (
         f"# Beat classification on MIT-BIH DS2 ({model['name']} {model['version']})\n\n"
         "Inter-patient test set (de Chazal 2004 DS2, 22 records), never used for training,"
-        " tuning or selection. AAMI EC57 beat-by-beat, 150 ms window. Reproduce:"
+        " tuning or selection. AAMI EC57 beat-by-beat, 150 ms window; Se / +P count every"
+        ' class alike (conservative), the rows "as EC57\'s bxb counts it" leave out of +P'
+        " what EC57's comparator does not count against it (`tools/beats/score.py`). Reproduce:"
         " `.venv/bin/python -m tools.evaluate beats --data ../shared/data --out reports`.\n\n"
         + "\n".join(lines)
         + f"\n\nCPU latency per beat (int8, one thread, this machine): median"
