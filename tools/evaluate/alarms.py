@@ -203,6 +203,11 @@ def _nstdb() -> tuple[str, ...]:
     return tuple(f"{r}e{snr}" for snr in ("24", "18", "12", "06", "00", "_6") for r in (118, 119))
 
 
+_SVDB_NO_RHYTHM: Final = (
+    "svdb has no rhythm annotations, so every afib alarm there counts false: a bound, not a"
+    " measurement"
+)
+
 SETS: Final[dict[str, AlarmSet]] = {
     "mitdb-ds1": AlarmSet("mitdb-ds1", "mitdb", DS1, False, "mitdb DS1 (22 records, training)"),
     "mitdb-ds2": AlarmSet("mitdb-ds2", "mitdb", DS2, False, "mitdb DS2 (22 records, test)"),
@@ -212,7 +217,9 @@ SETS: Final[dict[str, AlarmSet]] = {
     "mitdb-paced": AlarmSet(
         "mitdb-paced", "mitdb", PACED, True, "mitdb paced records, patient.paced = true"
     ),
-    "svdb": AlarmSet("svdb", "svdb", (), False, "svdb, the 40 records here (128 Hz)"),
+    "svdb": AlarmSet(
+        "svdb", "svdb", (), False, "svdb, the 40 records here (128 Hz; " + _SVDB_NO_RHYTHM + ")"
+    ),
     "mitdb-ds1-cv": AlarmSet(
         "mitdb-ds1-cv",
         "mitdb",
@@ -226,7 +233,9 @@ SETS: Final[dict[str, AlarmSet]] = {
         "svdb",
         (),
         False,
-        "svdb, each record labelled by the beat fold model that never saw it",
+        "svdb, each record labelled by the beat fold model that never saw it ("
+        + _SVDB_NO_RHYTHM
+        + ")",
         out_of_fold=True,
     ),
     "svdb-held-out": AlarmSet(
@@ -235,7 +244,7 @@ SETS: Final[dict[str, AlarmSet]] = {
         (),
         False,
         "svdb, the odd-numbered records (an independent test: never trained or tuned on;"
-        " present only in a full PhysioNet download)",
+        " present only in a full PhysioNet download; " + _SVDB_NO_RHYTHM + ")",
         held_out=True,
     ),
     "nstdb": AlarmSet("nstdb", "nstdb", _nstdb(), False, "nstdb 118/119, 24 to -6 dB"),
