@@ -14,13 +14,14 @@ lazily, one block of at most ``MAX_BLOCK_S`` seconds at a time (memory stays bou
 long the script or the run), in a worker thread so that the event loop never waits on it.
 
 Blocks are joined without a step: each block is cut at the flattest point of a T-P interval
-(between 50 % and 70 % of an RR interval after an R peak), and a straight line through its two
-cut points is subtracted, so every block starts and ends at 0 µV. A block therefore ends within
-half an RR interval of its scripted end, and the error never accumulates (each block aims at the
-scripted end time, not at a duration); the last block of a script that does not loop is padded
-with baseline so that the stream ends exactly on time. Asystole is no QRS at all, but not a flat
-line either: all segments get the same continuous baseline wander (respiration and slow drift)
-and white noise of ``noise_uv`` µV RMS, as a real lead does.
+(between 50 % and 70 % of an RR interval after an R peak; the slope in whole µV per sample,
+the first of equal ones, so that the cut is the same on every machine), and a straight line
+through its two cut points is subtracted, so every block starts and ends at 0 µV. A block
+therefore ends within half an RR interval of its scripted end, and the error never accumulates
+(each block aims at the scripted end time, not at a duration); the last block of a script
+that does not loop is padded with baseline so that the stream ends exactly on time. Asystole is
+no QRS at all, but not a flat line either: all segments get the same continuous baseline wander
+(respiration and slow drift) and white noise of ``noise_uv`` µV RMS, as a real lead does.
 
 Cost: ECGSYN integrates an ODE; at 250 Hz one minute of signal takes about 0.15 s of CPU at
 70 bpm and 0.3 s at 175 bpm on a desktop x86 core (the default script: about 0.25 s per minute
@@ -214,13 +215,16 @@ def ecgsyn_block_uv(
         height=lo_mv + R_PEAK_HEIGHT_FRACTION * (hi_mv - lo_mv),
         distance=max(1, int(R_PEAK_MIN_DISTANCE_RR * rr_s * fs_hz)),
     )
-    slope_mv = np.abs(np.diff(ecg_mv))
+    # the T-P interval is flat to a few µV per sample, so the raw minimum is a near-tie that
+    # last-bit differences of the ODE's maths move between machines (x86-64 vs aarch64: a cut
+    # one or more samples apart shifts the whole stream); whole µV break ties on the first
+    slope_uv = np.round(np.abs(np.diff(ecg_mv)) * 1000.0)
     cuts: list[int] = []
     for r_idx, next_r_idx in itertools.pairwise(r_peak_idx):
         rr_samples = int(next_r_idx - r_idx)
         lo = int(r_idx) + int(CUT_WINDOW_RR[0] * rr_samples)
         hi = int(r_idx) + max(int(CUT_WINDOW_RR[1] * rr_samples), 1)
-        cuts.append(lo + int(np.argmin(slope_mv[lo:hi])))
+        cuts.append(lo + int(np.argmin(slope_uv[lo:hi])))
     if len(cuts) < 2:
         msg = f"ECGSYN produced {len(r_peak_idx)} beats at {hr_bpm:g} bpm; cannot cut a block"
         raise SourceError(msg)
