@@ -121,6 +121,15 @@ def _ec57_ppv(row: dict[str, Any], c: str) -> str:
     return f"{ClassScores(np.asarray(counts, dtype=np.int64)).ec57_ppv_pct(c):.2f}"
 
 
+def _ec57_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """Return the table rows of V and S +P as ``bxb`` counts them, a column per report row."""
+    return [
+        f"| {c} +P % as EC57's bxb counts it ({' and '.join(exempt)} called {c} not against"
+        " it) | " + " | ".join(_ec57_ppv(r, c) for r in rows) + " |"
+        for c, exempt in EC57_PPV_EXEMPT.items()
+    ]
+
+
 def run_beats_evaluation(
     data_dir: Path,
     out_dir: Path,
@@ -203,11 +212,7 @@ def _markdown(report: dict[str, Any], tables: list[str]) -> str:
         lines.append(f"| {c} Se / +P % | " + " | ".join(_fmt(r, c) for _, r in cols) + " |")
     acc = " | ".join(f"{r.get('accuracy_pct', float('nan')):.2f}" for _, r in cols)
     lines.append(f"| accuracy % | {acc} |")
-    for c, exempt in EC57_PPV_EXEMPT.items():
-        lines.append(
-            f"| {c} +P % as EC57's bxb counts it ({' and '.join(exempt)} called {c} not against"
-            " it) | " + " | ".join(_ec57_ppv(r, c) for _, r in cols) + " |"
-        )
+    lines += _ec57_rows([r for _, r in cols])
     lat = report["latency"]
     model = report["model"]
     cv = report.get("card_patient_cv", {})
@@ -232,12 +237,7 @@ def _markdown(report: dict[str, Any], tables: list[str]) -> str:
             )
         cv_acc = " | ".join(f"{r.get('accuracy_pct', float('nan')):.2f}" for _, r in cv_cols)
         cv_lines.append(f"| accuracy % | {cv_acc} |")
-        for c, exempt in EC57_PPV_EXEMPT.items():
-            cv_lines.append(
-                f"| {c} +P % as EC57's bxb counts it ({' and '.join(exempt)} called {c} not"
-                " against it) | " + " | ".join(_ec57_ppv(r, c) for _, r in cv_cols) + " |"
-            )
-        cv_lines.append("")
+        cv_lines += [*_ec57_rows([r for _, r in cv_cols]), ""]
     return (
         f"# Beat classification on MIT-BIH DS2 ({model['name']} {model['version']})\n\n"
         "Inter-patient test set (de Chazal 2004 DS2, 22 records), never used for training,"
