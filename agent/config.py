@@ -265,6 +265,17 @@ class EctopyConfig(_Section):
         " than this (agent.inference.beat_features.beat_correlation) ends the run as an unknown"
         ' beat: a run or couplet needs consistent morphology. "off" (None): off.',
     )
+    conducted_min_corr: OffOrFloat = Field(
+        default=0.85,
+        ge=-1.0,
+        le=1.0,
+        description="A V beat right after a beat called N or S whose QRS matches the patient's"
+        " dominant-beat template less than this (template_corr) cannot continue a bigeminy or"
+        " trigeminy cycle: that beat is not a clean conducted beat (most often a fusion beat"
+        " the classifier called N). 0.85 is about the 2nd percentile of the template"
+        " correlation of conducted beats out of fold on mitdb DS1 + svdb (37 % of fusion beats"
+        ' called N fall below it; agent/alarms/ectopy.py). "off" (None): off.',
+    )
     run_onset_premature: OffOrFloat = Field(
         default=0.9,
         gt=0.0,
