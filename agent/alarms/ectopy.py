@@ -22,30 +22,39 @@ Each labelled beat falls in one of three categories:
   about as many true alarms as false ones, and at 0.7 more than half the true runs of PVCs
   (41 -> 19), so the default stays 0.5;
 - **the patient's own beat**: a beat called V whose morphology matches the patient's running
-  dominant template (``template_corr >= v_template_match``, default 0.95; the beat
-  classifier's :func:`~agent.inference.beat_features.template_correlation`, a shifted
-  correlation with the median of the last 20 beats) and that is **not premature** (its RR is
-  at least ``PACED_PREMATURE_FRACTION`` (80 %) of the median of the last 8 RR intervals of
-  beats not counted as ventricular, or there is no such baseline yet) is the patient's normal
-  beat, e.g. a bundle-branch-block QRS that the CNN, trained across patients, reads as
-  ventricular: it counts as unknown. Template matching against the patient's dominant beat is
-  how classic arrhythmia detectors and patient-adaptive classifiers tell a wide normal beat
-  from a PVC (Hamilton and Tompkins, EP Limited open-source arrhythmia software, beat
-  templates and "match"; de Chazal P, Reilly RB, IEEE Trans Biomed Eng 2006;53(12):2535,
-  doi:10.1109/TBME.2006.883802; Kiranyaz S et al., IEEE Trans Biomed Eng 2016;63(3):664,
-  doi:10.1109/TBME.2015.2468589); a PVC is both unlike the template and early, so the two
-  tests together spare real PVCs. mitdb 118 (right bundle-branch block): its normal beats the
-  CNN calls V match their template at a median 0.98 (shifted correlation), its real PVCs at
-  0.43-0.65. Out of fold on DS1 + svdb (with signal quality on) ectopy alarms go from 569
-  true / 283 false without the test to 576 / 201 with it (at 0.90: 562 / 185). Since session
+  dominant template (``template_corr >= v_template_match``, default 0.95; the beat classifier's
+  :func:`~agent.inference.beat_features.template_correlation`, a shifted correlation with the
+  median of the last 20 beats) and that is **not premature** (its RR is at least
+  ``PACED_PREMATURE_FRACTION`` (80 %) of the median of the last 8 RR intervals of beats not
+  counted as ventricular, or there is no such baseline yet) **or on time after one V beat**
+  (below) is the patient's normal beat, e.g. a bundle-branch-block QRS that the CNN, trained
+  across patients, reads as ventricular: it counts as unknown. Template matching against the
+  patient's dominant beat is how classic arrhythmia detectors and patient-adaptive classifiers
+  tell a wide normal beat from a PVC (Hamilton and Tompkins, EP Limited open-source arrhythmia
+  software, beat templates and "match"; de Chazal P, Reilly RB, IEEE Trans Biomed Eng
+  2006;53(12):2535, doi:10.1109/TBME.2006.883802; Kiranyaz S et al., IEEE Trans Biomed Eng
+  2016;63(3):664, doi:10.1109/TBME.2015.2468589); a PVC is both unlike the template and early,
+  so the two tests together spare real PVCs. mitdb 118 (right bundle-branch block): its normal
+  beats the CNN calls V match their template at a median 0.98 (shifted correlation), its real
+  PVCs at 0.43-0.65. Out of fold on DS1 + svdb (with signal quality on) ectopy alarms go from
+  569 true / 283 false without the test to 576 / 201 with it (at 0.90: 562 / 185). Since session
   24 the template is that of the recent **on-time** beats (``inference.dominant_template``,
-  :class:`~agent.inference.beat_features.OnTimeTemplate`), not the beat model's own template
-  of every beat: where couplets outnumber the conducted beats (mitdb 208) the latter became
-  the PVC's shape, so the conducted beat the CNN misread as V (after each compensatory pause)
-  did not match it and completed false runs and V-tach. A beat that continues an open run of
-  ``RUN_MIN_BEATS`` (3) or more V beats is never the patient's own beat: a sustained
-  ventricular rhythm becomes the dominant template within beats, and its beats would end the
-  run being alarmed (mitdb 223's slow VT lost part of its VT rows without this);
+  :class:`~agent.inference.beat_features.OnTimeTemplate`), not the beat model's own template of
+  every beat: where couplets outnumber the conducted beats (mitdb 208) the latter became the
+  PVC's shape, so the conducted beat the CNN misread as V (after each compensatory pause) did
+  not match it and completed false runs and V-tach. A beat that continues an open run of
+  ``RUN_MIN_BEATS`` (3) or more V beats is never the patient's own beat: a sustained ventricular
+  rhythm becomes the dominant template within beats, and its beats would end the run being
+  alarmed (mitdb 223's slow VT lost part of its VT rows without this). *On time after one V
+  beat*: when a single V beat unlike the template comes right after a conducted beat and the
+  next beat matches the template, that next beat is judged from the conducted beat: if the two
+  intervals together lie within 80-120 % (``PACED_PREMATURE_FRACTION`` either side) of the
+  baseline RR, it came when the patient's rhythm was due, and the V beat between was an extra
+  detection (a noise spike, a tall T wave) or an interpolated PVC, neither of which resets the
+  rhythm. Its own short RR (from the extra detection) made it "premature" before, so an extra
+  detection and the real beat after it were announced as a couplet (svdb 886: 15 false pairs out
+  of fold, 5 with this; out of fold on DS1 + svdb + nstdb false ectopy alarms 136 -> 124 and not
+  one true alarm lost, ``docs/alarms.md``, session 27);
 - **consistent morphology** (``run_min_beat_corr``, default None: off): inside an open run, a
   V beat whose shifted correlation with the V beat before it
   (:func:`~agent.inference.beat_features.beat_correlation`) is below the limit ends the run
@@ -375,6 +384,7 @@ class _Run:
         self.poor = False  # a beat of this run came while the ECG was unusable: V-tach only
         self.slow_run = False  # this run already raised run_pvcs as a slow run
         self.onset_premature = False  # its first V beat was premature against the baseline
+        self.after_supra = False  # the beat before its first V was a conducted beat
 
     def add(self, beat: Beat) -> None:
         if self.first is None:
@@ -570,7 +580,30 @@ class EctopyRules:
             return False
         if self._run.n >= RUN_MIN_BEATS:
             return False
-        return not self._premature(beat)
+        return not self._premature(beat) or self._on_time_after_one_v(beat)
+
+    def _on_time_after_one_v(self, beat: Beat) -> bool:
+        """Whether a beat comes on time after the last conducted beat, one V beat between.
+
+        The V beat between, unlike the patient's template, is then an extra detection (noise,
+        a tall T wave) or an interpolated PVC; neither resets the patient's rhythm, so the beat
+        after it is judged on time from the conducted beat before it: the two intervals
+        together within ``PACED_PREMATURE_FRACTION`` (80 %) and ``2 -
+        PACED_PREMATURE_FRACTION`` (120 %) of the baseline RR ("Beat categories").
+        """
+        run = self._run
+        if run.n != 1 or not run.after_supra or run.first is None:
+            return False
+        between = run.first.template_corr
+        limit = self._cfg.v_template_match
+        if limit is not None and between is not None and between >= limit:
+            return False  # a template-matching premature pair or run stays one (module docstring)
+        rr1, rr2 = _valid_rr_ms(run.first), _valid_rr_ms(beat)
+        if rr1 is None or rr2 is None or len(self._baseline_rr) < PACED_BASELINE_MIN:
+            return False
+        baseline = sorted(self._baseline_rr)[len(self._baseline_rr) // 2]
+        low = PACED_PREMATURE_FRACTION
+        return low * baseline <= rr1 + rr2 < (2.0 - low) * baseline
 
     def _pattern_kind(self, kind: _Kind) -> _Kind:
         """Return a beat's kind for bigeminy and trigeminy (a V after an unclean N has none).
@@ -633,8 +666,10 @@ class EctopyRules:
             self._baseline_rr.append(rr)
         self._history.append(beat)
         if kind is _Kind.VENT or lethal_only:
-            if self._run.n == 0 and self._cfg.run_onset_premature is not None:
-                self._run.onset_premature = self._premature(beat, self._cfg.run_onset_premature)
+            if self._run.n == 0:
+                self._run.after_supra = self._prev_kind is _Kind.SUPRA
+                if self._cfg.run_onset_premature is not None:
+                    self._run.onset_premature = self._premature(beat, self._cfg.run_onset_premature)
             self._run.add(beat)
             self._run.poor = self._run.poor or lethal_only
             self._judge_open_run(t)

@@ -302,3 +302,28 @@ def test_a_sustained_run_is_not_taken_for_the_patients_own_beat() -> None:
     for b in [*lead, own]:
         rules.add_beat(b)
     assert rules.category(own) != "ventricular"
+
+
+def _extra_detection_beats(second_corr: float, rr_ms: tuple[float, float]) -> list[Beat]:
+    """Ten N at 800 ms; an extra detection called V (template 0.1); a beat called V with
+    template ``second_corr``; then N beats on time again."""
+    rr1, rr2 = rr_ms
+    rows = [("N", 800.0, 0.99)] * 10 + [("V", rr1, 0.1), ("V", rr2, second_corr)]
+    rows += [("N", 800.0, 0.99)] * 4
+    out: list[Beat] = []
+    t = 1.0
+    for i, (c, rr, corr) in enumerate(rows):
+        t += rr / 1000.0
+        out.append(Beat(i, t, rr, 1000.0, AamiClass(c), 0.95, template_corr=corr))
+    return out
+
+
+def test_a_beat_on_time_after_an_extra_detection_is_the_patients_own() -> None:
+    """An extra detection 300 ms after a beat, then the next beat on time (300 + 500 ms = the
+    800 ms rhythm) shaped like the patient's (0.99): no pair, though its own RR is short;
+    unlike the template (0.3) the same two beats are a pair, and so are two V beats that do
+    not end on time (400 + 600 ms = 125 % of the rhythm)."""
+    assert AlarmCode.PAIR_PVCS not in _raised(_rules(), _extra_detection_beats(0.99, (300, 500)))
+    assert AlarmCode.PAIR_PVCS in _raised(_rules(), _extra_detection_beats(0.3, (300, 500)))
+    late = _extra_detection_beats(0.99, (400, 600))
+    assert AlarmCode.PAIR_PVCS in _raised(_rules(), late)
