@@ -9,20 +9,17 @@ beat fold model that never saw it, judged against 208's reference beats.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-import agent.analyze as analyze
 from agent.alarms.ectopy import EctopyRules
 from agent.beats import Beat
 from agent.config import AgentConfig, EctopyConfig
-from agent.inference.bundle import load_models
 from agent.messages import AamiClass, AlarmCode, AlarmEvent, AlarmLifecycle
-from tests.records import cut_record
-from tools.evaluate.alarms import beat_fold_card, judge, load_reference
+from tests.records import cut_record, fold_model_events
+from tools.evaluate.alarms import judge, load_reference
 
 # label -> (class, template correlation): ``f`` is a beat called N that does not look like
 # the patient's conducted beat (a fusion beat), ``N`` one that does
@@ -86,17 +83,8 @@ def fused_208(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _raised_events(record: Path, conducted_min_corr: float | None) -> list[AlarmEvent]:
-    cfg = AgentConfig.model_validate(
-        {
-            "dsp": {"powerline_hz": 60},
-            "inference": {"beat_model": str(beat_fold_card("208"))},
-            "alarms": {"ectopy": {"conducted_min_corr": conducted_min_corr}},
-        }
-    )
-    result = asyncio.run(
-        analyze.analyze_record(record, cfg, load_models(cfg.inference), ack_after_s=30.0)
-    )
-    return [e for e in result.events if e.lifecycle is AlarmLifecycle.RAISED]
+    events = fold_model_events(record, "208", {"conducted_min_corr": conducted_min_corr})
+    return [e for e in events if e.lifecycle is AlarmLifecycle.RAISED]
 
 
 def _shifted(event: AlarmEvent) -> AlarmEvent:

@@ -11,19 +11,14 @@ event is the same.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-import agent.analyze as analyze
 from agent.alarms.ectopy import EctopyConfig
-from agent.config import AgentConfig
-from agent.inference.bundle import load_models
 from agent.messages import AlarmCode, AlarmEvent, AlarmLifecycle
 from tests.agent.alarms.test_ectopy import RR_N_S, Harness, _v_times, at
-from tests.records import cut_record
-from tools.evaluate.alarms import beat_fold_card
+from tests.records import cut_record, fold_model_events
 
 LETHAL = (AlarmCode.VTACH, AlarmCode.VFIB)
 LOWER = (
@@ -136,19 +131,8 @@ def flutter_207(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def _events(record: Path, *, chain: bool) -> list[AlarmEvent]:
-    cfg = AgentConfig.model_validate(
-        {
-            "dsp": {"powerline_hz": 60},
-            "inference": {"beat_model": str(beat_fold_card("207"))},
-            "alarms": {"ectopy": {"lethal_chain": chain}},
-        }
-    )
-    result = asyncio.run(
-        analyze.analyze_record(record, cfg, load_models(cfg.inference), ack_after_s=30.0)
-    )
-    return [
-        e for e in result.events if e.lifecycle in (AlarmLifecycle.RAISED, AlarmLifecycle.CLEARED)
-    ]
+    events = fold_model_events(record, "207", {"lethal_chain": chain})
+    return [e for e in events if e.lifecycle in (AlarmLifecycle.RAISED, AlarmLifecycle.CLEARED)]
 
 
 def _lethal_spans(events: list[AlarmEvent]) -> list[tuple[float, float]]:
