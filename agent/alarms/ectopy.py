@@ -598,10 +598,9 @@ class EctopyRules:
         limit = self._cfg.v_template_match
         if limit is not None and between is not None and between >= limit:
             return False  # a template-matching premature pair or run stays one (module docstring)
-        rr1, rr2 = _valid_rr_ms(run.first), _valid_rr_ms(beat)
-        if rr1 is None or rr2 is None or len(self._baseline_rr) < PACED_BASELINE_MIN:
+        rr1, rr2, baseline = _valid_rr_ms(run.first), _valid_rr_ms(beat), self._baseline_ms()
+        if rr1 is None or rr2 is None or baseline is None:
             return False
-        baseline = sorted(self._baseline_rr)[len(self._baseline_rr) // 2]
         low = PACED_PREMATURE_FRACTION
         return low * baseline <= rr1 + rr2 < (2.0 - low) * baseline
 
@@ -636,12 +635,17 @@ class EctopyRules:
         """Whether a run may raise a pair or a run of PVCs ("Prematurity of a run")."""
         return run.onset_premature or self._cfg.run_onset_premature is None
 
+    def _baseline_ms(self) -> float | None:
+        """Median of the recent non-ventricular RR intervals, ms; None with too few of them."""
+        if len(self._baseline_rr) < PACED_BASELINE_MIN:
+            return None
+        return sorted(self._baseline_rr)[len(self._baseline_rr) // 2]
+
     def _premature(self, beat: Beat, fraction: float = PACED_PREMATURE_FRACTION) -> bool:
         """Whether a beat's RR is below ``fraction`` of the baseline RR (see "Paced patients")."""
-        rr = _valid_rr_ms(beat)
-        if rr is None or len(self._baseline_rr) < PACED_BASELINE_MIN:
+        rr, baseline = _valid_rr_ms(beat), self._baseline_ms()
+        if rr is None or baseline is None:
             return False
-        baseline = sorted(self._baseline_rr)[len(self._baseline_rr) // 2]
         return rr < fraction * baseline
 
     def add_beat(self, beat: Beat) -> None:
