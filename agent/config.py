@@ -475,8 +475,9 @@ class InferenceConfig(_Section):
         default=True,
         description="A beat labelled V that matches the patient's dominant-beat template"
         " (alarms.ectopy.v_template_match) and is not premature (RR >= 80 % of the recent"
-        " conducted RR) is reported N: the patient's own wide beat, e.g. bundle branch block"
-        " (agent/core/monitor.py).",
+        " conducted RR, or counted from the conducted beat before a single V beat unlike the"
+        " template: an extra detection) is reported N: the patient's own wide beat, e.g."
+        " bundle branch block (agent/core/monitor.py).",
     )
     dominant_template: Literal["running", "on_time"] = Field(
         default="on_time",

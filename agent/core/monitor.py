@@ -161,6 +161,8 @@ class MonitorCore(ABC):
         self._recent_labels: deque[tuple[AamiClass | None, float | None]] = deque(
             maxlen=RELABEL_BASELINE_BEATS
         )
+        # the last two beats as reported (after the relabels), newest last
+        self._reported: deque[Beat] = deque(maxlen=2)
         self.rules = EcgRules(cfg.alarms, strip=strip, beats=finaliser.recent)
         versions: dict[str, str] = {}
         self.timeline: list[Consumer] = [self.rules]
@@ -455,6 +457,7 @@ class MonitorCore(ABC):
             beat = self._s_not_premature(beat)
             beat = self._v_dominant(beat)
             self._recent_labels.append(labelled)
+            self._reported.append(beat)
             self._feed(beat)
             out.append(beat)
 
@@ -471,7 +474,9 @@ class MonitorCore(ABC):
         L and R beats to N). The same two thresholds were chosen for the alarms on DS1 + svdb
         out of fold; applied to the labels, out of fold: V Se / +P DS1 88.83 / 74.63 -> 88.60 /
         81.61, svdb 86.43 / 84.17 -> 85.97 / 85.99 (``docs/beat_classifier.md``, session 14).
-        The confidence stays the classifier's.
+        A template-matching beat whose own RR is short because it follows a single V beat
+        unlike the template (an extra detection) is judged from the conducted beat before
+        that V (:meth:`_on_time_after_one_v`). The confidence stays the classifier's.
         """
         limit = self.cfg.alarms.ectopy.v_template_match
         corr, rr = beat.template_corr, beat.rr_ms
@@ -485,9 +490,41 @@ class MonitorCore(ABC):
             or rr is None
         ):
             return beat
-        if not self._on_time(rr, (AamiClass.N, AamiClass.S), PACED_PREMATURE_FRACTION):
+        if not self._on_time(
+            rr, (AamiClass.N, AamiClass.S), PACED_PREMATURE_FRACTION
+        ) and not self._on_time_after_one_v(rr, limit):
             return beat
         return self._report_n(beat)
+
+    def _on_time_after_one_v(self, rr_ms: float, limit: float) -> bool:
+        """Say whether a beat is on time counted from the conducted beat before one V beat.
+
+        The ectopy rules' test of the same name (:meth:`agent.alarms.ectopy.EctopyRules.
+        _on_time_after_one_v`) applied to the label: when the beat reported before this one is
+        a single V beat (the one before it reported N or S) that does not match the patient's
+        template (``template_corr`` below ``limit``, or none), that V is an extra detection
+        (a noise spike, a tall T wave) or an interpolated PVC, neither of which resets the
+        patient's rhythm; this beat is then on time when its RR and the V beat's together lie
+        within 80 % (:data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION`) and 120 % of the
+        median RR of the N- or S-labelled beats among the last 8 (at least 4 of them).
+        Measured out of fold on svdb and DS1 (``docs/beat_classifier.md``, session 28).
+        """
+        if len(self._reported) < 2:
+            return False
+        before, between = self._reported
+        if between.aami_class is not AamiClass.V or before.aami_class not in (
+            AamiClass.N,
+            AamiClass.S,
+        ):
+            return False
+        corr, rr_between = between.template_corr, between.rr_ms
+        if corr is not None and math.isfinite(corr) and corr >= limit:
+            return False  # a template-matching premature pair stays one (as the ectopy rules)
+        base = self._baseline_ms((AamiClass.N, AamiClass.S))
+        if base is None or rr_between is None or not math.isfinite(rr_between):
+            return False
+        low = PACED_PREMATURE_FRACTION
+        return low * base <= rr_between + rr_ms < (2.0 - low) * base
 
     def _s_not_premature(self, beat: Beat) -> Beat:
         """Report an S-labelled beat N when it is not premature (``inference.s_premature``).
@@ -518,10 +555,19 @@ class MonitorCore(ABC):
         :data:`RELABEL_BASELINE_BEATS`; False without at least :data:`RELABEL_BASELINE_MIN` of
         them.
         """
+        base = self._baseline_ms(classes)
+        return base is not None and rr_ms >= fraction * base
+
+    def _baseline_ms(self, classes: tuple[AamiClass, ...]) -> float | None:
+        """Median RR, ms, of the recent beats labelled one of ``classes``; None with too few.
+
+        Over the last :data:`RELABEL_BASELINE_BEATS` as the classifier labelled them; None
+        without at least :data:`RELABEL_BASELINE_MIN` of them.
+        """
         base = [
             r for c, r in self._recent_labels if c in classes and r is not None and math.isfinite(r)
         ]
-        return len(base) >= RELABEL_BASELINE_MIN and rr_ms >= fraction * statistics.median(base)
+        return statistics.median(base) if len(base) >= RELABEL_BASELINE_MIN else None
 
     def _report_n(self, beat: Beat) -> Beat:
         """Return the beat relabelled N (confidence kept), amended in the finaliser's history."""

@@ -5,7 +5,9 @@
   with atrial premature beats and runs of SVTA; a DS1 record).
 - ``inference.v_dominant_as_n``: a V call on the patient's own beat (it matches the running
   template, >= 0.95, and is not premature, RR >= 80 % of the recent conducted RR) is reported
-  N. mitdb 118 (right bundle-branch block, DS1), 0-600 s.
+  N. mitdb 118 (right bundle-branch block, DS1), 0-600 s. Also when it is on time counted
+  from the conducted beat before a single V beat unlike the template (an extra detection):
+  svdb 886, 375-490 s, labelled by its beat fold model.
 
 Each strip is run twice through ``analyze_record``, with the relabel and without: the same
 R-peaks; every beat that differs is a relabel of the kind asked for, on time against the
@@ -25,9 +27,11 @@ import wfdb
 
 from agent.analyze import RecordResult, analyze_record
 from agent.config import AgentConfig
+from agent.core.monitor import MonitorCore
 from agent.inference.bundle import load_models
 from agent.messages import AamiClass
 from tests.records import cut_record
+from tools.evaluate.alarms import beat_fold_card
 
 END_S = 600
 N, S, V = AamiClass.N, AamiClass.S, AamiClass.V
@@ -105,3 +109,46 @@ def test_v_calls_on_the_patients_own_beat_are_reported_n(
     assert all((on.beats[i].template_corr or 0.0) >= 0.95 for i in changed)
     assert any(b.aami_class is V for b in on.beats)  # real PVCs keep their label
     assert _reference_share(data_dir, "118", on, changed, "NLRAaJSej") >= 0.9
+
+
+def test_a_template_matching_v_call_after_an_extra_detection_is_reported_n(
+    data_dir: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """svdb 886, 375-490 s: a noise spike detected as a beat and called V, then the patient's
+    own beat, called V too though it matches the template; its own RR (from the spike) is short,
+    counted from the conducted beat before the spike it is on time (``_on_time_after_one_v``).
+
+    Labelled by the beat fold model that never saw svdb 886; run with the test and with it
+    replaced by one that never fires: every beat that differs is such a beat, and the reference
+    calls it a normal beat.
+    """
+    record = cut_record(data_dir, "svdb", "886", 375, 490, tmp_path_factory.mktemp("sv886"))
+    cfg = AgentConfig.model_validate(
+        {"dsp": {"powerline_hz": 60}, "inference": {"beat_model": str(beat_fold_card("886"))}}
+    )
+    models = load_models(cfg.inference)
+    on = asyncio.run(analyze_record(record, cfg, models))
+    monkeypatch.setattr(MonitorCore, "_on_time_after_one_v", lambda *_: False)
+    off = asyncio.run(analyze_record(record, cfg, models))
+
+    assert [b.r_peak_idx for b in on.beats] == [b.r_peak_idx for b in off.beats]
+    changed = [i for i, (a, b) in enumerate(zip(on.beats, off.beats, strict=True)) if a != b]
+    assert len(changed) >= 3
+    ann = wfdb.rdann(str(data_dir / "svdb" / "886"), "atr", sampfrom=375 * 128, sampto=490 * 128)
+    ref = np.asarray(ann.sample) - 375 * 128
+    for i in changed:
+        now, before, between, first = on.beats[i], off.beats[i], on.beats[i - 1], on.beats[i - 2]
+        assert (before.aami_class, now.aami_class) == (V, N)
+        assert now.confidence == before.confidence
+        assert (now.template_corr or 0.0) >= 0.95
+        assert between.aami_class is V and (between.template_corr or 0.0) < 0.95
+        assert first.aami_class in (N, S)
+        base = statistics.median(
+            b.rr_ms for b in off.beats[max(0, i - 8) : i] if b.aami_class in (N, S) and b.rr_ms
+        )
+        assert now.rr_ms is not None and between.rr_ms is not None
+        assert now.rr_ms < 0.8 * base  # premature by its own RR: the older test leaves it V
+        assert 0.8 * base <= now.rr_ms + between.rr_ms < 1.2 * base
+        j = int(np.argmin(np.abs(ref - now.r_peak_idx)))
+        assert abs(int(ref[j]) - now.r_peak_idx) <= 19  # 150 ms at 128 Hz
+        assert ann.symbol[j] == "N"
