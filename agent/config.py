@@ -471,6 +471,15 @@ class InferenceConfig(_Section):
         " premature by definition, AAMI EC57). Chosen on DS1 + svdb out of fold"
         ' (agent/core/monitor.py). "off" (None): off.',
     )
+    v_premature_match_as_s: OffOrFloat = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="A beat labelled V that is premature (RR below 80 % of the recent"
+        " conducted RR) and matches the patient's on-time template at least this closely is"
+        " reported S: a premature beat with the conducted QRS is supraventricular"
+        ' (agent/core/monitor.py). "off" (None): off.',
+    )
     v_dominant_as_n: bool = Field(
         default=True,
         description="A beat labelled V that matches the patient's dominant-beat template"

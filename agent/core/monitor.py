@@ -490,11 +490,33 @@ class MonitorCore(ABC):
             or rr is None
         ):
             return beat
-        if not self._on_time(
+        if self._on_time(
             rr, (AamiClass.N, AamiClass.S), PACED_PREMATURE_FRACTION
-        ) and not self._on_time_after_one_v(rr, limit):
+        ) or self._on_time_after_one_v(rr, limit):
+            return self._report_n(beat)
+        return self._premature_match_as_s(beat, corr, rr)
+
+    def _premature_match_as_s(self, beat: Beat, corr: float, rr_ms: float) -> Beat:
+        """Report a premature V-labelled beat with the conducted QRS S (``v_premature_match_as_s``).
+
+        A premature complex whose QRS matches the patient's on-time template (``corr`` at
+        least the setting) was conducted through the ventricles the normal way: a premature
+        supraventricular beat (AAMI EC57 class S), not a PVC, which is both early and unlike
+        the conducted QRS (module :mod:`agent.alarms.ectopy`, "the patient's own beat").
+        Premature: RR below :data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION` (80 %) of
+        the median RR of the N- or S-labelled beats among the last 8 (at least 4 of them; in a
+        run of V beats there are none, so a ventricular rhythm keeps its labels). Measured out
+        of fold on DS1 + svdb (``docs/beat_classifier.md``, session 28).
+        """
+        limit = self.cfg.inference.v_premature_match_as_s
+        base = self._baseline_ms((AamiClass.N, AamiClass.S))
+        if limit is None or corr < limit or base is None:
             return beat
-        return self._report_n(beat)
+        if rr_ms >= PACED_PREMATURE_FRACTION * base:
+            return beat
+        beat = replace(beat, aami_class=AamiClass.S)
+        self._finaliser.amend(beat)
+        return beat
 
     def _on_time_after_one_v(self, rr_ms: float, limit: float) -> bool:
         """Say whether a beat is on time counted from the conducted beat before one V beat.

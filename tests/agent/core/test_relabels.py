@@ -154,3 +154,53 @@ def test_a_template_matching_v_call_after_an_extra_detection_is_reported_n(
         j = int(np.argmin(np.abs(ref - now.r_peak_idx)))
         assert abs(int(ref[j]) - now.r_peak_idx) <= 19  # 150 ms at 128 Hz
         assert ann.symbol[j] == "N"
+
+
+def test_a_premature_v_call_with_the_conducted_qrs_is_reported_s_when_asked(
+    data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """svdb 868, 0-240 s, labelled by its beat fold model: with ``v_premature_match_as_s``
+    (opt-in, off by default) a premature beat called V whose QRS matches the patient's on-time
+    template (>= 0.98) is reported S; most of them are atrial premature or normal beats in
+    the reference, and real PVCs keep their label.
+    """
+    record = cut_record(data_dir, "svdb", "868", 0, 240, tmp_path_factory.mktemp("sv868"))
+    card = str(beat_fold_card("868"))
+
+    def run(limit: float | None) -> RecordResult:
+        cfg = AgentConfig.model_validate(
+            {
+                "dsp": {"powerline_hz": 60},
+                "inference": {"beat_model": card, "v_premature_match_as_s": limit},
+            }
+        )
+        return asyncio.run(analyze_record(record, cfg, load_models(cfg.inference)))
+
+    on, off = run(0.98), run(None)
+    assert [b.r_peak_idx for b in on.beats] == [b.r_peak_idx for b in off.beats]
+    pairs = list(zip(off.beats, on.beats, strict=True))
+    changed = [i for i, (a, b) in enumerate(pairs) if a.aami_class != b.aami_class]
+    to_s = [i for i in changed if (off.beats[i].aami_class, on.beats[i].aami_class) == (V, S)]
+    assert len(to_s) >= 4
+    # nothing else turns into V or out of it (S <-> N may follow a changed AF call)
+    assert all(
+        V not in (off.beats[i].aami_class, on.beats[i].aami_class) for i in changed if i not in to_s
+    )
+    ann = wfdb.rdann(str(data_dir / "svdb" / "868"), "atr", sampto=240 * 128)
+    ref, symbols = np.asarray(ann.sample), np.asarray(ann.symbol)
+    not_v = 0
+    for i in to_s:
+        beat = on.beats[i]
+        assert beat.confidence == off.beats[i].confidence
+        assert (beat.template_corr or 0.0) >= 0.98
+        base = statistics.median(
+            b.rr_ms for b in off.beats[max(0, i - 8) : i] if b.aami_class in (N, S) and b.rr_ms
+        )
+        assert beat.rr_ms is not None
+        # premature: the agent's baseline is over the classifier's labels, this one over the
+        # reported labels, so the two medians may differ by a beat's worth
+        assert beat.rr_ms <= 0.85 * base
+        j = int(np.argmin(np.abs(ref - beat.r_peak_idx)))
+        not_v += symbols[j] not in "VE"
+    assert not_v / len(to_s) >= 0.75
+    assert any(b.aami_class is V for b in on.beats)  # real PVCs keep their label
