@@ -478,7 +478,9 @@ class InferenceConfig(_Section):
         description="A beat labelled V that is premature (RR below 80 % of the recent"
         " conducted RR) and matches the patient's on-time template at least this closely is"
         " reported S: a premature beat with the conducted QRS is supraventricular"
-        ' (agent/core/monitor.py). "off" (None): off.',
+        " (agent/core/monitor.py). Acts only with v_dominant_as_n on and at or above"
+        " alarms.ectopy.v_template_match. Measured, not shipped (docs/beat_classifier.md,"
+        ' session 28). "off" (None): off.',
     )
     v_dominant_as_n: bool = Field(
         default=True,
