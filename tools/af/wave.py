@@ -122,9 +122,13 @@ def agent_beats(record: Path, cfg: AgentConfig, models: ModelBundle) -> AgentBea
 
 
 def beat_windows(
-    beats: AgentBeats,
+    beats: AgentBeats, window_beats: int = AF_WAVE_BEATS
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
-    """Every ``AF_WAVE_HOP_BEATS`` beats, the window of the last ``AF_WAVE_BEATS`` beats.
+    """Every ``AF_WAVE_HOP_BEATS`` beats, the window of the last ``window_beats`` beats.
+
+    ``window_beats`` is the detector's :data:`~agent.rhythm.af_wave.AF_WAVE_BEATS` (17) unless
+    an experiment asks for another length (``python -m tools.af.wave_mlp --cv-only
+    --window-beats N``); the live detector judges 17.
 
     Returns
     -------
@@ -135,14 +139,14 @@ def beat_windows(
     r, x, fs = beats.r_idx, beats.x_uv, beats.fs_hz
     out, spans, n_ect = [], [], []
     post = round(POST_S * fs) + 1
-    for end in range(AF_WAVE_BEATS, r.size + 1, AF_WAVE_HOP_BEATS):
-        w = r[end - AF_WAVE_BEATS : end]
+    for end in range(window_beats, r.size + 1, AF_WAVE_HOP_BEATS):
+        w = r[end - window_beats : end]
         first = window_start(int(w[0]), fs)
         if first is None or int(w[-1]) + post > x.size:
             continue
         out.append(af_wave_features(w, x[first : int(w[-1]) + post], first, fs))
         spans.append((int(w[0]), int(w[-1])))
-        n_ect.append(int(beats.ectopic[end - AF_WAVE_BEATS : end].sum()))
+        n_ect.append(int(beats.ectopic[end - window_beats : end].sum()))
     feats = np.asarray(out, dtype=np.float64).reshape(-1, N_AF_WAVE_FEATURES)
     return (
         feats,
@@ -191,15 +195,24 @@ def _load(path: Path, names: Sequence[str]) -> list[_Cached] | None:
     )
 
 
-def load_mitdb(data_dir: Path) -> list[RecordWindows]:
+def _cache(base: Path, window_beats: int) -> Path:
+    """Return the cache file for windows of ``window_beats`` beats (``base`` for 17)."""
+    if window_beats == AF_WAVE_BEATS:
+        return base
+    return base.with_name(f"{base.stem}_w{window_beats}{base.suffix}")
+
+
+def load_mitdb(data_dir: Path, window_beats: int = AF_WAVE_BEATS) -> list[RecordWindows]:
     """Windows of every mitdb record (channel 0, 60 Hz mains), labelled per window.
 
     A window is AF when at least half of its span is annotated ``(AFIB`` / ``(AFL``.
     ``RecordWindows.af`` is True for records with any AF; per-window labels are in
-    ``window_af``. Cached in ``MITDB_CACHE``.
+    ``window_af``. Windows of ``window_beats`` beats (:func:`beat_windows`). Cached in
+    ``MITDB_CACHE`` (another length beside it).
     """
     names = (data_dir / "mitdb" / "RECORDS").read_text().split()
-    cached = _load(MITDB_CACHE, names)
+    cache = _cache(MITDB_CACHE, window_beats)
+    cached = _load(cache, names)
     if cached is not None:
         return [
             RecordWindows(n, bool(lab.any()), "mitdb", f, e, lab)
@@ -210,7 +223,7 @@ def load_mitdb(data_dir: Path) -> list[RecordWindows]:
     for name in names:
         path = data_dir / "mitdb" / name
         beats = agent_beats(path, cfg, models)
-        feats, spans, n_ect = beat_windows(beats)
+        feats, spans, n_ect = beat_windows(beats, window_beats)
         ann = wfdb.rdann(str(path), "atr")
         mask = np.zeros(beats.x_uv.size + 1, dtype=bool)
         cur, start = None, 0
@@ -227,20 +240,22 @@ def load_mitdb(data_dir: Path) -> list[RecordWindows]:
         labels = frac >= 0.5
         out.append(RecordWindows(name, bool(labels.any()), "mitdb", feats, n_ect, labels))
         logger.info("mitdb %s: %d windows, %d AF", name, labels.size, int(labels.sum()))
-    _save(MITDB_CACHE, out)
+    _save(cache, out)
     return out
 
 
-def load_cinc(data_dir: Path) -> list[RecordWindows]:
+def load_cinc(data_dir: Path, window_beats: int = AF_WAVE_BEATS) -> list[RecordWindows]:
     """Windows of the CinC 2017 recordings at hand (50 Hz mains), cached in ``CACHE``.
 
     Only :data:`tools.af.dataset.CINC_AT_HAND`: the rest of a full download is the
-    independent test set.
+    independent test set. Windows of ``window_beats`` beats (another length cached beside
+    ``CACHE``).
     """
     folder = data_dir / "cinc2017"
     labels = cinc_training_labels(folder / "REFERENCE.csv")
     rows = [(n, lab) for n, lab in labels.items() if (folder / f"{n}.hea").exists()]
-    cached = _load(CACHE, [n for n, _ in rows])
+    cache = _cache(CACHE, window_beats)
+    cached = _load(cache, [n for n, _ in rows])
     if cached is not None:
         return [
             RecordWindows(n, lab == "A", lab, f, e)
@@ -249,11 +264,11 @@ def load_cinc(data_dir: Path) -> list[RecordWindows]:
     cfg, models = _agent(50)
     out = []
     for i, (name, lab) in enumerate(rows):
-        feats, _spans, n_ect = beat_windows(agent_beats(folder / name, cfg, models))
+        feats, _spans, n_ect = beat_windows(agent_beats(folder / name, cfg, models), window_beats)
         out.append(RecordWindows(name, lab == "A", lab, feats, n_ect))
         if i % 250 == 0:
             logger.info("cinc2017 %d/%d", i, len(rows))
-    _save(CACHE, out)
+    _save(cache, out)
     return out
 
 

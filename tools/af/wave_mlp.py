@@ -501,16 +501,52 @@ def _io(interp: TfliteModel, which: str) -> list[dict[str, Any]]:
     return out
 
 
+def cross_validate_only(data_dir: Path, window_beats: int) -> dict[str, Any]:
+    """Nested CV alone, on windows of ``window_beats`` beats; nothing written to ``models/``.
+
+    An experiment on the window length (``docs/af_detector.md``, session 28): the live detector
+    judges :data:`~agent.rhythm.af_wave.AF_WAVE_BEATS` (17). The ectopy veto's loosest grid
+    value stays 17 (no veto for windows of 17 or fewer beats). mitdb DS2 is left out as in
+    :func:`build`.
+    """
+    cinc = load_cinc(data_dir, window_beats)
+    mit = [r for r in load_mitdb(data_dir, window_beats) if r.name not in MITDB_DS2]
+    report, _, _ = cross_validate(cinc, mit)
+    return {"window_beats": window_beats, **report}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m tools.af.wave_mlp --data DIR --models DIR --out DIR``."""
+    """Command line: ``python -m tools.af.wave_mlp --data DIR --models DIR --out DIR``.
+
+    ``--cv-only [--window-beats N]`` prints the nested cross-validation of windows of N beats
+    (default 17) and writes nothing.
+    """
     ap = argparse.ArgumentParser(prog="python -m tools.af.wave_mlp", description=__doc__)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--models", type=Path, default=Path("models"))
     ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument(
+        "--cv-only", action="store_true", help="nested CV only: print it, write no model"
+    )
+    ap.add_argument(
+        "--window-beats",
+        type=int,
+        default=AF_WAVE_BEATS,
+        help=f"beats per window with --cv-only (the detector judges {AF_WAVE_BEATS})",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not (args.data / "cinc2017" / "REFERENCE.csv").is_file():
         print(f"error: cinc2017 not found under {args.data}", file=sys.stderr)
+        return 2
+    if args.window_beats < 4:
+        print(f"error: --window-beats {args.window_beats}: at least 4", file=sys.stderr)
+        return 2
+    if args.cv_only:
+        print(json.dumps(cross_validate_only(args.data, args.window_beats), indent=1))
+        return 0
+    if args.window_beats != AF_WAVE_BEATS:
+        print("error: --window-beats only with --cv-only (the detector judges 17)", file=sys.stderr)
         return 2
     print(json.dumps(build(args.data, args.models, args.out), indent=1))
     return 0
