@@ -490,13 +490,14 @@ class MonitorCore(ABC):
             or rr is None
         ):
             return beat
-        if self._on_time(
-            rr, (AamiClass.N, AamiClass.S), PACED_PREMATURE_FRACTION
-        ) or self._on_time_after_one_v(rr, limit):
-            return self._report_n(beat)
-        return self._premature_match_as_s(beat, corr, rr)
+        base = self._baseline_ms((AamiClass.N, AamiClass.S))
+        if base is None:
+            return beat  # no conducted baseline yet (the start, a run of ectopy): the label stands
+        if rr >= PACED_PREMATURE_FRACTION * base or self._on_time_after_one_v(rr, limit, base):
+            return self._relabel(beat, AamiClass.N)
+        return self._premature_match_as_s(beat, corr, rr, base)
 
-    def _premature_match_as_s(self, beat: Beat, corr: float, rr_ms: float) -> Beat:
+    def _premature_match_as_s(self, beat: Beat, corr: float, rr_ms: float, base_ms: float) -> Beat:
         """Report a premature V-labelled beat with the conducted QRS S (``v_premature_match_as_s``).
 
         A premature complex whose QRS matches the patient's on-time template (``corr`` at
@@ -505,20 +506,15 @@ class MonitorCore(ABC):
         the conducted QRS (module :mod:`agent.alarms.ectopy`, "the patient's own beat").
         Premature: RR below :data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION` (80 %) of
         the median RR of the N- or S-labelled beats among the last 8 (at least 4 of them; in a
-        run of V beats there are none, so a ventricular rhythm keeps its labels). Measured out
-        of fold on DS1 + svdb (``docs/beat_classifier.md``, session 28).
+        run of V beats there are none, so a ventricular rhythm keeps its labels; ``base_ms``).
+        Measured out of fold on DS1 + svdb (``docs/beat_classifier.md``, session 28).
         """
         limit = self.cfg.inference.v_premature_match_as_s
-        base = self._baseline_ms((AamiClass.N, AamiClass.S))
-        if limit is None or corr < limit or base is None:
+        if limit is None or corr < limit or rr_ms >= PACED_PREMATURE_FRACTION * base_ms:
             return beat
-        if rr_ms >= PACED_PREMATURE_FRACTION * base:
-            return beat
-        beat = replace(beat, aami_class=AamiClass.S)
-        self._finaliser.amend(beat)
-        return beat
+        return self._relabel(beat, AamiClass.S)
 
-    def _on_time_after_one_v(self, rr_ms: float, limit: float) -> bool:
+    def _on_time_after_one_v(self, rr_ms: float, limit: float, base_ms: float) -> bool:
         """Say whether a beat is on time counted from the conducted beat before one V beat.
 
         The ectopy rules' test of the same name (:meth:`agent.alarms.ectopy.EctopyRules.
@@ -528,7 +524,7 @@ class MonitorCore(ABC):
         (a noise spike, a tall T wave) or an interpolated PVC, neither of which resets the
         patient's rhythm; this beat is then on time when its RR and the V beat's together lie
         within 80 % (:data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION`) and 120 % of the
-        median RR of the N- or S-labelled beats among the last 8 (at least 4 of them).
+        median RR of the N- or S-labelled beats among the last 8 (``base_ms``).
         Measured out of fold on svdb and DS1 (``docs/beat_classifier.md``, session 28).
         """
         if len(self._reported) < 2:
@@ -542,11 +538,10 @@ class MonitorCore(ABC):
         corr, rr_between = between.template_corr, between.rr_ms
         if corr is not None and math.isfinite(corr) and corr >= limit:
             return False  # a template-matching premature pair stays one (as the ectopy rules)
-        base = self._baseline_ms((AamiClass.N, AamiClass.S))
-        if base is None or rr_between is None or not math.isfinite(rr_between):
+        if rr_between is None or not math.isfinite(rr_between):
             return False
         low = PACED_PREMATURE_FRACTION
-        return low * base <= rr_between + rr_ms < (2.0 - low) * base
+        return low * base_ms <= rr_between + rr_ms < (2.0 - low) * base_ms
 
     def _s_not_premature(self, beat: Beat) -> Beat:
         """Report an S-labelled beat N when it is not premature (``inference.s_premature``).
@@ -568,7 +563,7 @@ class MonitorCore(ABC):
             return beat
         if not self._on_time(rr, (AamiClass.N,), frac):
             return beat
-        return self._report_n(beat)
+        return self._relabel(beat, AamiClass.N)
 
     def _on_time(self, rr_ms: float, classes: tuple[AamiClass, ...], fraction: float) -> bool:
         """Say whether a beat is on time against the recent beats labelled one of ``classes``.
@@ -591,9 +586,9 @@ class MonitorCore(ABC):
         ]
         return statistics.median(base) if len(base) >= RELABEL_BASELINE_MIN else None
 
-    def _report_n(self, beat: Beat) -> Beat:
-        """Return the beat relabelled N (confidence kept), amended in the finaliser's history."""
-        beat = replace(beat, aami_class=AamiClass.N)
+    def _relabel(self, beat: Beat, aami_class: AamiClass) -> Beat:
+        """Return the beat relabelled (confidence kept), amended in the finaliser's history."""
+        beat = replace(beat, aami_class=aami_class)
         self._finaliser.amend(beat)
         return beat
 
@@ -617,9 +612,7 @@ class MonitorCore(ABC):
             or not self.cfg.inference.s_in_af_as_n
         ):
             return beat
-        beat = replace(beat, aami_class=AamiClass.N)
-        self._finaliser.amend(beat)
-        return beat
+        return self._relabel(beat, AamiClass.N)
 
     def _advance(
         self,
