@@ -7,6 +7,11 @@ policies (STYLE.md, "The pipeline is stages joined by bounded queues"):
   *oldest* chunk is dropped and ``frames_dropped`` counts it (published in ``status``);
 - device events and acknowledgements: never dropped.
 
+Contiguous ECG chunks (a strap's notifications, about 0.56 s each) are joined into one step per
+``dsp.step_s`` (1 s): each step of the core has a fixed cost, and the outputs do not depend on
+how the stream is cut. What is held is stepped after ``dsp.step_s`` of wall time without the
+next chunk (a strap gone quiet), and before any other frame, so frames stay in stream order.
+
 The core is stepped by :class:`agent.core.driver.CoreDriver`, the same driver as
 ``bedside analyze``: every call into the core (frames, vitals, acknowledgements,
 observations, RR ticks) runs in a worker thread under the driver's lock, so the event loop
@@ -463,21 +468,50 @@ class AgentRuntime:
         self._queued -= dropped
 
     async def _process(self) -> None:
+        step_s = self.cfg.dsp.step_s
+        held: EcgChunk | None = None  # contiguous ECG not stepped yet (``dsp.step_s``)
+        held_frames = 0
         while True:
-            frame = await self._wave.get()
+            if held is None:
+                frame = await self._wave.get()
+            else:
+                try:
+                    async with asyncio.timeout(step_s):
+                        frame = await self._wave.get()
+                except TimeoutError:  # the strap went quiet: step what is held
+                    await self._step(held, held_frames)
+                    held, held_frames = None, 0
+                    continue
+            if isinstance(frame, EcgChunk) and step_s > 0.0:
+                if held is not None and not frame.follows(held):
+                    await self._step(held, held_frames)  # a gap (a dropped chunk, a reconnection)
+                    held, held_frames = None, 0
+                held = frame if held is None else held.join(frame)
+                held_frames += 1
+                if held.duration_s >= step_s - 0.5 / held.fs_hz:
+                    await self._step(held, held_frames)
+                    held, held_frames = None, 0
+                continue
+            if held is not None:  # everything stays in stream order
+                await self._step(held, held_frames)
+                held, held_frames = None, 0
             if frame is None:
                 break
             if isinstance(frame, RrIntervals):
                 self._last_rr = (frame.t_s, time.monotonic_ns())
-            elif isinstance(frame, EcgChunk) and self.driver.core is None:
-                check_ecg_rate(frame.fs_hz)  # before the core is built for it
-            self._last_progress_ns = time.monotonic_ns()
-            await self.driver.feed(frame)
-            self._queued = max(0, self._queued - 1)
-            self._last_progress_ns = time.monotonic_ns()
+            await self._step(frame, 1)
         await self.driver.finish()
         # end of stream: the runtime's own alarms end too
         self._publish(self.technical.clear_all(self._elapsed_s()))
+
+    async def _step(self, frame: Frame, frames: int) -> None:
+        """Feed one frame (``frames`` queued frames joined into it) to the core's driver."""
+        if isinstance(frame, EcgChunk) and self.driver.core is None:
+            check_ecg_rate(frame.fs_hz)  # before the core is built for it
+        self._last_progress_ns = time.monotonic_ns()
+        await self.driver.feed(frame)
+        self._queued = max(0, self._queued - frames)
+        self._last_progress_ns = time.monotonic_ns()
 
     async def _tick_rr(self) -> None:
         """RR-only streams: advance stream time between notifications (asystole needs it)."""

@@ -88,6 +88,34 @@ class EcgChunk:
         )
         return head, rest
 
+    def follows(self, prev: EcgChunk) -> bool:
+        """Whether this chunk continues ``prev`` with no sample missing (same stream rates)."""
+        return (
+            self.fs_hz == prev.fs_hz
+            and self.source_fs_hz == prev.source_fs_hz
+            and self.first_sample_idx == prev.first_sample_idx + len(prev.samples_uv)
+        )
+
+    def join(self, nxt: EcgChunk) -> EcgChunk:
+        """Return this chunk followed by ``nxt`` as one chunk (the inverse of :meth:`split`).
+
+        The joined chunk keeps this chunk's stream index, arrival time (so a latency measured
+        from it includes the wait for ``nxt``), wall-clock time and source sample index.
+
+        Raises
+        ------
+        ValueError
+            If ``nxt`` does not continue this chunk (:meth:`follows`).
+        """
+        if not nxt.follows(self):
+            msg = (
+                f"cannot join a chunk starting at sample {nxt.first_sample_idx} ({nxt.fs_hz:g}"
+                f" Hz) to one ending before sample {self.first_sample_idx + len(self.samples_uv)}"
+                f" ({self.fs_hz:g} Hz)"
+            )
+            raise ValueError(msg)
+        return replace(self, samples_uv=np.concatenate((self.samples_uv, nxt.samples_uv)))
+
 
 @dataclass(frozen=True, slots=True)
 class RrIntervals:
