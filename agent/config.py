@@ -167,18 +167,19 @@ class DspConfig(_Section):
         default=2.0, ge=0.25, le=30.0, description="Step between analysis windows, s."
     )
     step_s: float = Field(
-        default=1.0,
+        default=0.0,
         ge=0.0,
         le=5.0,
         description=(
-            "Live agent: step the core once this much contiguous ECG has arrived, s (the"
-            " strap's notifications, about 0.56 s each for a Polar H10, are joined; what is"
-            " held is stepped anyway after step_s of wall time without the next one). The"
-            " outputs do not depend on it (tests/agent/core/test_chunk_invariance.py); each"
-            " step has a fixed cost, so 1 s instead of every notification saves about a"
-            " tenth of the live agent's CPU, and a decision is published up to that much"
-            " later (R-peaks are analysed every hop_s anyway). 0 = step every notification."
-            " `bedside analyze` reads its own chunks and ignores it."
+            "Live agent: step the core once this much contiguous ECG has arrived, s, joining"
+            " the strap's notifications (about 0.56 s each for a Polar H10); what is held is"
+            " stepped anyway after step_s of wall time without the next one. 0 (default) ="
+            " step every notification. The outputs do not depend on it"
+            " (tests/agent/core/test_chunk_invariance.py). Each step has a fixed cost: 1.0"
+            " saves about 13 % of the live agent's CPU (docs/benchmarks.md, Session 29) but"
+            " publishes a decision up to one notification later (0.5-0.56 s), above the 250 ms"
+            " publish-latency target at real time. `bedside analyze` reads its own chunks and"
+            " ignores it."
         ),
     )
     flatline_ptp_uv: float = Field(

@@ -7,10 +7,11 @@ policies (STYLE.md, "The pipeline is stages joined by bounded queues"):
   *oldest* chunk is dropped and ``frames_dropped`` counts it (published in ``status``);
 - device events and acknowledgements: never dropped.
 
-Contiguous ECG chunks (a strap's notifications, about 0.56 s each) are joined into one step per
-``dsp.step_s`` (1 s): each step of the core has a fixed cost, and the outputs do not depend on
-how the stream is cut. What is held is stepped after ``dsp.step_s`` of wall time without the
-next chunk (a strap gone quiet), and before any other frame, so frames stay in stream order.
+With ``dsp.step_s`` > 0 (off by default) contiguous ECG chunks (a strap's notifications, about
+0.56 s each) are joined into one step per ``dsp.step_s``: each step of the core has a fixed
+cost, and the outputs do not depend on how the stream is cut, but a decision waits for the
+rest of the step. What is held is stepped after ``dsp.step_s`` of wall time without the next
+chunk (a strap gone quiet), and before any other frame, so frames stay in stream order.
 
 The core is stepped by :class:`agent.core.driver.CoreDriver`, the same driver as
 ``bedside analyze``: every call into the core (frames, vitals, acknowledgements,

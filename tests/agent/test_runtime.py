@@ -1,5 +1,5 @@
 """The asyncio runtime: alarms flow to the sink, one failing chunk does not stop the loop, and
-the strap's notifications are joined into one step a second with the same outputs."""
+with ``dsp.step_s`` the strap's notifications are joined into one step a second, same outputs."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ class QuietAfterOneChunk:
 async def test_a_held_notification_is_stepped_when_the_strap_goes_quiet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Half a second held for ``dsp.step_s`` (1 s) is stepped although no more ECG comes."""
+    """Half a second held for ``dsp.step_s`` 1 s is stepped although no more ECG comes."""
     stepped = asyncio.Event()
     durations: list[float] = []
     real = MonitorCore.step
@@ -162,7 +162,8 @@ async def test_a_held_notification_is_stepped_when_the_strap_goes_quiet(
         return real(self, frame)
 
     monkeypatch.setattr(MonitorCore, "step", counted)
-    cfg = load_config(None, {"inference.beats": False, "inference.af": False})
+    overrides = {"inference.beats": False, "inference.af": False, "dsp.powerline_hz": 50}
+    cfg = load_config(None, {**overrides, "dsp.step_s": 1.0})
     source = QuietAfterOneChunk()
     runtime = AgentRuntime(cfg, source, RecordingSink(), load_models(cfg.inference))
     run = asyncio.create_task(runtime.run())
