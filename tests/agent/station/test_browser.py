@@ -76,6 +76,7 @@ def test_nurse_flow_in_chromium(ward: tuple[RunningStation, WardSim], tmp_path: 
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
             page.set_default_timeout(SAFETY_MS)
+            expect.set_options(timeout=SAFETY_MS)  # assertions too (their own default is 5 s)
             # log in (an unauthenticated visit is sent to the login page)
             page.goto(station.url + "/")
             expect(page).to_have_url(station.url + "/login")
