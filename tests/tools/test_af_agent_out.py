@@ -143,3 +143,24 @@ def test_agent_cv_runs_each_afdb_record_through_the_fold_model_that_never_saw_it
     afib = [e for e in events if e["condition"] == "afib" and e["lifecycle"] == "raised"]
     assert len(afib) == report["afib_alarms"] >= 1
     assert all(list(e["model_versions"]) == [fold.stem] for e in afib)
+
+
+def test_an_episode_under_way_at_the_start_is_counted_apart(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 201 starts in AF (0-378 s, no onset to see) and has a later one of 190 s (1597-1787 s)
+    af = [(a, b) for a, b in reference_af(data_dir / "mitdb" / "201") if b - a >= 60.0]
+    (a0, b0), (a1, b1) = af[0], af[-1]
+    assert a0 < 5.0 < a1
+    folder = tmp_path / "out" / "201"
+    _write(folder, [], 1805.556)
+    rows = [(0.0, 40.0, "N"), (40.0, b0, "AFIB"), (b0, a1 + 10, "N"), (a1 + 10, b1, "AFIB")]
+    (folder / "rhythm.csv").write_text(
+        "start_s,end_s,rhythm\n" + "".join(f"{s:.3f},{e:.3f},{r}\n" for s, e, r in rows)
+    )
+    assert main(["agent-out", "--data", str(data_dir), "--db", "mitdb", str(tmp_path / "out")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["episodes_min_60s"] == len(af)
+    assert report["episodes_observed_onset"] == len(af) - 1
+    # the row 40 s into the first episode is late either way; the later one is on time
+    assert report["af_row_within_30s"] == report["af_row_within_30s_observed_onset"] == 1

@@ -59,7 +59,8 @@ def _afdb_report(false_alarms: int) -> dict[str, Any]:
         "false_alarms_af_records": false_alarms, "hours_outside_af": 154.28,
         "false_per_hour_outside_af": round(false_alarms / 154.28, 3), "episodes_min_60s": 191,
         "alarmed_within_30s": 40, "alarmed_within_60s": 174, "af_row_within_30s": 177,
-        "af_row_within_60s": 183, "false_by_record": {"06995": false_alarms},
+        "af_row_within_60s": 183, "episodes_observed_onset": 187,
+        "af_row_within_30s_observed_onset": 175, "false_by_record": {"06995": false_alarms},
         "models": {"06995": "af_rr_fold2"},
     }  # fmt: skip
 

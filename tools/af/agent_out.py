@@ -17,7 +17,11 @@ episode, as in :mod:`tools.af.dataset`). Rules, the same as the mitdb table of
 - a reference AF episode of at least ``MIN_EPISODE_S`` has an *AF row within* D s when an
   ``AFIB`` row of ``rhythm.csv`` covers some moment in ``[onset, onset + D]`` (the rhythm
   the monitor shows, which comes before the alarm's ``alarms.afib_min_duration_s``);
-- AF rows: seconds inside and outside annotated AF.
+- AF rows: seconds inside and outside annotated AF;
+- an episode whose annotated onset lies within ``TOLERANCE_S`` of the record's start was
+  under way when monitoring began: it has no onset to be called within D s of, so
+  ``af_row_within_30s_observed_onset`` counts the AF rows within 30 s over the other episodes
+  (``episodes_observed_onset``), beside the figures over every episode.
 
 A database without rhythm annotations (svdb) gets counts only: every call is unjudged.
 A folder with a ``REFERENCE.csv`` (CinC 2017: one label per recording, N / A / O / ~) is
@@ -57,6 +61,8 @@ class RecordAf:
     """Per reference episode >= ``MIN_EPISODE_S``: onset to an active ``afib`` alarm, s."""
     row_delays_s: list[float | None] = field(default_factory=list)
     """The same to an ``AFIB`` row."""
+    onset_observed: list[bool] = field(default_factory=list)
+    """Per such episode: its onset lies after the first ``TOLERANCE_S`` of the record."""
 
     @property
     def false_alarms(self) -> int:
@@ -107,6 +113,7 @@ def read_record(db_dir: Path, folder: Path) -> RecordAf:
         rec.delays_s.append(min(hits) - c if hits else None)
         row_hits = [max(a, c) for a, b in rec.rows if a <= d and b >= c]
         rec.row_delays_s.append(min(row_hits) - c if row_hits else None)
+        rec.onset_observed.append(c > TOLERANCE_S)
     return rec
 
 
@@ -142,6 +149,9 @@ def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
     false_all = sum(r.false_alarms for r in recs)
     delays = [d for r in recs for d in r.delays_s]
     row_delays = [d for r in recs for d in r.row_delays_s]
+    observed = [
+        d for r in recs for d, seen in zip(r.row_delays_s, r.onset_observed, strict=True) if seen
+    ]
     row_s = sum(b - a for r in recs for a, b in r.rows)
     row_in_s = sum(
         max(0.0, min(b, d) - max(a, c)) for r in recs for a, b in r.rows for c, d in r.reference
@@ -160,6 +170,8 @@ def score_folder(db_dir: Path, folder: Path) -> dict[str, Any]:
         "episodes_min_60s": len(delays),
         **_within("alarmed_within", delays),
         **_within("af_row_within", row_delays),
+        "episodes_observed_onset": len(observed),
+        "af_row_within_30s_observed_onset": _within("w", observed)["w_30s"],
         "af_row_s": round(row_s, 1),
         "af_row_outside_reference_s": round(row_s - row_in_s, 1),
         "false_by_record": {r.name: r.false_alarms for r in recs if r.false_alarms},

@@ -145,6 +145,7 @@ AGENT_AFDB_HEADING: Final = "## The agent on afdb's RR path, every record out of
 
 def _agent_afdb_markdown(r: dict[str, Any]) -> str:
     n = r["episodes_min_60s"]
+    n_seen = r["episodes_observed_onset"]
     false = ", ".join(f"{k} {v}" for k, v in sorted(r["false_by_record"].items()))
     return "\n".join(
         [
@@ -163,6 +164,10 @@ def _agent_afdb_markdown(r: dict[str, Any]) -> str:
             f"| AF episodes >= 60 s with an AFIB row within 30 s / 60 s |"
             f" {r['af_row_within_30s']} / {r['af_row_within_60s']} of {n}"
             f" ({100.0 * r['af_row_within_30s'] / max(n, 1):.1f} % within 30 s) | 95 % |",
+            f"| the same within 30 s, leaving out the {n - n_seen} episodes under way when the"
+            f" record starts (no onset to see) | {r['af_row_within_30s_observed_onset']} of"
+            f" {n_seen} ({100.0 * r['af_row_within_30s_observed_onset'] / max(n_seen, 1):.1f} %)"
+            " | |",
             f"| the same with an active `afib` alarm within 30 s / 60 s |"
             f" {r['alarmed_within_30s']} / {r['alarmed_within_60s']} of {n} | |",
             f"| `afib` alarms raised | {r['afib_alarms']} | |",
