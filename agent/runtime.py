@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -470,32 +471,26 @@ class AgentRuntime:
 
     async def _process(self) -> None:
         step_s = self.cfg.dsp.step_s
-        held: EcgChunk | None = None  # contiguous ECG not stepped yet (``dsp.step_s``)
-        held_frames = 0
+        held: list[EcgChunk] = []  # contiguous ECG not stepped yet (``dsp.step_s``)
         while True:
-            if held is None:
+            if not held:
                 frame = await self._wave.get()
             else:
                 try:
                     async with asyncio.timeout(step_s):
                         frame = await self._wave.get()
                 except TimeoutError:  # the strap went quiet: step what is held
-                    await self._step(held, held_frames)
-                    held, held_frames = None, 0
+                    await self._step_held(held)
                     continue
             if isinstance(frame, EcgChunk) and step_s > 0.0:
-                if held is not None and not frame.follows(held):
-                    await self._step(held, held_frames)  # a gap (a dropped chunk, a reconnection)
-                    held, held_frames = None, 0
-                held = frame if held is None else held.join(frame)
-                held_frames += 1
-                if held.duration_s >= step_s - 0.5 / held.fs_hz:
-                    await self._step(held, held_frames)
-                    held, held_frames = None, 0
+                if held and not frame.follows(held[-1]):
+                    await self._step_held(held)  # a gap (a dropped chunk, a reconnection)
+                held.append(frame)
+                if sum(c.duration_s for c in held) >= step_s - 0.5 / frame.fs_hz:
+                    await self._step_held(held)
                 continue
-            if held is not None:  # everything stays in stream order
-                await self._step(held, held_frames)
-                held, held_frames = None, 0
+            if held:  # everything stays in stream order
+                await self._step_held(held)
             if frame is None:
                 break
             if isinstance(frame, RrIntervals):
@@ -504,6 +499,11 @@ class AgentRuntime:
         await self.driver.finish()
         # end of stream: the runtime's own alarms end too
         self._publish(self.technical.clear_all(self._elapsed_s()))
+
+    async def _step_held(self, held: list[EcgChunk]) -> None:
+        """Step the held contiguous chunks as one (:meth:`EcgChunk.join`), then forget them."""
+        await self._step(functools.reduce(EcgChunk.join, held), len(held))
+        held.clear()
 
     async def _step(self, frame: Frame, frames: int) -> None:
         """Feed one frame (``frames`` queued frames joined into it) to the core's driver."""

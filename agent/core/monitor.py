@@ -495,22 +495,23 @@ class MonitorCore(ABC):
             return beat  # no conducted baseline yet (the start, a run of ectopy): the label stands
         if rr >= PACED_PREMATURE_FRACTION * base or self._on_time_after_one_v(rr, limit, base):
             return self._relabel(beat, AamiClass.N)
-        return self._premature_match_as_s(beat, corr, rr, base)
+        return self._premature_match_as_s(beat, corr)
 
-    def _premature_match_as_s(self, beat: Beat, corr: float, rr_ms: float, base_ms: float) -> Beat:
+    def _premature_match_as_s(self, beat: Beat, corr: float) -> Beat:
         """Report a premature V-labelled beat with the conducted QRS S (``v_premature_match_as_s``).
 
         A premature complex whose QRS matches the patient's on-time template (``corr`` at
         least the setting) was conducted through the ventricles the normal way: a premature
         supraventricular beat (AAMI EC57 class S), not a PVC, which is both early and unlike
         the conducted QRS (module :mod:`agent.alarms.ectopy`, "the patient's own beat").
-        Premature: RR below :data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION` (80 %) of
-        the median RR of the N- or S-labelled beats among the last 8 (at least 4 of them; in a
-        run of V beats there are none, so a ventricular rhythm keeps its labels; ``base_ms``).
+        Called by :meth:`_v_dominant` for a beat it found premature: RR below
+        :data:`~agent.alarms.ectopy.PACED_PREMATURE_FRACTION` (80 %) of the median RR of the
+        N- or S-labelled beats among the last 8 (at least 4 of them; in a run of V beats there
+        are none, so a ventricular rhythm keeps its labels).
         Measured out of fold on DS1 + svdb (``docs/beat_classifier.md``, session 28).
         """
         limit = self.cfg.inference.v_premature_match_as_s
-        if limit is None or corr < limit or rr_ms >= PACED_PREMATURE_FRACTION * base_ms:
+        if limit is None or corr < limit:
             return beat
         return self._relabel(beat, AamiClass.S)
 
