@@ -19,6 +19,10 @@ observations, RR ticks) runs in a worker thread under the driver's lock, so the 
 keeps serving MQTT and the source while a window is analysed, and nothing reads the core's
 state while it changes.
 
+The periodic jobs (vital signs every ``mqtt.vitals_period_s``, the watchdog every second,
+the status every 10 s) run just after a step when they are due, on the wake-up the stream has
+already made, and on timers of their own only when no step comes (:mod:`agent.cadence`).
+
 Nothing goes quiet without an alarm (issue 14). A watchdog raises the runtime's own technical
 alarms, from its own :class:`~agent.alarms.engine.AlarmEngine` on the runtime's clock:
 
@@ -48,6 +52,7 @@ from datetime import datetime
 from typing import Final, Protocol, runtime_checkable
 
 from agent.alarms.engine import AlarmEngine, ConditionSpec, Finding
+from agent.cadence import Cadence
 from agent.config import AgentConfig
 from agent.core.driver import CoreDriver, OutputHandler
 from agent.core.monitor import MonitorCore, StepOutput
@@ -296,6 +301,10 @@ class AgentRuntime:
         self._problems: dict[AlarmCode, str] = {}
         self._fatal: BedsideError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # the periodic jobs run just after a step when they are due (agent.cadence)
+        self._watchdog_due = Cadence(WATCHDOG_PERIOD_S)
+        self._vitals_due = Cadence(cfg.mqtt.vitals_period_s)
+        self._status_due = Cadence(STATUS_PERIOD_S)
         self.technical = AlarmEngine(
             TECHNICAL_SPECS,
             device_id=cfg.bed.device_id,
@@ -330,6 +339,7 @@ class AgentRuntime:
         self._problems[code] = detail
         if fatal and self._fatal is None:
             self._fatal = AgentFailureError(detail)
+            self._watchdog_due.kick()  # end now, not at the next period
 
     def _elapsed_s(self) -> float:
         return (time.monotonic_ns() - self._t0_ns) / 1e9
@@ -379,7 +389,7 @@ class AgentRuntime:
 
     async def _watchdog(self) -> None:
         while True:
-            await asyncio.sleep(WATCHDOG_PERIOD_S)
+            await self._watchdog_due.wait()
             self._judge_technical()
             if self._fatal is not None:
                 raise self._fatal
@@ -513,6 +523,8 @@ class AgentRuntime:
         await self.driver.feed(frame)
         self._queued = max(0, self._queued - frames)
         self._last_progress_ns = time.monotonic_ns()
+        for job in (self._watchdog_due, self._vitals_due, self._status_due):
+            job.nudge()
 
     async def _tick_rr(self) -> None:
         """RR-only streams: advance stream time between notifications (asystole needs it)."""
@@ -543,9 +555,8 @@ class AgentRuntime:
                 self.stats.publish_latency_ms.append((time.monotonic_ns() - arrival_ns) / 1e6)
 
     async def _vitals(self) -> None:
-        period = self.cfg.mqtt.vitals_period_s
         while True:
-            await asyncio.sleep(period)
+            await self._vitals_due.wait()
             await self._tick_rr()
             core = self.driver.core
             if core is not None:
@@ -554,7 +565,7 @@ class AgentRuntime:
 
     async def _status(self) -> None:
         while True:
-            await asyncio.sleep(STATUS_PERIOD_S)
+            await self._status_due.wait()
             self.sink.publish_status(self.counters())
 
     def counters(self) -> dict[str, int]:
