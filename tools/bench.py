@@ -15,7 +15,9 @@ Three measurements, printed as a table and written as JSON with ``--json FILE``
    writing.
 2. **Live.** ``bedside run --source replay:100 --speed 1`` at 130 Hz and at 360 Hz against a
    private mosquitto, for ``--live-s`` seconds: CPU of the agent process as % of one core
-   from ``/proc/PID/stat`` (utime + stime) between ``--warmup-s`` and the end, and RSS.
+   (its CPU clock) between ``--warmup-s`` and the end, and RSS. ``--only live-pairs
+   --baseline REF`` instead runs ``--pairs`` pairs of 130 Hz agents, REF's and this
+   checkout's at the same time (a single run scatters by about 10 %).
 3. **Alarm publish latency.** :class:`~agent.runtime.AgentRuntime` in this process with a real
    :class:`~agent.publish.mqtt.MqttPublisher`, replaying mitdb 232 (pauses, asystole) at
    ``--speed``; a subscriber stamps ``time.monotonic_ns()`` on receipt of each ``raised``
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -43,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -529,19 +532,50 @@ def bench_live(
     RuntimeError
         If an agent exits before the end of the run (its log is in the message).
     """
-    procs: list[tuple[float, subprocess.Popen[bytes], Path]] = []
+    agents = [(f"live{fs:g}", fs, REPO_ROOT) for fs in fs_list]
+    return live_agents(url, workdir, record_path, agents, live_s, warmup_s)
+
+
+def live_agents(
+    url: str,
+    workdir: Path,
+    record_path: Path,
+    agents: Sequence[tuple[str, float, Path]],
+    live_s: float,
+    warmup_s: float,
+) -> list[dict[str, Any]]:
+    """Run one ``bedside run --speed 1`` per ``(tag, fs_hz, checkout)``, all at once.
+
+    Each agent runs ``python -m agent`` with the checkout as its working directory (so the
+    code of that checkout, with this environment's packages), replaying ``record_path`` at
+    ``fs_hz`` to the broker at ``url``. Agents start in the order given.
+
+    Returns
+    -------
+    list[dict]
+        Per agent, in order: ``tag``, ``fs_hz``, ``cpu_pct_one_core`` (process CPU clock over
+        ``[warmup_s, live_s]`` divided by that wall time, %), ``rss_mb`` and ``hwm_mb``, MB,
+        ``machine_busy_pct``.
+
+    Raises
+    ------
+    RuntimeError
+        If an agent exits before the end of the run (its log is in the message).
+    """
+    procs: list[tuple[str, float, subprocess.Popen[bytes], Path]] = []
     load = MachineLoad()
     try:
-        for fs in fs_list:
-            tag = f"live{fs:g}"
+        for tag, fs, checkout in agents:
             log_path = workdir / f"{tag}.log"
+            outbox = workdir / f"{tag}.sqlite3"
+            outbox.unlink(missing_ok=True)
             cmd = [
                 sys.executable,
                 "-m",
                 "agent",
                 "run",
                 "--source",
-                f"replay:{record_path}",
+                f"replay:{record_path.resolve()}",
                 "--fs",
                 f"{fs:g}",
                 "--speed",
@@ -551,27 +585,28 @@ def bench_live(
                 "--bed",
                 f"bench/{tag}",
                 "--outbox",
-                str(workdir / f"{tag}.sqlite3"),
+                str(outbox),
             ]
             with log_path.open("wb") as log:
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-            procs.append((fs, proc, log_path))
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=checkout)
+            procs.append((tag, fs, proc, log_path))
         t_start = time.monotonic()
         time.sleep(max(0.0, t_start + warmup_s - time.monotonic()))
-        cpu0_s = [proc_cpu_s(p.pid) for _, p, _ in procs]
+        cpu0_s = [proc_cpu_s(p.pid) for _, _, p, _ in procs]
         t0 = time.monotonic()
         time.sleep(max(0.0, t_start + live_s - time.monotonic()))
         results: list[dict[str, Any]] = []
-        for (fs, proc, log_path), start_cpu_s in zip(procs, cpu0_s, strict=True):
+        for (tag, fs, proc, log_path), start_cpu_s in zip(procs, cpu0_s, strict=True):
             if proc.poll() is not None:
                 tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-                msg = f"agent at {fs:g} Hz exited early ({proc.returncode}):\n{tail}"
+                msg = f"agent {tag} at {fs:g} Hz exited early ({proc.returncode}):\n{tail}"
                 raise RuntimeError(msg)
             cpu_s = proc_cpu_s(proc.pid) - start_cpu_s
             wall = time.monotonic() - t0
             mem = proc_memory_mb(proc.pid)
             results.append(
                 {
+                    "tag": tag,
                     "record": record_path.name,
                     "fs_hz": fs,
                     "speed": 1,
@@ -587,14 +622,97 @@ def bench_live(
             r["machine_busy_pct"] = busy
         return results
     finally:
-        for _, proc, _ in procs:
+        for _, _, proc, _ in procs:
             proc.terminate()
-        for _, proc, _ in procs:
+        for _, _, proc, _ in procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def bench_live_pairs(
+    ref: str, data_dir: Path, *, pairs: int, live_s: float, warmup_s: float, fs_hz: float = 130.0
+) -> dict[str, Any]:
+    """Live CPU of this checkout against git ``ref``, in pairs run at the same time.
+
+    A single live run on a shared machine scatters by about 10 % from one minute to the next
+    (session 29), more than most changes it should judge. Here each pair runs two agents at
+    once, ``ref``'s (a temporary ``git worktree``) and this checkout's, on mitdb
+    :data:`LIVE_RECORD` at ``fs_hz``, for ``live_s`` (CPU counted after ``warmup_s``); the one
+    started first alternates from pair to pair. Both see the same machine at the same time.
+
+    Returns
+    -------
+    dict
+        ``ref``, ``fs_hz``, ``live_s``, ``warmup_s``, ``pairs`` (per pair ``baseline_pct``,
+        ``this_pct``, ``first``), ``baseline_mean_pct``, ``this_mean_pct``, ``change_pct``
+        (this against ``ref``, %), ``lower_in`` (pairs where this checkout used less CPU).
+
+    Raises
+    ------
+    RuntimeError
+        If the worktree cannot be made or an agent exits early.
+    BrokerStartError
+        If mosquitto is missing.
+    """
+    from agent.publish.broker import private_broker
+
+    if pairs < 1:
+        msg = f"pairs must be at least 1, got {pairs}"
+        raise ValueError(msg)
+    record = data_dir / "mitdb" / LIVE_RECORD
+    rows: list[dict[str, Any]] = []
+    with _worktree(ref) as tree, tempfile.TemporaryDirectory(prefix="bedside-pairs-") as tmp:
+        workdir = Path(tmp)
+        with private_broker(workdir) as url:
+            for i in range(pairs):
+                agents = [("baseline", fs_hz, tree), ("this", fs_hz, REPO_ROOT)]
+                if i % 2:
+                    agents.reverse()
+                got = {
+                    r["tag"]: r["cpu_pct_one_core"]
+                    for r in live_agents(url, workdir, record, agents, live_s, warmup_s)
+                }
+                rows.append(
+                    {
+                        "baseline_pct": got["baseline"],
+                        "this_pct": got["this"],
+                        "first": agents[0][0],
+                    }
+                )
+    base = float(np.mean([r["baseline_pct"] for r in rows]))
+    this = float(np.mean([r["this_pct"] for r in rows]))
+    return {
+        "ref": ref,
+        "git": _git_commit(),
+        "fs_hz": fs_hz,
+        "live_s": live_s,
+        "warmup_s": warmup_s,
+        "pairs": rows,
+        "baseline_mean_pct": round(base, 3),
+        "this_mean_pct": round(this, 3),
+        "change_pct": round(100.0 * (this - base) / base, 1) if base > 0 else float("nan"),
+        "lower_in": sum(r["this_pct"] < r["baseline_pct"] for r in rows),
+    }
+
+
+def format_live_pairs(report: dict[str, Any]) -> str:
+    """Render :func:`bench_live_pairs`' report as a short table."""
+    lines = [
+        f"Live CPU in pairs at the same time ({report['fs_hz']:g} Hz, {report['live_s']:g} s"
+        f" each, CPU after {report['warmup_s']:g} s): {report['ref']} against this checkout",
+        f"{'pair':>5} {'first':>9} {report['ref'][:12]:>12} {'this':>8}",
+    ]
+    for i, r in enumerate(report["pairs"], 1):
+        lines.append(f"{i:>5} {r['first']:>9} {r['baseline_pct']:>11.3f}% {r['this_pct']:>7.3f}%")
+    lines.append(
+        f"mean  {report['baseline_mean_pct']:.3f} % -> {report['this_mean_pct']:.3f} %"
+        f" ({report['change_pct']:+.1f} %), lower in {report['lower_in']} of"
+        f" {len(report['pairs'])} pairs"
+    )
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------- latency
@@ -1090,17 +1208,14 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     return report
 
 
-def bench_baseline(ref: str, argv: Sequence[str]) -> dict[str, Any]:
-    """Run this benchmark as the code was at git ``ref``, on this machine, now.
-
-    The tree at ``ref`` is checked out in a temporary ``git worktree`` and its own
-    ``python -m tools.bench`` runs there with the same options (this environment's
-    packages), so "before" and "after" come from one machine in one run.
+@contextlib.contextmanager
+def _worktree(ref: str) -> Iterator[Path]:
+    """Check git ``ref`` out in a temporary ``git worktree``, compiled; remove it after.
 
     Raises
     ------
     RuntimeError
-        If the worktree cannot be made or the baseline's benchmark fails.
+        If the worktree cannot be made.
     """
     with tempfile.TemporaryDirectory(prefix="bedside-baseline-") as tmp:
         tree = Path(tmp) / "tree"
@@ -1122,18 +1237,7 @@ def bench_baseline(ref: str, argv: Sequence[str]) -> dict[str, Any]:
                 capture_output=True,
                 check=False,
             )
-            out = Path(tmp) / "baseline.json"
-            run = subprocess.run(
-                [sys.executable, "-m", "tools.bench", *argv, "--json", str(out)],
-                cwd=tree,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if run.returncode != 0:
-                msg = f"baseline benchmark at {ref} failed:\n{run.stderr[-2000:]}"
-                raise RuntimeError(msg)
-            report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+            yield tree
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(tree)],
@@ -1141,6 +1245,33 @@ def bench_baseline(ref: str, argv: Sequence[str]) -> dict[str, Any]:
                 capture_output=True,
                 check=False,
             )
+
+
+def bench_baseline(ref: str, argv: Sequence[str]) -> dict[str, Any]:
+    """Run this benchmark as the code was at git ``ref``, on this machine, now.
+
+    The tree at ``ref`` is checked out in a temporary ``git worktree`` and its own
+    ``python -m tools.bench`` runs there with the same options (this environment's
+    packages), so "before" and "after" come from one machine in one run.
+
+    Raises
+    ------
+    RuntimeError
+        If the worktree cannot be made or the baseline's benchmark fails.
+    """
+    with _worktree(ref) as tree, tempfile.TemporaryDirectory(prefix="bedside-bl-") as tmp:
+        out = Path(tmp) / "baseline.json"
+        run = subprocess.run(
+            [sys.executable, "-m", "tools.bench", *argv, "--json", str(out)],
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0:
+            msg = f"baseline benchmark at {ref} failed:\n{run.stderr[-2000:]}"
+            raise RuntimeError(msg)
+        report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     report["meta"]["ref"] = ref
     return report
 
@@ -1203,8 +1334,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         nargs="+",
-        choices=["offline", "live", "latency", "batch", "neurokit", "imports"],
-        help="run only these measurements",
+        choices=["offline", "live", "latency", "batch", "neurokit", "imports", "live-pairs"],
+        help="run only these measurements (live-pairs: alone, with --baseline)",
+    )
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=6,
+        help="live-pairs: pairs of live runs, this checkout and --baseline at once (default 6)",
     )
     p.add_argument(
         "--baseline",
@@ -1254,6 +1391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stages_child:
         print(json.dumps(offline_stages(args.stages_child, args.fs)))
         return 0
+    if args.only and "live-pairs" in args.only:
+        return _main_live_pairs(args)
     opts = options_from_args(args)
     if not (opts.data_dir / "mitdb" / "100.hea").exists():
         print(f"error: PhysioNet data not found under {opts.data_dir}", file=sys.stderr)
@@ -1284,6 +1423,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _main_live_pairs(args: argparse.Namespace) -> int:
+    """``--only live-pairs --baseline REF``: :func:`bench_live_pairs`, printed (and JSON)."""
+    if args.only != ["live-pairs"] or not args.baseline:
+        print("error: live-pairs runs alone and needs --baseline GIT_REF", file=sys.stderr)
+        return 2
+    if not (args.data / "mitdb" / "100.hea").exists():
+        print(f"error: PhysioNet data not found under {args.data}", file=sys.stderr)
+        return 2
+    live_s = args.live_s or 120.0
+    warmup_s = args.warmup_s or 15.0
+    if warmup_s >= live_s or args.pairs < 1:
+        print("error: --warmup-s must be shorter than --live-s, --pairs >= 1", file=sys.stderr)
+        return 2
+    from agent.errors import BedsideError
+
+    try:
+        report = bench_live_pairs(
+            args.baseline, args.data, pairs=args.pairs, live_s=live_s, warmup_s=warmup_s
+        )
+    except (RuntimeError, BedsideError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_live_pairs(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"live_pairs": report}, indent=2) + "\n", "utf-8")
     return 0
 
 

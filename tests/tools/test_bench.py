@@ -157,3 +157,28 @@ def test_analysis_cpu_is_read_from_the_final_line() -> None:
     assert bench._analysis_cpu_s(out) == 95.3
     with pytest.raises(RuntimeError, match="no final line"):
         bench._analysis_cpu_s("Traceback ...\n")
+
+
+@pytest.mark.slow
+def test_live_pairs_run_both_checkouts_at_once(data_dir: Path, tmp_path: Path) -> None:
+    """``--only live-pairs --baseline HEAD``: one pair, HEAD's agent from a worktree first."""
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto not found in PATH or /usr/sbin (apt-get install mosquitto)")
+    out = tmp_path / "pairs.json"
+    argv = ["--data", str(data_dir), "--only", "live-pairs", "--baseline", "HEAD"]
+    argv += ["--pairs", "1", "--live-s", "6", "--warmup-s", "3", "--json", str(out)]
+    assert bench.main(argv) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))["live_pairs"]
+    (pair,) = report["pairs"]
+    assert pair["first"] == "baseline"
+    assert _positive(pair["baseline_pct"])
+    assert _positive(pair["this_pct"])
+    assert report["baseline_mean_pct"] == pair["baseline_pct"]
+    assert report["lower_in"] == int(pair["this_pct"] < pair["baseline_pct"])
+    assert "lower in" in bench.format_live_pairs(report)
+
+
+def test_live_pairs_need_a_baseline_and_run_alone(data_dir: Path) -> None:
+    assert bench.main(["--data", str(data_dir), "--only", "live-pairs"]) == 2
+    argv = ["--data", str(data_dir), "--only", "live-pairs", "live", "--baseline", "HEAD"]
+    assert bench.main(argv) == 2
