@@ -52,7 +52,7 @@ from datetime import datetime
 from typing import Final, Protocol, runtime_checkable
 
 from agent.alarms.engine import AlarmEngine, ConditionSpec, Finding
-from agent.cadence import Cadence
+from agent.cadence import GRACE_FRACTION, Cadence
 from agent.config import AgentConfig
 from agent.core.driver import CoreDriver, OutputHandler
 from agent.core.monitor import MonitorCore, StepOutput
@@ -301,10 +301,11 @@ class AgentRuntime:
         self._problems: dict[AlarmCode, str] = {}
         self._fatal: BedsideError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # the periodic jobs run just after a step when they are due (agent.cadence)
-        self._watchdog_due = Cadence(WATCHDOG_PERIOD_S)
-        self._vitals_due = Cadence(cfg.mqtt.vitals_period_s)
-        self._status_due = Cadence(STATUS_PERIOD_S)
+        # the periodic jobs run just after a step when they are due (agent.cadence); with
+        # dsp.step_s a step comes once per step_s, so a job waits that long for one
+        self._watchdog_due = self._cadence(WATCHDOG_PERIOD_S)
+        self._vitals_due = self._cadence(cfg.mqtt.vitals_period_s)
+        self._status_due = self._cadence(STATUS_PERIOD_S)
         self.technical = AlarmEngine(
             TECHNICAL_SPECS,
             device_id=cfg.bed.device_id,
@@ -314,6 +315,10 @@ class AgentRuntime:
             escalation_s=self._escalation_delays(),
         )
         """The runtime's own technical alarms; stream time is seconds since this runtime began."""
+
+    def _cadence(self, period_s: float) -> Cadence:
+        step_s = self.cfg.dsp.step_s
+        return Cadence(period_s, grace_s=max(GRACE_FRACTION * period_s, step_s))
 
     def _escalation_delays(self) -> dict[AlarmPriority, float]:
         alarms = self.cfg.alarms

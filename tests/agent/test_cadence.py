@@ -84,3 +84,15 @@ async def test_the_runtime_runs_vitals_watchdog_and_status_on_its_steps(
     for name, job in jobs.items():
         assert job.runs_nudged >= 1, name
         assert job.runs_nudged >= job.runs_timed, name
+
+
+def test_with_joined_steps_a_job_waits_a_whole_step_for_one(mitdb: Path) -> None:
+    """``dsp.step_s`` 1 s: a step comes once a second, so the jobs' timers wait that long."""
+    models = load_models(load_config().inference)
+    for step_s, grace_s in ((0.0, 0.5), (1.0, 1.0)):
+        cfg = load_config(None, {"dsp.powerline_hz": 50, "dsp.step_s": step_s})
+        source = WfdbReplaySource(mitdb / "100", speed=None)
+        runtime = AgentRuntime(cfg, source, RecordingSink(), models)
+        assert runtime._vitals_due.grace_s == grace_s
+        assert runtime._watchdog_due.grace_s == grace_s
+        assert runtime._status_due.grace_s == 5.0  # half its 10 s period either way
