@@ -652,6 +652,8 @@ def bench_live_pairs(
 
     Raises
     ------
+    ValueError
+        If ``pairs`` is below 1.
     RuntimeError
         If the worktree cannot be made or an agent exits early.
     BrokerStartError
