@@ -363,11 +363,14 @@ class WaveformFrontEnd:
         first, samples = self._ring.window(stop - round(duration_s * fs), stop)
         if len(samples) == 0:
             return None
-        clean = np.nan_to_num(samples, nan=0.0)
+        whole = np.rint(np.nan_to_num(samples, nan=0.0))
+        # one cast instead of an int() per sample; the same integers while they fit int64
+        # (an ECG in µV always does; an infinity would not, and keeps the slow path)
+        fits = bool(np.abs(whole).max() < 2.0**62)
         return EcgStrip(
             fs_hz=fs,
             t0_s=round(first / fs, 4),
-            samples_uv=[int(v) for v in np.rint(clean)],
+            samples_uv=whole.astype(np.int64).tolist() if fits else [int(v) for v in whole],
         )
 
 

@@ -66,6 +66,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from agent.dsp.stats import median_rows
 from agent.dsp.zerophase import ZeroPhaseBa, ZeroPhaseSos
 from agent.errors import ConfigError
 
@@ -524,8 +525,10 @@ class StreamingRPeakDetector:
 
         following = np.searchsorted(peak_pos, sel, side="right")
         # local baseline of each candidate: median of the cleaned ECG around it (edge-clipped)
-        around = np.clip(sel[:, None] + np.arange(-self._base_n, self._base_n + 1), 0, n - 1)
-        bases = np.median(clean[around], axis=1) if sel.size else np.zeros(0)
+        around = sel[:, None] + np.arange(-self._base_n, self._base_n + 1)
+        np.maximum(around, 0, out=around)  # np.clip(around, 0, n - 1) without its wrapper
+        np.minimum(around, n - 1, out=around)
+        bases = median_rows(clean[around]) if sel.size else np.zeros(0)  # np.median(axis=1)
         for p, k, base in zip(sel.tolist(), following.tolist(), bases.tolist(), strict=True):
             slope = slope_at(p)
             pre_wave = False

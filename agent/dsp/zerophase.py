@@ -185,6 +185,13 @@ class ZeroPhaseBa:
         self.a = np.atleast_1d(np.asarray(a, dtype=np.float64))
         self.edge = 3 * max(len(self.a), len(self.b))
         self._zi = signal.lfilter_zi(self.b, self.a)
+        # An FIR filter (one denominator coefficient) is what ``lfilter`` computes as a full
+        # convolution with ``b / a[0]`` through ``np.apply_along_axis``, whose wrapper cost
+        # most of the call on the R-peak detector's windows (issue 11); ``_forward`` does the
+        # same convolution and the same additions directly, so the same bits.
+        self._fir: NDArray[np.float64] | None = None
+        if self.a.size == 1:
+            self._fir = self.b / self.a[0]
 
     def __call__(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Filter ``x`` forward and backward; equal to ``filtfilt(b, a, x, method="pad")``.
@@ -207,6 +214,11 @@ class ZeroPhaseBa:
         return _forward_backward(x, self.edge, self._forward)
 
     def _forward(self, v: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self._fir is not None:
+            full = np.convolve(self._fir, v)
+            full[: self._zi.size] += self._zi * v[0]
+            fir_out: NDArray[np.float64] = full[: v.size]
+            return fir_out
         y, _ = signal.lfilter(self.b, self.a, v, zi=self._zi * v[0])
         out: NDArray[np.float64] = y
         return out

@@ -188,8 +188,9 @@ class BeatClassifier:
             If ``window`` has the wrong size.
         """
         p = self.probabilities(window, rr)
-        k = int(np.argmax(p))
-        return self.labels[k], float(np.clip(p[k], 0.0, 1.0))
+        k = int(p.argmax())
+        # np.clip's value, without its wrapper (a few µs a beat)
+        return self.labels[k], min(max(float(p[k]), 0.0), 1.0)
 
 
 @dataclass(frozen=True, slots=True)

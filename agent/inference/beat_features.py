@@ -595,11 +595,13 @@ class BeatTemplateTracker:
         self._ring = np.empty((n_beats, WINDOW_LEN), dtype=np.float32)
         self._next = 0
         self._count = 0
+        self._cached: NDArray[np.float32] | None = None  # _median() until the ring changes
 
     def reset(self) -> None:
         """Forget the history (after a gap: the electrodes may have moved)."""
         self._next = 0
         self._count = 0
+        self._cached = None
 
     def _median(self) -> NDArray[np.float32]:
         """Element-wise median of the filled rows, equal to ``np.median(rows, axis=0)``.
@@ -608,16 +610,29 @@ class BeatTemplateTracker:
         values for an even count (``np.median``'s own definition and arithmetic); the windows
         are finite (:func:`beat_window` rejects NaN), so ``np.median``'s NaN rule never
         applies. Skipping ``np.median``'s generic machinery saves most of its cost per beat.
+        The result is kept until a window is added or the history forgotten (the on-time
+        template is asked for it at every beat and changes only at on-time beats); callers
+        must not modify it.
         """
+        if self._cached is not None:
+            return self._cached
         n = self._count
         s = np.sort(self._ring[:n], axis=0)
         k = n // 2
         if n % 2:
-            middle: NDArray[np.float32] = s[k]
-            return middle
-        mid: NDArray[np.float32] = s[k - 1] + s[k]
-        mid /= np.float32(2.0)
+            mid: NDArray[np.float32] = s[k]
+        else:
+            mid = s[k - 1] + s[k]
+            mid /= np.float32(2.0)
+        self._cached = mid
         return mid
+
+    def add(self, window: NDArray[np.float32]) -> None:
+        """Add ``window`` (shape ``(WINDOW_LEN,)``, float32) to the history, nothing returned."""
+        self._ring[self._next] = window
+        self._next = (self._next + 1) % self._ring.shape[0]
+        self._count = min(self._count + 1, self._ring.shape[0])
+        self._cached = None
 
     def push(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
         """Return the model input for ``window`` and add it to the history.
@@ -645,9 +660,7 @@ class BeatTemplateTracker:
         out = np.empty((WINDOW_LEN, N_WINDOW_CHANNELS), dtype=np.float32)
         out[:, 0] = w
         out[:, 1] = self._median() if self._count else w
-        self._ring[self._next] = w
-        self._next = (self._next + 1) % self._ring.shape[0]
-        self._count = min(self._count + 1, self._ring.shape[0])
+        self.add(w)
         return out
 
 
@@ -705,7 +718,7 @@ class OnTimeTemplate:
         on_time = len(rr) == rr.maxlen and pre_rr_s >= ONTIME_FRACTION * max(rr)
         rr.append(pre_rr_s)
         if on_time:
-            self._tracker.push(window)
+            self._tracker.add(np.asarray(window, dtype=np.float32))
 
 
 TEMPLATE_CORR_SPAN_S: Final = (0.125, 0.25)

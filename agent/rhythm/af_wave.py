@@ -71,6 +71,7 @@ from numpy.typing import NDArray
 from scipy import signal
 
 from agent.dsp.spectral import WelchPsd
+from agent.dsp.stats import median_columns
 from agent.dsp.zerophase import ZeroPhaseSos
 from agent.inference.tflite import TfliteModel, load_model
 from agent.rhythm.af import AfChange, AfDetector, AfModel
@@ -413,7 +414,7 @@ def _aligned_beats(
         return None
     beats = x[lo[:, None] + np.arange(pre + post)]
     beats = beats - beats[:, :1]  # each beat relative to its start (baseline)
-    return x, beats, np.median(beats, axis=0)
+    return x, beats, median_columns(beats)  # finite: x is filtered from nan_to_num
 
 
 def _p_correlation(
@@ -467,7 +468,7 @@ def _fwave(
     if len(inside) < 3 or peaks[-1] - peaks[0] < 2 * fs_hz:
         return 0.0, -3.0
     segs = x[np.asarray(inside)[:, None] + np.arange(a0, a1)]
-    tmpl = np.median(segs, axis=0)
+    tmpl = median_columns(segs)
     y = x.copy()
     rr = [b - a for a, b in itertools.pairwise(inside)]
     for i, r in enumerate(inside):

@@ -509,9 +509,12 @@ def _features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
     psr = np.count_nonzero(visited) / PSR_GRID**2
     # Excess kurtosis: QRS spikes on a flat baseline are heavy-tailed, VF is near-sinusoidal.
     dev = y - _mean(y)
-    var = float(_sum(dev * dev)) / y.size  # np.var(y), so its root is np.std(y)
+    dev2 = dev * dev
+    var = float(_sum(dev2)) / y.size  # np.var(y), so its root is np.std(y)
     m2 = max(var, 1e-12)
-    kurt = float(_sum(dev**4)) / y.size / m2**2 - 3.0
+    # the fourth power as a square of squares: ``dev**4`` goes through ``pow`` element by
+    # element, about 48 us for a 1,000-sample window against 1 us (issue 11)
+    kurt = float(_sum(dev2 * dev2)) / y.size / m2**2 - 3.0
     return np.array(
         [
             _tcsc_pct(y, g),

@@ -76,6 +76,7 @@ Behav Res Methods 2021;53:1689-1696. doi:10.3758/s13428-020-01516-y
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import deque
@@ -190,6 +191,16 @@ def _band_quality(freqs_hz: NDArray[np.floating], power: NDArray[np.floating], k
     return float(power[near].sum() / total)
 
 
+@functools.lru_cache(maxsize=32)
+def _trend_and_taper(n: int) -> tuple[NDArray[np.float64], float, NDArray[np.float64]]:
+    """Sample indices about their mean, their sum of squares, and ``np.hanning(n)``.
+
+    For a series of ``n`` samples; the same few lengths recur window after window.
+    """
+    tc = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    return tc, float(tc @ tc), np.hanning(n)
+
+
 def edr_rate_fft_peak(
     series: NDArray[np.float64], resample_hz: float, upper_hz: float
 ) -> tuple[float, float] | None:
@@ -217,12 +228,15 @@ def edr_rate_fft_peak(
     n = series.size
     if n < 8:
         return None
-    t = np.arange(n, dtype=np.float64)
-    y = series - np.polyval(np.polyfit(t, series, 1), t)
+    tc, tc_sq, taper = _trend_and_taper(n)
+    # least-squares line removed, in closed form about the centre of the series (the line
+    # ``np.polyfit(t, series, 1)`` fits, without its SVD: issue 11)
+    y = series - float(series.mean())
+    y -= (float(tc @ series) / tc_sq) * tc
     if float(np.ptp(y)) <= 1e-6 * max(1.0, float(np.max(np.abs(series)))):
         return None  # flat: nothing but rounding left after the trend
     n_fft = max(FFT_LEN, 1 << (n - 1).bit_length())
-    spectrum = np.fft.rfft(y * np.hanning(n), n_fft)
+    spectrum = np.fft.rfft(y * taper, n_fft)
     freqs_hz = np.fft.rfftfreq(n_fft, 1.0 / resample_hz)
     band = (freqs_hz >= SEARCH_LOW_HZ) & (freqs_hz <= upper_hz)
     if not np.any(band):
@@ -526,6 +540,6 @@ def qrs_peak_to_peak_uv(
     if lo < 0 or hi > ecg_uv.size:
         return None
     seg = ecg_uv[lo:hi]
-    if not np.all(np.isfinite(seg)):
-        return None
-    return float(np.max(seg) - np.min(seg))
+    # a NaN or an infinity anywhere makes max - min NaN or infinite: one test, no mask
+    pp = float(seg.max() - seg.min())
+    return pp if math.isfinite(pp) else None

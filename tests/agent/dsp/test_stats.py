@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from agent.dsp.stats import median_finite, median_rows
+from agent.dsp.stats import median_columns, median_finite, median_rows
 
 
 def test_median_finite_equals_numpy_bit_for_bit() -> None:
@@ -45,3 +45,13 @@ def test_median_rows_equals_numpy_bit_for_bit(n_cols: int) -> None:
     assert np.isnan(want[3])
     assert got.tobytes() == want.tobytes()
     assert median_rows(x[:0]).shape == (0,)
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 15, 16, 17])
+def test_median_columns_equals_numpy_bit_for_bit(n_rows: int) -> None:
+    rng = np.random.default_rng(100 + n_rows)
+    x = rng.standard_normal((n_rows, 324)) * 150.0  # aligned beats of an AF window, µV
+    x[:, ::7] = np.round(x[:, ::7])  # ties
+    got, want = median_columns(x), np.median(x, axis=0)
+    assert got.shape == (324,)
+    assert got.tobytes() == want.tobytes()

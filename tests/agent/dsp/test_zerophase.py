@@ -37,6 +37,14 @@ def test_ba_equals_filtfilt_pad(taps: int) -> None:
     np.testing.assert_array_equal(ZeroPhaseBa(b, a)(x), signal.filtfilt(b, a, x, method="pad"))
 
 
+def test_ba_with_poles_equals_filtfilt_pad() -> None:
+    # the IIR path (lfilter); the FIR path above is a direct convolution
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.normal(0.0, 30.0, 1500))
+    b, a = signal.butter(2, 0.5, btype="highpass", fs=360.0)
+    np.testing.assert_array_equal(ZeroPhaseBa(b, a)(x), signal.filtfilt(b, a, x, method="pad"))
+
+
 @pytest.mark.parametrize("fs_hz", [130.0, 360.0])
 def test_stateful_sosfilt_equals_sosfilt_chunk_by_chunk(fs_hz: float) -> None:
     rng = np.random.default_rng(int(fs_hz))

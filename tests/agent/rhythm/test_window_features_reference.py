@@ -82,7 +82,7 @@ def _ref_features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
     psr = np.count_nonzero(np.bincount(ix[tau:] * 40 + ix[:-tau], minlength=1600)) / 1600
     dev = y - float(np.mean(y))
     m2 = max(float(np.mean(dev**2)), 1e-12)
-    kurt = float(np.mean(dev**4)) / m2**2 - 3.0
+    kurt = float(np.mean(np.square(dev**2))) / m2**2 - 3.0
     return np.array(
         [
             _ref_tcsc(y, fs),
