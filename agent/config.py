@@ -281,6 +281,17 @@ class EctopyConfig(_Section):
         " than this (agent.inference.beat_features.beat_correlation) ends the run as an unknown"
         ' beat: a run or couplet needs consistent morphology. "off" (None): off.',
     )
+    run_closer_to_dominant: OffOrFloat = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description="Inside an open run of one or two V beats, a V beat whose QRS matches the"
+        " patient's dominant-beat template (template_corr) at least this well, and by 0.3"
+        " better than it matches the V beat before it (beat_correlation), counts as a"
+        " conducted beat: it is nearer the patient's own beat than the PVC it would extend."
+        " Off by default: at 0.8 it removed false alarms out of fold on DS1 + svdb but only"
+        ' lost true ones on the held-out DS2 (agent/alarms/ectopy.py). "off" (None): off.',
+    )
     conducted_min_corr: OffOrFloat = Field(
         default=0.85,
         ge=-1.0,

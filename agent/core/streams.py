@@ -85,7 +85,10 @@ class WaveformMonitor(MonitorCore):
             fs_hz,
             self.segment,
             stage_times=stage_times,
-            prev_beat_corr=cfg.alarms.ectopy.run_min_beat_corr is not None,
+            prev_beat_corr=(
+                cfg.alarms.ectopy.run_min_beat_corr is not None
+                or cfg.alarms.ectopy.run_closer_to_dominant is not None
+            ),
             dominant=cfg.inference.dominant_template,
         )
         super().__init__(

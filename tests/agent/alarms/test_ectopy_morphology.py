@@ -12,6 +12,7 @@ pair_pvcs, while the real PVC runs of 233 and 208 still do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -109,6 +110,23 @@ def test_run_needs_consistent_morphology_when_asked() -> None:
     assert AlarmCode.RUN_PVCS in _raised(_rules(), mixed)  # off by default
     alike = _beats(_LEAD + "VVV" + "NN", rr, template_corr=0.3, prev_beat_corr=0.9)
     assert AlarmCode.RUN_PVCS in _raised(_rules(run_min_beat_corr=0.4), alike)
+
+
+def test_a_third_v_nearer_the_patients_beat_ends_a_couplet() -> None:
+    """With run_closer_to_dominant at 0.8 (off by default), a couplet (template match 0.3) then
+    a beat called V that matches the template at 0.9 and the V before it at 0.4 (0.5 better
+    than the PVC; the margin is 0.3) is a pair of PVCs and a conducted beat, not a run of
+    three; when it matches the PVC as well as the template (0.8: less than 0.3 better) it
+    still extends the run."""
+    rr = [*_LEAD_RR, 450, 450, 800, 800, 800]
+    beats = _beats(_LEAD + "VVVNN", rr, template_corr=0.3, prev_beat_corr=0.9)
+    nearer = [*beats[:12], replace(beats[12], template_corr=0.9, prev_beat_corr=0.4), *beats[13:]]
+    seen = _raised(_rules(run_closer_to_dominant=0.8), nearer)
+    assert AlarmCode.PAIR_PVCS in seen
+    assert AlarmCode.RUN_PVCS not in seen
+    assert AlarmCode.RUN_PVCS in _raised(_rules(), nearer)  # off by default
+    alike = [*beats[:12], replace(beats[12], template_corr=0.9, prev_beat_corr=0.8), *beats[13:]]
+    assert AlarmCode.RUN_PVCS in _raised(_rules(run_closer_to_dominant=0.8), alike)
 
 
 def test_beats_in_poor_signal_raise_no_ectopy_alarm() -> None:
