@@ -99,6 +99,7 @@ __all__ = [
     "ParamScore",
     "SpO2Scale",
     "chart_round",
+    "check_plausible",
     "clinical_risk",
     "default_max_age_s",
     "is_manual_source",
@@ -228,7 +229,23 @@ def default_max_age_s(param: Param, source: str) -> float:
 # ---------------------------------------------------------------------- single parameters
 
 
-def _check_range(param: Param, value: float) -> None:
+def check_plausible(param: Param, value: float) -> None:
+    """Check that ``value`` is a number in the plausible range of ``param`` (its unit).
+
+    The validation :func:`chart_round` does before rounding, for callers that store the value
+    as measured (a vital-signs store validates every pulse it is given; the decimal rounding
+    would be thrown away).
+
+    Raises
+    ------
+    ValueError
+        If the value is NaN, infinite or outside :data:`PLAUSIBLE_RANGE` (the message names
+        the parameter).
+    TypeError
+        If the value is not a number (or is a bool).
+    KeyError
+        If ``param`` is not numeric.
+    """
     low, high = PLAUSIBLE_RANGE[param]
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = f"{param.value}: expected a number in {_UNITS[param]}, got {value!r}"
@@ -266,7 +283,7 @@ def chart_round(param: Param, value: float) -> float:
     KeyError
         If ``param`` is not numeric.
     """
-    _check_range(param, value)
+    check_plausible(param, value)
     return float(Decimal(repr(float(value))).quantize(_RESOLUTION[param], ROUND_HALF_UP))
 
 

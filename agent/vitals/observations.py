@@ -33,7 +33,7 @@ from agent.vitals.news2 import (
     Observation,
     Observations,
     Param,
-    chart_round,
+    check_plausible,
     default_max_age_s,
     is_manual_source,
     news2,
@@ -118,7 +118,7 @@ class VitalsStore:
         return True
 
     def _put_number(self, param: Param, value: float, source: str, t_s: float) -> bool:
-        chart_round(param, value)  # validates: ValueError / TypeError naming the parameter
+        check_plausible(param, value)  # ValueError / TypeError naming the parameter
         return self._put(param, Observation(float(value), source, float(t_s)))
 
     def put_respiration_rate(self, rr_per_min: float, *, source: str, t_s: float) -> bool:
