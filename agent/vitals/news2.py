@@ -86,6 +86,7 @@ __all__ = [
     "DEFAULT_SENSOR_MAX_AGE_S",
     "EMERGENCY_THRESHOLD",
     "MANUAL_SOURCE",
+    "OBSERVATION_FIELD",
     "PARAM_ORDER",
     "PLAUSIBLE_RANGE",
     "URGENT_THRESHOLD",
@@ -559,16 +560,27 @@ class Observations:
     spo2_scale: SpO2Scale = SpO2Scale.SCALE_1
 
     def get(self, param: Param) -> AnyObservation | None:
-        """Return the observation of ``param`` (None when absent)."""
-        return {
-            Param.RESPIRATION_RATE: self.respiration_rate_per_min,
-            Param.SPO2: self.spo2_pct,
-            Param.AIR_OR_OXYGEN: self.supplemental_o2,
-            Param.SYSTOLIC_BP: self.systolic_bp_mmhg,
-            Param.PULSE: self.pulse_bpm,
-            Param.CONSCIOUSNESS: self.consciousness,
-            Param.TEMPERATURE: self.temperature_c,
-        }[param]
+        """Return the observation of ``param`` (None when absent).
+
+        Raises
+        ------
+        KeyError
+            If ``param`` is not a NEWS2 parameter.
+        """
+        value: AnyObservation | None = getattr(self, OBSERVATION_FIELD[param])
+        return value
+
+
+OBSERVATION_FIELD: Final[dict[Param, str]] = {
+    Param.RESPIRATION_RATE: "respiration_rate_per_min",
+    Param.SPO2: "spo2_pct",
+    Param.AIR_OR_OXYGEN: "supplemental_o2",
+    Param.SYSTOLIC_BP: "systolic_bp_mmhg",
+    Param.PULSE: "pulse_bpm",
+    Param.CONSCIOUSNESS: "consciousness",
+    Param.TEMPERATURE: "temperature_c",
+}
+"""Field of :class:`Observations` holding each parameter."""
 
 
 @dataclass(frozen=True, slots=True)

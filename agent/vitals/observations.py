@@ -23,11 +23,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from agent.messages import Consciousness, ManualObservations, SpO2Scale
 from agent.vitals.news2 import (
     MANUAL_SOURCE,
+    OBSERVATION_FIELD,
     AnyObservation,
     News2Result,
     Observation,
@@ -46,17 +47,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_FIELD: Final[dict[Param, str]] = {
-    Param.RESPIRATION_RATE: "respiration_rate_per_min",
-    Param.SPO2: "spo2_pct",
-    Param.AIR_OR_OXYGEN: "supplemental_o2",
-    Param.SYSTOLIC_BP: "systolic_bp_mmhg",
-    Param.PULSE: "pulse_bpm",
-    Param.CONSCIOUSNESS: "consciousness",
-    Param.TEMPERATURE: "temperature_c",
-}
-"""Field of :class:`~agent.vitals.news2.Observations` holding each parameter."""
 
 
 def stream_time_s(ts_utc: datetime, stream_start_utc: datetime) -> float:
@@ -113,7 +103,7 @@ class VitalsStore:
         if held is not None and obs.t_s < held.t_s:
             logger.debug("ignored %s from %s: older than the value held", param, obs.source)
             return False
-        update: dict[str, Any] = {_FIELD[param]: obs}  # the field of this parameter's type
+        update: dict[str, Any] = {OBSERVATION_FIELD[param]: obs}  # this parameter's field
         self._obs = replace(self._obs, **update)
         return True
 
