@@ -106,6 +106,14 @@ class FlatlineDetector:
             safe = np.where(np.isnan(blocks), 0.0, blocks)
             flat_blocks = invalid | (np.ptp(safe, axis=1) < self._ptp_uv)
             base = self._next_idx
+            if self._run_start is None and not self.flat and not flat_blocks.any():
+                # nothing flat, now or pending: every block only moves the bound to its end
+                # (what _step and earliest_onset_idx give block by block; issue 11)
+                self._next_idx = base + n_blocks * self._block
+                if self.bounds is not None:
+                    ends = range(base + self._block, self._next_idx + 1, self._block)
+                    self.bounds.extend((end, end) for end in ends)
+                flat_blocks = flat_blocks[:0]
             for k, is_flat in enumerate(flat_blocks):
                 start = base + k * self._block
                 changes.extend(self._step(bool(is_flat), start))

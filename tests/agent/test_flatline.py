@@ -43,3 +43,22 @@ def test_nan_samples_count_as_lead_off() -> None:
 def test_rejects_bad_rate() -> None:
     with pytest.raises(ValueError, match="positive"):
         FlatlineDetector(0.0)
+
+
+@pytest.mark.parametrize("chunk", [1, 90, 97, 5000])
+def test_bounds_follow_each_block_and_hold_at_a_flat_run(chunk: int) -> None:
+    """Every judged block adds (block end, earliest onset): its own end while nothing is flat,
+    the first flat block's start while a flat run may still be confirmed (chunking aside)."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 40, int(FS * 12))
+    x[int(FS * 3) : int(FS * 7)] = 123.0  # 4 s stuck at one value
+    det = FlatlineDetector(FS, ptp_uv=20, min_s=2)
+    det.bounds = []
+    _push_all(det, x, chunk)
+    block = round(FS * 0.25)
+    ends = [end for end, _ in det.bounds]
+    assert ends == list(range(block, block * (len(x) // block) + 1, block))
+    earliest = dict(det.bounds)
+    assert earliest[int(FS * 2)] == int(FS * 2)  # before the run: its own end
+    assert earliest[int(FS * 4)] == int(FS * 3)  # inside the run, not yet confirmed
+    assert earliest[int(FS * 10)] == int(FS * 10)  # after the recovery
