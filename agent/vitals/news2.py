@@ -276,13 +276,8 @@ def chart_round(param: Param, value: float) -> float:
 
     Raises
     ------
-    ValueError
-        If the value is NaN, infinite or outside :data:`PLAUSIBLE_RANGE` (the message names
-        the parameter).
-    TypeError
-        If the value is not a number (or is a bool).
-    KeyError
-        If ``param`` is not numeric.
+    ValueError, TypeError, KeyError
+        As :func:`check_plausible`, which it calls first.
     """
     check_plausible(param, value)
     return float(Decimal(repr(float(value))).quantize(_RESOLUTION[param], ROUND_HALF_UP))
