@@ -67,24 +67,23 @@ Each labelled beat falls in one of three categories:
   ``template_corr`` is at least the setting and at least :data:`RUN_CLOSER_MARGIN` (0.3) above
   its ``prev_beat_corr`` (its shifted correlation with the V beat before it) counts as
   **supraventricular**: it looks like the patient's conducted beat, not like the PVC it would
-  extend. Two templates, the dominant
-  beat's and the ectopic beat's, and a beat is given to the one it matches better: the
-  template classification of the classic arrhythmia detectors (Hamilton and Tompkins, EP
-  Limited, beat templates and "match"). What it removes: a couplet followed by a conducted
-  beat the CNN, trained across patients, reads as a third V (svdb 864, mitdb 203: "Run of 3
-  PVCs" where the reference has two), which now reads as the couplet it is. Chosen out of
-  fold on DS1 + svdb (``tools.evaluate alarms``, each record labelled by the beat fold model
-  that never saw it), true / false ectopy alarms (vtach, run, pair, bigeminy, trigeminy),
-  DS1 + svdb: off 310 / 58 + 302 / 48 = 612 / 106; the beat as unknown at 0.8, margin 0: 595
-  / 83, at 0.9: 597 / 89; as conducted at 0.8: 599 / 85; as conducted at 0.8 with the 0.3
-  margin: 308 / 55 + 305 / 38 = **613 / 93** (runs of PVCs DS1 23 / 13 -> 20 / 10, svdb 22 / 15
-  -> 22 / 8). Five variants were tried on those sets and the best taken, so the held-out DS2
-  decided: there it went from 218 / 27 to **206 / 27**, twelve true alarms lost and no false one
-  removed (mostly mitdb 200's couplets, whose second PVC the rule gave to the conducted
-  template: a patient the selection sets did not have). **Not on by default** (session
-  31, ``docs/alarms.md``). The rule does not touch a run of three or more (a ventricular
-  rhythm becomes the template within beats) and needs ``prev_beat_corr``, which the
-  classifier then computes for every beat;
+  extend. Two templates, the dominant beat's and the ectopic beat's, and a beat is given to
+  the one it matches better: the template classification of the classic arrhythmia detectors
+  (Hamilton and Tompkins, EP Limited, beat templates and "match"). What it removes: a couplet
+  followed by a conducted beat the CNN, trained across patients, reads as a third V (svdb 864,
+  mitdb 203: "Run of 3 PVCs" where the reference has two), which then reads as the couplet it
+  is. Measured out of fold on DS1 + svdb (``tools.evaluate alarms``, each record labelled by
+  the beat fold model that never saw it), true / false ectopy alarms (vtach, run, pair,
+  bigeminy, trigeminy), DS1 + svdb: off 310 / 58 + 302 / 48 = 612 / 106; the beat as unknown
+  at 0.8, margin 0: 595 / 83, at 0.9: 597 / 89; as conducted at 0.8: 599 / 85; as conducted at
+  0.8 with the 0.3 margin: 308 / 55 + 305 / 38 = **613 / 93** (runs of PVCs DS1 23 / 13 -> 20 /
+  10, svdb 22 / 15 -> 22 / 8). Five variants were tried on those sets and the best taken, so
+  the held-out DS2 decided: there it went from 218 / 27 to **206 / 27**, twelve true alarms
+  lost and no false one removed (mostly mitdb 200's couplets, whose second PVC the rule gave
+  to the conducted template: a patient the selection sets did not have). **Not on by
+  default** (session 31, ``docs/alarms.md``). The rule does not touch a run of three or more
+  (a ventricular rhythm becomes the template within beats) and needs ``prev_beat_corr``,
+  which the classifier then computes for every beat;
 - **supraventricular** (``N`` or ``S`` above the same confidence): a conducted beat; it plays the
   part of the "normal" beat in bigeminy and trigeminy (Edan's definition says it outright:
   "N = supraventricular beat");
@@ -665,9 +664,9 @@ class EctopyRules:
 
         Inside an open run of 1 or 2 V beats (a longer run may be a ventricular rhythm that is
         becoming the template), a V-labelled beat whose ``template_corr`` is at least
-        ``run_closer_to_dominant`` and above its ``prev_beat_corr`` (its match with the V beat
-        before it) looks more like the patient's conducted beat than like the PVC it would
-        extend (module docstring, "Beat categories").
+        ``run_closer_to_dominant`` and at least :data:`RUN_CLOSER_MARGIN` above its
+        ``prev_beat_corr`` (its match with the V beat before it) looks more like the patient's
+        conducted beat than like the PVC it would extend (module docstring, "Beat categories").
         """
         floor = self._cfg.run_closer_to_dominant
         if floor is None or not 0 < self._run.n < RUN_MIN_BEATS:
