@@ -14,6 +14,8 @@ from tools.beats.dataset import (
     DS2,
     LABELS,
     NEGATED_TAG,
+    SECOND_LEAD_N_KEEP_EVERY,
+    SECOND_LEAD_TAG,
     BeatSet,
     align_to_detected_peaks,
     build_dataset,
@@ -22,6 +24,7 @@ from tools.beats.dataset import (
     negate,
     patient_of,
     read_lead_uv,
+    second_lead_dataset,
     svdb_records,
 )
 from tools.beats.train import DS1_FOLDS, FOLDS, SVDB_FOLDS, TrainConfig, training_beats
@@ -93,6 +96,32 @@ def test_noisy_copy_keeps_every_ectopic_beat_and_a_quarter_of_n(data_dir: Path) 
     w_noisy = noisy.windows[noisy.labels == s][:, :, 0]
     r = [np.corrcoef(a, b)[0, 1] for a, b in zip(w_clean, w_noisy, strict=True)]
     assert 0.2 < float(np.median(r)) < 0.999
+
+
+@pytest.mark.data
+def test_second_lead_copy_is_the_other_lead_with_every_ectopic_beat(data_dir: Path) -> None:
+    """mitdb 114 (MLII is its channel 1) and svdb 800: the copy reads the other lead.
+
+    Same ectopic beats as the record (each sits on that lead's own R-peak), a quarter of its N
+    beats, named ``<record>~lead2`` and held out with the record's patient.
+    """
+    mlii, _ = read_lead_uv(data_dir / "mitdb" / "114")
+    v5, fs_hz = read_lead_uv(data_dir / "mitdb" / "114", second=True)
+    header = wfdb.rdheader(str(data_dir / "mitdb" / "114"))
+    assert header.sig_name == ["V5", "MLII"]
+    v5_direct = wfdb.rdrecord(str(data_dir / "mitdb" / "114"), channels=[0]).p_signal[:, 0]
+    assert fs_hz == 360.0
+    assert np.allclose(v5, v5_direct * 1000.0, atol=1e-3)
+    assert not np.allclose(v5, mlii)
+
+    clean = build_record(data_dir / "svdb" / "800", align_to_detector=True)
+    copy = second_lead_dataset([(data_dir / "svdb", ("800",))])
+    counts = copy.counts()
+    assert {c: counts[c] for c in "SV"} == {c: clean.counts()[c] for c in "SV"}
+    assert abs(counts["N"] - clean.counts()["N"] / SECOND_LEAD_N_KEEP_EVERY) < 30
+    assert set(copy.records.tolist()) == {f"800~{SECOND_LEAD_TAG}"}
+    assert set(patient_of(copy.records).tolist()) == {"800"}
+    assert np.all(np.isfinite(copy.windows))
 
 
 @pytest.mark.data

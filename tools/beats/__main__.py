@@ -27,6 +27,7 @@ from tools.beats.dataset import (
     DS1,
     DS2,
     NEGATED_TAG,
+    SECOND_LEAD_TAG,
     SVDB,
     BeatSet,
     build_dataset,
@@ -35,6 +36,7 @@ from tools.beats.dataset import (
     is_scored,
     negate,
     patient_of,
+    second_lead_dataset,
     svdb_records,
 )
 
@@ -84,11 +86,14 @@ def _dataset(
     return data
 
 
-def _training_set(data_dir: Path, work: Path, scaling: str, noise: bool = False) -> BeatSet:
-    """DS1 + the svdb records at hand, their reversed-lead copies (+ their noisy copies).
+def _training_set(
+    data_dir: Path, work: Path, scaling: str, noise: bool = False, second_lead: bool = False
+) -> BeatSet:
+    """DS1 + the svdb records at hand, their reversed-lead copies (+ noisy, second-lead copies).
 
     The reversed-lead copies are always there: trained on only with
-    ``TrainConfig.polarity_augment``, scored out of fold either way.
+    ``TrainConfig.polarity_augment``, scored out of fold either way. The noisy and the
+    second-lead copies are training data only.
     """
     mitdb, svdb_dir, svdb_recs = data_dir / "mitdb", data_dir / SVDB, svdb_records(data_dir)
     sets = [
@@ -113,6 +118,17 @@ def _training_set(data_dir: Path, work: Path, scaling: str, noise: bool = False)
             )
             noisy.save(path)
             sets.append(noisy)
+    if second_lead:
+        path = work / f"{SECOND_LEAD_TAG}_{scaling}_{_code_key()}.npz"
+        if path.exists():
+            sets.append(BeatSet.load(path))
+        else:
+            lead2 = second_lead_dataset(
+                [(data_dir / "mitdb", DS1), (data_dir / SVDB, svdb_records(data_dir))],
+                scaling=scaling,  # type: ignore[arg-type]
+            )
+            lead2.save(path)
+            sets.append(lead2)
     return BeatSet.concat(sets)
 
 
@@ -174,7 +190,9 @@ def run_cv(
         )
     config = replace(base, **changes)
     work.mkdir(parents=True, exist_ok=True)
-    data = _training_set(data_dir, work, config.scaling, config.noise_augment)
+    data = _training_set(
+        data_dir, work, config.scaling, config.noise_augment, config.second_lead_augment
+    )
     t0 = time.perf_counter()
 
     def keep_fold(k: int, model: Any, train: BeatSet) -> None:  # noqa: ANN401
@@ -280,7 +298,9 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     mitdb = data_dir / "mitdb"
-    train = _training_set(data_dir, work, config.scaling, config.noise_augment)
+    train = _training_set(
+        data_dir, work, config.scaling, config.noise_augment, config.second_lead_augment
+    )
     ds2 = _dataset(mitdb, work, "ds2", DS2, config.scaling)
     logger.info("training %s, DS2 %s", train.counts(), ds2.counts())
     cv_json = work / "cv_shipped.json"
@@ -375,9 +395,14 @@ def run_all(data_dir: Path, out: Path, work: Path, *, reuse_cv: bool = False) ->
                 " + a reversed-lead copy of each record (the ECG turned over, every beat)"
                 if config.polarity_augment
                 else ""
+            )
+            + (
+                " + a second-lead copy of each record (mitdb V1/V2/V4/V5, svdb ECG2)"
+                if config.second_lead_augment
+                else ""
             ),
             "float_size_bytes": float_path.stat().st_size,
-            "n_train_beats": train.counts(),
+            "n_train_beats": fit_on.counts(),
             "n_test_beats": ds2.counts(),
             "wall_s": round(time.perf_counter() - t_start),
         },

@@ -252,8 +252,11 @@ class BeatSet:
         )
 
 
-def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
+def read_lead_uv(record_path: Path, *, second: bool = False) -> tuple[NDArray[np.float32], float]:
     """Read the MLII lead of a WFDB record (mitdb), or ECG1 where there is none (svdb).
+
+    With ``second``, read the record's other lead instead (mitdb: V1, V2, V4 or V5; svdb:
+    ECG2), for the second-lead training copies (:data:`SECOND_LEAD_TAG`).
 
     Returns
     -------
@@ -263,7 +266,7 @@ def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
     Raises
     ------
     ValueError
-        If the record has neither an MLII nor an ECG1 lead.
+        If the record has neither an MLII nor an ECG1 lead, or (``second``) no other lead.
     FileNotFoundError
         If the record is missing.
     """
@@ -272,6 +275,12 @@ def read_lead_uv(record_path: Path) -> tuple[NDArray[np.float32], float]:
     if lead is None:
         msg = f"record {record_path.name} has no {LEAD} or {SVDB_LEAD} lead ({header.sig_name})"
         raise ValueError(msg)
+    if second:
+        other = [n for n in header.sig_name if n != lead]
+        if not other:
+            msg = f"record {record_path.name} has no lead besides {lead} ({header.sig_name})"
+            raise ValueError(msg)
+        lead = other[0]
     rec = wfdb.rdrecord(str(record_path), channel_names=[lead])
     return (rec.p_signal[:, 0] * 1000.0).astype(np.float32), float(rec.fs)
 
@@ -287,6 +296,13 @@ copy belongs to the same patient, so it is held out with its record in every fol
 NEGATED_TAG: Final = "neg"
 """Tag of a record's copy with the ECG turned over (:func:`negate`): the same beats as a
 reversed lead shows them (a strap worn upside down, swapped electrodes)."""
+
+
+SECOND_LEAD_TAG: Final = "lead2"
+"""Tag of a record's copy made from its other lead (mitdb V1/V2/V4/V5, svdb ECG2): the same
+beats and labels as another electrode placement shows them, a training copy only (held out
+with its record in every fold, never scored): the shapes of an unseen patient's beats, and of
+a chest strap's lead, differ from MLII's far more than one lead's patients differ."""
 
 
 def negate(x_uv: NDArray[np.float32], fs_hz: float) -> NDArray[np.float32]:
@@ -387,6 +403,7 @@ def build_record(
     tag: str = "",
     keep: Callable[[int, str], bool] | None = None,
     align_to_detector: bool = False,
+    second_lead: bool = False,
 ) -> BeatSet:
     """Make the labelled examples of one record.
 
@@ -418,13 +435,17 @@ def build_record(
         Move every annotated beat to the agent's own R-peak (:func:`align_to_detected_peaks`)
         before anything else; for databases whose beat annotations are not on the R-peak
         (svdb).
+    second_lead
+        Cut the beats from the record's other lead (:func:`read_lead_uv`); pass
+        ``align_to_detector`` too, so that each beat sits on the R-peak the agent's detector
+        finds in that lead.
 
     Returns
     -------
     BeatSet
         The record's examples; ``samples`` are at the rate the beats were made at.
     """
-    x_uv, fs_hz = read_lead_uv(record_path)
+    x_uv, fs_hz = read_lead_uv(record_path, second=second_lead)
     ann = wfdb.rdann(str(record_path), "atr")
     ratio = 1.0
     if resample_hz is not None and resample_hz != fs_hz:
@@ -513,4 +534,43 @@ def build_dataset(
         )
         logger.info("record %s%s: %d beats %s", name, tag, len(s), s.counts())
         sets.append(s)
+    return BeatSet.concat(sets)
+
+
+SECOND_LEAD_N_KEEP_EVERY: Final = 4
+"""One N beat in this many goes into a second-lead copy (every S, V, F and Q beat does), as in
+the noisy copies (:mod:`tools.beats.augment`)."""
+
+
+def second_lead_dataset(
+    db_dirs_records: list[tuple[Path, tuple[str, ...]]], *, scaling: Scaling = DEFAULT_SCALING
+) -> BeatSet:
+    """Second-lead copies (:data:`SECOND_LEAD_TAG`) of records, ``[(database folder, names)]``.
+
+    Each record's other lead goes through :func:`build_record` with its beats moved onto the
+    R-peaks the agent's detector finds in that lead; every S, V, F and Q beat and one N beat
+    in :data:`SECOND_LEAD_N_KEEP_EVERY` is kept (every beat still feeds the RR and template
+    trackers). Records without a second lead are skipped with a log line.
+    """
+
+    def keep(k: int, aami: str) -> bool:
+        return aami != "N" or k % SECOND_LEAD_N_KEEP_EVERY == 0
+
+    sets = []
+    for db_dir, records in db_dirs_records:
+        for name in records:
+            try:
+                s = build_record(
+                    db_dir / name,
+                    scaling=scaling,
+                    tag=SECOND_LEAD_TAG,
+                    keep=keep,
+                    align_to_detector=True,
+                    second_lead=True,
+                )
+            except ValueError as exc:
+                logger.warning("no second-lead copy of %s: %s", name, exc)
+                continue
+            logger.info("record %s~%s: %d beats %s", name, SECOND_LEAD_TAG, len(s), s.counts())
+            sets.append(s)
     return BeatSet.concat(sets)

@@ -120,6 +120,10 @@ class TrainConfig:
     polarity_keep_every
         Train on one reversed-lead beat in this many (every class alike, so that turning a
         lead over says nothing about the class).
+    second_lead_augment
+        Train on the second-lead copies of the training records too
+        (:func:`tools.beats.dataset.second_lead_dataset`: the same beats in mitdb's V1/V2/V4/V5
+        and svdb's ECG2, every S, V, F, Q beat and one N beat in 4).
     width
         Scale of every hidden layer's filters and units (1: the shipped ~10 k-parameter
         network; docs/beat_classifier.md, session 20).
@@ -140,6 +144,7 @@ class TrainConfig:
     noise_augment: bool = True
     polarity_augment: bool = False
     polarity_keep_every: int = 1
+    second_lead_augment: bool = False
     width: float = 1.0
     output_bias: tuple[float, ...] = (0.0, 0.0, -0.5, 0.0, -6.0)
 
