@@ -28,6 +28,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +40,19 @@ FUSED_LSTM_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 
 
 def smoke(data_dir: Path, out_dir: Path) -> int:
-    """Train briefly on 2 afdb records, convert, run; return 0 on success, 1 on failure."""
+    """Train briefly on 2 afdb records, convert, run; return 0 on success, 1 on failure.
+
+    Then the same for a two-network seed ensemble (``TrainConfig.n_models``): its float
+    P(AF) must be the mean of its members', and its int8 model must hold two fused LSTMs.
+    """
     from agent.inference.tflite import load_model
     from tools.af.dataset import afdb_records, load_rr_record, record_windows
     from tools.af.train import (
         TrainConfig,
         convert_int8,
+        predict_float,
         tflite_op_names,
+        tflite_ops,
         train_model,
     )
 
@@ -69,6 +76,22 @@ def smoke(data_dir: Path, out_dir: Path) -> int:
     ok = FUSED_LSTM_OP in ops and tfl.inputs[0].dtype == np.int8 and p.shape == (1, 1)
     ok = ok and bool(np.all((p >= 0.0) & (p <= 1.0)))
     print(f"smoke: records {names}, {len(data)} bytes, ops {ops}, P(AF)={float(p[0, 0]):.3f}")
+    # a two-network seed ensemble (TrainConfig.n_models): its P(AF) is the members' mean
+    ens_cfg = replace(cfg, n_models=2)
+    ens = train_model(x_all[:512], y_all[:512], ens_cfg)
+    x8 = x_all[:8]
+    branches = [ens.get_layer(f"p_af{i}")(ens.get_layer(f"lstm{i}")(x8)) for i in range(2)]
+    mean_of_members = np.mean([np.asarray(b) for b in branches], axis=0)
+    averaged = bool(np.allclose(predict_float(ens, x8), mean_of_members.reshape(-1), atol=1e-6))
+    ens_path = out_dir / "af_rr_smoke_ensemble.tflite"
+    ens_path.write_bytes(convert_int8(ens, x_all[:64], ens_cfg.units, ens_cfg.n_models))
+    p_ens = float(load_model(ens_path).predict([x_all[:1]])[0][0, 0])
+    n_lstm = tflite_ops(ens_path.read_bytes()).count(FUSED_LSTM_OP)
+    ok = ok and averaged and n_lstm == 2 and 0.0 <= p_ens <= 1.0
+    print(
+        f"smoke: ensemble of 2, {ens_path.stat().st_size} bytes, {n_lstm} fused LSTMs,"
+        f" P(AF)={p_ens:.3f}, P(AF) the mean of its members' (float): {averaged}"
+    )
     print("smoke: OK" if ok else f"smoke: FAILED ({FUSED_LSTM_OP} missing or bad output)")
     return 0 if ok else 1
 

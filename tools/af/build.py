@@ -375,7 +375,7 @@ def build_all(
         logger.info("fold %d: test %s", k, " ".join(test_names))
         x, y = _windows([recs[n] for n in train_names], cfg.stride)
         model = train_model(x, y, cfg)
-        data = convert_int8(model, _representative(x), cfg.units)
+        data = convert_int8(model, _representative(x), cfg.units, cfg.n_models)
         card_path = _write_model(
             data,
             folds_dir,
@@ -400,7 +400,7 @@ def build_all(
     final_params = _fixed_episode(tuned_per_fold, tuned_final, folds_dir)
     x, y = _windows([recs[n] for n in names], cfg.stride)
     model = train_model(x, y, cfg)
-    data = convert_int8(model, _representative(x), cfg.units)
+    data = convert_int8(model, _representative(x), cfg.units, cfg.n_models)
     ops = tflite_op_names(data)
     training = {
         "data": "MIT-BIH Atrial Fibrillation Database (afdb), .qrs beats, .atr rhythm",
@@ -552,6 +552,7 @@ def _cfg_dict(cfg: TrainConfig) -> dict[str, float | int]:
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,
         "stride": cfg.stride,
+        **({"n_models": cfg.n_models} if cfg.n_models != 1 else {}),
     }
 
 

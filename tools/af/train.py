@@ -51,6 +51,10 @@ class TrainConfig:
     stride : int
         Keep every ``stride``-th window of a record (consecutive windows overlap by
         ``AF_SEQ_LEN - 1`` intervals, so thinning loses little and saves CPU).
+    n_models : int
+        LSTMs in a seed ensemble (seeds ``SEED + i``), averaged inside one graph; 1 (shipped)
+        is the single network. Two trainings of one recipe differ by several false AF
+        alarms on afdb out of fold (docs/af_detector.md, session 32).
     """
 
     units: int = 16
@@ -58,6 +62,7 @@ class TrainConfig:
     batch_size: int = 256
     learning_rate: float = 3e-3
     stride: int = 4
+    n_models: int = 1
 
 
 def _tf() -> tuple[Any, Any]:
@@ -67,7 +72,7 @@ def _tf() -> tuple[Any, Any]:
     return importlib.import_module("tensorflow"), importlib.import_module("tf_keras")
 
 
-def build_model(units: int, *, batch_size: int | None = None) -> KerasModel:
+def build_model(units: int, *, batch_size: int | None = None, n_models: int = 1) -> KerasModel:
     """Build the (uncompiled) tf-keras model.
 
     Parameters
@@ -76,6 +81,9 @@ def build_model(units: int, *, batch_size: int | None = None) -> KerasModel:
         LSTM units.
     batch_size
         None for training; 1 for the model that is converted (static shapes).
+    n_models
+        1: one LSTM (layers ``lstm``, ``p_af``); more: that many LSTM + sigmoid branches
+        (``lstm{i}``, ``p_af{i}``) on the same input, their P(AF) averaged (``p_af``).
 
     Returns
     -------
@@ -85,8 +93,17 @@ def build_model(units: int, *, batch_size: int | None = None) -> KerasModel:
     """
     _tf_mod, keras = _tf()
     inp = keras.Input(shape=(AF_SEQ_LEN, AF_N_FEATURES), batch_size=batch_size, name="rr")
-    h = keras.layers.LSTM(units, name="lstm")(inp)
-    out = keras.layers.Dense(1, activation="sigmoid", name="p_af")(h)
+    if n_models == 1:
+        h = keras.layers.LSTM(units, name="lstm")(inp)
+        out = keras.layers.Dense(1, activation="sigmoid", name="p_af")(h)
+        return keras.Model(inp, out, name="af_rr")
+    branches = [
+        keras.layers.Dense(1, activation="sigmoid", name=f"p_af{i}")(
+            keras.layers.LSTM(units, name=f"lstm{i}")(inp)
+        )
+        for i in range(n_models)
+    ]
+    out = keras.layers.Average(name="p_af")(branches)
     return keras.Model(inp, out, name="af_rr")
 
 
@@ -105,19 +122,35 @@ def train_model(x: NDArray[np.float32], y: NDArray[np.int8], cfg: TrainConfig) -
     Returns
     -------
     tf_keras.Model
-        The trained model (dynamic batch).
+        The trained model (dynamic batch); with ``cfg.n_models`` > 1 the ensemble of that
+        many networks, each trained alone with seed ``SEED + i``.
     """
-    tf, keras = _tf()
-    keras.utils.set_random_seed(SEED)
+    tf, _keras = _tf()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    if cfg.n_models == 1:
+        return _train_one(x, y, cfg, SEED)
+    ensemble = build_model(cfg.units, n_models=cfg.n_models)
+    for i in range(cfg.n_models):
+        member = _train_one(x, y, cfg, SEED + i)
+        ensemble.get_layer(f"lstm{i}").set_weights(member.get_layer("lstm").get_weights())
+        ensemble.get_layer(f"p_af{i}").set_weights(member.get_layer("p_af").get_weights())
+    return ensemble
+
+
+def _train_one(
+    x: NDArray[np.float32], y: NDArray[np.int8], cfg: TrainConfig, seed: int
+) -> KerasModel:
+    """Train one network (:func:`build_model` with one LSTM) with ``seed``."""
+    _tf_mod, keras = _tf()
+    keras.utils.set_random_seed(seed)
     model = build_model(cfg.units)
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     model.fit(
         x[order],
@@ -130,7 +163,9 @@ def train_model(x: NDArray[np.float32], y: NDArray[np.int8], cfg: TrainConfig) -
     return model
 
 
-def convert_int8(model: KerasModel, representative: NDArray[np.float32], units: int) -> bytes:
+def convert_int8(
+    model: KerasModel, representative: NDArray[np.float32], units: int, n_models: int = 1
+) -> bytes:
     """Convert a trained model to a fully int8 TFLite flatbuffer (batch 1).
 
     Parameters
@@ -142,6 +177,8 @@ def convert_int8(model: KerasModel, representative: NDArray[np.float32], units: 
         the training records, never from test records).
     units
         LSTM units (to rebuild the batch-1 model).
+    n_models
+        Networks in the ensemble (:attr:`TrainConfig.n_models`).
 
     Returns
     -------
@@ -149,7 +186,7 @@ def convert_int8(model: KerasModel, representative: NDArray[np.float32], units: 
         The ``.tflite`` model: int8 input and output, fused LSTM.
     """
     tf, _keras = _tf()
-    fixed = build_model(units, batch_size=1)
+    fixed = build_model(units, batch_size=1, n_models=n_models)
     fixed.set_weights(model.get_weights())
 
     def rep() -> Iterator[list[NDArray[np.float32]]]:
@@ -166,8 +203,8 @@ def convert_int8(model: KerasModel, representative: NDArray[np.float32], units: 
     return data
 
 
-def tflite_op_names(model_bytes: bytes) -> list[str]:
-    """Builtin op names used by a TFLite model (no TensorFlow needed).
+def tflite_ops(model_bytes: bytes) -> list[str]:
+    """Builtin op name of every op of a TFLite model, in graph order (no TensorFlow needed).
 
     Uses the agent's interpreter (:func:`agent.inference.tflite.interpreter_module`).
 
@@ -183,7 +220,18 @@ def tflite_op_names(model_bytes: bytes) -> list[str]:
     except (ValueError, RuntimeError) as err:
         msg = f"cannot read TFLite ops: {err}"
         raise RuntimeError(msg) from err
-    return sorted({str(op["op_name"]) for op in ops})
+    return [str(op["op_name"]) for op in ops]
+
+
+def tflite_op_names(model_bytes: bytes) -> list[str]:
+    """Return the distinct builtin op names of a TFLite model, sorted (:func:`tflite_ops`).
+
+    Raises
+    ------
+    RuntimeError
+        If the model cannot be parsed.
+    """
+    return sorted(set(tflite_ops(model_bytes)))
 
 
 def predict_float(model: KerasModel, x: NDArray[np.float32]) -> NDArray[np.float32]:
