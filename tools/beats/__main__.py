@@ -86,6 +86,15 @@ def _dataset(
     return data
 
 
+def _cached(path: Path, build: Callable[[], BeatSet]) -> BeatSet:
+    """Return the set saved at ``path``, or build it and save it there first."""
+    if path.exists():
+        return BeatSet.load(path)
+    data = build()
+    data.save(path)
+    return data
+
+
 def _training_set(
     data_dir: Path, work: Path, scaling: str, noise: bool = False, second_lead: bool = False
 ) -> BeatSet:
@@ -102,33 +111,25 @@ def _training_set(
         _dataset(mitdb, work, "ds1", DS1, scaling, negated=True),
         _dataset(svdb_dir, work, "svdb", svdb_recs, scaling, negated=True),
     ]
+    both = [(mitdb, DS1), (svdb_dir, svdb_recs)]
     if noise:
         import tools.beats.augment as augment
         from tools.beats.augment import noisy_dataset
 
         aug_key = hashlib.sha256(Path(str(augment.__file__)).read_bytes()).hexdigest()[:6]
-        path = work / f"noisy_{scaling}_{_code_key()}{aug_key}.npz"
-        if path.exists():
-            sets.append(BeatSet.load(path))
-        else:
-            noisy = noisy_dataset(
-                [(data_dir / "mitdb", DS1), (data_dir / SVDB, svdb_records(data_dir))],
-                data_dir / "nstdb",
-                scaling=scaling,  # type: ignore[arg-type]
+        sets.append(
+            _cached(
+                work / f"noisy_{scaling}_{_code_key()}{aug_key}.npz",
+                lambda: noisy_dataset(both, data_dir / "nstdb", scaling=scaling),  # type: ignore[arg-type]
             )
-            noisy.save(path)
-            sets.append(noisy)
+        )
     if second_lead:
-        path = work / f"{SECOND_LEAD_TAG}_{scaling}_{_code_key()}.npz"
-        if path.exists():
-            sets.append(BeatSet.load(path))
-        else:
-            lead2 = second_lead_dataset(
-                [(data_dir / "mitdb", DS1), (data_dir / SVDB, svdb_records(data_dir))],
-                scaling=scaling,  # type: ignore[arg-type]
+        sets.append(
+            _cached(
+                work / f"{SECOND_LEAD_TAG}_{scaling}_{_code_key()}.npz",
+                lambda: second_lead_dataset(both, scaling=scaling),  # type: ignore[arg-type]
             )
-            lead2.save(path)
-            sets.append(lead2)
+        )
     return BeatSet.concat(sets)
 
 
