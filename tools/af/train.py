@@ -52,8 +52,8 @@ class TrainConfig:
         Keep every ``stride``-th window of a record (consecutive windows overlap by
         ``AF_SEQ_LEN - 1`` intervals, so thinning loses little and saves CPU).
     n_models : int
-        LSTMs in a seed ensemble (seeds ``SEED + i``), averaged inside one graph; 1 (shipped)
-        is the single network. Two trainings of one recipe differ by several false AF
+        LSTMs in a seed ensemble (seeds ``SEED + i``), averaged inside one graph (3, shipped);
+        1 is the single network. Two trainings of one recipe differ by several false AF
         alarms on afdb out of fold (docs/af_detector.md, session 32).
     """
 
@@ -62,7 +62,7 @@ class TrainConfig:
     batch_size: int = 256
     learning_rate: float = 3e-3
     stride: int = 4
-    n_models: int = 1
+    n_models: int = 3
 
 
 def _tf() -> tuple[Any, Any]:
