@@ -81,7 +81,7 @@ N_FOLDS: Final = 5
 N_REPRESENTATIVE: Final = 500
 """Calibration windows for int8 conversion, sampled from the training records."""
 
-MODEL_VERSION: Final = "af_rr-2.0.0"
+MODEL_VERSION: Final = "af_rr-3.0.0"
 """Version string copied into every AF alarm."""
 
 AUGMENT_SHARE: Final = 0.5
