@@ -64,7 +64,7 @@ def smoke(data_dir: Path, out_dir: Path) -> int:
         xs.append(x[keep][:1024])
         ys.append(y[keep][:1024])
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
-    cfg = TrainConfig(units=8, epochs=1, batch_size=128)
+    cfg = TrainConfig(units=8, epochs=1, batch_size=128, n_models=1)
     model = train_model(x_all, y_all, cfg)
     data = convert_int8(model, x_all[:64], cfg.units)
     out_dir.mkdir(parents=True, exist_ok=True)
