@@ -16,7 +16,12 @@ Counts below are in windows (one every ``AF_HOP_BEATS`` beats):
 - AF **starts** after ``n_on`` consecutive windows with ``p >= p_on``; its onset is the start
   of the centre interval of the first of them (not the confirmation time);
 - AF **ends** after ``n_off`` consecutive windows with ``p < p_off``; its offset is the start
-  of the centre interval of the first of them.
+  of the centre interval of the first of them;
+- AF **returns** faster after a sustained episode: within ``reentry_within_s`` of the end of an
+  episode that lasted at least ``reentry_min_episode_s``, ``n_on_reentry`` windows confirm AF
+  instead of ``n_on`` (a patient just seen in sustained AF is likely to relapse: paroxysmal AF;
+  the detector's own short calls in a wavering sinus stretch do not qualify). Off when
+  ``reentry_within_s`` is 0.
 
 The thresholds and counts ship in the model card (``preprocessing.episode``), chosen on the
 afdb cross-validation folds (docs/af_detector.md); the constructor can override them.
@@ -34,6 +39,7 @@ ANSI/AAMI EC57:2012, section 3.3 (AF episode and duration sensitivity / positive
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,16 +116,40 @@ class EpisodeParams:
         A window counts towards AF offset when P(AF) < p_off (``p_off <= p_on``).
     n_off : int
         Consecutive such windows that end AF.
+    reentry_within_s : float
+        Seconds after the end of a sustained episode during which ``n_on_reentry`` windows
+        confirm AF; 0 turns the faster re-entry off. Measured on afdb out of fold before it
+        was switched on (docs/af_detector.md, session 33).
+    reentry_min_episode_s : float
+        An episode this long or longer counts as sustained (its onset to its offset, s).
+    n_on_reentry : int
+        Consecutive windows with ``p >= p_on`` that confirm a re-entry.
+
+    Raises
+    ------
+    ValueError
+        If the thresholds are not ``0 < p_off <= p_on < 1``, a count is below 1 or a time
+        is negative.
     """
 
     p_on: float = 0.5
     n_on: int = 3
     p_off: float = 0.5
     n_off: int = 3
+    reentry_within_s: float = 0.0
+    reentry_min_episode_s: float = 60.0
+    n_on_reentry: int = 2
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.p_off <= self.p_on < 1.0 or self.n_on < 1 or self.n_off < 1:
-            msg = f"invalid AF episode parameters {self}: need 0 < p_off <= p_on < 1, n >= 1"
+        if (
+            not 0.0 < self.p_off <= self.p_on < 1.0
+            or min(self.n_on, self.n_off, self.n_on_reentry) < 1
+            or min(self.reentry_within_s, self.reentry_min_episode_s) < 0.0
+        ):
+            msg = (
+                f"invalid AF episode parameters {self}: need 0 < p_off <= p_on < 1, counts"
+                " >= 1, times >= 0"
+            )
             raise ValueError(msg)
 
     @classmethod
@@ -131,7 +161,26 @@ class EpisodeParams:
             n_on=int(raw.get("n_on", DEFAULT_EPISODE.n_on)),
             p_off=float(raw.get("p_off", DEFAULT_EPISODE.p_off)),
             n_off=int(raw.get("n_off", DEFAULT_EPISODE.n_off)),
+            reentry_within_s=float(raw.get("reentry_within_s", DEFAULT_EPISODE.reentry_within_s)),
+            reentry_min_episode_s=float(
+                raw.get("reentry_min_episode_s", DEFAULT_EPISODE.reentry_min_episode_s)
+            ),
+            n_on_reentry=int(raw.get("n_on_reentry", DEFAULT_EPISODE.n_on_reentry)),
         )
+
+    def as_card(self) -> dict[str, float | int]:
+        """Return the card's ``preprocessing.episode`` entry (the re-entry keys only when on)."""
+        out: dict[str, float | int] = {
+            "p_on": self.p_on,
+            "n_on": self.n_on,
+            "p_off": self.p_off,
+            "n_off": self.n_off,
+        }
+        if self.reentry_within_s > 0.0:
+            out["reentry_within_s"] = self.reentry_within_s
+            out["reentry_min_episode_s"] = self.reentry_min_episode_s
+            out["n_on_reentry"] = self.n_on_reentry
+        return out
 
 
 DEFAULT_EPISODE: Final = EpisodeParams()
@@ -152,6 +201,9 @@ class AfEpisodeLogic:
         self.in_af = False
         self._count = 0
         self._run_start_s = 0.0
+        self._episode_start_s = 0.0
+        self._last_end_s = -math.inf
+        self._last_length_s = 0.0
 
     @property
     def supported(self) -> bool:
@@ -166,9 +218,25 @@ class AfEpisodeLogic:
         """Forget the run in progress; end an open episode at ``t_s`` (stream time, s)."""
         self._count = 0
         if self.in_af:
-            self.in_af = False
+            self._end_episode(t_s)
             return AfChange(af=False, onset_s=t_s)
         return None
+
+    def _end_episode(self, end_s: float) -> None:
+        self.in_af = False
+        self._last_end_s = end_s
+        self._last_length_s = end_s - self._episode_start_s
+
+    def _n_to_confirm(self) -> int:
+        """Windows that confirm the onset run in progress (``n_on``, or the re-entry's)."""
+        prm = self.params
+        if (
+            prm.reentry_within_s > 0.0
+            and self._run_start_s - self._last_end_s <= prm.reentry_within_s
+            and self._last_length_s >= prm.reentry_min_episode_s
+        ):
+            return prm.n_on_reentry
+        return prm.n_on
 
     def update(self, p_af: float, start_s: float) -> AfChange | None:
         """Feed one window's P(AF) and the start time (s) of its centre interval."""
@@ -180,11 +248,17 @@ class AfEpisodeLogic:
         if self._count == 0:
             self._run_start_s = start_s
         self._count += 1
-        if self._count >= (prm.n_off if self.in_af else prm.n_on):
-            self.in_af = not self.in_af
-            self._count = 0
-            return AfChange(af=self.in_af, onset_s=self._run_start_s)
-        return None
+        if self.in_af:
+            if self._count < prm.n_off:
+                return None
+            self._end_episode(self._run_start_s)
+        else:
+            if self._count < self._n_to_confirm():
+                return None
+            self.in_af = True
+            self._episode_start_s = self._run_start_s
+        self._count = 0
+        return AfChange(af=self.in_af, onset_s=self._run_start_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,6 +207,75 @@ def test_episode_is_supported_only_while_its_latest_window_calls_af() -> None:
     ]
 
 
+def _onsets(logic: AfEpisodeLogic, windows: list[tuple[float, float]]) -> list[AfChange]:
+    """Feed ``(start_s, p_af)`` windows; return the changes."""
+    return [c for t, p in windows if (c := logic.update(p, t)) is not None]
+
+
+def _episode(start_s: float, n: int, p: float, step_s: float = 5.0) -> list[tuple[float, float]]:
+    return [(start_s + i * step_s, p) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("first_windows", "gap_s", "onset_windows"),
+    [
+        (20, 100.0, 2),  # a 80 s episode ended 100 s ago: two windows re-enter
+        (20, 400.0, 8),  # ... ended more than 300 s ago: the full n_on again
+        (10, 100.0, 8),  # a 35 s episode (shorter than 60 s) does not make AF return faster
+    ],
+)
+def test_af_returns_faster_only_soon_after_a_sustained_episode(
+    first_windows: int, gap_s: float, onset_windows: int
+) -> None:
+    """Windows every 5 s. AF confirmed by 8 windows at p >= 0.9 (the shipped rule): its first
+    onset run takes 8 windows; after an episode of 60 s or more that ended within 300 s, 2."""
+    prm = EpisodeParams(
+        p_on=0.9,
+        n_on=8,
+        p_off=0.3,
+        n_off=8,
+        reentry_within_s=300.0,
+        reentry_min_episode_s=60.0,
+        n_on_reentry=2,
+    )
+    logic = AfEpisodeLogic(prm)
+    first = _episode(0.0, first_windows, 0.95)
+    assert _onsets(logic, first) == [AfChange(True, 0.0)]  # onset dated at the run's start
+    off_start_s = first[-1][0] + 5.0
+    assert _onsets(logic, _episode(off_start_s, 8, 0.1)) == [AfChange(False, off_start_s)]
+    # the first episode lasted from 0 s to off_start_s
+    assert (off_start_s >= 60.0) == (first_windows == 20)
+    # sinus rhythm until gap_s after the episode's end, then AF again
+    sinus = _episode(off_start_s + 40.0, int((gap_s - 40.0) // 5.0), 0.1)
+    assert _onsets(logic, sinus) == []
+    back_s = off_start_s + gap_s
+    changes = [logic.update(p, t) for t, p in _episode(back_s, 8, 0.95)]
+    assert [i for i, c in enumerate(changes) if c is not None] == [onset_windows - 1]
+    assert changes[onset_windows - 1] == AfChange(True, back_s)
+
+
+def test_reentry_is_off_unless_the_card_asks_for_it() -> None:
+    """The default rule (``reentry_within_s`` 0) needs ``n_on`` windows every time, and the
+    card's ``episode`` entry round-trips through :meth:`EpisodeParams.as_card`."""
+    logic = AfEpisodeLogic(EpisodeParams(p_on=0.9, n_on=4, p_off=0.3, n_off=2))
+    assert _onsets(logic, _episode(0.0, 30, 0.95)) == [AfChange(True, 0.0)]
+    assert _onsets(logic, _episode(150.0, 2, 0.1)) == [AfChange(False, 150.0)]
+    changes = [logic.update(p, t) for t, p in _episode(170.0, 4, 0.95)]
+    assert [i for i, c in enumerate(changes) if c is not None] == [3]
+    assert EpisodeParams(p_on=0.9, n_on=4, p_off=0.3, n_off=2).as_card() == {
+        "p_on": 0.9,
+        "n_on": 4,
+        "p_off": 0.3,
+        "n_off": 2,
+    }
+    card = AfDetector().card
+    shipped = EpisodeParams.from_card(card)
+    assert card.preprocessing["episode"] == shipped.as_card()
+    assert (shipped.reentry_within_s, shipped.n_on_reentry) == (300.0, 2)
+    with pytest.raises(ValueError, match="invalid AF episode"):
+        EpisodeParams(reentry_within_s=-1.0)
+
+
 def test_af_is_seen_up_to_the_centre_of_the_latest_window(
     detector: AfDetector, data_dir: Path
 ) -> None:
