@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agent.rhythm.af import AF_CARD, AfChange, AfDetector, AfEpisodeLogic, EpisodeParams
+from models.card import load_card
 from tools.af.dataset import load_rr_record
 from tools.af.sinus_check import premature_beats
 from tools.af.train import tflite_op_names
@@ -217,41 +218,41 @@ def _episode(start_s: float, n: int, p: float, step_s: float = 5.0) -> list[tupl
 
 
 @pytest.mark.parametrize(
-    ("first_windows", "gap_s", "onset_windows"),
+    ("first_s", "gap_share", "fast"),
     [
-        (20, 100.0, 2),  # a 80 s episode ended 100 s ago: two windows re-enter
-        (20, 400.0, 8),  # ... ended more than 300 s ago: the full n_on again
-        (10, 100.0, 8),  # a 35 s episode (shorter than 60 s) does not make AF return faster
+        (80.0, 1 / 3, True),  # a sustained episode ended a third of the window ago: fast
+        (80.0, 4 / 3, False),  # ... ended after the re-entry window: the full n_on again
+        (50.0, 1 / 3, False),  # a 50 s episode (under 60 s) does not make AF return faster
     ],
 )
 def test_af_returns_faster_only_soon_after_a_sustained_episode(
-    first_windows: int, gap_s: float, onset_windows: int
+    first_s: float, gap_share: float, fast: bool
 ) -> None:
-    """Windows every 5 s. AF confirmed by 8 windows at p >= 0.9 (the shipped rule): its first
-    onset run takes 8 windows; after an episode of 60 s or more that ended within 300 s, 2."""
-    prm = EpisodeParams(
-        p_on=0.9,
-        n_on=8,
-        p_off=0.3,
-        n_off=8,
-        reentry_within_s=300.0,
-        reentry_min_episode_s=60.0,
-        n_on_reentry=2,
+    """The shipped card's rule (8 windows at p >= 0.9; 2 within 300 s of the end of an
+    episode of 60 s or more), windows every 5 s: the first onset takes ``n_on`` windows, a
+    relapse soon after a sustained episode ``n_on_reentry``."""
+    prm = EpisodeParams.from_card(load_card(AF_CARD))
+    assert (prm.n_on, prm.n_on_reentry, prm.reentry_within_s, prm.reentry_min_episode_s) == (
+        8,
+        2,
+        300.0,
+        60.0,
     )
     logic = AfEpisodeLogic(prm)
-    first = _episode(0.0, first_windows, 0.95)
+    first = _episode(0.0, int(first_s // 5.0), 0.95)
     assert _onsets(logic, first) == [AfChange(True, 0.0)]  # onset dated at the run's start
     off_start_s = first[-1][0] + 5.0
-    assert _onsets(logic, _episode(off_start_s, 8, 0.1)) == [AfChange(False, off_start_s)]
-    # the first episode lasted from 0 s to off_start_s
-    assert (off_start_s >= 60.0) == (first_windows == 20)
+    assert _onsets(logic, _episode(off_start_s, prm.n_off, 0.1)) == [AfChange(False, off_start_s)]
+    assert (off_start_s >= prm.reentry_min_episode_s) == (first_s == 80.0)
     # sinus rhythm until gap_s after the episode's end, then AF again
+    gap_s = gap_share * prm.reentry_within_s
     sinus = _episode(off_start_s + 40.0, int((gap_s - 40.0) // 5.0), 0.1)
     assert _onsets(logic, sinus) == []
     back_s = off_start_s + gap_s
-    changes = [logic.update(p, t) for t, p in _episode(back_s, 8, 0.95)]
-    assert [i for i, c in enumerate(changes) if c is not None] == [onset_windows - 1]
-    assert changes[onset_windows - 1] == AfChange(True, back_s)
+    changes = [logic.update(p, t) for t, p in _episode(back_s, prm.n_on, 0.95)]
+    n_windows = prm.n_on_reentry if fast else prm.n_on
+    assert [i for i, c in enumerate(changes) if c is not None] == [n_windows - 1]
+    assert changes[n_windows - 1] == AfChange(True, back_s)
 
 
 def test_reentry_is_off_unless_the_card_asks_for_it() -> None:
