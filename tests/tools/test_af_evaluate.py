@@ -73,8 +73,12 @@ def test_replay_applies_hysteresis_counts_and_resets_on_segments() -> None:
 def test_episode_params_are_validated() -> None:
     with pytest.raises(ValueError, match="p_off <= p_on"):
         EpisodeParams(p_on=0.4, p_off=0.6)
-    with pytest.raises(ValueError, match="n >= 1"):
+    with pytest.raises(ValueError, match="counts >= 1"):
         EpisodeParams(n_on=0)
+    with pytest.raises(ValueError, match="counts >= 1"):
+        EpisodeParams(n_on_reentry=0)
+    with pytest.raises(ValueError, match="times >= 0"):
+        EpisodeParams(reentry_min_episode_s=-5.0)
 
 
 def test_mitdb_rr_labels_from_reference(data_dir: Path) -> None:

@@ -273,8 +273,6 @@ def test_reentry_is_off_unless_the_card_asks_for_it() -> None:
     shipped = EpisodeParams.from_card(card)
     assert card.preprocessing["episode"] == shipped.as_card()
     assert (shipped.reentry_within_s, shipped.n_on_reentry) == (300.0, 2)
-    with pytest.raises(ValueError, match="invalid AF episode"):
-        EpisodeParams(reentry_within_s=-1.0)
 
 
 def test_af_is_seen_up_to_the_centre_of_the_latest_window(
