@@ -203,7 +203,6 @@ class AfEpisodeLogic:
         self._run_start_s = 0.0
         self._episode_start_s = 0.0
         self._last_end_s = -math.inf
-        self._last_length_s = 0.0
 
     @property
     def supported(self) -> bool:
@@ -225,7 +224,6 @@ class AfEpisodeLogic:
     def _end_episode(self, end_s: float) -> None:
         self.in_af = False
         self._last_end_s = end_s
-        self._last_length_s = end_s - self._episode_start_s
 
     def _n_to_confirm(self) -> int:
         """Windows that confirm the onset run in progress (``n_on``, or the re-entry's)."""
@@ -233,7 +231,8 @@ class AfEpisodeLogic:
         if (
             prm.reentry_within_s > 0.0
             and self._run_start_s - self._last_end_s <= prm.reentry_within_s
-            and self._last_length_s >= prm.reentry_min_episode_s
+            # out of AF, _episode_start_s is still the last episode's onset
+            and self._last_end_s - self._episode_start_s >= prm.reentry_min_episode_s
         ):
             return prm.n_on_reentry
         return prm.n_on

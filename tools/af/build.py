@@ -526,9 +526,9 @@ def _tuning_record(
 ) -> dict[str, Any]:
     """Return the card's record of the tuner's choices and of the fixed hysteresis."""
     return {
-        "tuner_per_fold": {str(k): _prm_dict(p) for k, p in tuned_per_fold.items()},
-        "tuner_final": _prm_dict(tuned_final),
-        "fixed": _prm_dict(EPISODE_FIXED),
+        "tuner_per_fold": {str(k): p.as_card() for k, p in tuned_per_fold.items()},
+        "tuner_final": tuned_final.as_card(),
+        "fixed": EPISODE_FIXED.as_card(),
         "why_fixed": "tools.af.build.EPISODE_FIXED: the tuner's faster choice raised more false"
         " AF in synthetic sinus rhythm (tools.af.sinus_check), on mitdb without AF and on afdb",
     }
@@ -537,14 +537,10 @@ def _tuning_record(
 def _write_tuning_table(folds_dir: Path, table: list[dict[str, Any]]) -> None:
     """Write the best :data:`TUNING_ROWS_KEPT` candidates to ``episode_tuning.json``."""
     table.sort(key=lambda row: -float(row["objective"]))
-    rows = [{**row, "params": _prm_dict(row["params"])} for row in table[:TUNING_ROWS_KEPT]]
+    rows = [{**row, "params": row["params"].as_card()} for row in table[:TUNING_ROWS_KEPT]]
     (folds_dir / "episode_tuning.json").write_text(
         json.dumps(rows, indent=1) + "\n", encoding="utf-8"
     )
-
-
-def _prm_dict(p: EpisodeParams) -> dict[str, float | int]:
-    return p.as_card()
 
 
 def _cfg_dict(cfg: TrainConfig) -> dict[str, float | int]:

@@ -269,7 +269,7 @@ def test_reentry_is_off_unless_the_card_asks_for_it() -> None:
         "p_off": 0.3,
         "n_off": 2,
     }
-    card = AfDetector().card
+    card = load_card(AF_CARD)
     shipped = EpisodeParams.from_card(card)
     assert card.preprocessing["episode"] == shipped.as_card()
     assert (shipped.reentry_within_s, shipped.n_on_reentry) == (300.0, 2)
