@@ -14,7 +14,9 @@ label), so each output describes the rhythm ``AF_SEQ_LEN // 2`` beats back.
 Counts below are in windows (one every ``AF_HOP_BEATS`` beats):
 
 - AF **starts** after ``n_on`` consecutive windows with ``p >= p_on``; its onset is the start
-  of the centre interval of the first of them (not the confirmation time);
+  of the centre interval of the first of them (not the confirmation time); with ``p_hold``
+  set, one window with ``p_hold <= p < p_on`` inside the run neither counts nor breaks it
+  (two in a row, or one below ``p_hold``, do);
 - AF **ends** after ``n_off`` consecutive windows with ``p < p_off``; its offset is the start
   of the centre interval of the first of them;
 - AF **returns** faster after a sustained episode: within ``reentry_within_s`` of the end of an
@@ -124,12 +126,17 @@ class EpisodeParams:
         An episode this long or longer counts as sustained (its onset to its offset, s).
     n_on_reentry : int
         Consecutive windows with ``p >= p_on`` that confirm a re-entry.
+    p_hold : float | None
+        Out of AF, during an onset run, one window with ``p_hold <= p < p_on`` neither counts
+        nor breaks the run; a second in a row, or a window below ``p_hold``, breaks it. None
+        (the default): every window below ``p_on`` breaks the run. Measured on afdb out of
+        fold before any card set it (docs/af_detector.md, session 34).
 
     Raises
     ------
     ValueError
-        If the thresholds are not ``0 < p_off <= p_on < 1``, a count is below 1 or a time
-        is negative.
+        If the thresholds are not ``0 < p_off <= p_on < 1`` (and ``0 < p_hold <= p_on``), a
+        count is below 1 or a time is negative.
     """
 
     p_on: float = 0.5
@@ -139,16 +146,18 @@ class EpisodeParams:
     reentry_within_s: float = 0.0
     reentry_min_episode_s: float = 60.0
     n_on_reentry: int = 2
+    p_hold: float | None = None
 
     def __post_init__(self) -> None:
         if (
             not 0.0 < self.p_off <= self.p_on < 1.0
+            or (self.p_hold is not None and not 0.0 < self.p_hold <= self.p_on)
             or min(self.n_on, self.n_off, self.n_on_reentry) < 1
             or min(self.reentry_within_s, self.reentry_min_episode_s) < 0.0
         ):
             msg = (
-                f"invalid AF episode parameters {self}: need 0 < p_off <= p_on < 1, counts"
-                " >= 1, times >= 0"
+                f"invalid AF episode parameters {self}: need 0 < p_off <= p_on < 1,"
+                " 0 < p_hold <= p_on, counts >= 1, times >= 0"
             )
             raise ValueError(msg)
 
@@ -166,10 +175,11 @@ class EpisodeParams:
                 raw.get("reentry_min_episode_s", DEFAULT_EPISODE.reentry_min_episode_s)
             ),
             n_on_reentry=int(raw.get("n_on_reentry", DEFAULT_EPISODE.n_on_reentry)),
+            p_hold=None if raw.get("p_hold") is None else float(raw["p_hold"]),
         )
 
     def as_card(self) -> dict[str, float | int]:
-        """Return the card's ``preprocessing.episode`` entry (the re-entry keys only when on)."""
+        """Return the card's ``preprocessing.episode`` entry (re-entry, hold keys when on)."""
         out: dict[str, float | int] = {
             "p_on": self.p_on,
             "n_on": self.n_on,
@@ -180,6 +190,8 @@ class EpisodeParams:
             out["reentry_within_s"] = self.reentry_within_s
             out["reentry_min_episode_s"] = self.reentry_min_episode_s
             out["n_on_reentry"] = self.n_on_reentry
+        if self.p_hold is not None:
+            out["p_hold"] = self.p_hold
         return out
 
 
@@ -200,6 +212,7 @@ class AfEpisodeLogic:
         self.params = params
         self.in_af = False
         self._count = 0
+        self._held = False  # the onset run's last window was held (p_hold <= p < p_on)
         self._run_start_s = 0.0
         self._episode_start_s = 0.0
         self._last_end_s = -math.inf
@@ -215,7 +228,7 @@ class AfEpisodeLogic:
 
     def reset(self, t_s: float) -> AfChange | None:
         """Forget the run in progress; end an open episode at ``t_s`` (stream time, s)."""
-        self._count = 0
+        self._count, self._held = 0, False
         if self.in_af:
             self._end_episode(t_s)
             return AfChange(af=False, onset_s=t_s)
@@ -242,8 +255,18 @@ class AfEpisodeLogic:
         prm = self.params
         towards_change = p_af < prm.p_off if self.in_af else p_af >= prm.p_on
         if not towards_change:
-            self._count = 0
+            if (
+                not self.in_af
+                and self._count > 0
+                and not self._held
+                and prm.p_hold is not None
+                and p_af >= prm.p_hold
+            ):
+                self._held = True  # one dip: the onset run waits
+                return None
+            self._count, self._held = 0, False
             return None
+        self._held = False
         if self._count == 0:
             self._run_start_s = start_s
         self._count += 1

@@ -79,6 +79,8 @@ def test_episode_params_are_validated() -> None:
         EpisodeParams(n_on_reentry=0)
     with pytest.raises(ValueError, match="times >= 0"):
         EpisodeParams(reentry_min_episode_s=-5.0)
+    with pytest.raises(ValueError, match="0 < p_hold <= p_on"):
+        EpisodeParams(p_on=0.9, p_hold=0.95)
 
 
 def test_mitdb_rr_labels_from_reference(data_dir: Path) -> None:

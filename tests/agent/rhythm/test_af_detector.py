@@ -275,6 +275,35 @@ def test_reentry_is_off_unless_the_card_asks_for_it() -> None:
     assert (shipped.reentry_within_s, shipped.n_on_reentry) == (300.0, 2)
 
 
+def test_one_dip_holds_an_onset_run_only_when_p_hold_is_set() -> None:
+    """With ``p_hold`` 0.5, one window at 0.5 <= p < p_on inside an onset run neither counts
+    nor breaks it (the onset stays the run's first window); two such windows in a row, or
+    one below 0.5, restart it. Without ``p_hold`` every dip restarts the run."""
+    # windows every 5 s: 3 at 0.95, one dip at 0.8, 3 at 0.95 (6 counted)
+    dip = [(0.0, 0.95), (5.0, 0.95), (10.0, 0.95), (15.0, 0.8), *_episode(20.0, 3, 0.95)]
+    held = EpisodeParams(p_on=0.9, n_on=6, p_off=0.3, n_off=2, p_hold=0.5)
+    assert _onsets(AfEpisodeLogic(held), dip) == [AfChange(True, 0.0)]
+    plain = EpisodeParams(p_on=0.9, n_on=6, p_off=0.3, n_off=2)
+    assert _onsets(AfEpisodeLogic(plain), dip) == []  # 3 + 3: the dip restarted the count
+    # two dips in a row break the run: 3 + 3 again
+    two = [*dip[:3], (15.0, 0.8), (20.0, 0.7), *_episode(25.0, 3, 0.95)]
+    assert _onsets(AfEpisodeLogic(held), two) == []
+    # a window below p_hold breaks it too; the next run starts its own count
+    low = [*dip[:3], (15.0, 0.4), *_episode(20.0, 6, 0.95)]
+    assert _onsets(AfEpisodeLogic(held), low) == [AfChange(True, 20.0)]
+    # a dip before any counted window starts nothing
+    first = [(0.0, 0.8), *_episode(5.0, 6, 0.95)]
+    assert _onsets(AfEpisodeLogic(held), first) == [AfChange(True, 5.0)]
+    # in AF the offset side is unchanged: 2 windows below p_off end it, a 0.8 resets that
+    logic = AfEpisodeLogic(held)
+    _onsets(logic, _episode(0.0, 6, 0.95))
+    assert _onsets(logic, [(40.0, 0.1), (45.0, 0.8), (50.0, 0.1), (55.0, 0.1)]) == [
+        AfChange(False, 50.0)
+    ]
+    assert held.as_card()["p_hold"] == 0.5
+    assert "p_hold" not in plain.as_card()
+
+
 def test_af_is_seen_up_to_the_centre_of_the_latest_window(
     detector: AfDetector, data_dir: Path
 ) -> None:
