@@ -19,11 +19,15 @@ agent calls it from its worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import math
+import os
+import sys
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
@@ -39,6 +43,51 @@ Backend = Literal["cpu", "edgetpu"]
 
 EDGETPU_LIBRARY: Final = "libedgetpu.so.1"
 """The Coral runtime's shared library (Debian package libedgetpu1-std)."""
+
+
+_runtime_stderr_seen = False
+"""True once a model has been loaded in this process with the runtime's stderr read back."""
+
+
+@contextlib.contextmanager
+def _runtime_stderr_to_log() -> Iterator[None]:
+    """Read back what the TFLite runtime writes to stderr (fd 2) while a model loads; log it.
+
+    On the first ``allocate_tensors`` of a process the runtime's C++ code prints ``INFO:
+    Created TensorFlow Lite XNNPACK delegate for CPU.`` straight to file descriptor 2, with no
+    Python API to silence it (TFLite's minimal logger; tensorflow/tensorflow#58050): one such
+    line per worker of ``bedside analyze -q``, which promises errors only, interleaved when
+    two workers start at once. For the first load of the process, fd 2 points at a temporary
+    file; afterwards every line it holds is logged, the runtime's ``INFO:`` lines at DEBUG and
+    anything else at WARNING, so nothing is lost. Later loads (the runtime says it once) leave
+    stderr alone, so that no other thread's output is caught in passing. Where fd 2 cannot
+    be duplicated (closed, no ``sys.stderr``), nothing is redirected.
+    """
+    global _runtime_stderr_seen  # once per process, by design
+    if _runtime_stderr_seen:
+        yield
+        return
+    _runtime_stderr_seen = True
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+    for line in text.splitlines():
+        if line.strip():
+            level = logging.DEBUG if line.startswith("INFO: ") else logging.WARNING
+            logger.log(level, "TFLite runtime: %s", line.strip())
 
 
 class InferenceError(BedsideError):
@@ -354,12 +403,13 @@ def load_model(
         source: dict[str, Any] = (
             {"model_path": str(path)} if content is None else {"model_content": content}
         )
-        interp = module.Interpreter(
-            **source, experimental_delegates=delegates, num_threads=num_threads
-        )
-        return TfliteModel(
-            interp, path=path, backend=actual, requested_backend=backend, runtime=runtime
-        )
+        with _runtime_stderr_to_log():
+            interp = module.Interpreter(
+                **source, experimental_delegates=delegates, num_threads=num_threads
+            )
+            return TfliteModel(
+                interp, path=path, backend=actual, requested_backend=backend, runtime=runtime
+            )
     except (ValueError, RuntimeError) as err:
         msg = f"cannot load TFLite model {path}: {err}"
         raise InferenceError(msg) from err

@@ -43,3 +43,31 @@ def test_float_tensor_is_a_plain_cast() -> None:
     x = np.array([[0.25, -1.5, 3.0]])
     np.testing.assert_array_equal(info.quantize(x), x.astype(np.float32))
     np.testing.assert_array_equal(info.dequantize(x.astype(np.float32)), x)
+
+
+def test_runtime_banner_goes_to_the_log_not_to_stderr() -> None:
+    """A fresh process loading two models: the runtime's "INFO: Created TensorFlow Lite
+    XNNPACK delegate" line (printed by its C++ code to fd 2 on the first load) reaches the log
+    at DEBUG, and nothing the runtime prints reaches stderr; Python's own stderr still works
+    after the load."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout,"
+        " format='%(levelname)s %(message)s')\n"
+        "from agent.inference.tflite import load_model\n"
+        "from models.card import MODELS_DIR\n"
+        "load_model(MODELS_DIR / 'beat_cnn.tflite')\n"
+        "load_model(MODELS_DIR / 'af_rr.tflite')\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert proc.stderr == "after\n"
+    banner = [line for line in proc.stdout.splitlines() if "TFLite runtime:" in line]
+    assert banner == [
+        "DEBUG TFLite runtime: INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+    ]
