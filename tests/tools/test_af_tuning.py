@@ -3,8 +3,6 @@ fixed rule every shipped card carries (``EPISODE_FIXED``)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 
 from agent.rhythm.af import AF_CARD
@@ -58,7 +56,7 @@ def test_tuner_avoids_candidates_that_raise_false_episodes() -> None:
 def test_every_af_card_carries_the_fixed_hysteresis() -> None:
     # ./run.sh train af writes EPISODE_FIXED into the shipped card and every fold card
     # (the agent's out-of-fold figures go through the fold cards)
-    fixed = asdict(EPISODE_FIXED)
+    fixed = EPISODE_FIXED.as_card()
     cards = [AF_CARD, *fold_cards(FOLDS_DIR)]
     assert len(cards) == 6
     for card in cards:
