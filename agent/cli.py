@@ -489,8 +489,9 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     total_s = sum(r.duration_s for r in results)
     cpu_s = sum(r.cpu_s for r in results)
     failed = f"; {len(report.failures)} record(s) failed" if report.failures else ""
+    cpu_txt = f"{cpu_s:.2f}" if cpu_s < 10.0 else f"{cpu_s:.1f}"  # a short strip: not "0.0 s"
     print(
-        f"analyzed {len(results)} record(s), {total_s / 60:.1f} min in {cpu_s:.1f} s CPU"
+        f"analyzed {len(results)} record(s), {total_s / 60:.1f} min in {cpu_txt} s CPU"
         f" ({total_s / max(cpu_s, 1e-9):.0f}x real time) → {args.out}{failed}"
     )
     return EXIT_ERROR if report.failures else 0

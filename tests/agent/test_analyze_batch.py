@@ -255,6 +255,10 @@ def test_bad_records_are_skipped_and_reported(
         assert (out / "207" / fname).stat().st_size > 0
     lines = captured.out.splitlines()
     assert lines[-1].startswith("analyzed 1 record(s), 1.5 min in ")
+    # 1.5 min takes a tenth of a second: the CPU figure keeps two decimals, never "0.0 s"
+    cpu_txt = lines[-1].split(" min in ")[1].split(" s CPU")[0]
+    assert len(cpu_txt.split(".")[1]) == 2, lines[-1]
+    assert float(cpu_txt) > 0.0, lines[-1]
     assert lines[-1].endswith(f"→ {out}; 2 record(s) failed")
     assert lines[0].split()[:2] == ["record", "min"]
     assert lines[1].startswith("207 ")
