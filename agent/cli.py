@@ -498,16 +498,29 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from agent.plot import load_alarm_events, plot_alarm_strip, plot_tachogram, select_alarm
+    from agent.plot import (
+        PlotInputError,
+        load_alarm_events,
+        plot_alarm_strip,
+        plot_tachogram,
+        select_alarm,
+    )
 
     size = {"width_px": args.width, "height_px": args.height}
     if args.figure == "strip":
-        event = select_alarm(
-            load_alarm_events(args.alarms),
-            alarm_id=args.alarm_id,
-            condition=args.condition,
-            index=args.index,
-        )
+        alarms = args.alarms / "alarms.jsonl" if args.alarms.is_dir() else args.alarms
+        try:
+            event = select_alarm(
+                load_alarm_events(alarms),
+                alarm_id=args.alarm_id,
+                condition=args.condition,
+                index=args.index,
+            )
+        except PlotInputError as err:
+            if err.path is not None:
+                raise
+            msg = f"{alarms}: {err}"
+            raise PlotInputError(msg, alarms) from err
         out = plot_alarm_strip(event, args.out, **size)
         print(
             f"{event.condition.value} alarm {event.alarm_id[:8]} at {event.onset_s:.1f} s → {out}"

@@ -203,7 +203,12 @@ def test_cli_plot_both_figures(
     assert main(["plot", "strip", str(jsonl), "--out", str(png)]) == EXIT_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("bedside: error: 1 matching event(s) (cleared)")
+    assert err[0].startswith(f"bedside: error: {jsonl}: 1 matching event(s) (cleared)")
+    # a record that raised nothing, given by its output folder: the error names the file
+    jsonl.write_text("", encoding="utf-8")
+    assert main(["plot", "strip", str(tmp_path), "--out", str(png)]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"bedside: error: {jsonl}: no alarm events in the file"]
 
 
 def test_live_agent_does_not_import_matplotlib() -> None:
