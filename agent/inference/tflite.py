@@ -79,15 +79,14 @@ def _runtime_stderr_to_log() -> Iterator[None]:
         os.dup2(tmp.fileno(), 2)
         try:
             yield
-        finally:
+        finally:  # also when the load fails: the runtime's own error lines come first
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            text = tmp.read().decode("utf-8", errors="replace")
-    for line in text.splitlines():
-        if line.strip():
-            level = logging.DEBUG if line.startswith("INFO: ") else logging.WARNING
-            logger.log(level, "TFLite runtime: %s", line.strip())
+            for line in tmp.read().decode("utf-8", errors="replace").splitlines():
+                if line.strip():
+                    level = logging.DEBUG if line.startswith("INFO: ") else logging.WARNING
+                    logger.log(level, "TFLite runtime: %s", line.strip())
 
 
 class InferenceError(BedsideError):

@@ -1,6 +1,10 @@
-"""Quantization of model inputs and outputs (agent.inference.tflite.TensorInfo)."""
+"""Quantization of model inputs and outputs (agent.inference.tflite.TensorInfo), and what the
+runtime prints while a model loads."""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,4 +74,34 @@ def test_runtime_banner_goes_to_the_log_not_to_stderr() -> None:
     banner = [line for line in proc.stdout.splitlines() if "TFLite runtime:" in line]
     assert banner == [
         "DEBUG TFLite runtime: INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+    ]
+
+
+def test_runtime_lines_of_a_failed_load_reach_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A runtime that prints to fd 2 and then refuses the model: the load raises
+    InferenceError and the runtime's own line is logged as a warning, not lost."""
+    import os
+    import types
+
+    from agent.inference import tflite
+
+    def refusing_interpreter(**_: object) -> None:
+        os.write(2, b"ERROR: Didn't find op for builtin opcode 'X'\n")
+        msg = "Model provided has model identifier 'XXXX'"
+        raise ValueError(msg)
+
+    fake = types.SimpleNamespace(Interpreter=refusing_interpreter)
+    monkeypatch.setattr(tflite, "interpreter_module", lambda: ("fake_runtime", fake))
+    monkeypatch.setattr(tflite, "_runtime_stderr_seen", False)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"not a model")
+    with (
+        caplog.at_level(logging.WARNING, logger="agent.inference.tflite"),
+        pytest.raises(tflite.InferenceError, match="model identifier"),
+    ):
+        tflite.load_model(model)
+    assert [r.getMessage() for r in caplog.records] == [
+        "TFLite runtime: ERROR: Didn't find op for builtin opcode 'X'"
     ]
