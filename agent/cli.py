@@ -500,6 +500,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from agent.plot import (
         PlotInputError,
+        alarm_events_file,
         load_alarm_events,
         plot_alarm_strip,
         plot_tachogram,
@@ -508,17 +509,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     size = {"width_px": args.width, "height_px": args.height}
     if args.figure == "strip":
-        alarms = args.alarms / "alarms.jsonl" if args.alarms.is_dir() else args.alarms
+        alarms = alarm_events_file(args.alarms)
+        events = load_alarm_events(alarms)  # its errors name the file already
         try:
             event = select_alarm(
-                load_alarm_events(alarms),
-                alarm_id=args.alarm_id,
-                condition=args.condition,
-                index=args.index,
+                events, alarm_id=args.alarm_id, condition=args.condition, index=args.index
             )
         except PlotInputError as err:
-            if err.path is not None:
-                raise
             msg = f"{alarms}: {err}"
             raise PlotInputError(msg, alarms) from err
         out = plot_alarm_strip(event, args.out, **size)

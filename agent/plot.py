@@ -91,6 +91,11 @@ class PlotInputError(BedsideError, ValueError):
         self.path = path
 
 
+def alarm_events_file(path: Path) -> Path:
+    """Return ``path``, or ``path / "alarms.jsonl"`` when it is a record's output folder."""
+    return path / "alarms.jsonl" if path.is_dir() else path
+
+
 def load_alarm_events(path: Path) -> list[AlarmEvent]:
     """Read an ``alarms.jsonl`` file (one :class:`AlarmEvent` JSON object a line).
 
@@ -110,8 +115,7 @@ def load_alarm_events(path: Path) -> list[AlarmEvent]:
         If the file cannot be read, or a line is not a valid alarm event (its line number
         is given).
     """
-    if path.is_dir():
-        path = path / "alarms.jsonl"
+    path = alarm_events_file(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
