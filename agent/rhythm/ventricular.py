@@ -13,7 +13,9 @@ Two parts:
    the state turns ``VT`` after ``k_on`` votes in the last ``n_on`` windows, and back after
    ``n_off`` non-voting windows. The parameters (:data:`VT_PARAMS_TUNED`) were tuned with
    patient-wise (leave-one-record-out) folds on vfdb 418-428 and every mitdb record by
-   ``python -m tools.vf vt-tune``; the figures are in ``docs/vf_detector.md``.
+   ``python -m tools.vf vt-tune``; the figures are in ``docs/vf_detector.md``. A second,
+   fixed vote (version 4) catches the fast, regular, near-sinusoidal wave of ventricular
+   flutter that the logistic model, tuned on slower VTs, misses (:class:`VtDetector` notes).
 2. :class:`VentricularConsumer`, the one decision behind the ``vtach`` alarm: ventricular
    tachycardia when the waveform detector says VT while the VF detector does not say VF and
    the averaged heart rate is above ``VT_MIN_RATE_BPM`` (or unknown), *or*
@@ -59,13 +61,16 @@ from agent.messages import AlarmCode, AlarmCondition, AlarmEvidence, AlarmPriori
 from agent.rhythm.vf import (
     MIN_STD_UV,
     VfChange,
+    VoteConfirmation,
     WindowVoter,
     _bridge_nans,
     _features,
+    _kurtosis_var,
     _mean,
     _sum,
     _vf_leak,
     band_window,
+    spectral_peak_hz,
     validate_window_model,
 )
 
@@ -87,7 +92,7 @@ __all__ = [
 ]
 
 VT_DETECTOR_NAME: Final = "vt_features"
-VT_DETECTOR_VERSION: Final = "3"
+VT_DETECTOR_VERSION: Final = "4"
 """Name and version in alarms' ``model_versions`` (no model file: bump the version whenever
 :data:`VT_PARAMS_TUNED` or the features change)."""
 
@@ -121,6 +126,23 @@ MEAN_FREQ_IDX: Final = VT_FEATURE_NAMES.index("mean_freq_hz")
 VF_LEAK_IDX: Final = VT_FEATURE_NAMES.index("vf_leak")
 _LOG_MIN_STD: Final = math.log10(MIN_STD_UV)
 """The amplitude gate on ``log10_std_uv`` (the VF detector's asystole gate, ``MIN_STD_UV``)."""
+
+FLUTTER_MAX_KURTOSIS: Final = 0.5
+"""Flutter vote: the band-passed window's excess kurtosis is below this. Ventricular flutter
+is a continuous sine wave without identifiable QRS complexes or T waves (Surawicz B, Knilans
+TK, Chou's Electrocardiography in Clinical Practice, 6th ed.; a sine's excess kurtosis is
+-1.5); QRS spikes on a flat baseline give 3-20 (10th-90th percentile 2.9-21 over the windows
+of vfdb and mitdb without ventricular or noise annotation, ``docs/vf_detector.md``, session
+35)."""
+FLUTTER_MIN_PEAK_HZ: Final = 3.0
+"""Flutter vote: the window's spectral peak (``peak_hz``) is at least this, Hz (180 / min;
+ventricular flutter runs at 150-300 / min, usually above 200)."""
+FLUTTER_MIN_ACF_PEAK: Final = 0.5
+"""Flutter vote: the window's autocorrelation peak (``acf_peak``) is at least this: the wave
+repeats (flutter is regular, VF is not; the VF detector owns VF)."""
+FLUTTER_VOTES: Final = 3
+"""Flutter votes in a row that turn the VT state on, and windows in a row without one that
+turn the flutter path off (hop 1 s)."""
 
 
 @lru_cache(maxsize=16)
@@ -344,12 +366,15 @@ class VtChange:
         Stream sample index at which it was decided (one past the deciding window).
     probability : float
         Window probability of the deciding window (0..1).
+    flutter : bool
+        VT: the flutter votes decided it (the logistic model had not); none: False.
     """
 
     rhythm: Literal["VT", "none"]
     onset_idx: int
     decided_idx: int
     probability: float
+    flutter: bool = False
 
 
 class VtDetector(WindowVoter):
@@ -376,12 +401,27 @@ class VtDetector(WindowVoter):
     resampling, band-pass, two FFTs per hop (about 0.33 ms at 130 Hz on an x86 core;
     ``docs/benchmarks.md``, session 7); the gates are judged first, and a gated window (98-100 %
     of windows on mitdb) skips the FFTs (about 0.09 ms; session 22).
+
+    **Flutter votes** (version 4): a window whose band amplitude passes the same amplitude
+    gate also votes *flutter* when it is a fast, regular, near-sinusoidal wave, whatever the
+    logistic model and its noise gates say: excess kurtosis below
+    :data:`FLUTTER_MAX_KURTOSIS`, spectral peak at least :data:`FLUTTER_MIN_PEAK_HZ`,
+    autocorrelation peak at least :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``,
+    ``peak_hz`` and ``acf_peak`` of :func:`vt_window_features`). :data:`FLUTTER_VOTES` in a
+    row turn the flutter path on, as many windows without one turn it off; the detector is in
+    VT while either path is. What it is for: a VT at 240-255 bpm that reads as ventricular
+    flutter (vfdb 421), whose VF-filter leakage and 12-30 Hz power are those of other rhythms,
+    so the logistic model tuned without it never calls it (``docs/vf_detector.md``, sessions
+    22 and 35, with what was looked at before the thresholds were fixed). The kurtosis is
+    judged first (a few µs); most windows with QRS complexes stop there.
     """
 
     def __init__(self, fs_hz: float, params: VtParams = VT_PARAMS_TUNED) -> None:
         params.validate()
         super().__init__(fs_hz, params)
         self.params = params
+        self._flutter = VoteConfirmation(FLUTTER_VOTES, FLUTTER_VOTES, FLUTTER_VOTES, self._win_n)
+        self._off_end = 0  # latest end of a voting window among the paths already off
 
     @property
     def in_vt(self) -> bool:
@@ -391,9 +431,53 @@ class VtDetector(WindowVoter):
     def push(self, samples_uv: NDArray[np.float32]) -> list[VtChange]:
         """Feed the next contiguous samples (µV, NaN = invalid); return the state changes."""
         return [
-            VtChange("VT" if on else "none", onset, end, prob)
+            VtChange(
+                "VT" if on else "none",
+                onset,
+                end,
+                prob,
+                flutter=on and self._flutter.active and not self._confirm.active,
+            )
             for on, onset, end, prob in self.push_transitions(samples_uv)
         ]
+
+    def _judge(self, raw: NDArray[np.float64], end: int) -> tuple[bool, int, int, float] | None:
+        """Count both votes of the window ending at ``end``; return the VT state's transition."""
+        prob, flutter = self.window_votes(raw)
+        self.probability = prob
+        model = self._confirm.push(prob >= self._threshold, end)
+        changes = [c for c in (model, self._flutter.push(flutter, end)) if c is not None]
+        on = self._confirm.active or self._flutter.active
+        if on and not self.active:
+            self.active = True
+            self._off_end = 0
+            return (True, min(idx for turned_on, idx in changes if turned_on), end, prob)
+        off_ends = [idx for turned_on, idx in changes if not turned_on]
+        if off_ends:
+            self._off_end = max(self._off_end, *off_ends)
+        if self.active and not on:
+            self.active = False
+            return (False, self._off_end, end, prob)
+        return None
+
+    def window_votes(self, raw: NDArray[np.float64]) -> tuple[float, bool]:
+        """VT probability of one raw window and its flutter vote (see the class notes).
+
+        Returns
+        -------
+        tuple[float, bool]
+            :meth:`window_probability` and whether the window votes flutter (False when too
+            much is NaN or it is near flat).
+        """
+        p = self.params
+        bridged = _bridge_nans(raw)
+        if bridged is None:
+            return 0.0, False
+        y, fs_c = band_window(bridged, self.fs_hz, p.window_s)
+        if _log_std(y) < _LOG_MIN_STD:
+            return 0.0, False
+        flutter = _flutter_vote(y, fs_c)
+        return self._gated_probability(y, fs_c), flutter
 
     def window_probability(self, raw: NDArray[np.float64]) -> float:
         """VT probability of one raw window; 0 when too much is NaN or it is near flat.
@@ -408,13 +492,34 @@ class VtDetector(WindowVoter):
         if bridged is None:
             return 0.0
         y, fs_c = band_window(bridged, self.fs_hz, p.window_s)
-        if _log_std(y) < _LOG_MIN_STD or _vf_leak(y) > p.max_vf_leak:
+        if _log_std(y) < _LOG_MIN_STD:
+            return 0.0
+        return self._gated_probability(y, fs_c)
+
+    def _gated_probability(self, y: NDArray[np.float64], fs_c: float) -> float:
+        """Return the logistic probability of a band-passed window past the amplitude gate."""
+        p = self.params
+        if _vf_leak(y) > p.max_vf_leak:
             return 0.0
         centred, mean_freq = _centred_mean_freq(y, fs_c)
         if mean_freq > p.max_mean_freq_hz:
             return 0.0
         feats = np.concatenate([_features(y, fs_c), _acf_features(centred, fs_c, mean_freq)])
         return float(vt_window_probability(feats, p))
+
+
+def _flutter_vote(y: NDArray[np.float64], fs: float) -> bool:
+    """Whether a band-passed window (125 Hz) votes flutter (:class:`VtDetector` notes).
+
+    Judged in order of cost: the excess kurtosis (time domain), the spectral peak, the
+    autocorrelation peak; the values are those of :func:`vt_window_features`.
+    """
+    if _kurtosis_var(y)[0] >= FLUTTER_MAX_KURTOSIS:
+        return False
+    if spectral_peak_hz(y, fs) < FLUTTER_MIN_PEAK_HZ:
+        return False
+    centred, mean_freq = _centred_mean_freq(y, fs)
+    return bool(_acf_features(centred, fs, mean_freq)[0] >= FLUTTER_MIN_ACF_PEAK)
 
 
 class EctopyBeatRuns(EctopyRules):
@@ -486,6 +591,7 @@ class VentricularConsumer:
         self.vf = False
         self._wave_onset_s = 0.0
         self._probability = 0.0
+        self._flutter = False
         self.episodes: list[tuple[float, float | None]] = []
         """``(onset_s, end_s)`` of VT episodes decided from the waveform or beat runs."""
         self.specs: Sequence[ConditionSpec] = (
@@ -505,6 +611,7 @@ class VentricularConsumer:
             self.vf = item.rhythm == "VF"
         elif isinstance(item, VtChange):
             self._probability = item.probability
+            self._flutter = item.flutter
             self.wave_vt = item.rhythm == "VT"
             if self.wave_vt:
                 self._wave_onset_s = item.onset_idx / self._fs_hz
@@ -552,6 +659,8 @@ class VentricularConsumer:
         run = self._beat_runs.beat_run if self._beat_runs is not None else None
         if run is not None and run.message:
             text = run.message
+        elif self._flutter:
+            text = "Ventricular tachycardia (waveform: fast regular sine wave, flutter)"
         else:
             text = f"Ventricular tachycardia (waveform, p={self._probability:.2f})"
         return [Finding(AlarmCode.VTACH, True, onset, text, partial(self._evidence, t_s))]

@@ -84,6 +84,7 @@ __all__ = [
     "VfChange",
     "VfDetector",
     "VfParams",
+    "VoteConfirmation",
     "vf_resample_ratio",
     "vf_window_features",
     "vf_window_probability",
@@ -486,6 +487,38 @@ def _vf_leak(y: NDArray[np.float64]) -> float:
     return float(_sum(np.abs(a + b))) / max(float(_sum(np.abs(a) + np.abs(b))), 1e-12)
 
 
+def _floored_peak_hz(spec: NDArray[np.float64], g: _Geometry) -> float:
+    """Spectral peak frequency, Hz, of a window's Hamming amplitude spectrum ``spec``.
+
+    Barro et al. (1989) as in Amann et al. (2005): amplitudes below ``SPECTRUM_FLOOR`` of the
+    largest are zeroed (in place: :func:`_features` goes on with the floored spectrum), then
+    the largest in the peak band.
+    """
+    spec[spec < SPECTRUM_FLOOR * np.maximum.reduce(spec)] = 0.0
+    return float(g.f_list[g.peak.start + int(spec[g.peak].argmax())])
+
+
+def spectral_peak_hz(y: NDArray[np.float64], fs: float) -> float:
+    """Return the ``peak_hz`` feature of a band-passed window ``y`` at ``fs``, Hz."""
+    g = _geometry(y.size, fs)
+    return _floored_peak_hz(np.abs(np.fft.rfft(y * g.hamming)), g)
+
+
+def _kurtosis_var(y: NDArray[np.float64]) -> tuple[float, float]:
+    """Excess kurtosis and variance (``np.var``) of a window.
+
+    QRS spikes on a flat baseline are heavy-tailed, VF and flutter are near-sinusoidal (a sine
+    wave's excess kurtosis is -1.5). The fourth power is a square of squares: ``dev**4`` goes
+    through ``pow`` element by element, about 48 us for a 1,000-sample window against 1 us
+    (issue 11).
+    """
+    dev = y - _mean(y)
+    dev2 = dev * dev
+    var = float(_sum(dev2)) / y.size  # np.var(y), so its root is np.std(y)
+    m2 = max(var, 1e-12)
+    return float(_sum(dev2 * dev2)) / y.size / m2**2 - 3.0, var
+
+
 def _features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
     g = _geometry(y.size, fs)
     f, fl = g.f, g.f_list
@@ -494,8 +527,7 @@ def _features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
     hf = float(_sum(power[g.hf]))
     full = float(_sum(power[g.full]))
     # Barro et al. (1989) as in Amann et al. (2005): A2 and FSMN around the peak F.
-    spec[spec < SPECTRUM_FLOOR * np.maximum.reduce(spec)] = 0.0
-    peak_hz = fl[g.peak.start + int(spec[g.peak].argmax())]
+    peak_hz = _floored_peak_hz(spec, g)
     tot_m = slice(g.peak.start, bisect_right(fl, min(20.0 * peak_hz, 0.5 * fs)))
     tot = max(float(_sum(spec[tot_m])), 1e-12)
     a2 = float(_sum(spec[bisect_left(fl, 0.7 * peak_hz) : bisect_right(fl, 1.4 * peak_hz)])) / tot
@@ -507,14 +539,7 @@ def _features(y: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
     ix = np.minimum((z * PSR_GRID).astype(np.int64), PSR_GRID - 1)
     visited = np.bincount(ix[tau:] * PSR_GRID + ix[:-tau], minlength=PSR_GRID**2)
     psr = np.count_nonzero(visited) / PSR_GRID**2
-    # Excess kurtosis: QRS spikes on a flat baseline are heavy-tailed, VF is near-sinusoidal.
-    dev = y - _mean(y)
-    dev2 = dev * dev
-    var = float(_sum(dev2)) / y.size  # np.var(y), so its root is np.std(y)
-    m2 = max(var, 1e-12)
-    # the fourth power as a square of squares: ``dev**4`` goes through ``pow`` element by
-    # element, about 48 us for a 1,000-sample window against 1 us (issue 11)
-    kurt = float(_sum(dev2 * dev2)) / y.size / m2**2 - 3.0
+    kurt, var = _kurtosis_var(y)
     return np.array(
         [
             _tcsc_pct(y, g),
@@ -583,10 +608,8 @@ class WindowVoter(ABC):
         self._next_end = -(-self._need_n // self._hop_n) * self._hop_n
         self._buf = np.zeros(0, dtype=np.float64)
         self._buf_start = 0  # stream index of self._buf[0]
-        self._votes: deque[tuple[bool, int]] = deque(maxlen=params.n_on)  # (vote, end_idx)
-        self._negatives = 0
-        self._last_end = 0  # end of the last window that voted
-        self._voting = params
+        self._confirm = VoteConfirmation(params.k_on, params.n_on, params.n_off, self._win_n)
+        self._threshold = params.threshold
         self.active = False
         self.probability = 0.0
 
@@ -621,7 +644,7 @@ class WindowVoter(ABC):
         while self._next_end <= self.n_seen:
             end = self._next_end
             lo = end - self._need_n - self._buf_start
-            change = self._vote(self.window_probability(self._buf[lo : lo + self._need_n]), end)
+            change = self._judge(self._buf[lo : lo + self._need_n], end)
             if change is not None:
                 out.append(change)
             self._next_end += self._hop_n
@@ -631,24 +654,69 @@ class WindowVoter(ABC):
             self._buf_start += keep_from
         return out
 
+    def _judge(self, raw: NDArray[np.float64], end: int) -> tuple[bool, int, int, float] | None:
+        """Judge the raw window ending at ``end``; return the state's transition or None."""
+        return self._vote(self.window_probability(raw), end)
+
     def _vote(self, prob: float, end: int) -> tuple[bool, int, int, float] | None:
-        p = self._voting
+        """Count one window's vote; return ``(on, onset_idx, decided_idx, probability)`` or None."""
         self.probability = prob
-        vote = prob >= p.threshold
+        change = self._confirm.push(prob >= self._threshold, end)
+        if change is None:
+            return None
+        self.active = change[0]
+        return (*change, end, prob)
+
+
+class VoteConfirmation:
+    """``k_on`` votes among the last ``n_on`` windows turn a state on, ``n_off`` non-votes off.
+
+    The confirmation of :class:`WindowVoter` (the VF detector's, after Amann et al. 2005's
+    window-vote detectors), kept apart so that one detector can confirm two kinds of vote
+    separately (:class:`agent.rhythm.ventricular.VtDetector`).
+
+    Parameters
+    ----------
+    k_on, n_on, n_off : int
+        Confirmation counts (validated by the detector's parameters).
+    win_n : int
+        Window length, samples (the onset is dated half a window before the end of the first
+        voting window of the deciding run).
+    """
+
+    def __init__(self, k_on: int, n_on: int, n_off: int, win_n: int) -> None:
+        self._k_on = k_on
+        self._n_off = n_off
+        self._half_win_n = win_n // 2
+        self._votes: deque[tuple[bool, int]] = deque(maxlen=n_on)  # (vote, end_idx)
+        self._negatives = 0
+        self._last_end = 0  # end of the last window that voted
+        self.active = False
+
+    def push(self, vote: bool, end: int) -> tuple[bool, int] | None:
+        """Count the vote of the window ending at stream index ``end``.
+
+        Returns
+        -------
+        tuple[bool, int] | None
+            ``(True, onset_idx)`` when the state turns on (half a window before the end of the
+            first voting window among the last ``n_on``), ``(False, end_idx)`` when it turns
+            off (the end of the last voting window), None otherwise.
+        """
         self._votes.append((vote, end))
         if vote:
             self._negatives = 0
             self._last_end = end
         else:
             self._negatives += 1
-        if not self.active and sum(v for v, _ in self._votes) >= p.k_on:
+        if not self.active and sum(v for v, _ in self._votes) >= self._k_on:
             self.active = True
             first_end = next(e for v, e in self._votes if v)
-            return (True, max(0, first_end - self._win_n // 2), end, prob)
-        if self.active and self._negatives >= p.n_off:
+            return (True, max(0, first_end - self._half_win_n))
+        if self.active and self._negatives >= self._n_off:
             self.active = False
             self._votes.clear()
-            return (False, self._last_end, end, prob)
+            return (False, self._last_end)
         return None
 
 
