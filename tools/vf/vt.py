@@ -472,7 +472,15 @@ def write_card(path: Path, params: VtParams, cv: dict[str, object], latency_ms: 
     """Write the card of the shipped VT parameters (no model file: a logistic model)."""
     import json
 
-    from agent.rhythm.ventricular import VT_DETECTOR_NAME, VT_DETECTOR_VERSION, VT_FEATURE_NAMES
+    from agent.rhythm.ventricular import (
+        FLUTTER_MAX_KURTOSIS,
+        FLUTTER_MIN_ACF_PEAK,
+        FLUTTER_MIN_PEAK_HZ,
+        FLUTTER_VOTES,
+        VT_DETECTOR_NAME,
+        VT_DETECTOR_VERSION,
+        VT_FEATURE_NAMES,
+    )
 
     card = {
         "name": VT_DETECTOR_NAME,
@@ -484,6 +492,19 @@ def write_card(path: Path, params: VtParams, cv: dict[str, object], latency_ms: 
         "inputs": list(VT_FEATURE_NAMES),
         "fs_hz": "any 100-1000 Hz stream, resampled to 125 Hz",
         "params": params_json(params),
+        "flutter_votes": {
+            "rule": "a window also votes when kurtosis < max_kurtosis, peak_hz >= min_peak_hz"
+            " and acf_peak >= min_acf_peak (whatever the logistic model and its noise gates"
+            " say); `votes` such windows in a row turn the VT state on, as many without one"
+            " turn that path off",
+            "max_kurtosis": FLUTTER_MAX_KURTOSIS,
+            "min_peak_hz": FLUTTER_MIN_PEAK_HZ,
+            "min_acf_peak": FLUTTER_MIN_ACF_PEAK,
+            "votes": FLUTTER_VOTES,
+            "chosen": "fixed, not tuned by vt-tune: from a small grid on window counts of vfdb"
+            " + mitdb (vfdb 421 included, so its gain is in sample) and nstdb's noise records;"
+            " docs/vf_detector.md, session 35",
+        },
         "training": {
             "data": "vfdb 418-428 (all present) + all 48 mitdb records, channel 0",
             "labels": "window >= 75 % annotated VT/VF/VFL vs 0 %; others left out",

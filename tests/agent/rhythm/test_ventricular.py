@@ -17,7 +17,13 @@ from agent.alarms.engine import Finding
 from agent.errors import ConfigError
 from agent.messages import AlarmCode
 from agent.rhythm.ventricular import (
+    FLUTTER_MAX_KURTOSIS,
+    FLUTTER_MIN_ACF_PEAK,
+    FLUTTER_MIN_PEAK_HZ,
+    FLUTTER_VOTES,
     MEAN_FREQ_IDX,
+    VT_DETECTOR_NAME,
+    VT_DETECTOR_VERSION,
     VF_LEAK_IDX,
     VT_FEATURE_NAMES,
     VT_PARAMS_TUNED,
@@ -203,6 +209,14 @@ def test_card_holds_the_shipped_parameters() -> None:
         VT_PARAMS_TUNED.max_mean_freq_hz,
         VT_PARAMS_TUNED.max_vf_leak,
     )
+    fl = card["flutter_votes"]
+    assert (fl["max_kurtosis"], fl["min_peak_hz"], fl["min_acf_peak"], fl["votes"]) == (
+        FLUTTER_MAX_KURTOSIS,
+        FLUTTER_MIN_PEAK_HZ,
+        FLUTTER_MIN_ACF_PEAK,
+        FLUTTER_VOTES,
+    )
+    assert card["version"] == f"{VT_DETECTOR_NAME}-{VT_DETECTOR_VERSION}"
 
 
 def _evidence(t_s: float) -> object:
