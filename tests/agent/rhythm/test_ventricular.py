@@ -127,8 +127,7 @@ def test_vote_confirmation_turns_on_at_k_of_n_and_off_after_n_off() -> None:
     assert conf.active
     assert conf.push(False, 1300) is None
     # two non-votes in a row: off, at the end of the last voting window
-    assert conf.push(False, 1400) == (False, 1200)
-    assert not conf.active
+    assert (conf.push(False, 1400), conf.active) == ((False, 1200), False)
     # the votes before the offset are forgotten: one new vote is not enough
     assert conf.push(True, 1500) is None
 
