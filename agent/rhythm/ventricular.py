@@ -136,7 +136,13 @@ of vfdb and mitdb without ventricular or noise annotation, ``docs/vf_detector.md
 35)."""
 FLUTTER_MIN_PEAK_HZ: Final = 3.0
 """Flutter vote: the window's spectral peak (``peak_hz``) is at least this, Hz (180 / min;
-ventricular flutter runs at 150-300 / min, usually above 200)."""
+ventricular flutter runs at 150-300 / min, usually above 200); at most
+:data:`FLUTTER_MAX_PEAK_HZ`."""
+FLUTTER_MAX_PEAK_HZ: Final = 5.0
+"""Flutter vote: the spectral peak is at most this, Hz (300 / min, the top of ventricular
+flutter's range). Above it the peak is a QRS harmonic, not the rhythm: fast narrow-complex
+tachycardias and artefact in CinC 2017 voted at 5.75-7 Hz (``docs/vf_detector.md``, session
+35, a second look)."""
 FLUTTER_MIN_ACF_PEAK: Final = 0.5
 """Flutter vote: the window's autocorrelation peak (``acf_peak``) is at least this: the wave
 repeats (flutter is regular, VF is not; the VF detector owns VF)."""
@@ -404,16 +410,17 @@ class VtDetector(WindowVoter):
 
     **Flutter votes** (version 4): a window whose band amplitude passes the same amplitude
     gate also votes *flutter* when it is a fast, regular, near-sinusoidal wave, whatever the
-    logistic model and its noise gates say: excess kurtosis below
-    :data:`FLUTTER_MAX_KURTOSIS`, spectral peak at least :data:`FLUTTER_MIN_PEAK_HZ`,
-    autocorrelation peak at least :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``,
-    ``peak_hz`` and ``acf_peak`` of :func:`vt_window_features`). :data:`FLUTTER_VOTES` in a
-    row turn the flutter path on, as many windows without one turn it off; the detector is in
-    VT while either path is. What it is for: a VT at 240-255 bpm that reads as ventricular
-    flutter (vfdb 421), whose VF-filter leakage and 12-30 Hz power are those of other rhythms,
-    so the logistic model tuned without it never calls it (``docs/vf_detector.md``, sessions
-    22 and 35, with what was looked at before the thresholds were fixed). The kurtosis is
-    judged first (a few µs); most windows with QRS complexes stop there.
+    logistic model says: excess kurtosis below :data:`FLUTTER_MAX_KURTOSIS`, spectral peak
+    between :data:`FLUTTER_MIN_PEAK_HZ` and :data:`FLUTTER_MAX_PEAK_HZ`, autocorrelation
+    peak at least :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``, ``peak_hz`` and
+    ``acf_peak`` of :func:`vt_window_features`); the logistic path's noise gates do not
+    apply.
+    :data:`FLUTTER_VOTES` in a row turn the flutter path on, as many windows without one
+    turn it off; the detector is in VT while either path is. What it is for: a VT at 240-255
+    bpm that reads as ventricular flutter (vfdb 421), whose 12-30 Hz power is that of other
+    rhythms, so the logistic model tuned without it never calls it (``docs/vf_detector.md``,
+    sessions 22 and 35, with what was looked at before the thresholds were fixed). The
+    kurtosis is judged first (a few µs); most windows with QRS complexes stop there.
     """
 
     def __init__(self, fs_hz: float, params: VtParams = VT_PARAMS_TUNED) -> None:
@@ -422,6 +429,7 @@ class VtDetector(WindowVoter):
         self.params = params
         self._flutter = VoteConfirmation(FLUTTER_VOTES, FLUTTER_VOTES, FLUTTER_VOTES, self._win_n)
         self._off_end = 0  # latest end of a voting window among the paths already off
+        self._flutter_flags: list[bool] = []  # per transition of this push: decided by flutter
 
     @property
     def in_vt(self) -> bool:
@@ -430,15 +438,11 @@ class VtDetector(WindowVoter):
 
     def push(self, samples_uv: NDArray[np.float32]) -> list[VtChange]:
         """Feed the next contiguous samples (µV, NaN = invalid); return the state changes."""
+        changes = self.push_transitions(samples_uv)
+        flags, self._flutter_flags = self._flutter_flags, []
         return [
-            VtChange(
-                "VT" if on else "none",
-                onset,
-                end,
-                prob,
-                flutter=on and self._flutter.active and not self._confirm.active,
-            )
-            for on, onset, end, prob in self.push_transitions(samples_uv)
+            VtChange("VT" if on else "none", onset, end, prob, flutter=by_flutter)
+            for (on, onset, end, prob), by_flutter in zip(changes, flags, strict=True)
         ]
 
     def _judge(self, raw: NDArray[np.float64], end: int) -> tuple[bool, int, int, float] | None:
@@ -451,12 +455,14 @@ class VtDetector(WindowVoter):
         if on and not self.active:
             self.active = True
             self._off_end = 0
+            self._flutter_flags.append(not self._confirm.active)
             return (True, min(idx for turned_on, idx in changes if turned_on), end, prob)
         off_ends = [idx for turned_on, idx in changes if not turned_on]
         if off_ends:
             self._off_end = max(self._off_end, *off_ends)
         if self.active and not on:
             self.active = False
+            self._flutter_flags.append(False)
             return (False, self._off_end, end, prob)
         return None
 
@@ -512,11 +518,13 @@ def _flutter_vote(y: NDArray[np.float64], fs: float) -> bool:
     """Whether a band-passed window (125 Hz) votes flutter (:class:`VtDetector` notes).
 
     Judged in order of cost: the excess kurtosis (time domain), the spectral peak, the
-    autocorrelation peak; the values are those of :func:`vt_window_features`.
+    autocorrelation peak; the values are those of :func:`vt_window_features`. The logistic
+    path's noise gates do not apply (they would cost two of vfdb 421's flutter episodes,
+    ``docs/vf_detector.md``, session 35).
     """
     if _kurtosis_var(y)[0] >= FLUTTER_MAX_KURTOSIS:
         return False
-    if spectral_peak_hz(y, fs) < FLUTTER_MIN_PEAK_HZ:
+    if not FLUTTER_MIN_PEAK_HZ <= spectral_peak_hz(y, fs) <= FLUTTER_MAX_PEAK_HZ:
         return False
     centred, mean_freq = _centred_mean_freq(y, fs)
     return bool(_acf_features(centred, fs, mean_freq)[0] >= FLUTTER_MIN_ACF_PEAK)

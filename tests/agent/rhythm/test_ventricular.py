@@ -132,19 +132,36 @@ def test_vote_confirmation_turns_on_at_k_of_n_and_off_after_n_off() -> None:
     assert conf.push(True, 1500) is None
 
 
+def _sine_between_flat(freq_hz: float, fs: float = 250.0) -> NDArray[np.float64]:
+    """10 s flat, 20 s of a 1 mV sine at ``freq_hz``, 10 s flat."""
+    t = np.arange(round(20.0 * fs)) / fs
+    flat = np.zeros(round(10.0 * fs))
+    return np.concatenate([flat, 1000.0 * np.sin(2 * np.pi * freq_hz * t), flat])
+
+
 def test_the_state_is_vt_while_either_path_is() -> None:
     # a pure 4 Hz sine (240 / min) at 1 mV for 20 s between 10 s of flat line: the flutter
     # path turns on and off with it; the model path is muted
     fs = 250.0
-    t = np.arange(round(20.0 * fs)) / fs
-    x = np.concatenate([np.zeros(2500), 1000.0 * np.sin(2 * np.pi * 4.0 * t), np.zeros(2500)])
+    x = _sine_between_flat(4.0, fs)
     changes = _stream(x, fs, _FLUTTER_ONLY)
     assert [c.rhythm for c in changes] == ["VT", "none"]
+    # pushed at once, each change still says which path decided it
+    whole = VtDetector(fs, _FLUTTER_ONLY).push(x.astype(np.float32))
+    assert [(c.rhythm, c.flutter) for c in whole] == [("VT", True), ("none", False)]
+    assert [c.decided_idx for c in whole] == [c.decided_idx for c in changes]
     on, off = changes
     assert on.flutter
     assert not off.flutter
     assert 10.0 <= on.decided_idx / fs <= 10.0 + 10.0
     assert 30.0 <= off.decided_idx / fs <= 30.0 + 10.0
+
+
+@pytest.mark.parametrize("freq_hz", [2.0, 6.0])
+def test_no_flutter_below_180_or_above_300_per_min(freq_hz: float) -> None:
+    # 120 / min is a rate, not flutter; a 6 Hz peak is a QRS harmonic of a fast
+    # narrow-complex tachycardia (CinC 2017), above ventricular flutter's 300 / min
+    assert _stream(_sine_between_flat(freq_hz), 250.0, _FLUTTER_ONLY) == []
 
 
 def test_a_flutter_vt_says_so_in_the_vtach_message() -> None:
