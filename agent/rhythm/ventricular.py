@@ -407,9 +407,8 @@ class VtDetector(WindowVoter):
     gate also votes *flutter* when it is a fast, regular, near-sinusoidal wave, whatever the
     logistic model says: excess kurtosis below :data:`FLUTTER_MAX_KURTOSIS`, spectral peak
     at least :data:`FLUTTER_MIN_PEAK_HZ`, autocorrelation peak at least
-    :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``, ``peak_hz`` and
-    ``acf_peak`` of :func:`vt_window_features`); the logistic path's noise gates do not
-    apply.
+    :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``, ``peak_hz`` and ``acf_peak`` of
+    :func:`vt_window_features`); the logistic path's noise gates do not apply.
     :data:`FLUTTER_VOTES` in a row turn the flutter path on, as many windows without one
     turn it off; the detector is in VT while either path is. What it is for: a VT at 240-255
     bpm that reads as ventricular flutter (vfdb 421), whose 12-30 Hz power is that of other

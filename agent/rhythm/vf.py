@@ -671,9 +671,9 @@ class WindowVoter(ABC):
 class VoteConfirmation:
     """``k_on`` votes among the last ``n_on`` windows turn a state on, ``n_off`` non-votes off.
 
-    The confirmation of :class:`WindowVoter` (the VF detector's, after Amann et al. 2005's
-    window-vote detectors), kept apart so that one detector can confirm two kinds of vote
-    separately (:class:`agent.rhythm.ventricular.VtDetector`).
+    The confirmation of :class:`WindowVoter` (step 4 of the module docstring), kept apart so
+    that one detector can confirm two kinds of vote separately
+    (:class:`agent.rhythm.ventricular.VtDetector`).
 
     Parameters
     ----------
