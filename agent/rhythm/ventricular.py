@@ -426,6 +426,11 @@ class VtDetector(WindowVoter):
         self._flutter_flags: list[bool] = []  # per transition of this push: decided by flutter
 
     @property
+    def active(self) -> bool:
+        """In VT: while either path (logistic or flutter votes) is on."""
+        return self._confirm.active or self._flutter.active
+
+    @property
     def in_vt(self) -> bool:
         """True while the detector is in VT."""
         return self.active
@@ -443,19 +448,17 @@ class VtDetector(WindowVoter):
         """Count both votes of the window ending at ``end``; return the VT state's transition."""
         prob, flutter = self.window_votes(raw)
         self.probability = prob
+        was_on = self.active
         model = self._confirm.push(prob >= self._threshold, end)
         changes = [c for c in (model, self._flutter.push(flutter, end)) if c is not None]
-        on = self._confirm.active or self._flutter.active
-        if on and not self.active:
-            self.active = True
+        if self.active and not was_on:
             self._off_end = 0
             self._flutter_flags.append(not self._confirm.active)
             return (True, min(idx for turned_on, idx in changes if turned_on), end, prob)
         off_ends = [idx for turned_on, idx in changes if not turned_on]
         if off_ends:
             self._off_end = max(self._off_end, *off_ends)
-        if self.active and not on:
-            self.active = False
+        if was_on and not self.active:
             self._flutter_flags.append(False)
             return (False, self._off_end, end, prob)
         return None
@@ -469,15 +472,10 @@ class VtDetector(WindowVoter):
             :meth:`window_probability` and whether the window votes flutter (False when too
             much is NaN or it is near flat).
         """
-        p = self.params
-        bridged = _bridge_nans(raw)
-        if bridged is None:
+        band = self._band(raw)
+        if band is None:
             return 0.0, False
-        y, fs_c = band_window(bridged, self.fs_hz, p.window_s)
-        if _log_std(y) < _LOG_MIN_STD:
-            return 0.0, False
-        flutter = _flutter_vote(y, fs_c)
-        return self._gated_probability(y, fs_c), flutter
+        return self._gated_probability(*band), _flutter_vote(*band)
 
     def window_probability(self, raw: NDArray[np.float64]) -> float:
         """VT probability of one raw window; 0 when too much is NaN or it is near flat.
@@ -487,14 +485,16 @@ class VtDetector(WindowVoter):
         other features. Same probabilities as gating after :func:`vt_window_features`
         (``tests/agent/rhythm/test_ventricular.py`` pins it on real records).
         """
-        p = self.params
+        band = self._band(raw)
+        return 0.0 if band is None else self._gated_probability(*band)
+
+    def _band(self, raw: NDArray[np.float64]) -> tuple[NDArray[np.float64], float] | None:
+        """Return the band-passed window and its rate; None when too much is NaN or near flat."""
         bridged = _bridge_nans(raw)
         if bridged is None:
-            return 0.0
-        y, fs_c = band_window(bridged, self.fs_hz, p.window_s)
-        if _log_std(y) < _LOG_MIN_STD:
-            return 0.0
-        return self._gated_probability(y, fs_c)
+            return None
+        y, fs_c = band_window(bridged, self.fs_hz, self.params.window_s)
+        return None if _log_std(y) < _LOG_MIN_STD else (y, fs_c)
 
     def _gated_probability(self, y: NDArray[np.float64], fs_c: float) -> float:
         """Return the logistic probability of a band-passed window past the amplitude gate."""

@@ -610,8 +610,12 @@ class WindowVoter(ABC):
         self._buf_start = 0  # stream index of self._buf[0]
         self._confirm = VoteConfirmation(params.k_on, params.n_on, params.n_off, self._win_n)
         self._threshold = params.threshold
-        self.active = False
         self.probability = 0.0
+
+    @property
+    def active(self) -> bool:
+        """The state: on after ``k_on`` votes, off after ``n_off`` non-votes."""
+        return self._confirm.active
 
     @property
     def n_seen(self) -> int:
@@ -662,10 +666,7 @@ class WindowVoter(ABC):
         """Count one window's vote; return ``(on, onset_idx, decided_idx, probability)`` or None."""
         self.probability = prob
         change = self._confirm.push(prob >= self._threshold, end)
-        if change is None:
-            return None
-        self.active = change[0]
-        return (*change, end, prob)
+        return None if change is None else (*change, end, prob)
 
 
 class VoteConfirmation:
