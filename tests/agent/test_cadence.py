@@ -80,7 +80,10 @@ async def test_the_runtime_runs_vitals_watchdog_and_status_on_its_steps(
         "watchdog": runtime._watchdog_due,
         "status": runtime._status_due,
     }
-    assert len(sink.vitals) == jobs["vitals"].runs_nudged + jobs["vitals"].runs_timed
+    # every published vitals message came from a run of the cadence; the last run may be
+    # cancelled by the end of the stream between its wake-up and its publish (seen once in CI)
+    runs = jobs["vitals"].runs_nudged + jobs["vitals"].runs_timed
+    assert runs - 1 <= len(sink.vitals) <= runs
     for name, job in jobs.items():
         assert job.runs_nudged >= 1, name
         assert job.runs_nudged >= job.runs_timed, name
