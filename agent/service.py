@@ -38,7 +38,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Final
 
 from firmware_bridge.frames import DeviceEvent, DeviceEventKind, EcgChunk, Frame, RrIntervals
@@ -139,6 +139,9 @@ class PipelineWatchdog:
         (:data:`DEFAULT_STALL_S`).
     first_step_stall_s
         The bound while no step has completed yet, s (:data:`FIRST_STEP_STALL_S`).
+    clock_ns
+        Monotonic clock, ns (``time.monotonic_ns``; tests pass their own to judge stalls
+        without waiting on the wall clock).
 
     Attributes
     ----------
@@ -161,14 +164,16 @@ class PipelineWatchdog:
         *,
         stall_s: float = DEFAULT_STALL_S,
         first_step_stall_s: float = FIRST_STEP_STALL_S,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         if not stall_s > 0 or not first_step_stall_s > 0:
             msg = f"stall_s and first_step_stall_s must be > 0, got {stall_s}, {first_step_stall_s}"
             raise ValueError(msg)
         self._notifier = notifier
+        self._clock_ns = clock_ns
         self._stall_ns = int(stall_s * 1e9)
         self._first_ns = int(first_step_stall_s * 1e9)
-        self._last_step_ns = time.monotonic_ns()
+        self._last_step_ns = clock_ns()
         self._last_read_ns = 0
         self._kind: type[EcgChunk] | type[RrIntervals] | None = None
         self._stalled = False
@@ -185,12 +190,12 @@ class PipelineWatchdog:
         if self._kind is None and isinstance(frame, EcgChunk | RrIntervals):
             self._kind = type(frame)
         if self._kind is not None and isinstance(frame, self._kind):
-            self._last_read_ns = time.monotonic_ns()
+            self._last_read_ns = self._clock_ns()
 
     def note_step(self, _out: object, _arrival_ns: int) -> None:
         """Record one completed step of the core (signature of the runtime's ``on_output``)."""
         self.steps += 1
-        self._last_step_ns = time.monotonic_ns()
+        self._last_step_ns = self._clock_ns()
 
     def healthy(self) -> bool:
         """Return False when a frame is waiting and no step completed for ``stall_s``.
@@ -200,7 +205,7 @@ class PipelineWatchdog:
         """
         waiting = self._last_read_ns > self._last_step_ns
         bound_ns = self._stall_ns if self.steps else max(self._stall_ns, self._first_ns)
-        return not (waiting and time.monotonic_ns() - self._last_step_ns >= bound_ns)
+        return not (waiting and self._clock_ns() - self._last_step_ns >= bound_ns)
 
     def check_and_ping(self) -> bool:
         """Ping (``WATCHDOG=1``) if :meth:`healthy`; log a change of state; return healthy."""

@@ -176,22 +176,18 @@ async def test_watchdog_pings_only_while_the_pipeline_progresses(notify_stub: No
             await run
 
 
-async def test_watchdog_stays_healthy_while_the_source_is_silent() -> None:
+def test_watchdog_stays_healthy_while_the_source_is_silent() -> None:
     """A read frame that was stepped, then silence: idle, not stalled (a wearable out of range
-    is a technical alarm, not a hung agent). A frame read and never stepped: stalled."""
-    watchdog = PipelineWatchdog(SystemdNotifier({}), stall_s=0.05, first_step_stall_s=0.2)
-    chunk0 = EcgChunk(
-        samples_uv=np.zeros(10, dtype=np.float32),
-        fs_hz=250.0,
-        first_sample_idx=0,
-        t0_monotonic_ns=0,
-        t0_utc=datetime.now(UTC),
+    is a technical alarm, not a hung agent). A frame read and never stepped: stalled. The
+    watchdog's clock is the test's, so a loaded machine cannot move a bound."""
+    now_ns = [0]
+    watchdog = PipelineWatchdog(
+        SystemdNotifier({}), stall_s=0.05, first_step_stall_s=0.2, clock_ns=lambda: now_ns[0]
     )
-    watchdog.note_read(chunk0)  # the first step is slow (imports): a longer bound applies
-    await asyncio.sleep(0.1)
-    assert watchdog.healthy()
-    await asyncio.sleep(0.15)
-    assert not watchdog.healthy()  # but not unbounded
+
+    def advance(s: float) -> None:
+        now_ns[0] += int(s * 1e9)
+
     chunk = EcgChunk(
         samples_uv=np.zeros(10, dtype=np.float32),
         fs_hz=250.0,
@@ -199,18 +195,26 @@ async def test_watchdog_stays_healthy_while_the_source_is_silent() -> None:
         t0_monotonic_ns=0,
         t0_utc=datetime.now(UTC),
     )
-    watchdog.note_read(chunk)
+    advance(0.01)
+    watchdog.note_read(chunk)  # the first step is slow (imports): a longer bound applies
+    advance(0.1)
+    assert watchdog.healthy()  # 0.11 s waiting: over stall_s, under first_step_stall_s
+    advance(0.15)
+    assert not watchdog.healthy()  # but not unbounded
     watchdog.note_step(None, 0)
-    await asyncio.sleep(0.1)
+    advance(0.1)
     assert watchdog.healthy()  # nothing waits: idle
     rr = RrIntervals(rr_ms=(800.0,), t_s=1.0, t0_monotonic_ns=0)
     watchdog.note_read(rr)  # a waveform stream ignores RR notifications: nothing waits
-    await asyncio.sleep(0.1)
+    advance(0.1)
     assert watchdog.healthy()
+    advance(0.01)
     watchdog.note_read(chunk)  # waits, and the last step is older than stall_s
     assert not watchdog.healthy()
     assert not watchdog.check_and_ping()
     assert watchdog.stalls == 1
+    watchdog.note_step(None, 0)  # the step comes: healthy again at once
+    assert watchdog.check_and_ping()
 
 
 async def test_stream_time_limit_ends_on_stream_time() -> None:
