@@ -65,6 +65,7 @@ from agent.rhythm.vf import (
     WindowVoter,
     _bridge_nans,
     _features,
+    _floored_peak_hz,
     _kurtosis_var,
     _mean,
     _sum,
@@ -73,6 +74,7 @@ from agent.rhythm.vf import (
     spectral_peak_hz,
     validate_window_model,
 )
+from agent.rhythm.vf import _geometry as _vf_geometry
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +143,9 @@ ventricular flutter runs at 150-300 / min, usually above 200). No upper bound: o
 FLUTTER_MIN_ACF_PEAK: Final = 0.5
 """Flutter vote: the window's autocorrelation peak (``acf_peak``) is at least this: the wave
 repeats (flutter is regular, VF is not; the VF detector owns VF)."""
+SUBHARMONIC_BAND_HZ: Final = 0.25
+"""Half-width of the bands :func:`subharmonic_ratio` compares, Hz: one FFT bin of a 4 s
+window."""
 FLUTTER_VOTES: Final = 3
 """Flutter votes in a row that turn the VT state on, and windows in a row without one that
 turn the flutter path off (hop 1 s)."""
@@ -506,6 +511,39 @@ class VtDetector(WindowVoter):
             return 0.0
         feats = np.concatenate([_features(y, fs_c), _acf_features(centred, fs_c, mean_freq)])
         return float(vt_window_probability(feats, p))
+
+
+def subharmonic_ratio(y: NDArray[np.float64], fs: float) -> tuple[float, float]:
+    """Spectral peak of a band-passed window and its subharmonic amplitude ratio.
+
+    Parameters
+    ----------
+    y : NDArray[np.float64]
+        Band-passed window (:func:`agent.rhythm.vf.band_window`), shape ``(n,)``.
+    fs : float
+        Its rate, Hz (125).
+
+    Returns
+    -------
+    tuple[float, float]
+        ``peak_hz`` exactly as :func:`agent.rhythm.vf.spectral_peak_hz` gives it, and the
+        largest Hamming amplitude within :data:`SUBHARMONIC_BAND_HZ` of half that frequency
+        over the largest within the same distance of the peak (the spectrum before the
+        VF features' floor). Near 0 when the peak is the wave's fundamental (a sine); large
+        when the peak is a harmonic of a slower rhythm (QRS and T waves of a tachycardia
+        at half the rate): the subharmonic test of pitch detection (Hermes DJ, Measurement
+        of pitch by subharmonic summation, J Acoust Soc Am 1988;83:257-264).
+    """
+    g = _vf_geometry(y.size, fs)
+    amp = np.abs(np.fft.rfft(y * g.hamming))
+    peak_hz = _floored_peak_hz(amp.copy(), g)
+    f = g.f
+
+    def near(c: float) -> float:
+        sel = amp[np.abs(f - c) <= SUBHARMONIC_BAND_HZ]
+        return float(sel.max()) if sel.size else 0.0
+
+    return peak_hz, near(0.5 * peak_hz) / max(near(peak_hz), 1e-12)
 
 
 def _flutter_vote(y: NDArray[np.float64], fs: float) -> bool:
