@@ -71,7 +71,6 @@ from agent.rhythm.vf import (
     _sum,
     _vf_leak,
     band_window,
-    spectral_peak_hz,
     validate_window_model,
 )
 from agent.rhythm.vf import _geometry as _vf_geometry
@@ -89,12 +88,13 @@ __all__ = [
     "VtChange",
     "VtDetector",
     "VtParams",
+    "subharmonic_ratio",
     "vt_window_features",
     "vt_window_probability",
 ]
 
 VT_DETECTOR_NAME: Final = "vt_features"
-VT_DETECTOR_VERSION: Final = "4"
+VT_DETECTOR_VERSION: Final = "5"
 """Name and version in alarms' ``model_versions`` (no model file: bump the version whenever
 :data:`VT_PARAMS_TUNED` or the features change)."""
 
@@ -143,6 +143,13 @@ ventricular flutter runs at 150-300 / min, usually above 200). No upper bound: o
 FLUTTER_MIN_ACF_PEAK: Final = 0.5
 """Flutter vote: the window's autocorrelation peak (``acf_peak``) is at least this: the wave
 repeats (flutter is regular, VF is not; the VF detector owns VF)."""
+FLUTTER_MAX_SUBHARMONIC: Final = 0.4
+"""Flutter vote: the spectral peak is the wave's own rate, not a harmonic of a slower rhythm:
+the amplitude at half the peak frequency is below this fraction of the peak's
+(:func:`subharmonic_ratio`). A narrow-complex tachycardia at 120-185 / min whose T wave is as
+large as its QRS is smooth and peaks at a harmonic of 3-7 Hz; a flutter sine wave has little
+below its fundamental. Picked from 0.3 / 0.35 / 0.4 / 0.5 on window counts of vfdb's
+ventricular episodes and 11 CinC 2017 strips (``docs/vf_detector.md``, session 36)."""
 SUBHARMONIC_BAND_HZ: Final = 0.25
 """Half-width of the bands :func:`subharmonic_ratio` compares, Hz: one FFT bin of a 4 s
 window."""
@@ -411,8 +418,9 @@ class VtDetector(WindowVoter):
     **Flutter votes** (version 4): a window whose band amplitude passes the same amplitude
     gate also votes *flutter* when it is a fast, regular, near-sinusoidal wave, whatever the
     logistic model says: excess kurtosis below :data:`FLUTTER_MAX_KURTOSIS`, spectral peak
-    at least :data:`FLUTTER_MIN_PEAK_HZ`, autocorrelation peak at least
-    :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``, ``peak_hz`` and ``acf_peak`` of
+    at least :data:`FLUTTER_MIN_PEAK_HZ` and, since version 5, the wave's own rate (its
+    :func:`subharmonic_ratio` below :data:`FLUTTER_MAX_SUBHARMONIC`), autocorrelation peak
+    at least :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``, ``peak_hz`` and ``acf_peak`` of
     :func:`vt_window_features`); the logistic path's noise gates do not apply.
     :data:`FLUTTER_VOTES` in a row turn the flutter path on, as many windows without one
     turn it off; the detector is in VT while either path is. What it is for: a VT at 240-255
@@ -549,14 +557,16 @@ def subharmonic_ratio(y: NDArray[np.float64], fs: float) -> tuple[float, float]:
 def _flutter_vote(y: NDArray[np.float64], fs: float) -> bool:
     """Whether a band-passed window (125 Hz) votes flutter (:class:`VtDetector` notes).
 
-    Judged in order of cost: the excess kurtosis (time domain), the spectral peak, the
-    autocorrelation peak; the values are those of :func:`vt_window_features`. The logistic
-    path's noise gates do not apply (with them two of vfdb 421's flutter episodes were lost,
-    ``docs/vf_detector.md``, session 35).
+    Judged in order of cost: the excess kurtosis (time domain), the spectral peak and its
+    subharmonic ratio (:func:`subharmonic_ratio`, session 36), the autocorrelation peak; the
+    values are those of :func:`vt_window_features`. The logistic path's noise gates do not
+    apply (with them two of vfdb 421's flutter episodes were lost, ``docs/vf_detector.md``,
+    session 35).
     """
     if _kurtosis_var(y)[0] >= FLUTTER_MAX_KURTOSIS:
         return False
-    if spectral_peak_hz(y, fs) < FLUTTER_MIN_PEAK_HZ:
+    peak_hz, subharmonic = subharmonic_ratio(y, fs)
+    if peak_hz < FLUTTER_MIN_PEAK_HZ or subharmonic >= FLUTTER_MAX_SUBHARMONIC:
         return False
     centred, mean_freq = _centred_mean_freq(y, fs)
     return bool(_acf_features(centred, fs, mean_freq)[0] >= FLUTTER_MIN_ACF_PEAK)

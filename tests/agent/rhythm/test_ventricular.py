@@ -18,6 +18,7 @@ from agent.errors import ConfigError
 from agent.messages import AlarmCode
 from agent.rhythm.ventricular import (
     FLUTTER_MAX_KURTOSIS,
+    FLUTTER_MAX_SUBHARMONIC,
     FLUTTER_MIN_ACF_PEAK,
     FLUTTER_MIN_PEAK_HZ,
     FLUTTER_VOTES,
@@ -32,6 +33,8 @@ from agent.rhythm.ventricular import (
     VtChange,
     VtDetector,
     VtParams,
+    _flutter_vote,
+    subharmonic_ratio,
     vt_window_features,
     vt_window_probability,
 )
@@ -118,13 +121,10 @@ def test_no_flutter_in_sinus_rhythm_af_with_pvcs_or_electrode_motion_noise(
     assert _stream(np.nan_to_num(x), fs, _FLUTTER_ONLY) == []
 
 
-@pytest.mark.xfail(
-    reason="known limitation (docs/vf_detector.md, session 35): on a handheld lead whose T wave"
-    " is as large as its QRS, a narrow-complex tachycardia at about 185 / min is smooth and its"
-    " spectral peak a harmonic above 3 Hz: it votes flutter",
-    strict=True,
-)
 def test_narrow_complex_tachycardia_of_cinc_a07500_is_not_flutter(data_dir: Path) -> None:
+    """A handheld lead whose T wave is as large as its QRS, at about 185 / min: smooth, with its
+    spectral peak at a harmonic above 3 Hz (session 35's flutter votes called it VT); the
+    subharmonic test sees the slower rhythm under the peak (docs/vf_detector.md, session 36)."""
     path = data_dir / "cinc2017" / "A07500"
     if not path.with_suffix(".hea").exists():
         pytest.skip("cinc2017 not in the shared data")
@@ -169,6 +169,31 @@ def test_the_state_is_vt_while_either_path_is() -> None:
     assert not off.flutter
     assert 10.0 <= on.decided_idx / fs <= 10.0 + 10.0
     assert 30.0 <= off.decided_idx / fs <= 30.0 + 10.0
+
+
+def test_the_subharmonic_ratio_tells_a_fundamental_from_a_harmonic() -> None:
+    fs = 250.0
+    t = np.arange(round(5.0 * fs)) / fs
+    det = VtDetector(fs, _FLUTTER_ONLY)
+
+    def band(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
+        out = det._band(1000.0 * x)
+        assert out is not None
+        return out
+
+    # a 4 Hz sine: its peak is its rate, nothing at 2 Hz
+    sine = band(np.sin(2 * np.pi * 4.0 * t))
+    peak_hz, ratio = subharmonic_ratio(*sine)
+    assert (peak_hz, round(ratio, 3)) == (4.0, 0.001)
+    assert _flutter_vote(*sine)
+    # the same wave riding on a 2 Hz rhythm at 0.6 of its amplitude: the peak stays at 4 Hz,
+    # a harmonic of the 2 Hz rhythm; smooth, fast-peaked and regular, yet no flutter vote
+    harmonic = band(np.sin(2 * np.pi * 4.0 * t) + 0.6 * np.sin(2 * np.pi * 2.0 * t + 0.3))
+    peak_hz, ratio = subharmonic_ratio(*harmonic)
+    assert peak_hz == 4.0
+    assert 0.5 < ratio < 0.65  # the 0.6 put in, through the band-pass and the Hamming window
+    assert not _flutter_vote(*harmonic)
+    assert FLUTTER_MAX_SUBHARMONIC == 0.4
 
 
 def test_no_flutter_below_180_per_min() -> None:
@@ -238,9 +263,16 @@ def test_card_holds_the_shipped_parameters() -> None:
         VT_PARAMS_TUNED.max_vf_leak,
     )
     fl = card["flutter_votes"]
-    assert (fl["max_kurtosis"], fl["min_peak_hz"], fl["min_acf_peak"], fl["votes"]) == (
+    assert (
+        fl["max_kurtosis"],
+        fl["min_peak_hz"],
+        fl["max_subharmonic"],
+        fl["min_acf_peak"],
+        fl["votes"],
+    ) == (
         FLUTTER_MAX_KURTOSIS,
         FLUTTER_MIN_PEAK_HZ,
+        FLUTTER_MAX_SUBHARMONIC,
         FLUTTER_MIN_ACF_PEAK,
         FLUTTER_VOTES,
     )
