@@ -14,7 +14,9 @@ label), so each output describes the rhythm ``AF_SEQ_LEN // 2`` beats back.
 Counts below are in windows (one every ``AF_HOP_BEATS`` beats):
 
 - AF **starts** after ``n_on`` consecutive windows with ``p >= p_on``; its onset is the start
-  of the centre interval of the first of them (not the confirmation time); with ``p_hold``
+  of the centre interval of the first of them (not the confirmation time), or with
+  ``onset_from_p_off`` of the first window of the unbroken run at or above ``p_off`` that
+  ends in them (where P rose through the threshold that ends an episode); with ``p_hold``
   set, one window with ``p_hold <= p < p_on`` inside the run neither counts nor breaks it
   (two in a row, or one below ``p_hold``, do);
 - AF **ends** after ``n_off`` consecutive windows with ``p < p_off``; its offset is the start
@@ -131,6 +133,12 @@ class EpisodeParams:
         nor breaks the run; a second in a row, or a window below ``p_hold``, breaks it. None
         (the default): every window below ``p_on`` breaks the run. Measured on afdb out of
         fold before any card set it (docs/af_detector.md, session 34).
+    onset_from_p_off : bool
+        Date a confirmed episode's onset at the first window of the unbroken run of windows
+        with ``p >= p_off`` that ends in the confirming run (where P rose through the
+        threshold that ends an episode), not at the first window with ``p >= p_on``. Which
+        windows confirm AF is unchanged. False (the default) unless a card sets it
+        (docs/af_detector.md, session 36).
 
     Raises
     ------
@@ -147,6 +155,7 @@ class EpisodeParams:
     reentry_min_episode_s: float = 60.0
     n_on_reentry: int = 2
     p_hold: float | None = None
+    onset_from_p_off: bool = False
 
     def __post_init__(self) -> None:
         if (
@@ -176,6 +185,7 @@ class EpisodeParams:
             ),
             n_on_reentry=int(raw.get("n_on_reentry", DEFAULT_EPISODE.n_on_reentry)),
             p_hold=None if raw.get("p_hold") is None else float(raw["p_hold"]),
+            onset_from_p_off=bool(raw.get("onset_from_p_off", False)),
         )
 
     def as_card(self) -> dict[str, float | int]:
@@ -192,6 +202,8 @@ class EpisodeParams:
             out["n_on_reentry"] = self.n_on_reentry
         if self.p_hold is not None:
             out["p_hold"] = self.p_hold
+        if self.onset_from_p_off:
+            out["onset_from_p_off"] = True
         return out
 
 
@@ -214,6 +226,7 @@ class AfEpisodeLogic:
         self._count = 0
         self._held = False  # the onset run's last window was held (p_hold <= p < p_on)
         self._run_start_s = 0.0
+        self._rise_start_s: float | None = None  # out of AF: first of the windows >= p_off
         self._episode_start_s = 0.0
         self._last_end_s = -math.inf
 
@@ -229,6 +242,7 @@ class AfEpisodeLogic:
     def reset(self, t_s: float) -> AfChange | None:
         """Forget the run in progress; end an open episode at ``t_s`` (stream time, s)."""
         self._count, self._held = 0, False
+        self._rise_start_s = None
         if self.in_af:
             self._end_episode(t_s)
             return AfChange(af=False, onset_s=t_s)
@@ -253,6 +267,11 @@ class AfEpisodeLogic:
     def update(self, p_af: float, start_s: float) -> AfChange | None:
         """Feed one window's P(AF) and the start time (s) of its centre interval."""
         prm = self.params
+        if not self.in_af:
+            if p_af < prm.p_off:
+                self._rise_start_s = None
+            elif self._rise_start_s is None:
+                self._rise_start_s = start_s
         towards_change = p_af < prm.p_off if self.in_af else p_af >= prm.p_on
         if not towards_change:
             if (
@@ -278,6 +297,9 @@ class AfEpisodeLogic:
             if self._count < self._n_to_confirm():
                 return None
             self.in_af = True
+            if prm.onset_from_p_off and self._rise_start_s is not None:
+                self._run_start_s = min(self._run_start_s, self._rise_start_s)
+            self._rise_start_s = None
             self._episode_start_s = self._run_start_s
         self._count = 0
         return AfChange(af=self.in_af, onset_s=self._run_start_s)

@@ -304,6 +304,34 @@ def test_one_dip_holds_an_onset_run_only_when_p_hold_is_set() -> None:
     assert "p_hold" not in plain.as_card()
 
 
+def test_onset_from_p_off_dates_an_episode_where_p_rose_above_p_off() -> None:
+    """With ``onset_from_p_off``, a confirmed episode starts at the first window of the
+    unbroken run at or above ``p_off`` that ends in the confirming run; the confirming
+    windows, and so the number and time of the changes, are the same as without it."""
+    # windows every 5 s: 0.1, then 0.4 and 0.7 (rising through p_off 0.3), then 4 at 0.95
+    rise = [(0.0, 0.1), (5.0, 0.4), (10.0, 0.7), *_episode(15.0, 4, 0.95)]
+    dated = EpisodeParams(p_on=0.9, n_on=4, p_off=0.3, n_off=2, onset_from_p_off=True)
+    plain = EpisodeParams(p_on=0.9, n_on=4, p_off=0.3, n_off=2)
+    assert _onsets(AfEpisodeLogic(dated), rise) == [AfChange(True, 5.0)]
+    assert _onsets(AfEpisodeLogic(plain), rise) == [AfChange(True, 15.0)]
+    # a window below p_off breaks the rise: the onset is dated after it
+    broken = [(0.0, 0.4), (5.0, 0.2), (10.0, 0.7), *_episode(15.0, 4, 0.95)]
+    assert _onsets(AfEpisodeLogic(dated), broken) == [AfChange(True, 10.0)]
+    # after an episode ends, the next rise is dated from its own first window at p_off
+    logic = AfEpisodeLogic(dated)
+    _onsets(logic, rise)
+    assert _onsets(logic, [(35.0, 0.1), (40.0, 0.1)]) == [AfChange(False, 35.0)]
+    again = [(45.0, 0.5), *_episode(50.0, 4, 0.95)]
+    assert _onsets(logic, again) == [AfChange(True, 45.0)]
+    # reset forgets a rise in progress
+    logic = AfEpisodeLogic(dated)
+    _onsets(logic, [(0.0, 0.6)])
+    logic.reset(2.0)
+    assert _onsets(logic, _episode(5.0, 4, 0.95)) == [AfChange(True, 5.0)]
+    assert dated.as_card()["onset_from_p_off"] is True
+    assert "onset_from_p_off" not in plain.as_card()
+
+
 def test_af_is_seen_up_to_the_centre_of_the_latest_window(
     detector: AfDetector, data_dir: Path
 ) -> None:
