@@ -115,12 +115,15 @@ class AfConsumer:
         Evidence for the alarm.
     min_duration_s
         The ``afib`` alarm is active only once the open episode has been seen for at least
-        this long, s (``alarms.afib_min_duration_s``): from its estimated onset to the moment
-        the detector's latest evidence still calling AF describes
+        this long, s (``alarms.afib_min_duration_s``): from the first window of the run that
+        confirmed it (:attr:`agent.rhythm.af.AfChange.confirmed_s`: its estimated onset unless
+        the card dates onsets where P(AF) rose, ``onset_from_p_off``) to the moment the
+        detector's latest evidence still calling AF describes
         (:attr:`agent.rhythm.af.AfDetector.af_seen_until_s`; the RR model's window describes
         its centre, half a window back, the clock the onset is dated on; an episode the
         detector is already ending, inside its offset hysteresis, is not seen at all); the
-        episode itself (the rhythm row, the vitals' rhythm) starts when AF is called.
+        episode itself (the rhythm row, the vitals' rhythm) starts when AF is called, and the
+        alarm reports the episode's onset.
     clear_after_s
         Once active, the ``afib`` finding stays active until AF has been gone this long, s
         (``alarms.afib_clear_after_s``): AF that stops and comes back within it continues the
@@ -145,6 +148,7 @@ class AfConsumer:
         self._ended_s = 0.0  # estimated end of the latest episode
         self._skip_next = False  # the next beat's RR follows a PVC
         self.onset_s: float | None = None
+        self._confirmed_s = 0.0  # the open episode's age is counted from here
         self.episodes: list[tuple[float, float | None]] = []
         """``(onset_s, end_s)`` of AF episodes (``end_s`` None while ongoing)."""
         self.specs: Sequence[ConditionSpec] = (
@@ -167,6 +171,9 @@ class AfConsumer:
         for change in changes:
             if change.af:
                 self.onset_s = change.onset_s
+                self._confirmed_s = (
+                    change.onset_s if change.confirmed_s is None else change.confirmed_s
+                )
                 self.episodes.append((change.onset_s, None))
             else:
                 self.onset_s = None
@@ -179,7 +186,7 @@ class AfConsumer:
         if self.onset_s is not None:
             if self._alarm_onset_s is None:
                 seen_s = self.detector.af_seen_until_s
-                if seen_s is None or seen_s - self.onset_s < self._min_duration_s:
+                if seen_s is None or seen_s - self._confirmed_s < self._min_duration_s:
                     return [inactive(AlarmCode.AFIB)]
                 self._alarm_onset_s = self.onset_s
         elif self._alarm_onset_s is None or t_s - self._ended_s >= self._clear_after_s:
@@ -201,7 +208,7 @@ class AfConsumer:
         if self.onset_s is None:
             return math.inf
         seen_s = self.detector.af_seen_until_s
-        if seen_s is None or seen_s - self.onset_s < self._min_duration_s:
+        if seen_s is None or seen_s - self._confirmed_s < self._min_duration_s:
             return math.inf
         return -math.inf
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -100,10 +100,16 @@ class AfChange:
     onset_s : float
         Estimated stream time (s) at which the episode began (``af``) or ended (not ``af``);
         earlier than the moment the change is reported (the confirmation time).
+    confirmed_s : float | None
+        For a beginning: the start (s) of the first window of the run that confirmed it,
+        from which the ``afib`` alarm counts the episode's age
+        (:class:`agent.core.consumers.AfConsumer`); later than ``onset_s`` only with
+        ``EpisodeParams.onset_from_p_off``. None: ``onset_s``. Not compared.
     """
 
     af: bool
     onset_s: float
+    confirmed_s: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +303,13 @@ class AfEpisodeLogic:
             if self._count < self._n_to_confirm():
                 return None
             self.in_af = True
+            confirmed_s = self._run_start_s
             if prm.onset_from_p_off and self._rise_start_s is not None:
                 self._run_start_s = min(self._run_start_s, self._rise_start_s)
             self._rise_start_s = None
             self._episode_start_s = self._run_start_s
+            self._count = 0
+            return AfChange(af=True, onset_s=self._run_start_s, confirmed_s=confirmed_s)
         self._count = 0
         return AfChange(af=self.in_af, onset_s=self._run_start_s)
 

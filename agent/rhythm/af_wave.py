@@ -616,7 +616,10 @@ class FusedAfDetector(AfDetector):
             # an RR gap made the RR path call reset(), this class's: both paths restarted
             # and the fused episode ended there; that end is in ``lstm``
             return [c for c in lstm if not c.af]
-        return self._combine(t_s, next((c.onset_s for c in lstm if c.af), None))
+        began = next((c for c in lstm if c.af), None)
+        if began is None:
+            return self._combine(t_s, None)
+        return self._combine(t_s, began.onset_s, began.confirmed_s)
 
     def observe_beat(self, t_s: float, ectopic: bool) -> list[AfChange]:
         """Feed every final beat (R-peak at ``t_s``, s) to the waveform path.
@@ -676,13 +679,15 @@ class FusedAfDetector(AfDetector):
             self._wave_run = 0
         return None
 
-    def _combine(self, t_s: float, onset_s: float | None) -> list[AfChange]:
+    def _combine(
+        self, t_s: float, onset_s: float | None, confirmed_s: float | None = None
+    ) -> list[AfChange]:
         now = self.logic.in_af or self.wave_af
         if now == self._fused:
             return []
         self._fused = now
         if now:
-            return [AfChange(True, onset_s if onset_s is not None else t_s)]
+            return [AfChange(True, onset_s if onset_s is not None else t_s, confirmed_s)]
         return [AfChange(False, t_s)]
 
 

@@ -81,9 +81,10 @@ N_FOLDS: Final = 5
 N_REPRESENTATIVE: Final = 500
 """Calibration windows for int8 conversion, sampled from the training records."""
 
-MODEL_VERSION: Final = "af_rr-3.1.0"
+MODEL_VERSION: Final = "af_rr-3.2.0"
 """Version string copied into every AF alarm (3.1.0, session 33: the models of 3.0.0 with the
-faster re-entry after a sustained episode in every card's episode rule)."""
+faster re-entry after a sustained episode in every card's episode rule; 3.2.0, session 36: the
+same models, episodes dated where P(AF) rose above ``p_off``, ``onset_from_p_off``)."""
 
 AUGMENT_SHARE: Final = 0.5
 """Share of the non-AF training windows that get an ectopy-augmented copy
@@ -124,12 +125,16 @@ EPISODE_FIXED: Final = EpisodeParams(
     reentry_within_s=300.0,
     reentry_min_episode_s=60.0,
     n_on_reentry=2,
+    onset_from_p_off=True,
 )
 """The episode hysteresis every model gets, the fold models included: fixed, not the tuner's
 choice. AF is confirmed by 8 windows in a row (32 beats) with P(AF) >= 0.9; within 300 s of
 the end of an episode that lasted 60 s or more, by 2 (session 33: through the agent out of
 fold on afdb, AFIB rows within 30 s of onset 168 -> 173 of 191, false ``afib`` 14 -> 14;
-the rule for it was written before the run, docs/af_detector.md).
+the rule for it was written before the run, docs/af_detector.md). A confirmed episode is dated
+from the first window of the unbroken run at or above ``p_off`` that led to it, while the
+``afib`` alarm still counts its 30 s from the confirming run (session 36, the same way: rows
+within 30 s 173 -> 182 of 191, false ``afib`` 14 -> 14, the alarms' times unchanged).
 
 Why fixed: on zero-state LSTM outputs (session 15) the tuner (:func:`tune_episodes`) prefers
 fast confirmation, 0.9 / 4 on all records, to meet its delay floor (:data:`MIN_WITHIN_60S_PCT`),

@@ -143,6 +143,23 @@ def test_afib_waits_for_30_s_of_af_seen_by_the_latest_evidence() -> None:
     assert consumer.findings(50.0)[0].active
 
 
+def test_afib_counts_its_30_s_from_the_confirming_run_not_the_dated_onset() -> None:
+    """An episode dated back to where P(AF) rose (``onset_from_p_off``) keeps the alarm's
+    evidence requirement: 30 s from the first window of the confirming run; the alarm then
+    reports the episode's onset."""
+    det = _ScriptedDetector()
+    no_strip = cast("EvidenceAt", lambda t_s: None)
+    consumer = AfConsumer(cast(AfDetector, det), 0.9, no_strip, 30.0, 30.0)
+    det.changes, det.af_seen_until_s = [AfChange(True, 10.0, confirmed_s=18.0)], 40.0
+    consumer.feed(_beat(30.0))
+    assert consumer.onset_s == 10.0  # the rhythm row starts at the dated onset
+    assert not consumer.findings(50.0)[0].active  # 30 s after the onset, 22 s confirmed
+    det.af_seen_until_s = 48.0
+    finding = consumer.findings(58.0)[0]
+    assert finding.active  # 30 s since the confirming run's first window
+    assert finding.onset_s == 10.0
+
+
 def test_mitdb_232_af_call_ending_in_hysteresis_raises_no_afib(data_dir: Path) -> None:
     """mitdb 232 (sinus bradycardia, APCs, long pauses): the waveform path calls AF for two
     windows about 64-68 s, from an onset estimated at 47 s, and its next windows see
