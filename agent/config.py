@@ -379,7 +379,8 @@ class AlarmConfig(_Section):
         ge=0.0,
         le=600.0,
         description="AF raises the afib alarm once the episode has been seen this long, s: from"
-        " its estimated onset to the time the detector's latest window still calling AF"
+        " the first of the windows that confirmed it (its estimated onset can be earlier,"
+        " where P(AF) rose) to the time the detector's latest window still calling AF"
         " describes (the RR model's window describes its centre, half a window back); the"
         " rhythm reads AFIB as soon as AF is called. 30 s: an ECG of"
         " >= 30 s with irregular RR and no repeating P waves is diagnostic of AF (2020 ESC AF"
