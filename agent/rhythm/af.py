@@ -143,7 +143,8 @@ class EpisodeParams:
         Date a confirmed episode's onset at the first window of the unbroken run of windows
         with ``p >= p_off`` that ends in the confirming run (where P rose through the
         threshold that ends an episode), not at the first window with ``p >= p_on``. Which
-        windows confirm AF is unchanged. False (the default) unless a card sets it
+        windows confirm AF is unchanged but for the re-entry, whose sustained-episode test
+        measures from the dated onset. False (the default) unless a card sets it
         (docs/af_detector.md, session 36).
 
     Raises

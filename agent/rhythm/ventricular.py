@@ -522,7 +522,7 @@ class VtDetector(WindowVoter):
 
 
 def subharmonic_ratio(y: NDArray[np.float64], fs: float) -> tuple[float, float]:
-    """Spectral peak of a band-passed window and its subharmonic amplitude ratio.
+    """Return the spectral peak of a band-passed window and its subharmonic amplitude ratio.
 
     Parameters
     ----------
