@@ -94,7 +94,7 @@ __all__ = [
 ]
 
 VT_DETECTOR_NAME: Final = "vt_features"
-VT_DETECTOR_VERSION: Final = "5"
+VT_DETECTOR_VERSION: Final = "6"
 """Name and version in alarms' ``model_versions`` (no model file: bump the version whenever
 :data:`VT_PARAMS_TUNED` or the features change)."""
 
@@ -145,11 +145,12 @@ FLUTTER_MIN_ACF_PEAK: Final = 0.5
 repeats (flutter is regular, VF is not; the VF detector owns VF)."""
 FLUTTER_MAX_SUBHARMONIC: Final = 0.4
 """Flutter vote: the spectral peak is the wave's own rate, not a harmonic of a slower rhythm:
-the amplitude at half the peak frequency is below this fraction of the peak's
-(:func:`subharmonic_ratio`). A narrow-complex tachycardia at 120-185 / min whose T wave is as
-large as its QRS is smooth and peaks at a harmonic of 3-7 Hz; a flutter sine wave has little
-below its fundamental. Picked from 0.3 / 0.35 / 0.4 / 0.5 on window counts of vfdb's
-ventricular episodes and 11 CinC 2017 strips (``docs/vf_detector.md``, session 36)."""
+the amplitude at a half and at a third of the peak frequency is below this fraction of the
+peak's (:func:`subharmonic_ratio`; the third since version 6). A narrow-complex tachycardia at
+120-185 / min whose T wave is as large as its QRS is smooth and peaks at a harmonic of 3-7 Hz;
+a flutter sine wave has little below its fundamental. Picked from 0.3 / 0.35 / 0.4 / 0.5 on
+window counts of vfdb's ventricular episodes and 11 CinC 2017 strips (``docs/vf_detector.md``,
+session 36)."""
 SUBHARMONIC_BAND_HZ: Final = 0.25
 """Half-width of the bands :func:`subharmonic_ratio` compares, Hz: one FFT bin of a 4 s
 window."""
@@ -418,7 +419,7 @@ class VtDetector(WindowVoter):
     **Flutter votes** (version 4): a window whose band amplitude passes the same amplitude
     gate also votes *flutter* when it is a fast, regular, near-sinusoidal wave, whatever the
     logistic model says: excess kurtosis below :data:`FLUTTER_MAX_KURTOSIS`, spectral peak
-    at least :data:`FLUTTER_MIN_PEAK_HZ` and, since version 5, the wave's own rate (its
+    at least :data:`FLUTTER_MIN_PEAK_HZ` and, since versions 5 and 6, the wave's own rate (its
     :func:`subharmonic_ratio` below :data:`FLUTTER_MAX_SUBHARMONIC`), autocorrelation peak
     at least :data:`FLUTTER_MIN_ACF_PEAK` (the ``kurtosis``, ``peak_hz`` and ``acf_peak`` of
     :func:`vt_window_features`); the logistic path's noise gates do not apply.
@@ -535,12 +536,13 @@ def subharmonic_ratio(y: NDArray[np.float64], fs: float) -> tuple[float, float]:
     -------
     tuple[float, float]
         ``peak_hz`` exactly as :func:`agent.rhythm.vf.spectral_peak_hz` gives it, and the
-        largest Hamming amplitude within :data:`SUBHARMONIC_BAND_HZ` of half that frequency
-        over the largest within the same distance of the peak (the spectrum before the
-        VF features' floor). Near 0 when the peak is the wave's fundamental (a sine); large
-        when the peak is a harmonic of a slower rhythm (QRS and T waves of a tachycardia
-        at half the rate): the subharmonic test of pitch detection (Hermes DJ, Measurement
-        of pitch by subharmonic summation, J Acoust Soc Am 1988;83:257-264).
+        largest Hamming amplitude within :data:`SUBHARMONIC_BAND_HZ` of a half or a third of
+        that frequency over the largest within the same distance of the peak (the spectrum
+        before the VF features' floor). Near 0 when the peak is the wave's fundamental (a
+        sine); large when the peak is the second or third harmonic of a slower rhythm (QRS
+        and T waves of a tachycardia at a half or a third of the rate): the subharmonic test
+        of pitch detection (Hermes DJ, Measurement of pitch by subharmonic summation, J
+        Acoust Soc Am 1988;83:257-264).
     """
     g = _vf_geometry(y.size, fs)
     amp = np.abs(np.fft.rfft(y * g.hamming))
@@ -551,7 +553,7 @@ def subharmonic_ratio(y: NDArray[np.float64], fs: float) -> tuple[float, float]:
         sel = amp[np.abs(f - c) <= SUBHARMONIC_BAND_HZ]
         return float(sel.max()) if sel.size else 0.0
 
-    return peak_hz, near(0.5 * peak_hz) / max(near(peak_hz), 1e-12)
+    return peak_hz, max(near(peak_hz / 2.0), near(peak_hz / 3.0)) / max(near(peak_hz), 1e-12)
 
 
 def _flutter_vote(y: NDArray[np.float64], fs: float) -> bool:

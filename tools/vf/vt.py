@@ -495,7 +495,8 @@ def write_card(path: Path, params: VtParams, cv: dict[str, object], latency_ms: 
         "params": params_json(params),
         "flutter_votes": {
             "rule": "a window also votes when kurtosis < max_kurtosis, peak_hz >= min_peak_hz,"
-            " the subharmonic ratio (amplitude at half the peak frequency over the peak's,"
+            " the subharmonic ratio (the larger amplitude at a half or a third of the peak"
+            " frequency over the peak's,"
             " agent.rhythm.ventricular.subharmonic_ratio) < max_subharmonic and acf_peak >="
             " min_acf_peak (whatever the logistic model and its noise gates say); `votes` such"
             " windows in a row turn the VT state on, as many without one turn that path off",
@@ -507,7 +508,8 @@ def write_card(path: Path, params: VtParams, cv: dict[str, object], latency_ms: 
             "chosen": "fixed, not tuned by vt-tune: from a small grid on window counts of vfdb"
             " + mitdb (vfdb 421 included, so its gain is in sample) and nstdb's noise records;"
             " docs/vf_detector.md, session 35; max_subharmonic from 0.3 / 0.35 / 0.4 / 0.5 on"
-            " window counts of vfdb's ventricular episodes and 11 CinC 2017 strips, session 36",
+            " window counts of vfdb's ventricular episodes and 11 CinC 2017 strips, the third"
+            " added on 4 of those strips, session 36",
         },
         "training": {
             "data": "vfdb 418-428 (all present) + all 48 mitdb records, channel 0",
