@@ -535,10 +535,10 @@ def subharmonic_ratio(y: NDArray[np.float64], fs: float) -> tuple[float, float]:
     Returns
     -------
     tuple[float, float]
-        ``peak_hz`` exactly as :func:`agent.rhythm.vf.spectral_peak_hz` gives it, and the
-        largest Hamming amplitude within :data:`SUBHARMONIC_BAND_HZ` of a half or a third of
-        that frequency over the largest within the same distance of the peak (the spectrum
-        before the VF features' floor). Near 0 when the peak is the wave's fundamental (a
+        ``peak_hz`` exactly as :func:`agent.rhythm.vf.vf_window_features` computes it, and
+        the largest Hamming amplitude within :data:`SUBHARMONIC_BAND_HZ` of a half or a third
+        of that frequency over the largest within the same distance of the peak (the
+        spectrum before the VF features' floor). Near 0 when the peak is the wave's fundamental (a
         sine); large when the peak is the second or third harmonic of a slower rhythm (QRS
         and T waves of a tachycardia at a half or a third of the rate): the subharmonic test
         of pitch detection (Hermes DJ, Measurement of pitch by subharmonic summation, J

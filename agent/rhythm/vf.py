@@ -498,12 +498,6 @@ def _floored_peak_hz(spec: NDArray[np.float64], g: _Geometry) -> float:
     return float(g.f_list[g.peak.start + int(spec[g.peak].argmax())])
 
 
-def spectral_peak_hz(y: NDArray[np.float64], fs: float) -> float:
-    """Return the ``peak_hz`` feature of a band-passed window ``y`` at ``fs``, Hz."""
-    g = _geometry(y.size, fs)
-    return _floored_peak_hz(np.abs(np.fft.rfft(y * g.hamming)), g)
-
-
 def _kurtosis_var(y: NDArray[np.float64]) -> tuple[float, float]:
     """Excess kurtosis and variance (``np.var``) of a window.
 
